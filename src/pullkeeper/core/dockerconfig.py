@@ -1,0 +1,234 @@
+"""Docker credential files: `config.json` and the legacy `.dockercfg`.
+
+Reading follows the kubelet (pkg/credentialprovider/config.go), because what
+matters is what the kubelet will accept: Go's decoder (case-insensitive field
+names, last duplicate wins, unknown fields ignored, a repeated map merges), and
+an `auth` field that, when present, replaces username and password. Writing
+follows kubectl, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pullkeeper.core.go import base64 as gob64
+from pullkeeper.core.go import json as gojson
+
+CONFIG_JSON = "config.json"
+DOCKERCFG = "dockercfg"
+
+_AUTH_FORMAT = "must be formatted as base64(username:password)"
+
+
+class DockerConfigError(ValueError):
+    """A credential file the kubelet would refuse; the message names the bad entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthEntry:
+    """One registry entry as the kubelet reads it, plus what docker adds."""
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+    email: str = ""
+    # Docker keeps OAuth refresh tokens here; the kubelet cannot use them.
+    identity_token: str = field(default="", repr=False)
+
+    @property
+    def has_password(self) -> bool:
+        return self.password != ""
+
+
+@dataclass(slots=True)
+class DockerConfig:
+    """A decoded credential file."""
+
+    format: str
+    auths: dict[str, AuthEntry]
+    http_headers: dict[str, str] = field(default_factory=dict)
+    creds_store: str = ""
+    cred_helpers: dict[str, str] = field(default_factory=dict)
+
+
+def decode_auth(value: str) -> tuple[str, str]:
+    """The kubelet's decodeDockerConfigFieldAuth; the error never repeats the value."""
+    try:
+        if value.strip().endswith("="):
+            decoded = gob64.std_decode(value)
+        else:
+            decoded = gob64.raw_std_decode(value)
+    except gob64.CorruptInput as e:
+        raise DockerConfigError(f"the auth field is not base64 ({e}); it {_AUTH_FORMAT}") from None
+    text = decoded.decode("utf-8", "surrogateescape")
+    user, colon, password = text.partition(":")
+    if not colon:
+        raise DockerConfigError(f"the auth field has no ':' once decoded; it {_AUTH_FORMAT}")
+    return user, password
+
+
+def _where(path: list[str]) -> str:
+    return "".join(path)
+
+
+def _string(value: Any, path: list[str]) -> str | None:
+    """A Go string field: null leaves it unchanged, anything but a string is an error."""
+    if value is None or isinstance(value, str):
+        return value
+    raise DockerConfigError(
+        f"{_where(path)} must be a string, not {gojson.type_name(value)}"
+    )
+
+
+def _entry(value: Any, path: list[str]) -> AuthEntry:
+    if value is None:
+        return AuthEntry()
+    if not isinstance(value, gojson.Members):
+        raise DockerConfigError(
+            f"{_where(path)} must be an object with username, password, email or auth, "
+            f"not {gojson.type_name(value)}"
+        )
+    fields: dict[str, str] = {}
+    for key, member in value:
+        name = gojson.fold(key)
+        if name in ("USERNAME", "PASSWORD", "EMAIL", "AUTH"):
+            s = _string(member, [*path, "." + key])
+            if s is not None:
+                fields[name] = s
+        elif name == "IDENTITYTOKEN" and isinstance(member, str):
+            fields[name] = member
+    username, password = fields.get("USERNAME", ""), fields.get("PASSWORD", "")
+    if fields.get("AUTH"):
+        try:
+            username, password = decode_auth(fields["AUTH"])
+        except DockerConfigError as e:
+            raise DockerConfigError(f"{_where(path)}: {e}") from None
+    return AuthEntry(username, password, fields.get("EMAIL", ""), fields.get("IDENTITYTOKEN", ""))
+
+
+def _auths(value: Any, into: dict[str, AuthEntry] | None, path: list[str]) -> dict[str, AuthEntry] | None:
+    """A Go map[string]DockerConfigEntry: null resets it, a repeated object merges into it."""
+    if value is None:
+        return None
+    if not isinstance(value, gojson.Members):
+        raise DockerConfigError(
+            f"{_where(path) or 'the file'} must be an object mapping registry addresses "
+            f"to credentials, not {gojson.type_name(value)}"
+        )
+    result = {} if into is None else into
+    for key, member in value:
+        label = f"[{gojson.encode_string(key)}]" if path else f"entry {gojson.encode_string(key)}"
+        result[key] = _entry(member, [*path, label])
+    return result
+
+
+def _string_map(value: Any, into: dict[str, str], path: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, gojson.Members):
+        raise DockerConfigError(f"{path} must be an object, not {gojson.type_name(value)}")
+    for key, member in value:
+        s = _string(member, [f"{path}[{gojson.encode_string(key)}]"])
+        into[key] = s or ""
+    return into
+
+
+def _load(data: bytes | str) -> Any:
+    try:
+        return gojson.loads(data)
+    except gojson.JSONSyntaxError as e:
+        raise DockerConfigError(f"not valid JSON: {e}") from None
+
+
+def parse_config_json(data: bytes | str) -> DockerConfig:
+    """A `config.json` (`{"auths": {...}}`), read as the kubelet reads it."""
+    return _config_json(_load(data))
+
+
+def _config_json(doc: Any) -> DockerConfig:
+    config = DockerConfig(CONFIG_JSON, {})
+    if doc is None:
+        return config
+    if not isinstance(doc, gojson.Members):
+        raise DockerConfigError(
+            f"a docker config.json must be a JSON object, not {gojson.type_name(doc)}"
+        )
+    auths: dict[str, AuthEntry] | None = None
+    for key, value in doc:
+        name = gojson.fold(key)
+        if name == "AUTHS":
+            auths = _auths(value, auths, ["auths"])
+        elif name == "HTTPHEADERS":
+            config.http_headers = _string_map(value, config.http_headers, "HttpHeaders")
+        # Docker's own settings: the kubelet ignores them, so never an error here.
+        elif name == "CREDSSTORE" and isinstance(value, str):
+            config.creds_store = value
+        elif name == "CREDHELPERS" and isinstance(value, gojson.Members):
+            config.cred_helpers.update((k, v) for k, v in value if isinstance(v, str))
+    config.auths = auths or {}
+    return config
+
+
+def parse_dockercfg(data: bytes | str) -> DockerConfig:
+    """A legacy `.dockercfg`: registry addresses straight to credentials."""
+    return DockerConfig(DOCKERCFG, _auths(_load(data), None, []) or {})
+
+
+_CONFIG_JSON_KEYS = frozenset({"AUTHS", "CREDSSTORE", "CREDHELPERS", "HTTPHEADERS"})
+
+
+def parse_file(data: bytes | str, filename: str = "") -> DockerConfig:
+    """A raw credential file: `.dockercfg` by name, else config.json when it looks like one."""
+    doc = _load(data)
+    if filename.rsplit("/", 1)[-1] == ".dockercfg":
+        return DockerConfig(DOCKERCFG, _auths(doc, None, []) or {})
+    if isinstance(doc, gojson.Members) and any(
+        gojson.fold(k) in _CONFIG_JSON_KEYS for k, _ in doc
+    ):
+        return _config_json(doc)
+    return DockerConfig(DOCKERCFG, _auths(doc, None, []) or {})
+
+
+def encode_auth(username: str, password: str) -> str:
+    """kubectl's encodeDockerConfigFieldAuth."""
+    return gob64.std_encode((username + ":" + password).encode("utf-8", "surrogateescape"))
+
+
+def _go_sorted(keys: Iterable[str]) -> list[str]:
+    # Go's json.Marshal writes map keys in byte order.
+    return sorted(keys, key=lambda k: k.encode("utf-8", "surrogateescape"))
+
+
+def _encode_entry(entry: AuthEntry) -> str:
+    members = [
+        ("username", entry.username),
+        ("password", entry.password),
+        ("email", entry.email),
+        ("auth", encode_auth(entry.username, entry.password)),
+    ]
+    return "{" + ",".join(
+        f"{gojson.encode_string(k)}:{gojson.encode_string(v)}" for k, v in members if v
+    ) + "}"
+
+
+def _encode_auths(auths: Mapping[str, AuthEntry]) -> str:
+    return "{" + ",".join(
+        f"{gojson.encode_string(k)}:{_encode_entry(auths[k])}" for k in _go_sorted(auths)
+    ) + "}"
+
+
+def encode_config_json(auths: Mapping[str, AuthEntry], http_headers: Mapping[str, str] | None = None) -> bytes:
+    """`{"auths":{...}}` exactly as kubectl create secret docker-registry writes it."""
+    out = '{"auths":' + _encode_auths(auths)
+    if http_headers:
+        out += ',"HttpHeaders":{' + ",".join(
+            f"{gojson.encode_string(k)}:{gojson.encode_string(http_headers[k])}"
+            for k in _go_sorted(http_headers)
+        ) + "}"
+    return (out + "}").encode("utf-8", "surrogateescape")
+
+
+def encode_dockercfg(auths: Mapping[str, AuthEntry]) -> bytes:
+    """A legacy `.dockercfg` in the same encoding."""
+    return _encode_auths(auths).encode("utf-8", "surrogateescape")
