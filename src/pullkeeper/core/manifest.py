@@ -1,0 +1,42 @@
+"""Kubernetes manifests as text: read YAML or JSON documents, write what kubectl writes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+
+class ManifestError(ValueError):
+    """Text that is not a manifest."""
+
+
+def to_json(obj: Any) -> str:
+    """kubectl -o json: four-space indentation, fields in object order."""
+    return json.dumps(obj, indent=4, ensure_ascii=False)
+
+
+def to_yaml(obj: Any) -> str:
+    """kubectl -o yaml: keys sorted, block style."""
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=1 << 30)
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every document in a YAML stream (JSON is YAML too); empty documents dropped."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ManifestError(f"not valid YAML or JSON{where}: {problem}") from None
+    out: list[Any] = []
+    for doc in docs:
+        if doc is None:
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            out.extend(doc["items"])
+        else:
+            out.append(doc)
+    return out
