@@ -76,9 +76,7 @@ def _string(value: Any, path: list[str]) -> str | None:
     """A Go string field: null leaves it unchanged, anything but a string is an error."""
     if value is None or isinstance(value, str):
         return value
-    raise DockerConfigError(
-        f"{_where(path)} must be a string, not {gojson.type_name(value)}"
-    )
+    raise DockerConfigError(f"{_where(path)} must be a string, not {gojson.type_name(value)}")
 
 
 def _entry(value: Any, path: list[str]) -> AuthEntry:
@@ -107,7 +105,9 @@ def _entry(value: Any, path: list[str]) -> AuthEntry:
     return AuthEntry(username, password, fields.get("EMAIL", ""), fields.get("IDENTITYTOKEN", ""))
 
 
-def _auths(value: Any, into: dict[str, AuthEntry] | None, path: list[str]) -> dict[str, AuthEntry] | None:
+def _auths(
+    value: Any, into: dict[str, AuthEntry] | None, path: list[str]
+) -> dict[str, AuthEntry] | None:
     """A Go map[string]DockerConfigEntry: null resets it, a repeated object merges into it."""
     if value is None:
         return None
@@ -183,9 +183,7 @@ def parse_file(data: bytes | str, filename: str = "") -> DockerConfig:
     doc = _load(data)
     if filename.rsplit("/", 1)[-1] == ".dockercfg":
         return DockerConfig(DOCKERCFG, _auths(doc, None, []) or {})
-    if isinstance(doc, gojson.Members) and any(
-        gojson.fold(k) in _CONFIG_JSON_KEYS for k, _ in doc
-    ):
+    if isinstance(doc, gojson.Members) and any(gojson.fold(k) in _CONFIG_JSON_KEYS for k, _ in doc):
         return _config_json(doc)
     return DockerConfig(DOCKERCFG, _auths(doc, None, []) or {})
 
@@ -207,25 +205,37 @@ def _encode_entry(entry: AuthEntry) -> str:
         ("email", entry.email),
         ("auth", encode_auth(entry.username, entry.password)),
     ]
-    return "{" + ",".join(
-        f"{gojson.encode_string(k)}:{gojson.encode_string(v)}" for k, v in members if v
-    ) + "}"
+    return (
+        "{"
+        + ",".join(f"{gojson.encode_string(k)}:{gojson.encode_string(v)}" for k, v in members if v)
+        + "}"
+    )
 
 
 def _encode_auths(auths: Mapping[str, AuthEntry]) -> str:
-    return "{" + ",".join(
-        f"{gojson.encode_string(k)}:{_encode_entry(auths[k])}" for k in _go_sorted(auths)
-    ) + "}"
+    return (
+        "{"
+        + ",".join(
+            f"{gojson.encode_string(k)}:{_encode_entry(auths[k])}" for k in _go_sorted(auths)
+        )
+        + "}"
+    )
 
 
-def encode_config_json(auths: Mapping[str, AuthEntry], http_headers: Mapping[str, str] | None = None) -> bytes:
+def encode_config_json(
+    auths: Mapping[str, AuthEntry], http_headers: Mapping[str, str] | None = None
+) -> bytes:
     """`{"auths":{...}}` exactly as kubectl create secret docker-registry writes it."""
     out = '{"auths":' + _encode_auths(auths)
     if http_headers:
-        out += ',"HttpHeaders":{' + ",".join(
-            f"{gojson.encode_string(k)}:{gojson.encode_string(http_headers[k])}"
-            for k in _go_sorted(http_headers)
-        ) + "}"
+        out += (
+            ',"HttpHeaders":{'
+            + ",".join(
+                f"{gojson.encode_string(k)}:{gojson.encode_string(http_headers[k])}"
+                for k in _go_sorted(http_headers)
+            )
+            + "}"
+        )
     return (out + "}").encode("utf-8", "surrogateescape")
 
 

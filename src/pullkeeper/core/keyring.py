@@ -168,7 +168,7 @@ class Keyring:
         if target is None:
             return []
         port, n, path = target.port, len(target.labels), target.path
-        keys = []
+        keys: list[str] = []
         bucket = (port, target.host)
         paths = self._literal.get(bucket)
         if paths is not None:

@@ -35,7 +35,11 @@ def load_documents(text: str) -> list[Any]:
     for doc in docs:
         if doc is None:
             continue
-        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+        if (
+            isinstance(doc, dict)
+            and doc.get("kind") == "List"
+            and isinstance(doc.get("items"), list)
+        ):
             out.extend(doc["items"])
         else:
             out.append(doc)

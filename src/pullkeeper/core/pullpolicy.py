@@ -15,7 +15,7 @@ class InvalidPullPolicy(ValueError):
 
 
 def default_pull_policy(image: str) -> str:
-    """SetDefaults_Container: Always when the tag is latest, or when there is neither tag nor digest.
+    """SetDefaults_Container: Always for tag latest, or for neither tag nor digest.
 
     An image the kubelet cannot parse defaults to IfNotPresent, as in Kubernetes.
     """
@@ -29,7 +29,9 @@ def default_pull_policy(image: str) -> str:
     return ALWAYS if tag == "latest" else IF_NOT_PRESENT
 
 
-def effective_pull_policy(image: str, given: str | None = None, *, always_pull: bool = False) -> str:
+def effective_pull_policy(
+    image: str, given: str | None = None, *, always_pull: bool = False
+) -> str:
     """The policy the kubelet acts on: AlwaysPullImages overrides, else given, else the default."""
     if given and given not in POLICIES:
         supported = ", ".join(f'"{p}"' for p in POLICIES)

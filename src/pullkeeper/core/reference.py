@@ -186,4 +186,3 @@ def parse_normalized_named(s: str) -> Reference:
             f"invalid reference format: repository name ({remote}) must be lowercase"
         )
     return parse(domain + "/" + remainder)
-

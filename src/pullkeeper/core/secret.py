@@ -24,7 +24,9 @@ class SecretError(ValueError):
     """A Secret that is not a usable registry credential, and why."""
 
 
-def _secret(name: str, namespace: str | None, type_: str, key: str, payload: bytes) -> dict[str, Any]:
+def _secret(
+    name: str, namespace: str | None, type_: str, key: str, payload: bytes
+) -> dict[str, Any]:
     validate_subdomain(name)
     metadata: dict[str, Any] = {"name": name}
     if namespace:

@@ -1,0 +1,38 @@
+"""The `pullkeeper` command. Subcommands load on first use to keep start-up fast."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from pullkeeper import __version__
+
+_COMMANDS = {
+    "creds": ("pullkeeper.cli.creds", "creds"),
+    "image": ("pullkeeper.cli.image", "image"),
+    "secret": ("pullkeeper.cli.secret", "secret"),
+    "serve": ("pullkeeper.cli.serve", "serve"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attr = _COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pullkeeper")
+def cli() -> None:
+    """Private container-registry credentials and pull policy for Kubernetes."""
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,234 @@
+"""Use cases on credential files: read them, resolve an image against them, build Secrets."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pullkeeper.core import dockerconfig, manifest
+from pullkeeper.core import secret as ksecret
+from pullkeeper.core.dockerconfig import AuthEntry, DockerConfig, DockerConfigError
+from pullkeeper.core.go import json as gojson
+from pullkeeper.core.keyring import Credential, Keyring, lookup_union
+from pullkeeper.core.reference import InvalidReference, parse_normalized_named
+from pullkeeper.node import credhelpers
+
+
+class InputError(ValueError):
+    """Input the user must fix; the message says which file and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One credential file, as one imagePullSecret would contribute it."""
+
+    label: str
+    type: str
+    config: DockerConfig
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def _is_manifest(doc: Any) -> bool:
+    return isinstance(doc, gojson.Members) and any(k == "kind" for k, _ in doc)
+
+
+def _secret_sources(path: str, text: str) -> list[Source]:
+    try:
+        docs = manifest.load_documents(text)
+    except manifest.ManifestError as e:
+        raise InputError(f"{path}: not a docker config or a Secret manifest: {e}") from None
+    if not docs or not all(isinstance(d, dict) and "kind" in d for d in docs):
+        raise InputError(f"{path}: not a docker config.json, .dockercfg or Secret manifest")
+    sources = []
+    for i, doc in enumerate(docs):
+        try:
+            payload = ksecret.read_secret(doc)
+        except (ksecret.SecretError, DockerConfigError) as e:
+            which = f"Secret {doc.get('metadata', {}).get('name')!r}" if len(docs) > 1 else "Secret"
+            raise InputError(f"{path}: {which}: {e}") from None
+        label = path if len(docs) == 1 else f"{path}#{i} ({payload.name})"
+        sources.append(Source(label, payload.type, payload.config))
+    return sources
+
+
+def load_sources(path: str) -> list[Source]:
+    """The credential files in path: a raw config.json or .dockercfg, or Secret manifests."""
+    data = _read(path)
+    try:
+        doc = gojson.loads(data)
+    except gojson.JSONSyntaxError:
+        return _secret_sources(path, data.decode("utf-8", "replace"))
+    if _is_manifest(doc):
+        return _secret_sources(path, data.decode("utf-8", "replace"))
+    try:
+        config = dockerconfig.parse_file(data, Path(path).name)
+    except DockerConfigError as e:
+        raise InputError(f"{path}: {e}") from None
+    type_ = (
+        ksecret.TYPE_DOCKERCFG
+        if config.format == dockerconfig.DOCKERCFG
+        else ksecret.TYPE_DOCKERCONFIGJSON
+    )
+    return [Source(path, type_, config)]
+
+
+def load_one(path: str) -> Source:
+    sources = load_sources(path)
+    if len(sources) != 1:
+        raise InputError(f"{path}: holds {len(sources)} Secrets; give a file with one")
+    return sources[0]
+
+
+@dataclass(slots=True)
+class Resolution:
+    image: str
+    repository: str
+    matches: list[Credential]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _keyring(sources: Sequence[Source], warnings: list[str]) -> Keyring:
+    keyring = Keyring()
+    for source in sources:
+        config = source.config
+        if config.creds_store or config.cred_helpers:
+            warnings.append(
+                f"{source.label}: uses credential helpers (credsStore/credHelpers), "
+                "which the kubelet never runs; turn it into a Secret with "
+                "`pullkeeper secret import`"
+            )
+        for registry, reason in keyring.add(config.auths.items(), source.label):
+            warnings.append(f"{source.label}: the kubelet skips the entry {registry!r}: {reason}")
+    return keyring
+
+
+def resolve(
+    image: str,
+    config_paths: Sequence[str],
+    node_config_paths: Sequence[str] = (),
+    *,
+    normalize: bool = True,
+) -> Resolution:
+    """Which credentials the kubelet would try for image, in its order.
+
+    The --config files are the pod's imagePullSecrets, merged into one keyring
+    in order; the node's config files form a second keyring tried after it.
+    """
+    if normalize:
+        try:
+            repository = parse_normalized_named(image).name
+        except InvalidReference as e:
+            raise InputError(f"{image!r} is not a valid image reference: {e}") from None
+    else:
+        repository = image
+    warnings: list[str] = []
+    pod = _keyring([s for p in config_paths for s in load_sources(p)], warnings)
+    node = _keyring([s for p in node_config_paths for s in load_sources(p)], warnings)
+    matches = lookup_union([pod, node], repository)
+    return Resolution(image, repository, matches, warnings)
+
+
+def docker_registry_secret(
+    name: str, server: str, username: str, password: str, email: str, namespace: str | None
+) -> dict[str, Any]:
+    """The Secret `kubectl create secret docker-registry` would make."""
+    try:
+        return ksecret.docker_registry_secret(
+            name,
+            server=server,
+            username=username,
+            password=password,
+            email=email,
+            namespace=namespace,
+        )
+    except (ksecret.SecretError, ValueError) as e:
+        raise InputError(str(e)) from None
+
+
+@dataclass(slots=True)
+class Imported:
+    secret: dict[str, Any]
+    registries: list[str]
+    warnings: list[str]
+
+
+def _from_helper(
+    helper: str, server: str, email: str, auths: dict[str, AuthEntry], warnings: list[str]
+) -> None:
+    try:
+        creds = credhelpers.get(helper, server)
+    except credhelpers.CredentialHelperError as e:
+        raise InputError(str(e)) from None
+    if creds is None:
+        warnings.append(f"docker-credential-{helper} holds nothing for {server}; skipped")
+    elif creds.is_identity_token:
+        warnings.append(
+            f"{server}: docker-credential-{helper} holds an identity token, which the "
+            "kubelet cannot use; skipped (log in with a user name and password or token)"
+        )
+    else:
+        auths[server] = AuthEntry(creds.username, creds.secret, email)
+
+
+def import_config(path: str, name: str, namespace: str | None) -> Imported:
+    """One Secret with every registry of a docker config, helpers resolved as docker does."""
+    source = load_one(path)
+    config = source.config
+    warnings: list[str] = []
+    auths: dict[str, AuthEntry] = {}
+    if config.creds_store:
+        try:
+            servers = credhelpers.list_servers(config.creds_store)
+        except credhelpers.CredentialHelperError as e:
+            raise InputError(str(e)) from None
+        for server in servers:
+            email = config.auths.get(server, AuthEntry()).email
+            _from_helper(config.creds_store, server, email, auths, warnings)
+    else:
+        for server, entry in config.auths.items():
+            if entry.username or entry.password:
+                auths[server] = entry
+            elif entry.identity_token:
+                warnings.append(
+                    f"{server}: holds only an identity token, which the kubelet cannot use; skipped"
+                )
+            else:
+                warnings.append(f"{server}: has no credentials in {path}; skipped")
+    for server, helper in config.cred_helpers.items():
+        email = config.auths.get(server, AuthEntry()).email
+        _from_helper(helper, server, email, auths, warnings)
+    if not auths:
+        raise InputError(f"{path}: no usable registry credentials found")
+    imported = DockerConfig(dockerconfig.CONFIG_JSON, auths, config.http_headers)
+    try:
+        secret = ksecret.config_secret(name, imported, namespace)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return Imported(secret, sorted(auths), warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    type: str
+    auths: dict[str, AuthEntry]
+
+
+def decode(path: str) -> Decoded:
+    """The registry entries of a Secret manifest or a raw credential file."""
+    source = load_one(path)
+    return Decoded(source.type, source.config.auths)
+
+
+def dumps_secret(obj: dict[str, Any], output: str) -> str:
+    return manifest.to_json(obj) + "\n" if output == "json" else manifest.to_yaml(obj)
