@@ -71,7 +71,15 @@ def fold(name: str) -> str:
     """The key Go's decoder compares field names by."""
     if name.isascii():
         return name.upper()
-    return "".join(_FOLD_SPECIAL.get(c, c.upper() if c.isascii() else c) for c in name)
+    return "".join(_FOLD_SPECIAL.get(c) or _fold_rune(c) for c in name)
+
+
+def _fold_rune(c: str) -> str:
+    # Python's case mappings are the full ones; Go's simple mapping keeps a
+    # rune whose full mapping has several characters (e.g. "ß").
+    lower = c.lower()
+    upper = lower.upper() if len(lower) == 1 else c
+    return upper if len(upper) == 1 else c
 
 
 def type_name(value: Any) -> str:
