@@ -49,7 +49,7 @@ def test_docker_registry_secret_needs_all_three(username: str, password: str, se
 
 @pytest.mark.parametrize("name", ["UPPER", "-x", "a_b", "", "x" * 254])
 def test_secret_names_follow_the_api_server(name: str) -> None:
-    with pytest.raises(InvalidName, match="metadata.name: Invalid value"):
+    with pytest.raises(InvalidName, match=r"metadata\.name: Invalid value"):
         docker_registry_secret(name, username="u", password="p")
 
 
@@ -196,5 +196,5 @@ def test_namespace_names(value: str, ok: bool) -> None:
     if ok:
         validate_label(value)
     else:
-        with pytest.raises(InvalidName, match="metadata.namespace"):
+        with pytest.raises(InvalidName, match=r"metadata\.namespace"):
             validate_label(value)
