@@ -160,7 +160,9 @@ def test_docker_hub_credentials_are_a_fallback_only() -> None:
         "ubuntu",
     ):
         assert [c.username for c in keyring.lookup(image)] == ["hub"], image
-    for image in ("quay.io/team/app", "localhost/app", "localhost:5000/app", "world.mesos.org/a"):
+    # The kubelet has no "localhost" exception here, unlike distribution.
+    assert [c.username for c in keyring.lookup("localhost/app")] == ["hub"]
+    for image in ("quay.io/team/app", "localhost:5000/app", "world.mesos.org/a"):
         assert keyring.lookup(image) == [], image
 
 
@@ -177,7 +179,7 @@ def test_docker_io_key_matches_normalized_hub_images_directly() -> None:
         ("library/foo", True),
         ("docker.io/foo", True),
         ("index.docker.io/foo", True),
-        ("localhost/foo", False),
+        ("localhost/foo", True),
         ("localhost:5000/foo", False),
         ("example.com/foo", False),
         ("", False),

@@ -81,15 +81,16 @@ def normalize_key(registry: str) -> str:
 
 
 def is_default_registry_match(image: str) -> bool:
-    """Whether the kubelet would treat image as a Docker Hub image."""
+    """Whether the kubelet would treat image as a Docker Hub image.
+
+    Unlike distribution, the kubelet has no exception for "localhost".
+    """
     first, slash, _ = image.partition("/")
     if not first:
         return False
-    if not slash:
+    if not slash or first in ("docker.io", DEFAULT_REGISTRY_HOST):
         return True
-    if first in ("docker.io", DEFAULT_REGISTRY_HOST):
-        return True
-    return not ("." in first or ":" in first) and first != "localhost"
+    return not ("." in first or ":" in first)
 
 
 def _labels_match(patterns: Sequence[str], labels: Sequence[str]) -> bool:
@@ -115,7 +116,7 @@ class Keyring:
         # hosts. Distinct keys can share a path once re-parsed ("a%23b" and "a").
         self._literal: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._literal_lengths: dict[tuple[str, str], list[int]] = {}
-        # (port, label count, position, literal label) -> glob keys with that label.
+        # (port, label count, position, literal label) -> glob keys filed there.
         self._globs: dict[tuple[str, int, int, str], list[_Glob]] = {}
         # (port, label count) -> glob keys with no literal label at all.
         self._wild: dict[tuple[str, int], list[_Glob]] = {}
@@ -157,7 +158,9 @@ class Keyring:
                 insort(lengths, len(target.path))
             return
         g = _Glob(key, target.labels, target.path)
-        for i in range(n - 1, -1, -1):
+        # The leftmost literal label is the most selective one ("region-7" in
+        # "*.region-7.example.com"); the rightmost is usually a shared TLD.
+        for i in range(n):
             if not glob.has_meta(target.labels[i]):
                 self._globs.setdefault((port, n, i, target.labels[i]), []).append(g)
                 return

@@ -6,12 +6,16 @@ percent-decoding is carried as a surrogate escape, so it round-trips.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _HEX = "0123456789abcdefABCDEF"
 # Characters a host may hold unescaped (RFC 3986 sub-delims plus what Go adds).
 _HOST_EXTRA = frozenset("!$&'()*+,;=:[]<>\"-_.~")
 _USERINFO_EXTRA = frozenset("-._:~!$&'()*+,;=%@")
+# The same rules as one expression, for the common case of a host with no escapes.
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9!$&'()*+,;=:\[\]<>\"\-_.~\x80-\U0010ffff]*")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class URLError(ValueError):
@@ -35,7 +39,7 @@ def _host_char_ok(c: str) -> bool:
 
 def _unescape(s: str, mode: str) -> str:
     """Go's url.unescape for the modes the keyring reaches: host, zone, path, other."""
-    if "%" not in s and mode not in ("host", "zone"):
+    if "%" not in s and (mode not in ("host", "zone") or _PLAIN_HOST.fullmatch(s)):
         return s
     i, n = 0, len(s)
     while i < n:
@@ -112,7 +116,7 @@ def _parse_authority(authority: str) -> str:
 def parse(raw: str) -> URL:
     """url.Parse for an absolute http(s) URL with an authority, as the keyring builds them."""
     raw, sep, fragment = raw.partition("#")
-    if any(c < " " or c == "\x7f" for c in raw):
+    if _CONTROL.search(raw):
         raise URLError("net/url: invalid control character in URL")
     scheme, colon, rest = raw.partition(":")
     if not colon or not scheme or not scheme[0].isalpha():
