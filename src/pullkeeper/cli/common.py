@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,8 +34,12 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False))
+    # Input bytes that were not UTF-8 become U+FFFD, as Go's encoder writes them.
+    click.echo(_SURROGATES.sub("\ufffd", json.dumps(obj, ensure_ascii=False)))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -31,10 +31,14 @@ def _text(result: dict[str, Any]) -> str:
 def parse(refs: tuple[str, ...], output: str) -> None:
     """Parse and normalize image references (distribution's ParseNormalizedNamed).
 
-    With no REF, reads one reference per line from standard input. Exit status
+    With no REF, reads one reference per line from standard input (blank lines
+    skipped). Exit status
     1 when any reference is invalid.
     """
-    inputs = refs or tuple(line.rstrip("\r\n") for line in sys.stdin)
+    if not refs:
+        text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+        refs = tuple(line.strip() for line in text.splitlines() if line.strip())
+    inputs = refs
     invalid = False
     for i, ref in enumerate(inputs):
         result = images.describe(ref)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import io
+import sys
 
 import click
 
@@ -35,4 +37,9 @@ def cli() -> None:
 
 
 def main() -> None:
+    # Arguments and input that are not UTF-8 are carried as surrogate escapes;
+    # text output writes those bytes back unchanged instead of failing.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
     cli()

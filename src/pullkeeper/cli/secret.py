@@ -31,7 +31,9 @@ def create() -> None:
 
 def _read_password_stdin() -> str:
     # As `docker login --password-stdin`: one trailing newline is not part of it.
-    return sys.stdin.read().removesuffix("\n").removesuffix("\r")
+    # Bytes that are not UTF-8 pass through as they are, as with kubectl.
+    data = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+    return data.removesuffix("\n").removesuffix("\r")
 
 
 @create.command("docker-registry")
@@ -42,7 +44,7 @@ def _read_password_stdin() -> str:
     show_default=True,
     help="Registry address, used verbatim as the key.",
 )
-@click.option("--docker-username", required=True, help="User name for the registry.")
+@click.option("--docker-username", default="", help="User name for the registry (required).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option(
     "--docker-password",
@@ -66,15 +68,18 @@ def create_docker_registry(
     The password comes from --password-stdin, or a prompt when standard input
     is a terminal; --docker-password works but leaves it in shell history.
     """
+    if not docker_username or not docker_server:
+        raise CLIError(credfiles.MISSING_REGISTRY_FIELDS)
     if password_stdin and docker_password is not None:
         raise CLIError("give the password once: --password-stdin or --docker-password, not both")
     if password_stdin:
         password = _read_password_stdin()
     elif docker_password is not None:
-        warn(
-            "a password on the command line lands in shell history and process listings; "
-            "use --password-stdin"
-        )
+        if docker_password:
+            warn(
+                "a password on the command line lands in shell history and process listings; "
+                "use --password-stdin"
+            )
         password = docker_password
     elif sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, err=True)

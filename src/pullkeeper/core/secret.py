@@ -18,6 +18,11 @@ KEY_DOCKERCFG = ".dockercfg"
 # The data key the kubelet reads for each type; any other pairing it ignores.
 DATA_KEY = {TYPE_DOCKERCONFIGJSON: KEY_DOCKERCONFIGJSON, TYPE_DOCKERCFG: KEY_DOCKERCFG}
 DEFAULT_SERVER = "https://index.docker.io/v1/"
+# kubectl's own message.
+MISSING_REGISTRY_FIELDS = (
+    "either --from-file or the combination of --docker-username, --docker-password "
+    "and --docker-server is required"
+)
 
 
 class SecretError(ValueError):
@@ -54,10 +59,7 @@ def docker_registry_secret(
 ) -> dict[str, Any]:
     """What `kubectl create secret docker-registry` produces, payload byte for byte."""
     if not (username and password and server):
-        raise SecretError(
-            "either --from-file or the combination of --docker-username, --docker-password "
-            "and --docker-server is required"
-        )
+        raise SecretError(MISSING_REGISTRY_FIELDS)
     payload = dockerconfig.encode_config_json({server: AuthEntry(username, password, email)})
     return _secret(name, namespace, TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload)
 

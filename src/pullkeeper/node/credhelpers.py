@@ -82,6 +82,9 @@ def get(helper: str, server: str) -> HelperCredentials | None:
             f"{_program(helper)} get answered something other than "
             '{"ServerURL","Username","Secret"} JSON'
         ) from None
+    if not username and not secret:
+        # Some helpers (docker-credential-pass 0.6) answer an unknown server this way.
+        return None
     return HelperCredentials(server, username, secret)
 
 

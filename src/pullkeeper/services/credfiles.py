@@ -16,6 +16,8 @@ from pullkeeper.core.keyring import Credential, Keyring, lookup_union
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.node import credhelpers
 
+MISSING_REGISTRY_FIELDS = ksecret.MISSING_REGISTRY_FIELDS
+
 
 class InputError(ValueError):
     """Input the user must fix; the message says which file and what is wrong."""
@@ -43,12 +45,14 @@ def _is_manifest(doc: Any) -> bool:
     return isinstance(doc, gojson.Members) and any(k == "kind" for k, _ in doc)
 
 
-def _secret_sources(path: str, text: str) -> list[Source]:
+def _secret_sources(path: str, text: str, json_error: str | None = None) -> list[Source]:
     try:
         docs = manifest.load_documents(text)
     except manifest.ManifestError as e:
         raise InputError(f"{path}: not a docker config or a Secret manifest: {e}") from None
     if not docs or not all(isinstance(d, dict) and "kind" in d for d in docs):
+        if json_error:
+            raise InputError(f"{path}: not valid JSON ({json_error}), nor a Secret manifest")
         raise InputError(f"{path}: not a docker config.json, .dockercfg or Secret manifest")
     sources = []
     for i, doc in enumerate(docs):
@@ -67,8 +71,8 @@ def load_sources(path: str) -> list[Source]:
     data = _read(path)
     try:
         doc = gojson.loads(data)
-    except gojson.JSONSyntaxError:
-        return _secret_sources(path, data.decode("utf-8", "replace"))
+    except gojson.JSONSyntaxError as e:
+        return _secret_sources(path, data.decode("utf-8", "replace"), str(e))
     if _is_manifest(doc):
         return _secret_sources(path, data.decode("utf-8", "replace"))
     try:
