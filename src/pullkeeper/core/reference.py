@@ -71,11 +71,21 @@ class InvalidReference(ValueError):
     """A reference distribution would refuse; str() is distribution's message."""
 
 
+def _go_lower_rune(c: str) -> str:
+    if c == "\u0130":
+        return "i"
+    if "\ud800" <= c <= "\udfff":
+        # A byte that is not UTF-8 (carried as a surrogate escape): strings.Map
+        # writes utf8.RuneError in its place, so the result differs from the input.
+        return "\ufffd"
+    return c.lower()
+
+
 def go_lower(s: str) -> str:
     """strings.ToLower: simple per-rune lowercase mapping, no context."""
     if s.isascii():
         return s.lower()
-    return "".join("i" if c == "\u0130" else c.lower() for c in s)
+    return "".join(_go_lower_rune(c) for c in s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,14 @@ class Reference:
         return str(self.familiar())
 
 
+def _go_len(s: str) -> int:
+    """len() of the Go string s stands for: its UTF-8 bytes, a surrogate escape being one."""
+    if s.isascii():
+        return len(s)
+    escaped = sum(1 for c in s if "\udc80" <= c <= "\udcff")
+    return len(s.encode("utf-8", "surrogatepass")) - 2 * escaped
+
+
 def validate_digest(d: str) -> None:
     """go-digest's Digest.Validate with sha256, sha384 and sha512 available."""
     i = d.find(":")
@@ -131,7 +149,7 @@ def validate_digest(d: str) -> None:
         if not _GO_DIGEST.fullmatch(d):
             raise InvalidReference(ERR_DIGEST_FORMAT)
         raise InvalidReference(ERR_DIGEST_UNSUPPORTED)
-    if len(encoded) != size:
+    if _go_len(encoded) != size:
         raise InvalidReference(ERR_DIGEST_LENGTH)
     if not _LOWER_HEX.fullmatch(encoded):
         raise InvalidReference(ERR_DIGEST_FORMAT)
