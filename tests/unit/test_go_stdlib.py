@@ -105,7 +105,9 @@ def test_url_parse(raw: str, host: str, path: str) -> None:
     [
         ("https://[::1]:namedport", 'invalid port ":namedport" after host'),
         ("https://%41:8080/", 'invalid URL escape "%41"'),
-        ("https://a b.com/", "invalid character ' ' in host name"),
+        ("https://a b.com/", 'invalid character " " in host name'),
+        ("https://a\\b.com/", 'invalid character "\\\\" in host name'),
+        ("https://quay.io/%2\u00e9", 'invalid URL escape "%2\\xc3"'),
         ("https://quay.io/%zz", 'invalid URL escape "%zz"'),
         ("https://quay.io/%4", 'invalid URL escape "%4"'),
         ("https://quay.io/\x7f", "net/url: invalid control character in URL"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from pullkeeper.core.go.json import replace_surrogates
 
 EXIT_INVALID_INPUT = 2
 
@@ -34,12 +35,9 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
 def echo_json(obj: Any) -> None:
     # Input bytes that were not UTF-8 become U+FFFD, as Go's encoder writes them.
-    click.echo(_SURROGATES.sub("\ufffd", json.dumps(obj, ensure_ascii=False)))
+    click.echo(replace_surrogates(json.dumps(obj, ensure_ascii=False)))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

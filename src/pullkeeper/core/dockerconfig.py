@@ -20,6 +20,13 @@ CONFIG_JSON = "config.json"
 DOCKERCFG = "dockercfg"
 
 _AUTH_FORMAT = "must be formatted as base64(username:password)"
+# What Go's strings.TrimSpace removes (unicode.IsSpace); Python's strip() also
+# removes \x1c-\x1f.
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
 
 
 class DockerConfigError(ValueError):
@@ -55,7 +62,7 @@ class DockerConfig:
 def decode_auth(value: str) -> tuple[str, str]:
     """The kubelet's decodeDockerConfigFieldAuth; the error never repeats the value."""
     try:
-        if value.strip().endswith("="):
+        if value.strip(_GO_SPACE).endswith("="):
             decoded = gob64.std_decode(value)
         else:
             decoded = gob64.raw_std_decode(value)

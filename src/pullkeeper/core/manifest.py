@@ -22,15 +22,29 @@ def to_yaml(obj: Any) -> str:
     return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=1 << 30)
 
 
-def load_documents(text: str) -> list[Any]:
-    """Every document in a YAML stream (JSON is YAML too); empty documents dropped."""
+def _yaml_documents(text: str) -> list[Any]:
     try:
-        docs = list(yaml.safe_load_all(text))
+        return list(yaml.safe_load_all(text))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ManifestError(f"not valid YAML or JSON{where}: {problem}") from None
+    except (ValueError, TypeError) as e:
+        # PyYAML's constructors raise these for values such as "2001-13-01".
+        raise ManifestError(f"not valid YAML: {e}") from None
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every document in a JSON text or a YAML stream; empty documents dropped.
+
+    JSON is read as JSON first: a YAML 1.1 reader refuses some characters JSON
+    allows raw and reads numbers such as 1e-05 as strings.
+    """
+    try:
+        docs = [json.loads(text)]
+    except ValueError:
+        docs = _yaml_documents(text)
     out: list[Any] = []
     for doc in docs:
         if doc is None:

@@ -9,6 +9,7 @@ from typing import Any
 from pullkeeper.core import dockerconfig
 from pullkeeper.core.dockerconfig import AuthEntry, DockerConfig, DockerConfigError
 from pullkeeper.core.go import base64 as gob64
+from pullkeeper.core.go import json as gojson
 from pullkeeper.core.names import validate_label, validate_subdomain
 
 TYPE_DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
@@ -101,7 +102,8 @@ def _data(obj: Mapping[str, Any]) -> dict[str, bytes]:
     for key, value in string_data.items():
         if not isinstance(value, str):
             raise SecretError(f"stringData[{key!r}] must be a string")
-        data[str(key)] = value.encode("utf-8")
+        # An escaped lone surrogate reaches the API server as U+FFFD.
+        data[str(key)] = gojson.replace_surrogates(value).encode("utf-8")
     return data
 
 

@@ -43,11 +43,13 @@ def _per_byte_replacement(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error("pullkeeper-go-replace", _per_byte_replacement)
 
 
+def replace_surrogates(s: str) -> str:
+    """U+FFFD for every lone surrogate (an escaped one, or a byte that was not UTF-8), as Go."""
+    return s if s.isascii() else _LONE_SURROGATE.sub("\ufffd", s)
+
+
 def _clean(value: Any) -> Any:
-    # Go replaces an escaped lone surrogate with U+FFFD.
-    if isinstance(value, str) and not value.isascii():
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    return value
+    return replace_surrogates(value) if isinstance(value, str) else value
 
 
 def _members(pairs: list[tuple[str, Any]]) -> Members:

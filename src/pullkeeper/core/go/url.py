@@ -29,6 +29,35 @@ class URL:
     path: str
 
 
+def _quote(s: str) -> str:
+    """strconv.Quote, which Go's url errors use, for the characters that reach it."""
+    return '"' + "".join(c if " " <= c < "\x7f" and c not in '"\\' else _escape(c) for c in s) + '"'
+
+
+def _escape(c: str) -> str:
+    if c in '"\\':
+        return "\\" + c
+    if "\udc80" <= c <= "\udcff":
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    if c.isprintable() and c >= "\xa0":
+        return c
+    return {
+        "\a": "\\a",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\v": "\\v",
+    }.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def _cut3(s: str) -> str:
+    """The first three bytes of s, as Go slices an escape for its error."""
+    head = s[:3].encode("utf-8", "surrogateescape")[:3]
+    return head.decode("utf-8", "surrogateescape")
+
+
 def _is_alnum(c: str) -> bool:
     return ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9")
 
@@ -46,17 +75,17 @@ def _unescape(s: str, mode: str) -> str:
         c = s[i]
         if c == "%":
             if i + 2 >= n or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise URLError(f'invalid URL escape "{s[i : i + 3]}"')
+                raise URLError(f"invalid URL escape {_quote(_cut3(s[i:]))}")
             if mode == "host" and int(s[i + 1], 16) < 8 and s[i : i + 3] != "%25":
-                raise URLError(f'invalid URL escape "{s[i : i + 3]}"')
+                raise URLError(f"invalid URL escape {_quote(_cut3(s[i:]))}")
             if mode == "zone":
                 v = chr(int(s[i + 1 : i + 3], 16))
                 if s[i : i + 3] != "%25" and v != " " and not (_is_alnum(v) or v in _HOST_EXTRA):
-                    raise URLError(f'invalid URL escape "{s[i : i + 3]}"')
+                    raise URLError(f"invalid URL escape {_quote(_cut3(s[i:]))}")
             i += 3
             continue
         if mode in ("host", "zone") and not _host_char_ok(c):
-            raise URLError(f"invalid character {c!r} in host name")
+            raise URLError(f"invalid character {_quote(c)} in host name")
         i += 1
     if "%" not in s:
         return s
