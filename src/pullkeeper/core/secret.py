@@ -66,10 +66,7 @@ def docker_registry_secret(
 
 
 def config_secret(name: str, config: DockerConfig, namespace: str | None = None) -> dict[str, Any]:
-    """A Secret holding every registry of a credential file, in its own format."""
-    if config.format == dockerconfig.DOCKERCFG:
-        payload = dockerconfig.encode_dockercfg(config.auths)
-        return _secret(name, namespace, TYPE_DOCKERCFG, KEY_DOCKERCFG, payload)
+    """A kubernetes.io/dockerconfigjson Secret holding every registry of a credential file."""
     payload = dockerconfig.encode_config_json(config.auths, config.http_headers)
     return _secret(name, namespace, TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload)
 
