@@ -12,7 +12,9 @@ from pullkeeper import __version__
 
 _COMMANDS = {
     "creds": ("pullkeeper.cli.creds", "creds"),
+    "db": ("pullkeeper.cli.serve", "db"),
     "image": ("pullkeeper.cli.image", "image"),
+    "keys": ("pullkeeper.cli.serve", "keys"),
     "secret": ("pullkeeper.cli.secret", "secret"),
     "serve": ("pullkeeper.cli.serve", "serve"),
 }

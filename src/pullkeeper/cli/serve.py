@@ -1,20 +1,134 @@
-"""`pullkeeper serve`: the management server."""
+"""`pullkeeper serve`, `pullkeeper db upgrade`, `pullkeeper keys rotate`: the server side."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import click
 
 from pullkeeper.cli.common import CLIError
 
+_server_options = [
+    click.option("--data", type=click.Path(path_type=Path), help="Data directory [./.pullkeeper]."),
+    click.option("--database-url", help="postgresql://... instead of the embedded SQLite."),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path, exists=True, dir_okay=False),
+        help="A TOML file of settings (flags and PULLKEEPER_* win).",
+    ),
+]
+
+
+def _with_server_options(f: Any) -> Any:
+    for option in reversed(_server_options):
+        f = option(f)
+    return f
+
+
+def _settings(config_file: Path | None, **given: Any) -> Any:
+    from pydantic import ValidationError
+
+    from pullkeeper.settings import Settings
+
+    try:
+        return Settings.load(config_file, **given)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CLIError(f"setting {where}: {first['msg']}") from None
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot read the settings: {e}") from None
+
+
+def _server(settings: Any) -> Any:
+    from pullkeeper.services.server import Server
+    from pullkeeper.store.vault import VaultError
+
+    try:
+        server = Server(settings)
+        server.migrate()
+    except VaultError as e:
+        raise CLIError(str(e)) from None
+    except Exception as e:  # a store that cannot be reached or migrated
+        raise CLIError(
+            f"cannot open the store at {settings.sqlalchemy_url.split('@')[-1]}: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
+    return server
+
 
 @click.command()
-def serve() -> None:
-    """Run the management server (REST API, web UI, webhook).
+@_with_server_options
+@click.option("--host", help="Address to listen on [127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [8080].")
+def serve(
+    data: Path | None,
+    database_url: str | None,
+    config_file: Path | None,
+    host: str | None,
+    port: int | None,
+) -> None:
+    """Run the management server: REST API, health and metrics.
 
-    Not available in this release: the server arrives with the next one. The
-    offline commands (image, creds, secret) work without it.
+    On first start it creates the encryption key and an admin user, and prints
+    the admin's password and API token once.
     """
-    raise CLIError(
-        "pullkeeper serve is not available yet in this release; the offline commands "
-        "(pullkeeper image, creds, secret) work without a server"
-    )
+    import uvicorn
+
+    from pullkeeper.api.app import create_app
+
+    settings = _settings(config_file, data=data, database_url=database_url, host=host, port=port)
+    server = _server(settings)
+    first = server.first_start()
+    if first is not None:
+        click.echo(
+            "pullkeeper: first start; an admin user was created. This is shown once:\n"
+            f"  user:      admin\n  password:  {first.password}\n  API token: {first.token}\n"
+            f"  log in:    pullkeeper login http://{settings.host}:{settings.port}",
+            err=True,
+        )
+    try:
+        uvicorn.run(
+            create_app(server),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=30,
+            server_header=False,
+        )
+    finally:
+        server.close()
+
+
+@click.group()
+def db() -> None:
+    """The server's store."""
+
+
+@db.command("upgrade")
+@_with_server_options
+def db_upgrade(data: Path | None, database_url: str | None, config_file: Path | None) -> None:
+    """Apply every pending schema migration."""
+    _server(_settings(config_file, data=data, database_url=database_url)).close()
+    click.echo("the schema is up to date")
+
+
+@click.group()
+def keys() -> None:
+    """The encryption keys of secret material."""
+
+
+@keys.command("rotate")
+@_with_server_options
+def keys_rotate(data: Path | None, database_url: str | None, config_file: Path | None) -> None:
+    """Create a new key and re-encrypt every secret with it, while servers keep running."""
+    from pullkeeper.services import keys as keys_service
+
+    server = _server(_settings(config_file, data=data, database_url=database_url))
+    try:
+        key_id, count = keys_service.rotate(server)
+    finally:
+        server.close()
+    click.echo(f"key {key_id} is current; {count} secrets re-encrypted")

@@ -1,0 +1,1 @@
+"""The REST API face (`/api/v1`), plus health and metrics."""

@@ -1,0 +1,177 @@
+"""The ASGI application: routes, authentication, errors, body limit, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pullkeeper import __version__
+from pullkeeper.api.routes import access, clusters, credentials, policies
+from pullkeeper.services.errors import ServiceError, TooManyRequests
+from pullkeeper.services.server import Server
+
+log = logging.getLogger("pullkeeper.api")
+API = "/api/v1"
+
+
+def error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "field": field}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413, whether or not Content-Length says so."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = error(413, "too_large", f"the request body exceeds {self.limit} bytes")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await too_big(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await too_big(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _metrics(app: FastAPI, server: Server) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "pullkeeper_http_requests_total",
+        "HTTP requests served.",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "pullkeeper_http_request_seconds",
+        "HTTP request latency.",
+        ["method", "route"],
+        registry=registry,
+    )
+    by_state = Gauge(
+        "pullkeeper_credentials", "Credentials by state.", ["state"], registry=registry
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        start = time.perf_counter()
+        response: Response = await call_next(request)
+        # The route's template, not the URL, so ids do not explode the label set.
+        path = getattr(request.scope.get("route"), "path", "unmatched")
+        if request.url.path.startswith(API) and not path.startswith(API):
+            path = API + path
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        latency.labels(request.method, path).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        with server.db.session() as session:
+            counts = server.credential_counts(session)
+        for state in ("active", "inactive"):
+            by_state.labels(state).set(counts.get(state, 0))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(server: Server) -> FastAPI:
+    app = FastAPI(
+        title="pullkeeper",
+        version=__version__,
+        description="Private registry credentials and pull policy for Kubernetes.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.server = server
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return error(exc.status, exc.code, exc.message, exc.field, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        message = str(first.get("msg", "invalid request"))
+        if first.get("type") == "json_invalid":
+            return error(400, "bad_request", f"the body is not valid JSON: {message}")
+        return error(422, "invalid", f"{field}: {message}" if field else message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
+        )
+        return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error: %s", type(exc).__name__)
+        return error(500, "internal", "internal error; the server log has the details")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        try:
+            server.ping()
+        except Exception as e:  # any store failure means "not ready"
+            return error(503, "not_ready", f"the store is not reachable: {type(e).__name__}")
+        return JSONResponse({"status": "ready"})
+
+    _metrics(app, server)
+    for module in (access, clusters, credentials, policies):
+        app.include_router(module.router, prefix=API)
+    app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
+    return app

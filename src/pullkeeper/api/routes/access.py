@@ -1,0 +1,143 @@
+"""Login, users, API tokens, project members, and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from pullkeeper.api.deps import ActorDep, ServerDep, source
+from pullkeeper.api.schemas import LoginIn, MemberIn, TokenIn, UserIn
+from pullkeeper.services import audit, auth, clusters
+from pullkeeper.services.errors import Forbidden
+
+router = APIRouter(tags=["access"])
+
+
+@router.post("/login", status_code=201)
+def login(body: LoginIn, request: Request, server: ServerDep) -> dict[str, Any]:
+    """Exchange a user name and password for an API token (shown once)."""
+    ttl = timedelta(days=server.settings.token_ttl_days)
+    with server.transaction() as session:
+        issued = auth.login(
+            session, server.throttle, body.username, body.password, source(request), ttl
+        )
+    return {
+        "token": issued.token,
+        "id": issued.id,
+        "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,
+    }
+
+
+@router.get("/me")
+def me(actor: ActorDep) -> dict[str, Any]:
+    return {
+        "username": actor.username,
+        "admin": actor.is_admin,
+        "viewer": actor.viewer,
+        "projects": actor.projects,
+    }
+
+
+@router.get("/users")
+def list_users(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    if not actor.is_admin:
+        raise Forbidden("only an admin can list users")
+    with server.transaction() as session:
+        return {"items": [auth.user_dict(u) for u in auth.list_users(session)]}
+
+
+@router.post("/users", status_code=201)
+def create_user(body: UserIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    if not actor.is_admin:
+        raise Forbidden("only an admin can create users")
+    with server.transaction() as session:
+        user = auth.create_user(
+            session, actor, body.username, body.password, admin=body.admin, viewer=body.viewer
+        )
+        return auth.user_dict(user)
+
+
+@router.get("/tokens")
+def list_tokens(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        return {"items": [auth.token_dict(t) for t in auth.list_tokens(session, actor)]}
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """A new token for the caller; the plaintext is in this response only."""
+    days = body.expires_in_days or server.settings.token_ttl_days
+    with server.transaction() as session:
+        user = auth.get_user(session, actor.user_id)
+        issued = auth.issue_token(session, actor, user, body.name, timedelta(days=days))
+    return {
+        "token": issued.token,
+        "id": issued.id,
+        "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,
+    }
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: str, actor: ActorDep, server: ServerDep) -> Response:
+    with server.transaction() as session:
+        auth.revoke_token(session, actor, token_id)
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project}/members")
+def list_members(project: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        p = clusters.get_project(session, actor, project)
+        return {"items": auth.members(session, p)}
+
+
+@router.put("/projects/{project}/members/{user}")
+def set_member(
+    project: str, user: str, body: MemberIn, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        p = clusters.get_project(session, actor, project)
+        if not actor.owns(p.id):
+            raise Forbidden("only an admin or the project's owner can change its members")
+        u = auth.get_user(session, user)
+        auth.bind_role(session, actor, p, u, body.role)
+        return {"user": u.username, "role": body.role}
+
+
+@router.delete("/projects/{project}/members/{user}", status_code=204)
+def remove_member(project: str, user: str, actor: ActorDep, server: ServerDep) -> Response:
+    with server.transaction() as session:
+        p = clusters.get_project(session, actor, project)
+        if not actor.owns(p.id):
+            raise Forbidden("only an admin or the project's owner can change its members")
+        auth.unbind_role(session, actor, p, auth.get_user(session, user))
+    return Response(status_code=204)
+
+
+@router.get("/audit")
+def list_audit(
+    actor: ActorDep,
+    server: ServerDep,
+    action: str | None = None,
+    user: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10**9),
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        items, total = audit.query(
+            session,
+            actor,
+            action=action,
+            actor_name=user,
+            object_type=object_type,
+            object_id=object_id,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -1,0 +1,127 @@
+"""Clusters, projects and namespaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from pullkeeper.api.deps import ActorDep, ServerDep
+from pullkeeper.api.schemas import ClusterIn, ClusterPatch, NamespaceIn, ProjectIn, ProjectPatch
+from pullkeeper.services import clusters as svc
+
+router = APIRouter(tags=["clusters"])
+
+
+@router.get("/clusters")
+def list_clusters(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        return {"items": [svc.cluster_dict(c) for c in svc.list_clusters(session, actor)]}
+
+
+@router.post("/clusters", status_code=201)
+def create_cluster(body: ClusterIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = svc.create_cluster(
+            session,
+            actor,
+            body.name,
+            description=body.description,
+            access=body.access,
+            kubeconfig=body.kubeconfig,
+            context=body.context,
+        )
+        return svc.cluster_dict(c)
+
+
+@router.get("/clusters/{cluster}")
+def get_cluster(cluster: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        return svc.cluster_dict(svc.get_cluster(session, actor, cluster))
+
+
+@router.patch("/clusters/{cluster}")
+def update_cluster(
+    cluster: str, body: ClusterPatch, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, cluster)
+        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        return svc.cluster_dict(svc.update_cluster(session, actor, c, changes))
+
+
+@router.delete("/clusters/{cluster}", status_code=204)
+def delete_cluster(cluster: str, actor: ActorDep, server: ServerDep) -> Response:
+    with server.transaction() as session:
+        svc.delete_cluster(session, actor, svc.get_cluster(session, actor, cluster))
+    return Response(status_code=204)
+
+
+@router.get("/projects")
+def list_projects(actor: ActorDep, server: ServerDep, cluster: str | None = None) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, cluster) if cluster else None
+        return {"items": svc.list_projects(session, actor, c)}
+
+
+@router.post("/projects", status_code=201)
+def create_project(body: ProjectIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, body.cluster)
+        p = svc.create_project(session, actor, c, body.name, body.description)
+        return svc.project_dict(p, c.name)
+
+
+@router.get("/projects/{project}")
+def get_project(project: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        p = svc.get_project(session, actor, project)
+        return svc.project_dict(p, svc.cluster_name(session, p.cluster_id))
+
+
+@router.patch("/projects/{project}")
+def update_project(
+    project: str, body: ProjectPatch, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        p = svc.get_project(session, actor, project)
+        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        p = svc.update_project(session, actor, p, changes)
+        return svc.project_dict(p, svc.cluster_name(session, p.cluster_id))
+
+
+@router.delete("/projects/{project}", status_code=204)
+def delete_project(project: str, actor: ActorDep, server: ServerDep) -> Response:
+    with server.transaction() as session:
+        svc.delete_project(session, actor, svc.get_project(session, actor, project))
+    return Response(status_code=204)
+
+
+@router.get("/clusters/{cluster}/namespaces")
+def list_namespaces(
+    cluster: str, actor: ActorDep, server: ServerDep, project: str | None = None
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, cluster)
+        p = svc.get_project(session, actor, project, c) if project else None
+        return {"items": svc.list_namespaces(session, actor, c, p)}
+
+
+@router.put("/clusters/{cluster}/namespaces/{name}")
+def put_namespace(
+    cluster: str, name: str, body: NamespaceIn, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    """Register a namespace, with the project it belongs to (or none)."""
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, cluster)
+        p = svc.get_project(session, actor, body.project, c) if body.project else None
+        ns = svc.put_namespace(session, actor, c, name, p)
+        return svc.namespace_dict(ns, c.name, p.name if p else None)
+
+
+@router.delete("/clusters/{cluster}/namespaces/{name}", status_code=204)
+def delete_namespace(cluster: str, name: str, actor: ActorDep, server: ServerDep) -> Response:
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, cluster)
+        svc.delete_namespace(session, actor, svc.get_namespace(session, actor, c, name))
+    return Response(status_code=204)

@@ -1,0 +1,121 @@
+"""Credentials ("registries"): CRUD, (de)activation, secret reads, effective sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from pullkeeper.api.deps import ActorDep, ServerDep
+from pullkeeper.api.schemas import CredentialIn, CredentialPatch
+from pullkeeper.services import clusters
+from pullkeeper.services import credentials as svc
+
+router = APIRouter(tags=["credentials"])
+
+
+@router.get("/credentials")
+def list_credentials(
+    actor: ActorDep,
+    server: ServerDep,
+    cluster: str | None = None,
+    project: str | None = None,
+    namespace: str | None = None,
+    provider: str | None = None,
+    state: str | None = None,
+    q: str | None = Query(None, max_length=253, description="Part of the name."),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=10**9),
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = clusters.get_cluster(session, actor, cluster) if cluster else None
+        p = clusters.get_project(session, actor, project, c) if project else None
+        f = svc.Filters(c, p, namespace, provider, state, q)
+        items, total = svc.list_page(session, actor, f, limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/credentials", status_code=201)
+def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = clusters.get_cluster(session, actor, body.cluster)
+        p = clusters.get_project(session, actor, body.project, c) if body.project else None
+        scope = svc.resolve_scope(session, actor, body.scope, c, p, body.namespace)
+        cred = svc.create(
+            session,
+            actor,
+            server.vault,
+            name=body.name,
+            scope=scope,
+            provider=body.provider,
+            server=body.server,
+            username=body.username,
+            password=body.password,
+            email=body.email,
+            description=body.description,
+            active=body.active,
+        )
+        return svc.describe(session, [cred])[0]
+
+
+@router.get("/credentials/{credential_id}")
+def get_credential(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        return svc.describe(session, [svc.get(session, actor, credential_id)])[0]
+
+
+@router.patch("/credentials/{credential_id}")
+def update_credential(
+    credential_id: str, body: CredentialPatch, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    """Change a credential; a new user name or email needs the password again."""
+    with server.transaction() as session:
+        cred = svc.get(session, actor, credential_id)
+        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        cred = svc.update(session, actor, server.vault, cred, changes)
+        return svc.describe(session, [cred])[0]
+
+
+@router.post("/credentials/{credential_id}/activate")
+def activate(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        cred = svc.set_state(session, actor, svc.get(session, actor, credential_id), "active")
+        return svc.describe(session, [cred])[0]
+
+
+@router.post("/credentials/{credential_id}/deactivate")
+def deactivate(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    with server.transaction() as session:
+        cred = svc.set_state(session, actor, svc.get(session, actor, credential_id), "inactive")
+        return svc.describe(session, [cred])[0]
+
+
+@router.delete("/credentials/{credential_id}", status_code=204)
+def delete_credential(credential_id: str, actor: ActorDep, server: ServerDep) -> Response:
+    with server.transaction() as session:
+        svc.delete(session, actor, svc.get(session, actor, credential_id))
+    return Response(status_code=204)
+
+
+@router.get("/credentials/{credential_id}/dockerconfigjson")
+def dockerconfigjson(credential_id: str, actor: ActorDep, server: ServerDep) -> Response:
+    """The rendered .dockerconfigjson; project owners and admins only, audited."""
+    with server.transaction() as session:
+        cred = svc.get(session, actor, credential_id)
+        payload = svc.secret_config(session, actor, server.vault, cred)
+    return Response(payload, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/namespaces/{namespace}/effective-credentials")
+def effective_credentials(
+    namespace: str,
+    actor: ActorDep,
+    server: ServerDep,
+    cluster: str = Query(..., description="Cluster name or id."),
+    image: str | None = Query(
+        None, max_length=1024, description="Only what the kubelet would try for this image."
+    ),
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        c = clusters.get_cluster(session, actor, cluster)
+        return svc.effective(session, actor, c, namespace, image)

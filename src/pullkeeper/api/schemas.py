@@ -1,0 +1,91 @@
+"""Request bodies. Unknown fields are refused so a typo is an error, not a silent no-op."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(Body):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class UserIn(Body):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    admin: bool = False
+    viewer: bool = False
+
+
+class TokenIn(Body):
+    name: str = Field("", max_length=64)
+    expires_in_days: int | None = Field(None, ge=1, le=3650)
+
+
+class MemberIn(Body):
+    role: str = Field(max_length=16)
+
+
+class ClusterIn(Body):
+    name: str = Field(max_length=63)
+    description: str = Field("", max_length=4096)
+    access: str = Field("kubeconfig", max_length=16)
+    kubeconfig: str = Field("", max_length=4096)
+    context: str = Field("", max_length=253)
+
+
+class ClusterPatch(Body):
+    name: str | None = Field(None, max_length=63)
+    description: str | None = Field(None, max_length=4096)
+    access: str | None = Field(None, max_length=16)
+    kubeconfig: str | None = Field(None, max_length=4096)
+    context: str | None = Field(None, max_length=253)
+
+
+class ProjectIn(Body):
+    name: str = Field(max_length=63)
+    cluster: str = Field(max_length=63, description="Cluster name or id.")
+    description: str = Field("", max_length=4096)
+
+
+class ProjectPatch(Body):
+    name: str | None = Field(None, max_length=63)
+    description: str | None = Field(None, max_length=4096)
+
+
+class NamespaceIn(Body):
+    project: str | None = Field(None, max_length=63, description="Project name or id, or null.")
+
+
+class CredentialIn(Body):
+    name: str = Field(max_length=253)
+    cluster: str = Field(max_length=63, description="Cluster name or id.")
+    scope: str = Field(max_length=16, description="namespace, project or cluster.")
+    project: str | None = Field(None, max_length=63)
+    namespace: str | None = Field(None, max_length=63)
+    provider: str = Field("custom", max_length=32)
+    server: str | None = Field(None, max_length=512)
+    username: str = Field("", max_length=512)
+    password: str = Field(max_length=65536, description="Write-only; never returned.")
+    email: str = Field("", max_length=254)
+    description: str = Field("", max_length=4096)
+    active: bool = True
+
+
+class CredentialPatch(Body):
+    name: str | None = Field(None, max_length=253)
+    server: str | None = Field(None, max_length=512)
+    username: str | None = Field(None, max_length=512)
+    password: str | None = Field(None, max_length=65536)
+    email: str | None = Field(None, max_length=254)
+    description: str | None = Field(None, max_length=4096)
+
+
+class PolicyIn(Body):
+    default_registry: str | None = Field(None, max_length=512)
+    allowlist: list[str] | None = Field(None, max_length=1000)
+    always_pull: bool | None = None

@@ -1,0 +1,72 @@
+"""Registry policy values: default registry, allowlist, always-pull, and their inheritance."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from pullkeeper.core.providers import HOST_PORT
+
+# A path prefix as distribution writes repository paths (lowercase components).
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*"
+_DEFAULT_REGISTRY = re.compile(HOST_PORT.pattern + "(?:/" + _PATH + ")?")
+_WILDCARD = re.compile(r"\*\.(?:" + HOST_PORT.pattern + ")")
+DOCKER_HUB_NAMES = frozenset({"docker.io", "index.docker.io"})
+
+
+class PolicyError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A policy; None in a field means "inherit"."""
+
+    default_registry: str | None = None
+    allowlist: tuple[str, ...] | None = None
+    always_pull: bool | None = None
+
+    def over(self, parent: Policy) -> Policy:
+        """This policy with its unset fields taken from parent (project over cluster)."""
+        return Policy(
+            **{
+                f.name: getattr(self, f.name)
+                if getattr(self, f.name) is not None
+                else getattr(parent, f.name)
+                for f in fields(self)
+            }
+        )
+
+
+def check_default_registry(value: str) -> str:
+    if value.startswith(("http://", "https://")) or not _DEFAULT_REGISTRY.fullmatch(value):
+        raise PolicyError(
+            "default_registry",
+            f"{value!r} is not a default registry: write host[:port] or host[:port]/path-prefix, "
+            "without a scheme (e.g. mirror.example.com or harbor.example.com/dockerhub)",
+        )
+    return value
+
+
+def check_allowlist_entry(value: str) -> str:
+    host, _, path = value.partition("/")
+    ok_host = bool(HOST_PORT.fullmatch(host) or _WILDCARD.fullmatch(host))
+    if not ok_host or (path and (host.startswith("*") or not re.fullmatch(_PATH, path))):
+        raise PolicyError(
+            "allowlist",
+            f"{value!r} is not an allowlist entry: write a registry host[:port], a wildcard "
+            "*.example.com, or a repository subtree host[:port]/path",
+        )
+    return value
+
+
+def allowlist_warnings(allowlist: tuple[str, ...]) -> list[str]:
+    """What a user likely did not mean (seed 004: Docker Hub must be listed to stay allowed)."""
+    if allowlist and not any(e.split("/", 1)[0] in DOCKER_HUB_NAMES for e in allowlist):
+        return [
+            "Docker Hub is not on the allowlist: images such as nginx (docker.io) will be "
+            "refused; add docker.io to allow them"
+        ]
+    return []

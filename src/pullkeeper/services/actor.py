@@ -1,0 +1,33 @@
+"""Who is acting, and what their roles let them do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OWNER, MEMBER, VIEWER = "owner", "member", "viewer"
+PROJECT_ROLES = (OWNER, MEMBER, VIEWER)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: str
+    username: str
+    is_admin: bool = False
+    # A global viewer reads every object's metadata, never secret material.
+    viewer: bool = False
+    # project id -> owner | member | viewer
+    projects: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.is_admin or self.viewer
+
+    def role_in(self, project_id: str | None) -> str | None:
+        return self.projects.get(project_id) if project_id else None
+
+    def owns(self, project_id: str | None) -> bool:
+        return self.is_admin or self.role_in(project_id) == OWNER
+
+
+SYSTEM = Actor(user_id="", username="system", is_admin=True)

@@ -1,0 +1,299 @@
+"""Users, passwords, API tokens, role bindings and the first start."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pullkeeper.core.names import InvalidName, validate_label
+from pullkeeper.services import audit
+from pullkeeper.services.actor import PROJECT_ROLES, Actor
+from pullkeeper.services.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from pullkeeper.store.models import ApiToken, Project, RoleBinding, User, utcnow
+
+TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
+ADMIN = "admin"
+MIN_PASSWORD = 8
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as for a known one.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _token_hash(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough to store them.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class LoginThrottle:
+    """At most `limit` failed logins per user name and source address in a minute."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        q = self._failures[key]
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def check(self, username: str, source: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent((username, source), now)
+            if len(q) >= self.limit:
+                wait = int(self.window - (now - q[0])) + 1
+                raise TooManyRequests(
+                    f"too many failed logins for {username!r}; try again in {wait}s", wait
+                )
+
+    def failed(self, username: str, source: str) -> None:
+        with self._lock:
+            self._recent((username, source), time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, username: str, source: str) -> None:
+        with self._lock:
+            self._failures.pop((username, source), None)
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "admin": user.is_admin,
+        "viewer": user.viewer,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"a password needs at least {MIN_PASSWORD} characters", "password")
+
+
+def create_user(
+    session: Session, actor: Actor, username: str, password: str, *, admin: bool, viewer: bool
+) -> User:
+    try:
+        validate_label(username, "username")
+    except InvalidName as e:
+        raise Invalid(str(e), "username") from None
+    _check_password(password)
+    if session.scalar(select(User).where(User.username == username)):
+        raise Conflict(f"user {username!r} already exists", "username")
+    user = User(
+        username=username, password_hash=_hasher.hash(password), is_admin=admin, viewer=viewer
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", "user", user.id, after=user_dict(user))
+    return user
+
+
+def get_user(session: Session, ref: str) -> User:
+    user = session.get(User, ref) or session.scalar(select(User).where(User.username == ref))
+    if user is None:
+        raise NotFound(f"no user {ref!r}")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token as issued: the plaintext exists only here, once."""
+
+    id: str
+    token: str
+    expires_at: datetime | None
+
+
+def issue_token(
+    session: Session,
+    actor: Actor,
+    user: User,
+    name: str,
+    ttl: timedelta | None,
+    token: str | None = None,
+) -> IssuedToken:
+    token = token or new_token()
+    expires = utcnow() + ttl if ttl else None
+    row = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(token), expires_at=expires)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "token.create",
+        "token",
+        row.id,
+        after={
+            "user": user.username,
+            "name": name,
+            "expires_at": expires.isoformat() if expires else None,
+        },
+    )
+    return IssuedToken(row.id, token, expires)
+
+
+def token_dict(t: ApiToken) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "created_at": t.created_at.isoformat(),
+        "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+        "revoked": t.revoked_at is not None,
+    }
+
+
+def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.created_at)
+        )
+    )
+
+
+def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != actor.user_id and not actor.is_admin):
+        raise NotFound(f"no token {token_id!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, actor, "token.revoke", "token", row.id)
+
+
+def actor_for(session: Session, user: User, source: str) -> Actor:
+    roles = dict(
+        session.execute(
+            select(RoleBinding.project_id, RoleBinding.role).where(RoleBinding.user_id == user.id)
+        ).all()
+    )
+    return Actor(user.id, user.username, user.is_admin, user.viewer, roles, source)
+
+
+def authenticate(session: Session, token: str, source: str) -> Actor:
+    """The actor a bearer token stands for; Unauthorized when it is unknown, expired or revoked."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("the API token is not valid; log in again")
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise Unauthorized("the API token has expired; log in again")
+    user = session.get(User, row.user_id)
+    if user is None:
+        raise Unauthorized("the API token is not valid; log in again")
+    return actor_for(session, user, source)
+
+
+def login(
+    session: Session,
+    throttle: LoginThrottle,
+    username: str,
+    password: str,
+    source: str,
+    ttl: timedelta,
+) -> IssuedToken:
+    throttle.check(username, source)
+    user = session.scalar(select(User).where(User.username == username))
+    try:
+        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+        ok = user is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None:
+        throttle.failed(username, source)
+        raise Unauthorized("wrong user name or password")
+    throttle.succeeded(username, source)
+    actor = actor_for(session, user, source)
+    audit.record(session, actor, "user.login", "user", user.id)
+    return issue_token(session, actor, user, "login", ttl)
+
+
+def bind_role(session: Session, actor: Actor, project: Project, user: User, role: str) -> None:
+    if role not in PROJECT_ROLES:
+        raise Invalid(f"role must be one of {', '.join(PROJECT_ROLES)}", "role")
+    row = session.scalar(
+        select(RoleBinding).where(
+            RoleBinding.user_id == user.id, RoleBinding.project_id == project.id
+        )
+    )
+    before = {"role": row.role} if row else None
+    if row is None:
+        session.add(RoleBinding(user_id=user.id, project_id=project.id, role=role))
+    else:
+        row.role = role
+    audit.record(
+        session,
+        actor,
+        "member.set",
+        "project",
+        project.id,
+        project_id=project.id,
+        before=before,
+        after={"user": user.username, "role": role},
+    )
+
+
+def unbind_role(session: Session, actor: Actor, project: Project, user: User) -> None:
+    row = session.scalar(
+        select(RoleBinding).where(
+            RoleBinding.user_id == user.id, RoleBinding.project_id == project.id
+        )
+    )
+    if row is None:
+        raise NotFound(f"{user.username!r} has no role in project {project.name!r}")
+    session.delete(row)
+    audit.record(
+        session,
+        actor,
+        "member.remove",
+        "project",
+        project.id,
+        project_id=project.id,
+        before={"user": user.username, "role": row.role},
+    )
+
+
+def members(session: Session, project: Project) -> list[dict[str, str]]:
+    rows = session.execute(
+        select(User.username, RoleBinding.role)
+        .join(RoleBinding, RoleBinding.user_id == User.id)
+        .where(RoleBinding.project_id == project.id)
+        .order_by(User.username)
+    )
+    return [{"user": u, "role": r} for u, r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStart:
+    password: str
+    token: str
+
+
+def bootstrap(session: Session, admin_token: str | None) -> FirstStart | None:
+    """Create the admin on first start; returns its login once, None when users exist."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    password = secrets.token_urlsafe(18)
+    system = Actor("", "system", True)
+    user = create_user(session, system, ADMIN, password, admin=True, viewer=False)
+    issued = issue_token(session, system, user, "initial", None, admin_token)
+    return FirstStart(password, issued.token)

@@ -1,0 +1,578 @@
+"""Registry credentials: create, edit, (de)activate, delete, list, and what applies where.
+
+Rules from the seeds: a credential's address never changes; editing it means
+typing the secret again; one active credential per address and scope, the
+newest superseding the older; a name unique among every credential that
+would land in the same namespace, since it becomes the Secret's name there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from pullkeeper.core import dockerconfig, providers
+from pullkeeper.core.dockerconfig import AuthEntry
+from pullkeeper.core.go.url import URLError
+from pullkeeper.core.keyring import Keyring, normalize_key
+from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
+from pullkeeper.core.reference import InvalidReference, parse_normalized_named
+from pullkeeper.services import audit
+from pullkeeper.services.actor import Actor
+from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
+from pullkeeper.store.models import Cluster, Credential, Namespace, Project
+from pullkeeper.store.vault import Vault
+
+SCOPES = ("namespace", "project", "cluster")
+STATES = ("active", "inactive")
+# Secrets go into a pod's imagePullSecrets namespace first, then project, then cluster.
+_SCOPE_ORDER = {"namespace": 0, "project": 1, "cluster": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: str
+    cluster: Cluster
+    project: Project | None = None
+    namespace: str | None = None
+
+
+def _address_key(server: str) -> str:
+    try:
+        return normalize_key(server)
+    except URLError:
+        return server
+
+
+def as_dict(c: Credential, names: dict[str, str], superseded_by: str | None) -> dict[str, Any]:
+    """A credential's metadata; the secret is never part of it."""
+    return {
+        "id": c.id,
+        "name": c.name,
+        "cluster_id": c.cluster_id,
+        "cluster": names.get(c.cluster_id, ""),
+        "scope": c.scope,
+        "project_id": c.project_id,
+        "project": names.get(c.project_id or ""),
+        "namespace": c.namespace,
+        "provider": c.provider,
+        "server": c.server,
+        "username": c.username,
+        "email": c.email,
+        "description": c.description,
+        "state": c.state,
+        "superseded_by": superseded_by,
+        "effective": c.state == "active" and superseded_by is None,
+        "created_at": c.created_at.isoformat(),
+        "created_by": c.created_by,
+        "updated_at": c.updated_at.isoformat(),
+        "updated_by": c.updated_by,
+    }
+
+
+def _names(session: Session, creds: list[Credential]) -> dict[str, str]:
+    cluster_ids = {c.cluster_id for c in creds}
+    project_ids = {c.project_id for c in creds if c.project_id}
+    names = dict(
+        session.execute(select(Cluster.id, Cluster.name).where(Cluster.id.in_(cluster_ids))).all()
+    )
+    names.update(
+        session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all()
+    )
+    return names
+
+
+def _same_scope(c: Credential) -> ColumnElement[bool]:
+    return and_(
+        Credential.cluster_id == c.cluster_id,
+        Credential.scope == c.scope,
+        Credential.project_id.is_(None)
+        if c.project_id is None
+        else Credential.project_id == c.project_id,
+        Credential.namespace.is_(None)
+        if c.namespace is None
+        else Credential.namespace == c.namespace,
+    )
+
+
+def supersession(session: Session, creds: list[Credential]) -> dict[str, str | None]:
+    """For each credential, the newer active one for the same address and scope, if any."""
+    result: dict[str, str | None] = {c.id: None for c in creds}
+    scopes = {
+        (c.cluster_id, c.scope, c.project_id, c.namespace) for c in creds if c.state == "active"
+    }
+    if not scopes:
+        return result
+    conditions = [_same_scope(c) for c in creds if c.state == "active"]
+    peers = session.scalars(
+        select(Credential).where(Credential.state == "active", or_(*conditions))
+    ).all()
+    newest: dict[tuple[Any, ...], Credential] = {}
+    for p in peers:
+        key = (p.cluster_id, p.scope, p.project_id, p.namespace, _address_key(p.server))
+        if key not in newest or (p.seq, p.id) > (newest[key].seq, newest[key].id):
+            newest[key] = p
+    for c in creds:
+        if c.state != "active":
+            continue
+        winner = newest.get(
+            (c.cluster_id, c.scope, c.project_id, c.namespace, _address_key(c.server))
+        )
+        if winner is not None and winner.id != c.id:
+            result[c.id] = winner.id
+    return result
+
+
+def describe(session: Session, creds: list[Credential]) -> list[dict[str, Any]]:
+    names = _names(session, creds)
+    superseded = supersession(session, creds)
+    return [as_dict(c, names, superseded[c.id]) for c in creds]
+
+
+def _visibility(actor: Actor) -> ColumnElement[bool] | None:
+    """SQL for the credentials an actor may know exist; None when all."""
+    if actor.sees_everything:
+        return None
+    projects = list(actor.projects)
+    if not projects:
+        return false()
+    in_projects = (
+        select(Namespace.id)
+        .where(
+            Namespace.cluster_id == Credential.cluster_id,
+            Namespace.name == Credential.namespace,
+            Namespace.project_id.in_(projects),
+        )
+        .exists()
+    )
+    return or_(
+        and_(Credential.scope == "project", Credential.project_id.in_(projects)),
+        and_(Credential.scope == "namespace", in_projects),
+    )
+
+
+def _project_of(session: Session, c: Credential) -> str | None:
+    if c.scope == "project":
+        return c.project_id
+    if c.scope == "namespace":
+        return session.scalar(
+            select(Namespace.project_id).where(
+                Namespace.cluster_id == c.cluster_id, Namespace.name == c.namespace
+            )
+        )
+    return None
+
+
+def get(session: Session, actor: Actor, credential_id: str) -> Credential:
+    stmt = select(Credential).where(Credential.id == credential_id)
+    visible = _visibility(actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    cred = session.scalar(stmt)
+    if cred is None:
+        raise NotFound(f"no credential {credential_id!r}")
+    return cred
+
+
+def _can_manage(session: Session, actor: Actor, scope_kind: str, project_id: str | None) -> None:
+    if actor.is_admin:
+        return
+    if scope_kind == "cluster" or project_id is None or not actor.owns(project_id):
+        raise Forbidden("only an admin or the owner of the credential's project can do this")
+
+
+def resolve_scope(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    cluster: Cluster,
+    project: Project | None,
+    namespace: str | None,
+) -> Scope:
+    if kind not in SCOPES:
+        raise Invalid(f"scope must be one of {', '.join(SCOPES)}", "scope")
+    if kind == "project":
+        if project is None:
+            raise Invalid("a project-scoped credential needs a project", "project")
+        if project.cluster_id != cluster.id:
+            raise Invalid(f"project {project.name!r} is not in cluster {cluster.name!r}", "project")
+        return Scope(kind, cluster, project)
+    if kind == "namespace":
+        if not namespace:
+            raise Invalid("a namespace-scoped credential needs a namespace", "namespace")
+        try:
+            validate_label(namespace, "namespace")
+        except InvalidName as e:
+            raise Invalid(str(e), "namespace") from None
+        ns = session.scalar(
+            select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == namespace)
+        )
+        if ns is None:
+            raise Invalid(
+                f"namespace {namespace!r} is not known in cluster {cluster.name!r}; "
+                "register it first",
+                "namespace",
+            )
+        owner_project = session.get(Project, ns.project_id) if ns.project_id else None
+        return Scope(kind, cluster, owner_project, namespace)
+    return Scope(kind, cluster)
+
+
+def _overlapping(session: Session, scope: Scope) -> ColumnElement[bool]:
+    """Credentials whose Secrets would share a namespace with this scope's."""
+    c = Credential
+    same_cluster = c.cluster_id == scope.cluster.id
+    if scope.kind == "cluster":
+        return same_cluster
+    project_id = scope.project.id if scope.project else None
+    if scope.kind == "project":
+        member_ns = select(Namespace.name).where(
+            Namespace.cluster_id == scope.cluster.id, Namespace.project_id == project_id
+        )
+        return and_(
+            same_cluster,
+            or_(
+                c.scope == "cluster",
+                and_(c.scope == "project", c.project_id == project_id),
+                and_(c.scope == "namespace", c.namespace.in_(member_ns)),
+            ),
+        )
+    ors = [c.scope == "cluster", and_(c.scope == "namespace", c.namespace == scope.namespace)]
+    if project_id:
+        ors.append(and_(c.scope == "project", c.project_id == project_id))
+    return and_(same_cluster, or_(*ors))
+
+
+def _check_name(session: Session, name: str, scope: Scope, exclude: str | None = None) -> None:
+    try:
+        validate_subdomain(name, "name")
+    except InvalidName as e:
+        raise Invalid(str(e), "name") from None
+    stmt = select(Credential.id).where(Credential.name == name, _overlapping(session, scope))
+    if exclude:
+        stmt = stmt.where(Credential.id != exclude)
+    if session.scalar(stmt.limit(1)):
+        raise Conflict(
+            f"a credential named {name!r} already lands in a namespace this one reaches; "
+            "names must be unique there, as they become the Secret's name",
+            "name",
+        )
+
+
+def _provider_check(
+    provider: str, server: str | None, username: str, password: str
+) -> tuple[str, str]:
+    try:
+        return providers.check(provider, server, username, password)
+    except providers.ProviderError as e:
+        raise Invalid(str(e), e.field) from None
+
+
+def _snapshot(session: Session, c: Credential) -> dict[str, Any]:
+    return as_dict(c, _names(session, [c]), None) | {"superseded_by": None}
+
+
+def create(
+    session: Session,
+    actor: Actor,
+    vault: Vault,
+    *,
+    name: str,
+    scope: Scope,
+    provider: str,
+    server: str | None,
+    username: str,
+    password: str,
+    email: str = "",
+    description: str = "",
+    active: bool = True,
+) -> Credential:
+    project_id = scope.project.id if scope.project else None
+    _can_manage(session, actor, scope.kind, project_id)
+    server, username = _provider_check(provider, server, username, password)
+    _check_name(session, name, scope)
+    seq = (session.scalar(select(func.max(Credential.seq))) or 0) + 1
+    cred = Credential(
+        name=name,
+        cluster_id=scope.cluster.id,
+        scope=scope.kind,
+        project_id=scope.project.id if scope.kind == "project" and scope.project else None,
+        namespace=scope.namespace,
+        provider=provider,
+        server=server,
+        username=username,
+        email=email,
+        description=description,
+        state="active" if active else "inactive",
+        created_by=actor.username,
+        updated_by=actor.username,
+        seq=seq,
+        secret_key_id="",
+        secret_blob=b"",
+    )
+    session.add(cred)
+    session.flush()
+    cred.secret_key_id, cred.secret_blob = vault.encrypt(password, cred.id)
+    audit.record(
+        session,
+        actor,
+        "credential.create",
+        "credential",
+        cred.id,
+        project_id=project_id,
+        after=_snapshot(session, cred),
+    )
+    return cred
+
+
+_EDITABLE = ("name", "username", "email", "description")
+
+
+def update(
+    session: Session, actor: Actor, vault: Vault, cred: Credential, changes: dict[str, Any]
+) -> Credential:
+    project_id = _project_of(session, cred)
+    _can_manage(session, actor, cred.scope, project_id)
+    if "server" in changes and changes["server"] != cred.server:
+        raise Invalid(
+            "a credential's address cannot change; create a new credential for the new address",
+            "server",
+        )
+    for fixed in ("scope", "cluster", "project", "namespace", "provider"):
+        if fixed in changes:
+            raise Invalid(f"{fixed} cannot change after creation", fixed)
+    password = changes.get("password")
+    touches_login = any(k in changes for k in ("username", "email"))
+    if touches_login and not password:
+        raise Invalid(
+            "editing a credential's login needs its password or token again (it is never shown)",
+            "password",
+        )
+    before = _snapshot(session, cred)
+    if password:
+        _, username = _provider_check(
+            cred.provider, cred.server, changes.get("username", cred.username), password
+        )
+        changes["username"] = username
+        cred.secret_key_id, cred.secret_blob = vault.encrypt(password, cred.id)
+    if "name" in changes and changes["name"] != cred.name:
+        cluster = session.get(Cluster, cred.cluster_id)
+        if cluster is None:
+            raise NotFound(f"no cluster {cred.cluster_id!r}")
+        project = session.get(Project, project_id) if project_id else None
+        _check_name(
+            session,
+            changes["name"],
+            Scope(cred.scope, cluster, project, cred.namespace),
+            exclude=cred.id,
+        )
+    for key in _EDITABLE:
+        if key in changes:
+            setattr(cred, key, changes[key])
+    cred.updated_by = actor.username
+    session.flush()
+    after = _snapshot(session, cred)
+    if password:
+        after["secret"] = "changed"  # noqa: S105 - a marker, never the value
+    audit.record(
+        session,
+        actor,
+        "credential.update",
+        "credential",
+        cred.id,
+        project_id=project_id,
+        before=before,
+        after=after,
+    )
+    return cred
+
+
+def set_state(session: Session, actor: Actor, cred: Credential, state: str) -> Credential:
+    project_id = _project_of(session, cred)
+    _can_manage(session, actor, cred.scope, project_id)
+    if cred.state != state:
+        before = {"state": cred.state}
+        cred.state = state
+        cred.updated_by = actor.username
+        session.flush()
+        action = "credential.activate" if state == "active" else "credential.deactivate"
+        audit.record(
+            session,
+            actor,
+            action,
+            "credential",
+            cred.id,
+            project_id=project_id,
+            before=before,
+            after={"state": state},
+        )
+    return cred
+
+
+def delete(session: Session, actor: Actor, cred: Credential) -> None:
+    project_id = _project_of(session, cred)
+    _can_manage(session, actor, cred.scope, project_id)
+    audit.record(
+        session,
+        actor,
+        "credential.delete",
+        "credential",
+        cred.id,
+        project_id=project_id,
+        before=_snapshot(session, cred),
+    )
+    session.delete(cred)
+
+
+def secret_config(session: Session, actor: Actor, vault: Vault, cred: Credential) -> bytes:
+    """The rendered .dockerconfigjson; project owners and admins only, and audited."""
+    project_id = _project_of(session, cred)
+    if not actor.owns(project_id):
+        raise Forbidden(
+            "only an admin or the owner of the credential's project may read its secret"
+        )
+    password = vault.decrypt(cred.secret_key_id, cred.secret_blob, cred.id)
+    audit.record(
+        session, actor, "credential.read_secret", "credential", cred.id, project_id=project_id
+    )
+    return dockerconfig.encode_config_json(
+        {cred.server: AuthEntry(cred.username, password, cred.email)}
+    )
+
+
+@dataclass(slots=True)
+class Filters:
+    cluster: Cluster | None = None
+    project: Project | None = None
+    namespace: str | None = None
+    provider: str | None = None
+    state: str | None = None
+    q: str | None = None
+
+
+def _covering(session: Session, cluster: Cluster, namespace: str) -> ColumnElement[bool]:
+    ns_project = session.scalar(
+        select(Namespace.project_id).where(
+            Namespace.cluster_id == cluster.id, Namespace.name == namespace
+        )
+    )
+    ors = [
+        Credential.scope == "cluster",
+        and_(Credential.scope == "namespace", Credential.namespace == namespace),
+    ]
+    if ns_project:
+        ors.append(and_(Credential.scope == "project", Credential.project_id == ns_project))
+    return and_(Credential.cluster_id == cluster.id, or_(*ors))
+
+
+def _filtered(session: Session, actor: Actor, f: Filters) -> Select[Credential]:
+    stmt = select(Credential)
+    visible = _visibility(actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    if f.cluster is not None:
+        stmt = stmt.where(Credential.cluster_id == f.cluster.id)
+    if f.project is not None:
+        member_ns = select(Namespace.name).where(Namespace.project_id == f.project.id)
+        stmt = stmt.where(
+            or_(
+                Credential.project_id == f.project.id,
+                and_(
+                    Credential.scope == "namespace",
+                    Credential.cluster_id == f.project.cluster_id,
+                    Credential.namespace.in_(member_ns),
+                ),
+            )
+        )
+    if f.namespace is not None:
+        if f.cluster is None:
+            raise Invalid("filtering by namespace needs a cluster", "cluster")
+        stmt = stmt.where(_covering(session, f.cluster, f.namespace))
+    if f.provider:
+        stmt = stmt.where(Credential.provider == f.provider)
+    if f.state:
+        if f.state not in STATES:
+            raise Invalid(f"state must be one of {', '.join(STATES)}", "state")
+        stmt = stmt.where(Credential.state == f.state)
+    if f.q:
+        escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Credential.name.ilike(f"%{escaped}%", escape="\\"))
+    return stmt
+
+
+def list_page(
+    session: Session, actor: Actor, f: Filters, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    stmt = _filtered(session, actor, f)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(
+        session.scalars(stmt.order_by(Credential.name, Credential.id).limit(limit).offset(offset))
+    )
+    return describe(session, rows), total
+
+
+def effective(
+    session: Session, actor: Actor, cluster: Cluster, namespace: str, image: str | None = None
+) -> dict[str, Any]:
+    """The credentials that apply in a namespace, in the order the kubelet would try them.
+
+    Without an image: every effective credential, ordered as the kubelet orders
+    keyring keys (reverse byte order of the normalized address, then Secret
+    order: namespace, project, cluster scope, by name). With an image: only
+    those the kubelet would try for it, in its exact order.
+    """
+    ns = session.scalar(
+        select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == namespace)
+    )
+    if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
+        raise NotFound(f"no namespace {namespace!r} in cluster {cluster.name!r}")
+    creds = list(
+        session.scalars(
+            select(Credential).where(
+                _covering(session, cluster, namespace), Credential.state == "active"
+            )
+        )
+    )
+    superseded = supersession(session, creds)
+    live = sorted(
+        (c for c in creds if superseded[c.id] is None),
+        key=lambda c: (_SCOPE_ORDER[c.scope], c.name),
+    )
+    by_id = {c.id: c for c in live}
+    if image:
+        try:
+            repository = parse_normalized_named(image).name
+        except InvalidReference as e:
+            raise Invalid(f"{image!r} is not a valid image reference: {e}", "image") from None
+        keyring = Keyring()
+        for c in live:
+            keyring.add([(c.server, AuthEntry(c.username, "", c.email))], c.id)
+        ordered = [by_id[m.source] for m in keyring.lookup(repository)]
+    else:
+        order = {c.id: i for i, c in enumerate(live)}
+        ordered = sorted(live, key=lambda c: (_invert(_address_key(c.server)), order[c.id]))
+    names = _names(session, ordered)
+    items = []
+    for c in ordered:
+        item = as_dict(c, names, None)
+        item["secret_name"] = c.name
+        items.append(item)
+    return {"cluster": cluster.name, "namespace": namespace, "image": image, "items": items}
+
+
+def _invert(key: str) -> tuple[int, ...]:
+    # Sorting ascending by this is sorting keys in reverse byte order, longer first on ties.
+    return (*(255 - b for b in key.encode("utf-8", "surrogateescape")), 256)
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for state, n in session.execute(
+        select(Credential.state, func.count()).group_by(Credential.state)
+    ):
+        counts[state] = n
+    return dict(counts)

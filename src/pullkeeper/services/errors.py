@@ -1,0 +1,43 @@
+"""Errors a use case reports; every face renders them the same way."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """What went wrong, with which input (`field`), and the HTTP status it maps to."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "conflict"
+
+
+class Invalid(ServiceError):
+    status, code = 422, "invalid"
+
+
+class TooManyRequests(ServiceError):
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,103 @@
+"""Registry policy per cluster and per project; a project's overrides its cluster's by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pullkeeper.core import policy as rules
+from pullkeeper.services import audit
+from pullkeeper.services.actor import Actor
+from pullkeeper.services.errors import Forbidden, Invalid
+from pullkeeper.store.models import Cluster, Policy, Project
+
+FIELDS = ("default_registry", "allowlist", "always_pull")
+
+
+def _row(session: Session, cluster: Cluster, project: Project | None) -> Policy | None:
+    project_id = project.id if project else None
+    return session.scalar(
+        select(Policy).where(
+            Policy.cluster_id == cluster.id,
+            Policy.project_id.is_(None) if project_id is None else Policy.project_id == project_id,
+        )
+    )
+
+
+def _value(row: Policy | None) -> rules.Policy:
+    if row is None:
+        return rules.Policy()
+    return rules.Policy(
+        row.default_registry,
+        tuple(row.allowlist) if row.allowlist is not None else None,
+        row.always_pull,
+    )
+
+
+def as_dict(p: rules.Policy) -> dict[str, Any]:
+    return {
+        "default_registry": p.default_registry,
+        "allowlist": list(p.allowlist) if p.allowlist is not None else None,
+        "always_pull": p.always_pull,
+        "warnings": rules.allowlist_warnings(p.allowlist or ()),
+    }
+
+
+def get(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
+    return _value(_row(session, cluster, project))
+
+
+def effective(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
+    own = get(session, cluster, project) if project else rules.Policy()
+    return own.over(get(session, cluster, None))
+
+
+def put(
+    session: Session,
+    actor: Actor,
+    cluster: Cluster,
+    project: Project | None,
+    values: dict[str, Any],
+) -> rules.Policy:
+    """Replace the fields given; a field set to null inherits again."""
+    if project is None and not actor.is_admin:
+        raise Forbidden("only an admin can change a cluster's policy")
+    if project is not None and not actor.owns(project.id):
+        raise Forbidden("only an admin or the project's owner can change its policy")
+    unknown = set(values) - set(FIELDS)
+    if unknown:
+        raise Invalid(f"unknown policy field {sorted(unknown)[0]!r}", sorted(unknown)[0])
+    try:
+        if values.get("default_registry") is not None:
+            rules.check_default_registry(values["default_registry"])
+        if values.get("allowlist") is not None:
+            values["allowlist"] = [rules.check_allowlist_entry(e) for e in values["allowlist"]]
+    except rules.PolicyError as e:
+        raise Invalid(str(e), e.field) from None
+    row = _row(session, cluster, project)
+    before = as_dict(_value(row)) if row else None
+    if row is None:
+        row = Policy(
+            cluster_id=cluster.id,
+            project_id=project.id if project else None,
+            created_by=actor.username,
+        )
+        session.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.updated_by = actor.username
+    session.flush()
+    value = _value(row)
+    audit.record(
+        session,
+        actor,
+        "policy.put",
+        "policy",
+        row.id,
+        project_id=project.id if project else None,
+        before=before,
+        after=as_dict(value),
+    )
+    return value

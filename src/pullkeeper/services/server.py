@@ -1,0 +1,45 @@
+"""What a running server holds: settings, the store, the vault, the login throttle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from pullkeeper.services import auth, credentials
+from pullkeeper.settings import Settings
+from pullkeeper.store import db
+from pullkeeper.store.vault import Vault
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data.mkdir(parents=True, exist_ok=True)
+        self.db = db.Database(settings.sqlalchemy_url)
+        self.vault = Vault.open(settings.data / "keys")
+        self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.db.session() as session:
+            yield session
+
+    def migrate(self) -> None:
+        db.upgrade(self.db.engine)
+
+    def first_start(self) -> auth.FirstStart | None:
+        """Create the admin if there are no users yet; its login is returned only then."""
+        token = self.settings.admin_token.get_secret_value() if self.settings.admin_token else None
+        with self.transaction() as session:
+            return auth.bootstrap(session, token)
+
+    def ping(self) -> None:
+        db.ping(self.db.engine)
+
+    def credential_counts(self, session: Session) -> dict[str, int]:
+        return credentials.count_by_state(session)
+
+    def close(self) -> None:
+        self.db.dispose()

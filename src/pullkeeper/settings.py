@@ -1,0 +1,72 @@
+"""All of the server's configuration, in one model: flags over environment over a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """`pullkeeper serve` settings. Environment variables are `PULLKEEPER_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PULLKEEPER_", extra="forbid")
+
+    data: Path = Field(Path(".pullkeeper"), description="Data directory (SQLite file, keys).")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty means SQLite in the data directory."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(
+        None, description="At first start, the admin's API token instead of a generated one."
+    )
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
+    token_ttl_days: int = Field(90, ge=1, description="Default lifetime of new API tokens.")
+    login_attempts_per_minute: int = Field(5, ge=1, description="Failed logins per user and IP.")
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or f"sqlite:///{(self.data / 'pullkeeper.db').resolve()}"
+        # psycopg 3 is the PostgreSQL driver pullkeeper installs.
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Settings from flags (overrides) over PULLKEEPER_* over the TOML file over defaults."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if config_file is None:
+            return cls(**given)
+
+        class _FromFile(cls):  # type: ignore[valid-type,misc]
+            @classmethod
+            def settings_customise_sources(
+                cls,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                env_settings: PydanticBaseSettingsSource,
+                dotenv_settings: PydanticBaseSettingsSource,
+                file_secret_settings: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+                return (init_settings, env_settings, toml)
+
+        loaded: Settings = _FromFile(**given)
+        return cls.model_validate(loaded.model_dump())

@@ -1,0 +1,1 @@
+"""Adapter for the database: tables, migrations, sessions, and encryption of secret fields."""
