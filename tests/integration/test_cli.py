@@ -737,8 +737,7 @@ def test_missing_file(tmp_path: Path) -> None:
         assert str(missing) in line
 
 
-def test_serve_is_not_available_yet() -> None:
-    # The help text says so; it must say it in one line, not crash.
-    result = pk("serve")
+def test_serve_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    result = pk("serve", "--data", str(tmp_path), "--database-url", "mysql://db/x")
     line = assert_one_line_error(result)
-    assert "not available" in line
+    assert "database_url" in line
