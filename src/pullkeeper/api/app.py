@@ -111,7 +111,7 @@ def _metrics(app: FastAPI, server: Server) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        with server.db.session() as session:
+        with server.reading() as session:
             counts = server.credential_counts(session)
         for state in ("active", "inactive"):
             by_state.labels(state).set(counts.get(state, 0))

@@ -30,7 +30,7 @@ def current_actor(
 ) -> Actor:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("missing API token: send Authorization: Bearer <token>")
-    with server(request).transaction() as session:
+    with server(request).reading() as session:
         return auth.authenticate(session, creds.credentials, source(request))
 
 

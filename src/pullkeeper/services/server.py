@@ -26,6 +26,12 @@ class Server:
         with self.db.session() as session:
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction (writes in it would fail on SQLite's lock rules)."""
+        with self.db.reading() as session:
+            yield session
+
     def migrate(self) -> None:
         db.upgrade(self.db.engine)
 

@@ -44,7 +44,7 @@ def me(actor: ActorDep) -> dict[str, Any]:
 def list_users(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     if not actor.is_admin:
         raise Forbidden("only an admin can list users")
-    with server.transaction() as session:
+    with server.reading() as session:
         return {"items": [auth.user_dict(u) for u in auth.list_users(session)]}
 
 
@@ -61,7 +61,7 @@ def create_user(body: UserIn, actor: ActorDep, server: ServerDep) -> dict[str, A
 
 @router.get("/tokens")
 def list_tokens(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         return {"items": [auth.token_dict(t) for t in auth.list_tokens(session, actor)]}
 
 
@@ -88,7 +88,7 @@ def revoke_token(token_id: str, actor: ActorDep, server: ServerDep) -> Response:
 
 @router.get("/projects/{project}/members")
 def list_members(project: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         p = clusters.get_project(session, actor, project)
         return {"items": auth.members(session, p)}
 
@@ -128,7 +128,7 @@ def list_audit(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10**9),
 ) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         items, total = audit.query(
             session,
             actor,

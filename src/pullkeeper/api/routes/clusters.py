@@ -15,7 +15,7 @@ router = APIRouter(tags=["clusters"])
 
 @router.get("/clusters")
 def list_clusters(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         return {"items": [svc.cluster_dict(c) for c in svc.list_clusters(session, actor)]}
 
 
@@ -36,7 +36,7 @@ def create_cluster(body: ClusterIn, actor: ActorDep, server: ServerDep) -> dict[
 
 @router.get("/clusters/{cluster}")
 def get_cluster(cluster: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         return svc.cluster_dict(svc.get_cluster(session, actor, cluster))
 
 
@@ -59,7 +59,7 @@ def delete_cluster(cluster: str, actor: ActorDep, server: ServerDep) -> Response
 
 @router.get("/projects")
 def list_projects(actor: ActorDep, server: ServerDep, cluster: str | None = None) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         c = svc.get_cluster(session, actor, cluster) if cluster else None
         return {"items": svc.list_projects(session, actor, c)}
 
@@ -74,7 +74,7 @@ def create_project(body: ProjectIn, actor: ActorDep, server: ServerDep) -> dict[
 
 @router.get("/projects/{project}")
 def get_project(project: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         p = svc.get_project(session, actor, project)
         return svc.project_dict(p, svc.cluster_name(session, p.cluster_id))
 
@@ -101,7 +101,7 @@ def delete_project(project: str, actor: ActorDep, server: ServerDep) -> Response
 def list_namespaces(
     cluster: str, actor: ActorDep, server: ServerDep, project: str | None = None
 ) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         c = svc.get_cluster(session, actor, cluster)
         p = svc.get_project(session, actor, project, c) if project else None
         return {"items": svc.list_namespaces(session, actor, c, p)}

@@ -27,7 +27,7 @@ def list_credentials(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10**9),
 ) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         c = clusters.get_cluster(session, actor, cluster) if cluster else None
         p = clusters.get_project(session, actor, project, c) if project else None
         f = svc.Filters(c, p, namespace, provider, state, q)
@@ -60,7 +60,7 @@ def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) ->
 
 @router.get("/credentials/{credential_id}")
 def get_credential(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         return svc.describe(session, [svc.get(session, actor, credential_id)])[0]
 
 
@@ -116,6 +116,6 @@ def effective_credentials(
         None, max_length=1024, description="Only what the kubelet would try for this image."
     ),
 ) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         c = clusters.get_cluster(session, actor, cluster)
         return svc.effective(session, actor, c, namespace, image)

@@ -16,7 +16,7 @@ router = APIRouter(tags=["policies"])
 
 @router.get("/clusters/{cluster}/policy")
 def get_cluster_policy(cluster: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
+    with server.reading() as session:
         c = clusters.get_cluster(session, actor, cluster)
         return svc.as_dict(svc.get(session, c, None))
 
@@ -36,7 +36,7 @@ def get_project_policy(
     project: str, actor: ActorDep, server: ServerDep, effective: bool = False
 ) -> dict[str, Any]:
     """The project's own policy, or with effective=true merged over its cluster's."""
-    with server.transaction() as session:
+    with server.reading() as session:
         p = clusters.get_project(session, actor, project)
         c = clusters.get_cluster(session, actor, p.cluster_id)
         value = svc.effective(session, c, p) if effective else svc.get(session, c, p)
