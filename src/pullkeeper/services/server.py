@@ -16,7 +16,7 @@ from pullkeeper.store.vault import Vault
 class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data.mkdir(parents=True, exist_ok=True)
+        settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db = db.Database(settings.sqlalchemy_url)
         self.vault = Vault.open(settings.data / "keys")
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
