@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core.names import InvalidName, validate_label
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
-from pullkeeper.store.models import Cluster, Namespace, Project
+from pullkeeper.store.models import Cluster, Credential, Namespace, Project
 
 ACCESS_MODES = ("kubeconfig", "in-cluster")
 
@@ -334,6 +334,21 @@ def put_namespace(
 
 def delete_namespace(session: Session, actor: Actor, ns: Namespace) -> None:
     _admin(actor, "remove namespaces")
+    held = session.scalar(
+        select(func.count())
+        .select_from(Credential)
+        .where(
+            Credential.cluster_id == ns.cluster_id,
+            Credential.scope == "namespace",
+            Credential.namespace == ns.name,
+        )
+    )
+    if held:
+        raise Conflict(
+            f"namespace {ns.name!r} still has {held} namespace-scoped "
+            "credential(s); delete them first",
+            "name",
+        )
     audit.record(
         session,
         actor,

@@ -211,7 +211,8 @@ def resolve_scope(
         ns = session.scalar(
             select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == namespace)
         )
-        if ns is None:
+        # A namespace of a project the actor cannot see does not exist for them.
+        if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
             raise Invalid(
                 f"namespace {namespace!r} is not known in cluster {cluster.name!r}; "
                 "register it first",
