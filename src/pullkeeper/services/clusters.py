@@ -179,12 +179,19 @@ def get_project(
     stmt = _project_query(actor)
     if cluster is not None:
         stmt = stmt.where(Project.cluster_id == cluster.id)
-    row = session.execute(stmt.where(Project.id == ref)).first() or (
-        session.execute(stmt.where(Project.name == ref)).first()
-    )
-    if row is None:
+    row = session.execute(stmt.where(Project.id == ref)).first()
+    if row is not None:
+        return row[0]
+    rows = session.execute(stmt.where(Project.name == ref).order_by(Cluster.name)).all()
+    if not rows:
         raise NotFound(f"no project {ref!r}")
-    return row[0]
+    if len(rows) > 1:
+        where = ", ".join(f"{c} ({p.id})" for p, c in rows)
+        raise Conflict(
+            f"project name {ref!r} exists in several clusters: {where}; give the project's id",
+            "project",
+        )
+    return rows[0][0]
 
 
 def cluster_name(session: Session, cluster_id: str) -> str:
