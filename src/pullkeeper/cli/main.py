@@ -11,12 +11,22 @@ import click
 from pullkeeper import __version__
 
 _COMMANDS = {
+    "audit": ("pullkeeper.cli.access", "audit"),
+    "cluster": ("pullkeeper.cli.resources", "cluster"),
+    "credential": ("pullkeeper.cli.credential", "credential"),
     "creds": ("pullkeeper.cli.creds", "creds"),
     "db": ("pullkeeper.cli.serve", "db"),
     "image": ("pullkeeper.cli.image", "image"),
     "keys": ("pullkeeper.cli.serve", "keys"),
+    "login": ("pullkeeper.cli.login", "login"),
+    "logout": ("pullkeeper.cli.login", "logout"),
+    "namespace": ("pullkeeper.cli.resources", "namespace"),
+    "policy": ("pullkeeper.cli.resources", "policy"),
+    "project": ("pullkeeper.cli.resources", "project"),
     "secret": ("pullkeeper.cli.secret", "secret"),
     "serve": ("pullkeeper.cli.serve", "serve"),
+    "token": ("pullkeeper.cli.access", "token"),
+    "user": ("pullkeeper.cli.access", "user"),
 }
 
 

@@ -1,0 +1,379 @@
+"""`pullkeeper credential`: registry credentials kept by the server.
+
+A password or token is read only from standard input (--password-stdin) or a
+hidden prompt, never from a flag, and never printed: the server never returns
+it, except `credential config`, which prints the rendered .dockerconfigjson.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.render import details, emit, output_option, rows_table, when
+from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
+
+if TYPE_CHECKING:
+    from pullkeeper.cli.remote import Remote
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_PROVIDERS = "dockerhub, quay, ghcr, gitlab, harbor, artifactory, ecr, gcr, acr, ibm, ocir, custom"
+
+
+def _seg(value: str) -> str:
+    from pullkeeper.cli.remote import seg
+
+    return seg(value)
+
+
+def credential_id(api: Remote, ref: str) -> str:
+    """The id of the credential REF names: an id as it is, or a name that only one has."""
+    if _ID.fullmatch(ref):
+        return ref
+    page = api.get("/credentials", {"q": ref, "limit": 500})
+    matches = [c for c in page["items"] if c["name"] == ref]
+    if not matches:
+        raise CLIError(f"no credential {ref!r}")
+    if len(matches) > 1:
+        where = ", ".join(f"{c['id']} ({c['cluster']}, {_scope(c)})" for c in matches)
+        raise CLIError(f"{len(matches)} credentials are named {ref!r}: {where}; give the id")
+    return str(matches[0]["id"])
+
+
+def _scope(c: dict[str, Any]) -> str:
+    if c["scope"] == "namespace":
+        return f"namespace {c['namespace']}"
+    if c["scope"] == "project":
+        return f"project {c['project']}"
+    return "cluster"
+
+
+def _state(c: dict[str, Any]) -> str:
+    if c["state"] == "active" and c.get("superseded_by"):
+        return "superseded"
+    return str(c["state"])
+
+
+def _details(c: dict[str, Any]) -> str:
+    state = c["state"]
+    if c.get("superseded_by"):
+        state += f", superseded by {c['superseded_by']} (newer, same registry and scope)"
+    return details(
+        [
+            ("name", c["name"]),
+            ("id", c["id"]),
+            ("cluster", c["cluster"]),
+            ("scope", _scope(c)),
+            ("provider", c["provider"]),
+            ("registry", c["server"]),
+            ("username", c["username"]),
+            ("email", c["email"]),
+            ("description", c["description"]),
+            ("state", state),
+            ("effective", c["effective"]),
+            ("created", f"{when(c['created_at'])} by {c['created_by']}"),
+            ("updated", f"{when(c['updated_at'])} by {c['updated_by']}"),
+        ]
+    )
+
+
+def _password(password_stdin: bool, *, confirm: bool) -> str:
+    if password_stdin:
+        return read_stdin_secret("password")
+    return prompt_secret("password", confirm=confirm)
+
+
+@click.group()
+def credential() -> None:
+    """Registry credentials: create, list, edit, (de)activate, and what applies where."""
+
+
+@credential.command("create")
+@click.argument("name")
+@click.option("--cluster", required=True, help="The cluster (name or id).")
+@click.option(
+    "--scope",
+    type=click.Choice(["namespace", "project", "cluster"]),
+    required=True,
+    help="Where the credential lands: one namespace, every namespace of a project, or all.",
+)
+@click.option("--project", help="The project, for --scope project.")
+@click.option("-n", "--namespace", help="The namespace, for --scope namespace.")
+@click.option("--provider", required=True, help=f"The registry's provider: {_PROVIDERS}.")
+@click.option(
+    "--registry",
+    metavar="ADDRESS",
+    help="The registry address (host[:port]); providers with a fixed one need none.",
+)
+@click.option("--username", default="", help="User name at the registry.")
+@click.option("--password-stdin", is_flag=True, help="Read the password or token from stdin.")
+@click.option("--email", default="", help="Email (optional).")
+@click.option("--description", default="", help="What the credential is for.")
+@click.option("--inactive", is_flag=True, help="Create it inactive (not deployed).")
+@output_option
+@with_api
+def credential_create(
+    api: Remote,
+    name: str,
+    cluster: str,
+    scope: str,
+    project: str | None,
+    namespace: str | None,
+    provider: str,
+    registry: str | None,
+    username: str,
+    password_stdin: bool,
+    email: str,
+    description: str,
+    inactive: bool,
+    output: str,
+) -> None:
+    """Create a credential NAME (it becomes the Secret's name in each namespace).
+
+    The password (or token, or key) comes from standard input with
+    --password-stdin, or from a hidden prompt on a terminal.
+    """
+    password = _password(password_stdin, confirm=True)
+    body = {
+        "name": name,
+        "cluster": cluster,
+        "scope": scope,
+        "project": project,
+        "namespace": namespace,
+        "provider": provider,
+        "server": registry,
+        "username": username,
+        "password": password,
+        "email": email,
+        "description": description,
+        "active": not inactive,
+    }
+    c = api.post("/credentials", body)
+    if not emit(c, output):
+        click.echo(f"credential {c['name']} created (id {c['id']}, {_state(c)})")
+
+
+@credential.command("list")
+@click.option("--cluster", help="Only this cluster's.")
+@click.option("--project", help="Only those of this project and its namespaces.")
+@click.option("-n", "--namespace", help="Only those that land in this namespace (needs --cluster).")
+@click.option("--provider", help="Only this provider's.")
+@click.option("--state", type=click.Choice(["active", "inactive"]), help="Only in this state.")
+@click.option("--name", "name_part", metavar="TEXT", help="Only those whose name contains TEXT.")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@output_option
+@with_api
+def credential_list(
+    api: Remote,
+    cluster: str | None,
+    project: str | None,
+    namespace: str | None,
+    provider: str | None,
+    state: str | None,
+    name_part: str | None,
+    limit: int,
+    offset: int,
+    output: str,
+) -> None:
+    """The credentials you can see (never their secrets)."""
+    params = {
+        "cluster": cluster,
+        "project": project,
+        "namespace": namespace,
+        "provider": provider,
+        "state": state,
+        "q": name_part,
+        "limit": limit,
+        "offset": offset,
+    }
+    page = api.get("/credentials", params)
+    if emit(page, output):
+        return
+    rows = [
+        [
+            c["id"],
+            c["name"],
+            c["cluster"],
+            _scope(c),
+            c["provider"],
+            c["server"],
+            c["username"],
+            _state(c),
+        ]
+        for c in page["items"]
+    ]
+    headers = ["ID", "NAME", "CLUSTER", "SCOPE", "PROVIDER", "REGISTRY", "USERNAME", "STATE"]
+    click.echo(rows_table(headers, rows, "No credentials."))
+    shown = len(page["items"])
+    if page["total"] > offset + shown and shown:
+        click.echo(
+            f"({offset + 1}-{offset + shown} of {page['total']}; "
+            f"--offset {offset + shown} shows the next)",
+            err=True,
+        )
+
+
+@credential.command("show")
+@click.argument("ref", metavar="ID|NAME")
+@output_option
+@with_api
+def credential_show(api: Remote, ref: str, output: str) -> None:
+    """One credential's metadata (never its secret)."""
+    c = api.get(f"/credentials/{_seg(credential_id(api, ref))}")
+    if not emit(c, output):
+        click.echo(_details(c))
+
+
+@credential.command("edit")
+@click.argument("ref", metavar="ID|NAME")
+@click.option("--name", "new_name", help="A new name.")
+@click.option("--username", help="A new user name (needs the password again).")
+@click.option("--email", help="A new email (needs the password again).")
+@click.option("--description", help="A new description.")
+@click.option("--password-stdin", is_flag=True, help="Read the (new) password from stdin.")
+@click.option(
+    "--password-prompt",
+    is_flag=True,
+    help="Ask for the (new) password on the terminal, hidden.",
+)
+@output_option
+@with_api
+def credential_edit(
+    api: Remote,
+    ref: str,
+    new_name: str | None,
+    username: str | None,
+    email: str | None,
+    description: str | None,
+    password_stdin: bool,
+    password_prompt: bool,
+    output: str,
+) -> None:
+    """Change a credential. Its registry, scope and provider never change.
+
+    A new user name or email needs the password again (it is never shown, so
+    the server cannot keep the old one with a new login): give it with
+    --password-stdin, or it is asked on a terminal.
+    """
+    if password_stdin and password_prompt:
+        raise CLIError("give either --password-stdin or --password-prompt, not both")
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "name": new_name,
+            "username": username,
+            "email": email,
+            "description": description,
+        }.items()
+        if v is not None
+    }
+    login_changes = username is not None or email is not None
+    if password_stdin:
+        changes["password"] = read_stdin_secret("password")
+    elif password_prompt or login_changes:
+        if not password_prompt and not sys.stdin.isatty():
+            raise CLIError(
+                "a new user name or email needs the password again: "
+                "pipe it in with --password-stdin"
+            )
+        changes["password"] = prompt_secret("password")
+    if not changes:
+        raise CLIError(
+            "nothing to change: give --name, --username, --email, --description or a new password"
+        )
+    c = api.patch(f"/credentials/{_seg(credential_id(api, ref))}", changes)
+    if not emit(c, output):
+        secret = "; password replaced" if "password" in changes else ""
+        click.echo(f"credential {c['name']} updated{secret}")
+
+
+def _set_state(api: Remote, ref: str, action: str, output: str) -> None:
+    c = api.post(f"/credentials/{_seg(credential_id(api, ref))}/{action}")
+    if emit(c, output):
+        return
+    line = f"credential {c['name']} is {c['state']}"
+    if c.get("superseded_by"):
+        line += (
+            f", but superseded by {c['superseded_by']} (a newer active credential "
+            "for the same registry and scope), so it is not deployed"
+        )
+    click.echo(line)
+
+
+@credential.command("activate")
+@click.argument("ref", metavar="ID|NAME")
+@output_option
+@with_api
+def credential_activate(api: Remote, ref: str, output: str) -> None:
+    """Make a credential active: deployed where its scope reaches."""
+    _set_state(api, ref, "activate", output)
+
+
+@credential.command("deactivate")
+@click.argument("ref", metavar="ID|NAME")
+@output_option
+@with_api
+def credential_deactivate(api: Remote, ref: str, output: str) -> None:
+    """Make a credential inactive: kept, but not deployed."""
+    _set_state(api, ref, "deactivate", output)
+
+
+@credential.command("delete")
+@click.argument("ref", metavar="ID|NAME")
+@with_api
+def credential_delete(api: Remote, ref: str) -> None:
+    """Delete a credential and its secret."""
+    api.delete(f"/credentials/{_seg(credential_id(api, ref))}")
+    click.echo(f"credential {ref} deleted")
+
+
+@credential.command("effective")
+@click.option("-n", "--namespace", required=True, help="The namespace.")
+@click.option("--cluster", required=True, help="The cluster (name or id).")
+@click.option("--image", help="Only what the kubelet would try for this image.")
+@output_option
+@with_api
+def credential_effective(
+    api: Remote, namespace: str, cluster: str, image: str | None, output: str
+) -> None:
+    """The credentials that apply in a namespace, in the order the kubelet tries them."""
+    result = api.get(
+        f"/namespaces/{_seg(namespace)}/effective-credentials",
+        {"cluster": cluster, "image": image},
+    )
+    if emit(result, output):
+        return
+    where = f"namespace {result['namespace']} of cluster {result['cluster']}"
+    items = result["items"]
+    if not items:
+        if image:
+            click.echo(f"No credential in {where} matches {image}: it is pulled anonymously.")
+        else:
+            click.echo(f"No credential applies in {where}.")
+        return
+    what = f"for {image}" if image else f"in {where}"
+    n = len(items)
+    click.echo(f"{n} credential{'s' if n > 1 else ''} {what}, in the order the kubelet tries them:")
+    rows = [
+        [str(i), c["secret_name"], _scope(c), c["server"], c["username"], c["id"]]
+        for i, c in enumerate(items, 1)
+    ]
+    click.echo(rows_table(["#", "SECRET", "SCOPE", "REGISTRY", "USERNAME", "ID"], rows, ""))
+
+
+@credential.command("config")
+@click.argument("ref", metavar="ID|NAME")
+@with_api
+def credential_config(api: Remote, ref: str) -> None:
+    """Print the credential's .dockerconfigjson, decoded: it holds the password.
+
+    For admins and the owners of the credential's project; the server records
+    every read in the audit trail.
+    """
+    payload = api.raw(f"/credentials/{_seg(credential_id(api, ref))}/dockerconfigjson")
+    click.echo(payload)

@@ -1,0 +1,549 @@
+"""`pullkeeper cluster|project|namespace|policy`: the server's clusters and projects.
+
+Every command here calls the management server (see `pullkeeper login`); the
+HTTP client is imported only when one runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.render import details, emit, output_option, rows_table, when
+from pullkeeper.cli.session import with_api
+
+if TYPE_CHECKING:
+    from pullkeeper.cli.remote import Remote
+
+
+def _seg(value: str) -> str:
+    from pullkeeper.cli.remote import seg
+
+    return seg(value)
+
+
+def _short(value: str | None, width: int = 40) -> str:
+    line = (value or "").splitlines()[0] if value else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _by(at: str | None, who: str | None) -> str:
+    return f"{when(at)} by {who}" if who else when(at)
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+@click.group()
+def cluster() -> None:
+    """Clusters the server manages credentials for."""
+
+
+def _cluster_details(c: dict[str, Any]) -> str:
+    return details(
+        [
+            ("name", c["name"]),
+            ("id", c["id"]),
+            ("description", c["description"]),
+            ("access", c["access"]),
+            ("kubeconfig", c["kubeconfig"]),
+            ("context", c["context"]),
+            ("created", _by(c["created_at"], c.get("created_by"))),
+            ("updated", _by(c["updated_at"], c.get("updated_by"))),
+        ]
+    )
+
+
+_access = click.Choice(["kubeconfig", "in-cluster"])
+
+
+@cluster.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="What the cluster is.")
+@click.option(
+    "--access",
+    type=_access,
+    default="kubeconfig",
+    show_default=True,
+    help="How the server reaches the cluster.",
+)
+@click.option("--kubeconfig", default="", metavar="PATH", help="Kubeconfig file on the server.")
+@click.option("--context", default="", help="Context in the kubeconfig.")
+@output_option
+@with_api
+def cluster_create(
+    api: Remote,
+    name: str,
+    description: str,
+    access: str,
+    kubeconfig: str,
+    context: str,
+    output: str,
+) -> None:
+    """Register a cluster (admins only)."""
+    body = {
+        "name": name,
+        "description": description,
+        "access": access,
+        "kubeconfig": kubeconfig,
+        "context": context,
+    }
+    c = api.post("/clusters", body)
+    if not emit(c, output):
+        click.echo(f"cluster {c['name']} created (id {c['id']})")
+
+
+@cluster.command("list")
+@output_option
+@with_api
+def cluster_list(api: Remote, output: str) -> None:
+    """The clusters you can see."""
+    result = api.get("/clusters")
+    if emit(result, output):
+        return
+    rows = [
+        [c["name"], c["access"], c["kubeconfig"], c["context"], _short(c["description"])]
+        for c in result["items"]
+    ]
+    click.echo(
+        rows_table(["NAME", "ACCESS", "KUBECONFIG", "CONTEXT", "DESCRIPTION"], rows, "No clusters.")
+    )
+
+
+@cluster.command("show")
+@click.argument("name")
+@output_option
+@with_api
+def cluster_show(api: Remote, name: str, output: str) -> None:
+    """One cluster, by name or id."""
+    c = api.get(f"/clusters/{_seg(name)}")
+    if not emit(c, output):
+        click.echo(_cluster_details(c))
+
+
+@cluster.command("edit")
+@click.argument("name")
+@click.option("--name", "new_name", help="A new name.")
+@click.option("--description", help="A new description.")
+@click.option(
+    "--access",
+    type=_access,
+    help="How the server reaches the cluster; in-cluster clears the kubeconfig and context.",
+)
+@click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file on the server.")
+@click.option("--context", help="Context in the kubeconfig.")
+@output_option
+@with_api
+def cluster_edit(
+    api: Remote,
+    name: str,
+    new_name: str | None,
+    description: str | None,
+    access: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    output: str,
+) -> None:
+    """Change a cluster (admins only)."""
+    changes = {
+        k: v
+        for k, v in {
+            "name": new_name,
+            "description": description,
+            "access": access,
+            "kubeconfig": kubeconfig,
+            "context": context,
+        }.items()
+        if v is not None
+    }
+    if not changes:
+        raise CLIError(
+            "nothing to change: give --name, --description, --access, --kubeconfig or --context"
+        )
+    if access == "in-cluster":
+        changes.setdefault("kubeconfig", "")
+        changes.setdefault("context", "")
+    c = api.patch(f"/clusters/{_seg(name)}", changes)
+    if not emit(c, output):
+        click.echo(f"cluster {c['name']} updated")
+
+
+@cluster.command("delete")
+@click.argument("name")
+@with_api
+def cluster_delete(api: Remote, name: str) -> None:
+    """Delete a cluster with its projects, namespaces, credentials and policies (admins only)."""
+    api.delete(f"/clusters/{_seg(name)}")
+    click.echo(f"cluster {name} deleted")
+
+
+# --------------------------------------------------------------------------- projects
+
+_in_cluster = click.option(
+    "--cluster",
+    "in_cluster",
+    metavar="CLUSTER",
+    help="The project's cluster, when the name is used in several.",
+)
+
+
+def project_ref(api: Remote, project: str, cluster: str | None) -> str:
+    """A project's path segment: as given, or its id when the cluster is named too."""
+    if not cluster:
+        return _seg(project)
+    for p in api.get("/projects", {"cluster": cluster})["items"]:
+        if project in (p["id"], p["name"]):
+            return _seg(p["id"])
+    raise CLIError(f"no project {project!r} in cluster {cluster!r}")
+
+
+@click.group()
+def project() -> None:
+    """Projects: groups of namespaces in a cluster, with members and their roles."""
+
+
+def _project_details(p: dict[str, Any]) -> str:
+    return details(
+        [
+            ("name", p["name"]),
+            ("id", p["id"]),
+            ("cluster", p["cluster"]),
+            ("description", p["description"]),
+            ("created", _by(p["created_at"], p.get("created_by"))),
+        ]
+    )
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--cluster", required=True, help="The cluster it belongs to (name or id).")
+@click.option("--description", default="", help="What the project is.")
+@output_option
+@with_api
+def project_create(api: Remote, name: str, cluster: str, description: str, output: str) -> None:
+    """Create a project in a cluster (admins only)."""
+    p = api.post("/projects", {"name": name, "cluster": cluster, "description": description})
+    if not emit(p, output):
+        click.echo(f"project {p['name']} created in cluster {p['cluster']} (id {p['id']})")
+
+
+@project.command("list")
+@click.option("--cluster", help="Only this cluster's projects.")
+@output_option
+@with_api
+def project_list(api: Remote, cluster: str | None, output: str) -> None:
+    """The projects you can see."""
+    result = api.get("/projects", {"cluster": cluster})
+    if emit(result, output):
+        return
+    rows = [
+        [p["cluster"], p["name"], _short(p["description"]), p["created_by"], p["id"]]
+        for p in result["items"]
+    ]
+    click.echo(
+        rows_table(["CLUSTER", "NAME", "DESCRIPTION", "CREATED BY", "ID"], rows, "No projects.")
+    )
+
+
+@project.command("show")
+@click.argument("name")
+@_in_cluster
+@output_option
+@with_api
+def project_show(api: Remote, name: str, in_cluster: str | None, output: str) -> None:
+    """One project, by name or id."""
+    p = api.get(f"/projects/{project_ref(api, name, in_cluster)}")
+    if not emit(p, output):
+        click.echo(_project_details(p))
+
+
+@project.command("edit")
+@click.argument("name")
+@_in_cluster
+@click.option("--name", "new_name", help="A new name (admins only).")
+@click.option("--description", help="A new description.")
+@output_option
+@with_api
+def project_edit(
+    api: Remote,
+    name: str,
+    in_cluster: str | None,
+    new_name: str | None,
+    description: str | None,
+    output: str,
+) -> None:
+    """Change a project (admins and the project's owners)."""
+    given = {"name": new_name, "description": description}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        raise CLIError("nothing to change: give --name or --description")
+    p = api.patch(f"/projects/{project_ref(api, name, in_cluster)}", changes)
+    if not emit(p, output):
+        click.echo(f"project {p['name']} updated")
+
+
+@project.command("delete")
+@click.argument("name")
+@_in_cluster
+@with_api
+def project_delete(api: Remote, name: str, in_cluster: str | None) -> None:
+    """Delete a project with its project-scoped credentials (admins only)."""
+    api.delete(f"/projects/{project_ref(api, name, in_cluster)}")
+    click.echo(f"project {name} deleted")
+
+
+@project.command("members")
+@click.argument("name")
+@_in_cluster
+@output_option
+@with_api
+def project_members(api: Remote, name: str, in_cluster: str | None, output: str) -> None:
+    """The users with a role in a project."""
+    result = api.get(f"/projects/{project_ref(api, name, in_cluster)}/members")
+    if emit(result, output):
+        return
+    rows = [[m["user"], m["role"]] for m in result["items"]]
+    click.echo(rows_table(["USER", "ROLE"], rows, "No members."))
+
+
+@project.group("member")
+def member() -> None:
+    """Give a user a role in a project, or take it away."""
+
+
+_member_project = click.option(
+    "-p", "--project", "project_name", required=True, help="The project (name or id)."
+)
+
+
+@member.command("set")
+@click.argument("user")
+@click.argument("role", type=click.Choice(["owner", "member", "viewer"]))
+@_member_project
+@_in_cluster
+@output_option
+@with_api
+def member_set(
+    api: Remote, user: str, role: str, project_name: str, in_cluster: str | None, output: str
+) -> None:
+    """Give USER the ROLE in a project (admins and the project's owners).
+
+    owner: manages the project's credentials, members and policy, and reads
+    their secrets; member: sees its credentials; viewer: the same, read-only.
+    """
+    ref = project_ref(api, project_name, in_cluster)
+    result = api.put(f"/projects/{ref}/members/{_seg(user)}", {"role": role})
+    if not emit(result, output):
+        click.echo(f"{result['user']} is now {result['role']} of project {project_name}")
+
+
+@member.command("remove")
+@click.argument("user")
+@_member_project
+@_in_cluster
+@with_api
+def member_remove(api: Remote, user: str, project_name: str, in_cluster: str | None) -> None:
+    """Take USER's role in a project away."""
+    ref = project_ref(api, project_name, in_cluster)
+    api.delete(f"/projects/{ref}/members/{_seg(user)}")
+    click.echo(f"{user} is no longer a member of project {project_name}")
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+@click.group()
+def namespace() -> None:
+    """Namespaces known in a cluster, and the project each belongs to."""
+
+
+@namespace.command("put")
+@click.argument("name")
+@click.option("--cluster", required=True, help="The cluster (name or id).")
+@click.option(
+    "--project",
+    help="The project it belongs to; without it the namespace belongs to none.",
+)
+@output_option
+@with_api
+def namespace_put(api: Remote, name: str, cluster: str, project: str | None, output: str) -> None:
+    """Register a namespace, or move it into or out of a project (admins only)."""
+    ns = api.put(f"/clusters/{_seg(cluster)}/namespaces/{_seg(name)}", {"project": project})
+    if not emit(ns, output):
+        where = f"project {ns['project']}" if ns["project"] else "no project"
+        click.echo(f"namespace {ns['name']} in cluster {ns['cluster']}: {where}")
+
+
+@namespace.command("list")
+@click.option("--cluster", required=True, help="The cluster (name or id).")
+@click.option("--project", help="Only this project's namespaces.")
+@output_option
+@with_api
+def namespace_list(api: Remote, cluster: str, project: str | None, output: str) -> None:
+    """The namespaces you can see in a cluster."""
+    result = api.get(f"/clusters/{_seg(cluster)}/namespaces", {"project": project})
+    if emit(result, output):
+        return
+    rows = [[n["name"], n["project"]] for n in result["items"]]
+    click.echo(rows_table(["NAMESPACE", "PROJECT"], rows, "No namespaces."))
+
+
+@namespace.command("delete")
+@click.argument("name")
+@click.option("--cluster", required=True, help="The cluster (name or id).")
+@with_api
+def namespace_delete(api: Remote, name: str, cluster: str) -> None:
+    """Forget a namespace (admins only)."""
+    api.delete(f"/clusters/{_seg(cluster)}/namespaces/{_seg(name)}")
+    click.echo(f"namespace {name} removed from cluster {cluster}")
+
+
+# --------------------------------------------------------------------------- policy
+
+_FIELDS = {
+    "default-registry": "default_registry",
+    "default_registry": "default_registry",
+    "allowlist": "allowlist",
+    "allow": "allowlist",
+    "always-pull": "always_pull",
+    "always_pull": "always_pull",
+}
+
+
+@click.group()
+def policy() -> None:
+    """Registry policy of a cluster or a project: default registry, allowlist, always-pull.
+
+    A project's fields override its cluster's; an unset field inherits.
+    """
+
+
+def _target(api: Remote, cluster: str | None, project: str | None) -> tuple[str, str]:
+    """The policy's path and a description of it."""
+    if project:
+        return f"/projects/{project_ref(api, project, cluster)}/policy", f"project {project}"
+    if cluster:
+        return f"/clusters/{_seg(cluster)}/policy", f"cluster {cluster}"
+    raise CLIError("give --cluster C for a cluster's policy, or --project P for a project's")
+
+
+_target_options = [
+    click.option("--cluster", help="The cluster (name or id); with --project, the project's."),
+    click.option("--project", help="The project (name or id)."),
+]
+
+
+def _policy_text(p: dict[str, Any], what: str, unset: str) -> str:
+    allowlist = p["allowlist"]
+    if allowlist is None:
+        allowed = unset
+    elif not allowlist:
+        allowed = "(empty: nothing allowed)"
+    else:
+        allowed = ", ".join(allowlist)
+    always = p["always_pull"]
+    return f"policy of {what}\n" + details(
+        [
+            ("default registry", p["default_registry"] or unset),
+            ("allowlist", allowed),
+            ("always pull", unset if always is None else ("yes" if always else "no")),
+        ]
+    )
+
+
+@policy.command("show")
+@_target_options[0]
+@_target_options[1]
+@click.option(
+    "--effective",
+    is_flag=True,
+    help="A project's policy merged over its cluster's: what applies.",
+)
+@output_option
+@with_api
+def policy_show(
+    api: Remote, cluster: str | None, project: str | None, effective: bool, output: str
+) -> None:
+    """Show a cluster's or a project's policy."""
+    path, what = _target(api, cluster, project)
+    p = api.get(path, {"effective": "true"} if effective and project else None)
+    if emit(p, output):
+        return
+    if effective or not project:
+        click.echo(_policy_text(p, what + (" (effective)" if project else ""), "(none)"))
+    else:
+        click.echo(_policy_text(p, what, "(inherits the cluster's)"))
+    for w in p.get("warnings") or []:
+        warn(w)
+
+
+@policy.command("set")
+@_target_options[0]
+@_target_options[1]
+@click.option(
+    "--default-registry",
+    metavar="REGISTRY",
+    help="Where images without a registry are pulled from (host[:port][/path]).",
+)
+@click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="REGISTRY",
+    help="An allowed registry (host[:port], *.example.com or host/path); repeat for several. "
+    "Replaces the whole allowlist.",
+)
+@click.option(
+    "--always-pull/--no-always-pull",
+    default=None,
+    help="Force imagePullPolicy: Always.",
+)
+@click.option(
+    "--unset",
+    "unset",
+    multiple=True,
+    type=click.Choice(sorted({"default-registry", "allowlist", "always-pull"})),
+    help="Make a field unset again, so it inherits; repeat for several.",
+)
+@output_option
+@with_api
+def policy_set(
+    api: Remote,
+    cluster: str | None,
+    project: str | None,
+    default_registry: str | None,
+    allow: tuple[str, ...],
+    always_pull: bool | None,
+    unset: tuple[str, ...],
+    output: str,
+) -> None:
+    """Change fields of a policy; the fields not given stay as they are.
+
+    A cluster's policy is for admins; a project's for admins and its owners.
+    """
+    body: dict[str, Any] = {}
+    if default_registry is not None:
+        body["default_registry"] = default_registry
+    if allow:
+        body["allowlist"] = list(allow)
+    if always_pull is not None:
+        body["always_pull"] = always_pull
+    for name in unset:
+        field = _FIELDS[name]
+        if field in body:
+            raise CLIError(f"{name} is both set and unset")
+        body[field] = None
+    if not body:
+        raise CLIError(
+            "nothing to change: give --default-registry, --allow, --always-pull/"
+            "--no-always-pull or --unset"
+        )
+    path, what = _target(api, cluster, project)
+    p = api.put(path, body)
+    if emit(p, output):
+        return
+    click.echo(_policy_text(p, what, "(inherits the cluster's)" if project else "(none)"))
+    for w in p.get("warnings") or []:
+        warn(w)
