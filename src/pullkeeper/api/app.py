@@ -17,6 +17,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,7 +45,11 @@ def error(
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, whether or not Content-Length says so."""
+    """Refuse request bodies over the limit with 413, whether or not Content-Length says so.
+
+    The body is read here, up to the limit, before the application sees any of
+    it: FastAPI would turn an error raised while it reads into a 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -58,25 +63,24 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await too_big(scope, receive, send)
                 return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        messages: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await too_big(scope, receive, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _metrics(app: FastAPI, server: Server) -> None:
@@ -102,8 +106,9 @@ def _metrics(app: FastAPI, server: Server) -> None:
         start = time.perf_counter()
         response: Response = await call_next(request)
         # The route's template, not the URL, so ids do not explode the label set.
-        path = getattr(request.scope.get("route"), "path", "unmatched")
-        if request.url.path.startswith(API) and not path.startswith(API):
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        if route is not None and request.url.path.startswith(API) and not path.startswith(API):
             path = API + path
         requests.labels(request.method, path, str(response.status_code)).inc()
         latency.labels(request.method, path).observe(time.perf_counter() - start)
@@ -153,6 +158,13 @@ def create_app(server: Server) -> FastAPI:
         )
         return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
+    @app.exception_handler(IntegrityError)
+    async def integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent request created the same thing first.
+        return error(
+            409, "conflict", "this conflicts with a concurrent change; look again and retry"
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error: %s", type(exc).__name__)
@@ -170,8 +182,9 @@ def create_app(server: Server) -> FastAPI:
             return error(503, "not_ready", f"the store is not reachable: {type(e).__name__}")
         return JSONResponse({"status": "ready"})
 
+    # Middleware added later wraps what was added before: metrics see the 413s.
+    app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
     _metrics(app, server)
     for module in (access, clusters, credentials, policies):
         app.include_router(module.router, prefix=API)
-    app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
     return app

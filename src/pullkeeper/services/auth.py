@@ -177,8 +177,11 @@ def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
     if row is None or (row.user_id != actor.user_id and not actor.is_admin):
         raise NotFound(f"no token {token_id!r}")
     if row.revoked_at is None:
+        before = token_dict(row)
         row.revoked_at = utcnow()
-        audit.record(session, actor, "token.revoke", "token", row.id)
+        audit.record(
+            session, actor, "token.revoke", "token", row.id, before=before, after=token_dict(row)
+        )
 
 
 def actor_for(session: Session, user: User, source: str) -> Actor:

@@ -316,6 +316,8 @@ def put_namespace(
     _name(name, "name")
     if project is not None and project.cluster_id != cluster.id:
         raise Invalid(f"project {project.name!r} belongs to another cluster", "project")
+    # Concurrent PUTs of one new namespace wait here instead of colliding.
+    session.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())
     ns = session.scalar(
         select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == name)
     )

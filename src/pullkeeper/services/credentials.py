@@ -149,9 +149,12 @@ def _visibility(actor: Actor) -> ColumnElement[bool] | None:
         )
         .exists()
     )
+    # Cluster-wide credentials reach the actor's namespaces, so they see them.
+    their_clusters = select(Project.cluster_id).where(Project.id.in_(projects))
     return or_(
         and_(Credential.scope == "project", Credential.project_id.in_(projects)),
         and_(Credential.scope == "namespace", in_projects),
+        and_(Credential.scope == "cluster", Credential.cluster_id.in_(their_clusters)),
     )
 
 
@@ -248,6 +251,16 @@ def _overlapping(session: Session, scope: Scope) -> ColumnElement[bool]:
     return and_(same_cluster, or_(*ors))
 
 
+def lock_cluster(session: Session, cluster_id: str) -> None:
+    """Serialize name checks within a cluster until this transaction ends.
+
+    Names must be unique across overlapping scopes, which no table constraint
+    can say; on PostgreSQL the cluster's row lock makes check-then-insert safe
+    (SQLite writers are serialized already).
+    """
+    session.execute(select(Cluster.id).where(Cluster.id == cluster_id).with_for_update())
+
+
 def _check_name(session: Session, name: str, scope: Scope, exclude: str | None = None) -> None:
     try:
         validate_subdomain(name, "name")
@@ -295,6 +308,7 @@ def create(
     project_id = scope.project.id if scope.project else None
     _can_manage(session, actor, scope.kind, project_id)
     server, username = _provider_check(provider, server, username, password)
+    lock_cluster(session, scope.cluster.id)
     _check_name(session, name, scope)
     seq = (session.scalar(select(func.max(Credential.seq))) or 0) + 1
     cred = Credential(
@@ -365,6 +379,7 @@ def update(
         if cluster is None:
             raise NotFound(f"no cluster {cred.cluster_id!r}")
         project = session.get(Project, project_id) if project_id else None
+        lock_cluster(session, cluster.id)
         _check_name(
             session,
             changes["name"],

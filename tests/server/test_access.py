@@ -1,0 +1,217 @@
+"""Users, logins, API tokens (expiry, revocation), the login throttle, project members."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from pullkeeper.store.models import ApiToken, utcnow
+from tests.server.conftest import Env, assert_error, user_password
+
+
+def _within(stamp: str, expected: datetime, seconds: float = 120) -> None:
+    assert abs((datetime.fromisoformat(stamp) - expected).total_seconds()) < seconds, stamp
+
+
+def test_login_issues_a_token(env: Env) -> None:
+    user, _ = env.user("alice")
+    assert set(user) == {"id", "username", "admin", "viewer", "created_at"}
+    assert (user["username"], user["admin"], user["viewer"]) == ("alice", False, False)
+    r = env.anon.post("login", json={"username": "alice", "password": user_password("alice")})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert set(body) == {"token", "id", "expires_at"}
+    assert body["token"].startswith("pk_") and len(body["token"]) >= 40
+    _within(body["expires_at"], utcnow() + timedelta(days=90))
+    me = env.api(body["token"]).ok("GET", "me")
+    assert me == {"username": "alice", "admin": False, "viewer": False, "projects": {}}
+    tokens = env.api(body["token"]).ok("GET", "tokens")["items"]
+    assert body["id"] in [t["id"] for t in tokens]
+    assert all(set(t) == {"id", "name", "created_at", "expires_at", "revoked"} for t in tokens)
+    assert body["token"] not in r.text.replace(body["token"], "", 1)  # shown once, in one place
+    assert body["token"] not in env.api(body["token"]).get("tokens").text
+
+
+@pytest.mark.settings(token_ttl_days=7)
+def test_login_token_lifetime_follows_the_setting(env: Env) -> None:
+    env.user("alice")
+    body = env.anon.ok(
+        "POST", "login", json={"username": "alice", "password": user_password("alice")}
+    )
+    _within(body["expires_at"], utcnow() + timedelta(days=7))
+
+
+def test_wrong_password_or_unknown_user_is_401(env: Env) -> None:
+    env.user("alice")
+    wrong = env.anon.post("login", json={"username": "alice", "password": "pw-wrong-one-Rt5"})
+    unknown = env.anon.post("login", json={"username": "nobody", "password": "pw-wrong-one-Rt5"})
+    a = assert_error(wrong, 401, "unauthorized", field=None)
+    b = assert_error(unknown, 401, "unauthorized", field=None)
+    assert a["message"] == b["message"]  # no hint which of the two was wrong
+    assert_error(env.anon.post("login", json={"username": "alice"}), 422, field="password")
+    # No login event for refused logins, one for the right one.
+    env.anon.ok("POST", "login", json={"username": "alice", "password": user_password("alice")})
+    assert [e["actor"] for e in env.audit(action="user.login")] == ["alice"]
+
+
+def test_five_failed_logins_a_minute_by_default(env: Env) -> None:
+    env.user("alice")
+    bad = {"username": "alice", "password": "pw-guess-Wq01"}
+    for _ in range(5):
+        assert_error(env.anon.post("login", json=bad), 401)
+    r = env.anon.post("login", json={"username": "alice", "password": user_password("alice")})
+    assert_error(r, 429, "too_many_requests")
+    assert 55 <= int(r.headers["Retry-After"]) <= 61
+
+
+@pytest.mark.settings(login_attempts_per_minute=3)
+def test_failed_logins_are_throttled_per_user_and_source(env: Env) -> None:
+    env.user("alice")
+    env.user("bob")
+    good = {"username": "alice", "password": user_password("alice")}
+    bad = {"username": "alice", "password": "pw-guess-Wq01"}
+    home = env.client_from("10.1.1.1")
+    for _ in range(3):
+        assert_error(home.post("login", json=bad), 401)
+    for body in (bad, good):
+        r = home.post("login", json=body)
+        assert_error(r, 429, "too_many_requests", field=None)
+        retry = int(r.headers["Retry-After"])
+        assert 1 <= retry <= 61
+    # Another source, or another user from the same source, is not held back.
+    assert env.client_from("10.2.2.2").post("login", json=good).status_code == 201
+    bob = {"username": "bob", "password": user_password("bob")}
+    assert home.post("login", json=bob).status_code == 201
+
+
+@pytest.mark.settings(login_attempts_per_minute=3)
+def test_a_successful_login_clears_the_failures(env: Env) -> None:
+    env.user("alice")
+    good = {"username": "alice", "password": user_password("alice")}
+    bad = {"username": "alice", "password": "pw-guess-Wq01"}
+    home = env.client_from("10.1.1.1")
+    for _ in range(2):
+        assert_error(home.post("login", json=bad), 401)
+    assert home.post("login", json=good).status_code == 201
+    for _ in range(3):
+        assert_error(home.post("login", json=bad), 401)
+    assert_error(home.post("login", json=bad), 429)
+
+
+def test_expired_token_is_401(env: Env) -> None:
+    _, token = env.user("alice")
+    alice = env.api(token)
+    created = alice.ok("POST", "tokens", json={"name": "ci", "expires_in_days": 1})
+    _within(created["expires_at"], utcnow() + timedelta(days=1))
+    ci = env.api(created["token"])
+    assert ci.ok("GET", "me")["username"] == "alice"
+    with env.server.transaction() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == created["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert_error(ci.get("me"), 401, message="expired")
+    assert_error(ci.get("clusters"), 401)
+    # The user's other tokens still work.
+    assert alice.ok("GET", "me")["username"] == "alice"
+
+
+def test_revoked_token_is_401(env: Env) -> None:
+    _, token = env.user("alice")
+    _, bob_token = env.user("bob")
+    alice = env.api(token)
+    created = alice.ok("POST", "tokens", json={"name": "laptop"})
+    _within(created["expires_at"], utcnow() + timedelta(days=90))
+    listed = {t["id"]: t for t in alice.ok("GET", "tokens")["items"]}
+    assert (listed[created["id"]]["name"], listed[created["id"]]["revoked"]) == ("laptop", False)
+    # Someone else cannot revoke it, nor learn it exists.
+    assert_error(env.api(bob_token).delete(f"tokens/{created['id']}"), 404)
+    assert env.api(created["token"]).ok("GET", "me")["username"] == "alice"
+
+    assert alice.delete(f"tokens/{created['id']}").status_code == 204
+    assert_error(env.api(created["token"]).get("me"), 401)
+    listed = {t["id"]: t for t in alice.ok("GET", "tokens")["items"]}
+    assert listed[created["id"]]["revoked"] is True
+    # Again: still gone, no second event.
+    assert alice.delete(f"tokens/{created['id']}").status_code == 204
+    assert len(env.audit(action="token.revoke")) == 1
+    assert_error(alice.delete("tokens/nope"), 404)
+    # An admin may revoke anyone's token; a revoked login token is refused too.
+    login = env.anon.ok("POST", "login", json={"username": "bob", "password": user_password("bob")})
+    assert env.admin.delete(f"tokens/{login['id']}").status_code == 204
+    assert_error(env.api(login["token"]).get("me"), 401)
+    assert env.api(bob_token).ok("GET", "me")["username"] == "bob"
+
+
+def test_tokens_list_only_the_callers_own(env: Env) -> None:
+    _, a = env.user("alice")
+    _, b = env.user("bob")
+    env.api(a).ok("POST", "tokens", json={"name": "a-extra"})
+    names_a = [t["name"] for t in env.api(a).ok("GET", "tokens")["items"]]
+    names_b = [t["name"] for t in env.api(b).ok("GET", "tokens")["items"]]
+    assert sorted(names_a) == ["a-extra", "test"]
+    assert names_b == ["test"]
+    assert_error(
+        env.api(a).post("tokens", json={"expires_in_days": 0}), 422, field="expires_in_days"
+    )
+
+
+def test_users(env: Env) -> None:
+    alice, token = env.user("alice")
+    env.user("vera", viewer=True)
+    root, _ = env.user("root2", admin=True)
+    assert (root["admin"], root["viewer"]) == (True, False)
+    listed = env.admin.ok("GET", "users")["items"]
+    assert [(u["username"], u["admin"], u["viewer"]) for u in listed] == [
+        ("admin", True, False),
+        ("alice", False, False),
+        ("root2", True, False),
+        ("vera", False, True),
+    ]
+    assert all("password" not in str(u) and "hash" not in str(u) for u in listed)
+    good = {"password": "long-enough-pw"}
+    assert_error(env.admin.post("users", json={"username": "alice", **good}), 409, field="username")
+    for bad in ("Alice", "al_ice", "-a", "a" * 64):
+        r = env.admin.post("users", json={"username": bad, **good})
+        assert_error(r, 422, field="username")
+    r = env.admin.post("users", json={"username": "short", "password": "1234567"})
+    assert_error(r, 422, field="password")
+    assert_error(env.api(token).post("users", json={"username": "x", **good}), 403)
+    assert_error(env.api(token).get("users"), 403)
+    assert len(env.admin.ok("GET", "users")["items"]) == 4
+    assert env.admin.ok("GET", "users")["items"][1]["id"] == alice["id"]
+
+
+def test_project_members(env: Env) -> None:
+    env.cluster("c1")
+    web = env.project("web")
+    _, owner = env.user("olga")
+    env.user("max")
+    env.user("vic")
+    assert env.admin.ok("GET", "projects/web/members") == {"items": []}
+    assert env.admin.ok("PUT", "projects/web/members/olga", json={"role": "owner"}) == {
+        "user": "olga",
+        "role": "owner",
+    }
+    assert env.api(owner).ok("GET", "me")["projects"] == {web["id"]: "owner"}
+    # The owner manages the members.
+    olga = env.api(owner)
+    assert olga.ok("PUT", f"projects/{web['id']}/members/max", json={"role": "member"}) == {
+        "user": "max",
+        "role": "member",
+    }
+    olga.ok("PUT", "projects/web/members/vic", json={"role": "viewer"})
+    olga.ok("PUT", "projects/web/members/vic", json={"role": "member"})  # a change, not a second
+    assert olga.ok("GET", "projects/web/members")["items"] == [
+        {"user": "max", "role": "member"},
+        {"user": "olga", "role": "owner"},
+        {"user": "vic", "role": "member"},
+    ]
+    assert_error(olga.put("projects/web/members/max", json={"role": "admin"}), 422, field="role")
+    assert_error(olga.put("projects/web/members/nobody", json={"role": "member"}), 404)
+    assert olga.delete("projects/web/members/vic").status_code == 204
+    assert_error(olga.delete("projects/web/members/vic"), 404)
+    assert [m["user"] for m in olga.ok("GET", "projects/web/members")["items"]] == ["max", "olga"]

@@ -1,0 +1,218 @@
+"""The error envelope, authentication errors, body parsing and the body-size limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import ADMIN_TOKEN, Env, assert_error
+
+LIMIT = 2048
+
+
+def test_missing_or_bad_token_is_401(env: Env) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer pk_not-a-token"},
+        {"Authorization": f"Basic {ADMIN_TOKEN}"},
+        {"Authorization": ADMIN_TOKEN},
+    ):
+        for method, path in (("GET", "clusters"), ("POST", "clusters"), ("GET", "audit")):
+            r = env.anon.call(method, path, headers=headers, json={"name": "c1"})
+            assert_error(r, 401, field=None)
+    # Nothing was created by the refused calls.
+    assert env.admin.ok("GET", "clusters")["items"] == []
+
+
+def test_unknown_route_and_method(env: Env) -> None:
+    assert_error(env.admin.get("nothing-here"), 404, field=None)
+    assert_error(env.admin.get("/nothing-here"), 404, field=None)
+    assert_error(env.admin.put("clusters", json={"name": "c1"}), 405, field=None)
+    assert_error(env.admin.get("clusters/nope"), 404, field=None, message="nope")
+
+
+def test_invalid_json_is_400(env: Env) -> None:
+    leaked = "pw-in-broken-json-Hq2m7Ld"
+    env.secrets.add(leaked)
+    for raw in (
+        b'{"name": ',
+        b"{'name': 'c1'}",
+        b'{"name": "c1",}',
+        b"not json at all",
+        b'{"name": "x", "password": "' + leaked.encode() + b'", ',
+    ):
+        r = env.admin.post("clusters", content=raw, headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "bad_request", field=None)
+        assert leaked not in r.text
+    r = env.admin.post(
+        "credentials",
+        content=b'{"name": "x", "password": "' + leaked.encode() + b'"',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_error(r, 400, "bad_request")
+    assert env.admin.ok("GET", "clusters")["items"] == []
+
+
+def test_wrong_body_shape_is_422(env: Env) -> None:
+    assert_error(env.admin.post("clusters", json=["c1"]), 422)
+    assert_error(env.admin.post("clusters", json={}), 422, field="name")
+    assert_error(env.admin.post("clusters", json={"name": 5}), 422, field="name")
+    assert_error(env.admin.post("clusters", json={"name": None}), 422, field="name")
+    assert_error(env.admin.post("clusters", json={"name": "a" * 64}), 422, field="name")
+    assert_error(env.admin.get("credentials", params={"limit": 0}), 422, field="limit")
+    assert_error(env.admin.get("credentials", params={"limit": 501}), 422, field="limit")
+    assert_error(env.admin.get("credentials", params={"offset": -1}), 422, field="offset")
+    assert_error(env.admin.get("audit", params={"since": "yesterday"}), 422, field="since")
+
+
+def test_unknown_body_fields_are_422(env: Env) -> None:
+    env.cluster("c1")
+    env.project("p1")
+    cred = env.cred("web")
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "login", {"username": "admin", "password": "whatever1", "otp": "1"}),
+        ("POST", "users", {"username": "u1", "password": "long-enough", "role": "x"}),
+        ("POST", "tokens", {"name": "t", "scopes": ["all"]}),
+        ("POST", "clusters", {"name": "c2", "region": "eu"}),
+        ("PATCH", "clusters/c1", {"descripton": "typo"}),
+        ("POST", "projects", {"name": "p2", "cluster": "c1", "owner": "x"}),
+        ("PATCH", "projects/p1", {"cluster": "c2"}),
+        ("PUT", "clusters/c1/namespaces/ns", {"project": None, "labels": {}}),
+        ("PUT", "projects/p1/members/admin", {"role": "owner", "until": "x"}),
+        (
+            "POST",
+            "credentials",
+            {
+                "name": "x",
+                "cluster": "c1",
+                "scope": "cluster",
+                "server": "r.example.com",
+                "username": "u",
+                "password": "pw-unknown-field-1",
+                "insecure": True,
+            },
+        ),
+        ("PATCH", f"credentials/{cred['id']}", {"scope": "project"}),
+        ("PATCH", f"credentials/{cred['id']}", {"provider": "quay"}),
+        ("PUT", "clusters/c1/policy", {"allow": ["docker.io"]}),
+        ("PUT", "projects/p1/policy", {"mirror": "m.example.com"}),
+    ]
+    unknown = {
+        "login": "otp",
+        "users": "role",
+        "tokens": "scopes",
+        "clusters": "region",
+        "clusters/c1": "descripton",
+        "projects": "owner",
+        "projects/p1": "cluster",
+        "clusters/c1/namespaces/ns": "labels",
+        "projects/p1/members/admin": "until",
+        "credentials": "insecure",
+        "clusters/c1/policy": "allow",
+        "projects/p1/policy": "mirror",
+    }
+    for method, path, body in cases:
+        r = env.admin.call(method, path, json=body)
+        want = unknown.get(path) or next(iter(set(body)))
+        assert_error(r, 422, "invalid", field=want)
+    # None of them changed anything.
+    assert [c["name"] for c in env.admin.ok("GET", "clusters")["items"]] == ["c1"]
+    assert env.admin.ok("GET", "credentials")["total"] == 1
+    assert env.admin.ok("GET", f"credentials/{cred['id']}")["scope"] == "cluster"
+
+
+def _body_of(size: int) -> bytes:
+    """A valid cluster-create body of exactly `size` bytes."""
+    skeleton = json.dumps({"name": "big", "description": ""}).encode()
+    body = json.dumps({"name": "big", "description": "d" * (size - len(skeleton))}).encode()
+    assert len(body) == size
+    return body
+
+
+@pytest.mark.settings(max_body_bytes=LIMIT)
+def test_body_at_the_limit_is_accepted(env: Env) -> None:
+    r = env.admin.post(
+        "clusters", content=_body_of(LIMIT), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "big"
+
+
+@pytest.mark.settings(max_body_bytes=LIMIT)
+def test_body_over_the_limit_with_content_length_is_413(env: Env) -> None:
+    r = env.admin.post(
+        "clusters", content=_body_of(LIMIT + 1), headers={"Content-Type": "application/json"}
+    )
+    assert_error(r, 413, "too_large", field=None, message=str(LIMIT))
+    assert env.admin.ok("GET", "clusters")["items"] == []
+
+
+@pytest.mark.settings(max_body_bytes=LIMIT)
+def test_body_over_the_limit_without_content_length_is_413(env: Env) -> None:
+    body = _body_of(LIMIT * 4)
+
+    def stream() -> Iterator[bytes]:
+        for i in range(0, len(body), 1000):
+            yield body[i : i + 1000]
+
+    r = env.admin.post("clusters", content=stream(), headers={"Content-Type": "application/json"})
+    sent = {k.lower(): v for k, v in r.request.headers.items()}
+    assert "content-length" not in sent and sent.get("transfer-encoding") == "chunked"
+    assert_error(r, 413, "too_large", field=None)
+    assert env.admin.ok("GET", "clusters")["items"] == []
+
+
+@pytest.mark.settings(max_body_bytes=LIMIT)
+def test_body_over_the_limit_in_many_asgi_chunks_is_413(env: Env) -> None:
+    """The same, at the ASGI level: several http.request messages, none of them too big."""
+    body = _body_of(LIMIT * 3)
+    chunks = [body[i : i + 700] for i in range(0, len(body), 700)]
+
+    async def run() -> tuple[int, bytes]:
+        queue = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> Any:
+            if queue:
+                return queue.pop(0)
+            await asyncio.sleep(0.01)
+            return {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/v1/clusters",
+            "raw_path": b"/api/v1/clusters",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/json"),
+                (b"authorization", f"Bearer {ADMIN_TOKEN}".encode()),
+            ],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        await env.app(scope, receive, send)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return start["status"], payload
+
+    status, payload = asyncio.run(run())
+    assert status == 413, payload
+    assert json.loads(payload)["error"]["code"] == "too_large"
+    assert env.admin.ok("GET", "clusters")["items"] == []
