@@ -1,0 +1,157 @@
+"""Operational tests of `pullkeeper serve` as a real process: fuzzing, crashes, shutdown.
+
+The helpers here start the installed `pullkeeper serve` executable on a free
+loopback port with a known admin token, wait for /readyz, and keep its log in
+a file so a failing test can show what the server said.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADMIN_TOKEN = "pk_x0123456789abcdef"  # a throwaway test token
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+API = "/api/v1"
+
+
+def pullkeeper_executable() -> str:
+    beside = Path(sys.executable).with_name("pullkeeper")
+    if not beside.exists():
+        raise RuntimeError(f"no pullkeeper executable beside {sys.executable}")
+    return str(beside)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Serve:
+    """One `pullkeeper serve` process; start() may be called again after it stopped."""
+
+    def __init__(self, data: Path, database_url: str | None = None) -> None:
+        self.data = data
+        self.database_url = database_url
+        self.port = free_port()
+        self.log_path = data.parent / f"{data.name}-serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> float:
+        """Start and wait until /readyz answers 200; returns the seconds that took."""
+        args = [pullkeeper_executable(), "serve", "--data", str(self.data)]
+        args += ["--port", str(self.port)]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        env = dict(os.environ, PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN, PULLKEEPER_LOG_LEVEL="warning")
+        t0 = time.monotonic()
+        with self.log_path.open("ab") as log:
+            log.write(f"\n---- start: {' '.join(args)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"pullkeeper serve exited {self.proc.returncode} at start:\n{self.log()}"
+                )
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return time.monotonic() - t0
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"pullkeeper serve was not ready within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except OSError:
+            return ""
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit within 30 s; the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+
+def client(base_url: str, **kwargs: Any) -> httpx.Client:
+    return httpx.Client(base_url=base_url + API, headers=AUTH, timeout=30, **kwargs)
+
+
+def ok(response: httpx.Response, *expected: int) -> Any:
+    """The JSON of a response with one of the expected statuses (default: any 2xx)."""
+    good = response.status_code in expected if expected else response.is_success
+    assert good, (
+        f"{response.request.method} {response.request.url} -> {response.status_code}: "
+        f"{response.text[:2000]}"
+    )
+    return response.json() if response.content else None
+
+
+def seed_basics(c: httpx.Client, suffix: str = "") -> dict[str, Any]:
+    """A cluster, a project, a namespace in it, and one credential per scope."""
+    cluster = ok(c.post("/clusters", json={"name": f"c{suffix}"}), 201)
+    project = ok(c.post("/projects", json={"name": f"p{suffix}", "cluster": cluster["name"]}), 201)
+    ns = ok(
+        c.put(
+            f"/clusters/{cluster['name']}/namespaces/ns{suffix}",
+            json={"project": project["name"]},
+        ),
+        200,
+    )
+    creds = []
+    for scope, extra in (
+        ("namespace", {"namespace": ns["name"]}),
+        ("project", {"project": project["name"]}),
+        ("cluster", {}),
+    ):
+        body = {
+            "name": f"{scope}-cred{suffix}",
+            "cluster": cluster["name"],
+            "scope": scope,
+            "provider": "custom",
+            "server": f"{scope}.registry.example.com",
+            "username": "robot",
+            "password": f"pw-{scope}{suffix}",
+            **extra,
+        }
+        creds.append(ok(c.post("/credentials", json=body), 201))
+    return {"cluster": cluster, "project": project, "namespace": ns, "credentials": creds}
