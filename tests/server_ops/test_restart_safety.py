@@ -383,14 +383,6 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     assert took < 30, f"the drain took {took:.1f}s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: uvicorn (>= 0.29) re-raises the captured SIGTERM after its graceful shutdown, "
-        "so `pullkeeper serve` dies by the signal (status 143 in a shell, -15 here) and the "
-        "`finally: server.close()` in cli/serve.py never runs; see the report"
-    ),
-)
 def test_sigterm_exit_status_is_0(tmp_path: Path) -> None:
     serve = Serve(tmp_path / "data")
     serve.start()

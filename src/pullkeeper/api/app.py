@@ -45,7 +45,7 @@ def error(
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, whether or not Content-Length says so.
+    """Refuse NUL in URLs (422) and bodies over the limit (413, with or without Content-Length).
 
     The body is read here, up to the limit, before the application sees any of
     it: FastAPI would turn an error raised while it reads into a 400.
@@ -57,6 +57,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("raw_path", b"").lower() or b"%00" in scope.get("query_string", b""):
+            nul = error(422, "invalid", "the URL must not contain NUL characters (%00)")
+            await nul(scope, receive, send)
             return
         too_big = error(413, "too_large", f"the request body exceeds {self.limit} bytes")
         for name, value in scope.get("headers", []):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,8 @@ def serve(
             f"  log in:    pullkeeper login http://{settings.host}:{settings.port}",
             err=True,
         )
+    # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             create_app(server),

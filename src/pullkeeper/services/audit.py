@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from pullkeeper.services.actor import OWNER, Actor
+from pullkeeper.services.errors import Invalid
 from pullkeeper.store.models import AuditEvent
 
 
@@ -79,6 +80,15 @@ def query(
     if object_id:
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if since:
+        # A time without a zone is UTC, as every stored time is.
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        try:
+            since = since.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise Invalid(
+                "since is outside the range of dates the store can hold", "since"
+            ) from None
         stmt = stmt.where(AuditEvent.at >= since)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
