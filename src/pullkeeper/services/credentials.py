@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core import dockerconfig, providers
@@ -86,45 +86,56 @@ def _names(session: Session, creds: list[Credential]) -> dict[str, str]:
     return names
 
 
-def _same_scope(c: Credential) -> ColumnElement[bool]:
-    return and_(
-        Credential.cluster_id == c.cluster_id,
-        Credential.scope == c.scope,
-        Credential.project_id.is_(None)
-        if c.project_id is None
-        else Credential.project_id == c.project_id,
-        Credential.namespace.is_(None)
-        if c.namespace is None
-        else Credential.namespace == c.namespace,
-    )
+def _winners(peers: Any) -> dict[tuple[Any, ...], tuple[int, str]]:
+    """The newest (seq, id) per scope and address among active credentials."""
+    newest: dict[tuple[Any, ...], tuple[int, str]] = {}
+    for p in peers:
+        key = (p.cluster_id, p.scope, p.project_id, p.namespace, p.address_key)
+        if key not in newest or (p.seq, p.id) > newest[key]:
+            newest[key] = (p.seq, p.id)
+    return newest
+
+
+def _superseded(
+    creds: list[Credential], winners: dict[tuple[Any, ...], tuple[int, str]]
+) -> dict[str, str | None]:
+    result: dict[str, str | None] = {}
+    for c in creds:
+        winner = winners.get((c.cluster_id, c.scope, c.project_id, c.namespace, c.address_key))
+        active = c.state == "active"
+        result[c.id] = winner[1] if active and winner and winner[1] != c.id else None
+    return result
+
+
+_PEERS = select(
+    Credential.id,
+    Credential.cluster_id,
+    Credential.scope,
+    Credential.project_id,
+    Credential.namespace,
+    Credential.address_key,
+    Credential.seq,
+).where(
+    Credential.state == "active",
+    Credential.address_key.in_(bindparam("keys", expanding=True)),
+    Credential.cluster_id.in_(bindparam("clusters", expanding=True)),
+)
 
 
 def supersession(session: Session, creds: list[Credential]) -> dict[str, str | None]:
     """For each credential, the newer active one for the same address and scope, if any."""
-    result: dict[str, str | None] = {c.id: None for c in creds}
-    scopes = {
-        (c.cluster_id, c.scope, c.project_id, c.namespace) for c in creds if c.state == "active"
-    }
-    if not scopes:
-        return result
-    conditions = [_same_scope(c) for c in creds if c.state == "active"]
-    peers = session.scalars(
-        select(Credential).where(Credential.state == "active", or_(*conditions))
+    active = [c for c in creds if c.state == "active"]
+    if not active:
+        return dict.fromkeys((c.id for c in creds), None)
+    # One statement shape whatever the page holds, so it compiles once.
+    peers = session.execute(
+        _PEERS,
+        {
+            "keys": sorted({c.address_key for c in active}),
+            "clusters": sorted({c.cluster_id for c in active}),
+        },
     ).all()
-    newest: dict[tuple[Any, ...], Credential] = {}
-    for p in peers:
-        key = (p.cluster_id, p.scope, p.project_id, p.namespace, _address_key(p.server))
-        if key not in newest or (p.seq, p.id) > (newest[key].seq, newest[key].id):
-            newest[key] = p
-    for c in creds:
-        if c.state != "active":
-            continue
-        winner = newest.get(
-            (c.cluster_id, c.scope, c.project_id, c.namespace, _address_key(c.server))
-        )
-        if winner is not None and winner.id != c.id:
-            result[c.id] = winner.id
-    return result
+    return _superseded(creds, _winners(peers))
 
 
 def describe(session: Session, creds: list[Credential]) -> list[dict[str, Any]]:
@@ -319,6 +330,7 @@ def create(
         namespace=scope.namespace,
         provider=provider,
         server=server,
+        address_key=_address_key(server),
         username=username,
         email=email,
         description=description,
@@ -494,13 +506,15 @@ def _filtered(session: Session, actor: Actor, f: Filters) -> Select[Credential]:
         stmt = stmt.where(Credential.cluster_id == f.cluster.id)
     if f.project is not None:
         member_ns = select(Namespace.name).where(Namespace.project_id == f.project.id)
+        in_cluster = Credential.cluster_id == f.project.cluster_id
+        # Spelled out per scope so the (cluster, scope, project, namespace) index serves it.
         stmt = stmt.where(
             or_(
-                Credential.project_id == f.project.id,
                 and_(
-                    Credential.scope == "namespace",
-                    Credential.cluster_id == f.project.cluster_id,
-                    Credential.namespace.in_(member_ns),
+                    in_cluster, Credential.scope == "project", Credential.project_id == f.project.id
+                ),
+                and_(
+                    in_cluster, Credential.scope == "namespace", Credential.namespace.in_(member_ns)
                 ),
             )
         )
@@ -553,7 +567,8 @@ def effective(
             )
         )
     )
-    superseded = supersession(session, creds)
+    # Every peer of these is among them (same scope, same namespace reach).
+    superseded = _superseded(creds, _winners(creds))
     live = sorted(
         (c for c in creds if superseded[c.id] is None),
         key=lambda c: (_SCOPE_ORDER[c.scope], c.name),

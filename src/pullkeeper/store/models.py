@@ -151,6 +151,8 @@ class Credential(Stamped, Base):
     secret_blob: Mapped[bytes] = mapped_column(LargeBinary)
     # Monotonic creation order; decides which of two same-address credentials is newer.
     seq: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    # The server as a kubelet keyring key: "quay.io" and "https://quay.io/" share one.
+    address_key: Mapped[str] = mapped_column(String(512), default="", index=True)
 
 
 class Policy(Stamped, Base):
