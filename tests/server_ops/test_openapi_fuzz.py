@@ -51,8 +51,8 @@ MUST_SUCCEED = (
     "GET /api/v1/clusters/{cluster}/namespaces",
     "GET /api/v1/credentials",
     "GET /api/v1/audit",
-    "POST /api/v1/credentials",
-    "PATCH /api/v1/credentials/{credential_id}",
+    # Not POST/PATCH /credentials: their rules (provider address, the password again)
+    # make a random body valid only by luck; tests/server covers their successes.
     "POST /api/v1/projects",
     "PUT /api/v1/projects/{project}/members/{user}",
 )
