@@ -16,7 +16,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -180,13 +179,6 @@ def create_app(server: Server) -> FastAPI:
             exc.status_code, "error"
         )
         return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
-
-    @app.exception_handler(IntegrityError)
-    async def integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        # A concurrent request created the same thing first.
-        return error(
-            409, "conflict", "this conflicts with a concurrent change; look again and retry"
-        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -45,20 +45,12 @@ def _settings(config_file: Path | None, **given: Any) -> Any:
 
 
 def _server(settings: Any) -> Any:
-    from pullkeeper.services.server import Server
-    from pullkeeper.store.vault import VaultError
+    from pullkeeper.services.server import Server, StoreUnavailable
 
     try:
-        server = Server(settings)
-        server.migrate()
-    except VaultError as e:
-        raise CLIError(str(e)) from None
-    except Exception as e:  # a store that cannot be reached or migrated
-        raise CLIError(
-            f"cannot open the store at {settings.sqlalchemy_url.split('@')[-1]}: "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
-    return server
+        return Server.open(settings)
+    except StoreUnavailable as e:
+        raise CLIError(e.message) from None
 
 
 @click.command()

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pullkeeper.services import auth, credentials
+from pullkeeper.services.errors import Conflict, ServiceError
 from pullkeeper.settings import Settings
 from pullkeeper.store import db
-from pullkeeper.store.vault import Vault
+from pullkeeper.store.vault import Vault, VaultError
+
+
+class StoreUnavailable(ServiceError):
+    """The store or the encryption keys cannot be opened."""
+
+    status, code = 503, "unavailable"
 
 
 class Server:
@@ -21,10 +29,34 @@ class Server:
         self.vault = Vault.open(settings.data / "keys")
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
 
+    @classmethod
+    def open(cls, settings: Settings) -> Server:
+        """A server with its store migrated, or StoreUnavailable saying what failed."""
+        try:
+            server = cls(settings)
+        except VaultError as e:
+            raise StoreUnavailable(str(e)) from None
+        try:
+            server.migrate()
+        except Exception as e:  # a store that cannot be reached or migrated
+            server.close()
+            where = settings.sqlalchemy_url.split("@")[-1]  # never the password
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise StoreUnavailable(
+                f"cannot open the store at {where}: {type(e).__name__}: {first}"
+            ) from None
+        return server
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self.db.session() as session:
-            yield session
+        """One write transaction; a race lost to a concurrent writer is a Conflict."""
+        try:
+            with self.db.session() as session:
+                yield session
+        except IntegrityError:
+            raise Conflict(
+                "this conflicts with a concurrent change; look again and retry"
+            ) from None
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
