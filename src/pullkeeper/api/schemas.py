@@ -19,6 +19,10 @@ class Body(BaseModel):
             raise ValueError("must not contain NUL characters")
         return value
 
+    def changes(self) -> dict[str, Any]:
+        """The fields a PATCH sets; an absent or null field is left as it is."""
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+
 
 class LoginIn(Body):
     username: str = Field(max_length=64)

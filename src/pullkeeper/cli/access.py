@@ -9,7 +9,7 @@ import click
 
 from pullkeeper.cli import session as saved
 from pullkeeper.cli.common import CLIError, warn
-from pullkeeper.cli.render import details, emit, output_option, rows_table, when
+from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
 
 if TYPE_CHECKING:
@@ -210,10 +210,4 @@ def audit(
         [when(e["at"]), e["actor"], e["source"], e["action"], _object(e)] for e in page["items"]
     ]
     click.echo(rows_table(["TIME", "USER", "SOURCE", "ACTION", "OBJECT"], rows, "No events."))
-    shown = len(page["items"])
-    if page["total"] > offset + shown and shown:
-        click.echo(
-            f"({offset + 1}-{offset + shown} of {page['total']}; "
-            f"--offset {offset + shown} shows the next)",
-            err=True,
-        )
+    more_footer(page, offset)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pullkeeper.cli.common import CLIError
-from pullkeeper.cli.render import details, emit, output_option, rows_table, when
+from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
 
 if TYPE_CHECKING:
@@ -209,13 +209,7 @@ def credential_list(
     ]
     headers = ["ID", "NAME", "CLUSTER", "SCOPE", "PROVIDER", "REGISTRY", "USERNAME", "STATE"]
     click.echo(rows_table(headers, rows, "No credentials."))
-    shown = len(page["items"])
-    if page["total"] > offset + shown and shown:
-        click.echo(
-            f"({offset + 1}-{offset + shown} of {page['total']}; "
-            f"--offset {offset + shown} shows the next)",
-            err=True,
-        )
+    more_footer(page, offset)
 
 
 @credential.command("show")

@@ -63,6 +63,17 @@ def details(pairs: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(f"{k + ':':<{width}}{text(v)}".rstrip() for k, v in pairs)
 
 
+def more_footer(page: dict[str, Any], offset: int) -> None:
+    """On stderr, when a list page is not the last: where it is and how to go on."""
+    shown = len(page["items"])
+    if shown and page["total"] > offset + shown:
+        click.echo(
+            f"({offset + 1}-{offset + shown} of {page['total']}; "
+            f"--offset {offset + shown} shows the next)",
+            err=True,
+        )
+
+
 def rows_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> str:
     if not rows:
         return empty

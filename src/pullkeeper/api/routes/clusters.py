@@ -46,7 +46,7 @@ def update_cluster(
 ) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
-        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        changes = body.changes()
         return svc.cluster_dict(svc.update_cluster(session, actor, c, changes))
 
 
@@ -85,7 +85,7 @@ def update_project(
 ) -> dict[str, Any]:
     with server.transaction() as session:
         p = svc.get_project(session, actor, project)
-        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        changes = body.changes()
         p = svc.update_project(session, actor, p, changes)
         return svc.project_dict(p, svc.cluster_name(session, p.cluster_id))
 

@@ -71,7 +71,7 @@ def update_credential(
     """Change a credential; a new user name or email needs the password again."""
     with server.transaction() as session:
         cred = svc.get(session, actor, credential_id)
-        changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+        changes = body.changes()
         cred = svc.update(session, actor, server.vault, cred, changes)
         return svc.describe(session, [cred])[0]
 
