@@ -255,6 +255,7 @@ class Result:
     seconds: float
     errors: int
     server_cpu: float
+    rate: float | None = None
 
     @property
     def n(self) -> int:
@@ -270,8 +271,19 @@ class Result:
 
 
 def load(
-    serve: Serve, label: str, request: Request, clients: int, duration: float, warmup: float = 1.0
+    serve: Serve,
+    label: str,
+    request: Request,
+    clients: int,
+    duration: float,
+    rate: float | None = None,
+    warmup: float = 1.0,
 ) -> Result:
+    """Closed-loop, or paced at `rate` requests/s over all clients.
+
+    Paced clients send on a fixed schedule and latency counts from the scheduled
+    time, so a server that falls behind is charged for the wait it causes.
+    """
     start = threading.Barrier(clients + 1)
     lock = threading.Lock()
     latencies: list[float] = []
@@ -288,8 +300,14 @@ def load(
             c.get("/readyz")  # open the keep-alive connection before the clock starts
             start.wait()
             i = 0
+            begin = window["start"] - warmup
             while True:
                 t0 = time.perf_counter()
+                if rate:
+                    due = begin + (i * clients + n) / rate
+                    if due > t0:
+                        time.sleep(due - t0)
+                    t0 = due
                 if t0 >= window["end"]:
                     break
                 r = request(c, rng, n * 1_000_000 + i)
@@ -322,7 +340,7 @@ def load(
     if first_error:
         print(f"  ! {label}: {errors[0]} errors, first: {first_error[0]}")
     n = max(1, len(latencies))
-    return Result(label, clients, latencies, duration, errors[0], (cpu1 - cpu0) / n)
+    return Result(label, clients, latencies, duration, errors[0], (cpu1 - cpu0) / n, rate)
 
 
 def scenarios(seeded: Seeded) -> list[tuple[str, Request]]:
@@ -442,6 +460,13 @@ def bench_store(kind: str, args: argparse.Namespace, base: Path) -> dict[str, An
                 for clients, duration in ((args.clients, args.duration), (1, args.duration / 3)):
                     print(f"[{kind}] {label}, {clients} client(s) ...", flush=True)
                     results.append(load(serve, label, request, clients, duration))
+                if not label.startswith(("list", "effective")):
+                    continue
+                for rate in args.rates:
+                    print(f"[{kind}] {label}, {args.clients} clients at {rate:g}/s ...", flush=True)
+                    results.append(
+                        load(serve, label, request, args.clients, args.duration / 2, rate)
+                    )
             out["rss_after_load"] = serve.rss_mb()
         finally:
             serve.stop()
@@ -466,6 +491,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per 32-client run")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--credentials", type=int, default=CREDENTIALS)
+    parser.add_argument(
+        "--rates",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[50.0, 100.0, 200.0],
+        help="paced request rates (per second, over all clients) for the read operations",
+    )
     parser.add_argument("--skip-pg", action="store_true", help="SQLite only")
     args = parser.parse_args()
 
@@ -498,6 +529,7 @@ def main() -> None:
                 (
                     f"{out['kind']}: {r.label}",
                     str(r.clients),
+                    f"{r.rate:g}/s" if r.rate else "closed",
                     str(r.n),
                     f"{r.throughput:.0f}",
                     f"{r.pct(0.50):.1f}",
@@ -508,11 +540,13 @@ def main() -> None:
                 )
             )
     table(
-        f"Closed-loop load over loopback ({args.duration:g} s at {args.clients} clients, "
-        f"{args.duration / 3:.2f} s at 1 client, after 1 s warm-up)",
+        f"Load over loopback: closed loop ({args.duration:g} s at {args.clients} clients, "
+        f"{args.duration / 3:.2f} s at 1 client) and paced ({args.duration / 2:g} s at a fixed "
+        "rate), after 1 s warm-up",
         (
             "store: operation",
             "clients",
+            "load",
             "requests",
             "req/s",
             "p50 ms",
@@ -567,7 +601,8 @@ def main() -> None:
     )
     for r in reads:
         verdict = "met" if r.pct(0.99) <= 20 else "MISSED"
-        print(f"  sqlite {r.label:24} p99 {r.pct(0.99):7.1f} ms  {verdict}")
+        load_ = f"at {r.rate:g}/s" if r.rate else "closed loop"
+        print(f"  sqlite {r.label:24} {load_:12} p99 {r.pct(0.99):7.1f} ms  {verdict}")
     for out in outs:
         for which in ("empty", "seeded"):
             m = statistics.median(out["rss"][which])

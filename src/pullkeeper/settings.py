@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(90, ge=1, description="Default lifetime of new API tokens.")
     login_attempts_per_minute: int = Field(5, ge=1, description="Failed logins per user and IP.")
     log_level: str = "info"
+    request_threads: int = Field(
+        4, ge=1, le=256, description="Threads that run requests; few keep the GIL uncontended."
+    )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a token's actor is reused; other server processes on the same "
+        "store see a revocation within this time (0: never cache).",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
+from pullkeeper.services.errors import Unauthorized
+from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
 from pullkeeper.store.models import ApiToken, utcnow
 from tests.server.conftest import Env, assert_error, user_password
 
@@ -215,3 +219,49 @@ def test_project_members(env: Env) -> None:
     assert olga.delete("projects/web/members/vic").status_code == 204
     assert_error(olga.delete("projects/web/members/vic"), 404)
     assert [m["user"] for m in olga.ok("GET", "projects/web/members")["items"]] == ["max", "olga"]
+
+
+def test_role_changes_apply_to_the_next_request(env: Env) -> None:
+    """Authenticated actors are cached; a write in this server makes the next request see it."""
+    env.cluster()
+    project = env.project("team")
+    env.namespace("ns1", project["id"])
+    _, token = env.user("alice")
+    alice = env.api(token)
+    assert alice.ok("GET", "me")["projects"] == {}
+    env.admin.ok("PUT", f"projects/{project['id']}/members/alice", json={"role": "member"})
+    assert alice.ok("GET", "me")["projects"] == {project["id"]: "member"}
+    assert [p["name"] for p in alice.ok("GET", "projects")["items"]] == ["team"]
+    assert env.admin.delete(f"projects/{project['id']}/members/alice").status_code == 204
+    assert alice.ok("GET", "me")["projects"] == {}
+    assert_error(alice.get(f"projects/{project['id']}"), 404)
+
+
+def _second_process(env: Env, ttl: float) -> Server:
+    """Another server on the same store, as a second `pullkeeper serve` would be."""
+    return Server(Settings(data=env.data, database_url=env.database_url, auth_cache_seconds=ttl))
+
+
+def test_revocation_reaches_other_servers_within_the_cache_time(env: Env) -> None:
+    _, token = env.user("alice")
+    created = env.api(token).ok("POST", "tokens", json={"name": "laptop"})
+    eager, cached = _second_process(env, 0), _second_process(env, 1.0)
+    try:
+        for other in (eager, cached):
+            assert other.authenticate(created["token"], "10.0.0.9").username == "alice"
+        assert env.api(token).delete(f"tokens/{created['id']}").status_code == 204
+        revoked = time.monotonic()
+        # Without a cache, the other server refuses the token at once ...
+        with pytest.raises(Unauthorized):
+            eager.authenticate(created["token"], "10.0.0.9")
+        # ... with one, no later than the cache time after the revocation.
+        while True:
+            try:
+                cached.authenticate(created["token"], "10.0.0.9")
+            except Unauthorized:
+                break
+            assert time.monotonic() - revoked < 1.0, "a revoked token outlived the cache time"
+            time.sleep(0.05)
+    finally:
+        eager.close()
+        cached.close()

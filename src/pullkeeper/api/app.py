@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -146,7 +149,16 @@ def _metrics(app: FastAPI, server: Server) -> None:
 
 
 def create_app(server: Server) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool; on few cores, more threads only fight
+        # over the GIL and stretch every request.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = server.settings.request_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="pullkeeper",
         version=__version__,
         description="Private registry credentials and pull policy for Kubernetes.",

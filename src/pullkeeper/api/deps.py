@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pullkeeper.services import auth
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Unauthorized
 from pullkeeper.services.server import Server
@@ -30,8 +29,7 @@ def current_actor(
 ) -> Actor:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("missing API token: send Authorization: Bearer <token>")
-    with server(request).reading() as session:
-        return auth.authenticate(session, creds.credentials, source(request))
+    return server(request).authenticate(creds.credentials, source(request))
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -193,8 +193,57 @@ def actor_for(session: Session, user: User, source: str) -> Actor:
     return Actor(user.id, user.username, user.is_admin, user.viewer, roles, source)
 
 
-def authenticate(session: Session, token: str, source: str) -> Actor:
+class TokenCache:
+    """Actors of recently seen tokens, so most requests skip three queries.
+
+    Entries live `ttl` seconds at most and never past the token's expiry; the
+    server clears the cache on every write it commits, so a revocation or a
+    role change takes effect at once in this process, and within `ttl` in other
+    processes sharing the store.
+    """
+
+    MAX = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[Actor, datetime | None, float]] = {}
+        self._lock = threading.Lock()
+        # Bumped by clear(): an actor read before a write must not be stored after it.
+        self.generation = 0
+
+    def get(self, token: str, source: str) -> Actor | None:
+        key = _token_hash(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        actor, expires_at, until = entry
+        if time.monotonic() >= until or (expires_at is not None and expires_at <= utcnow()):
+            with self._lock:
+                self._entries.pop(key, None)
+            return None
+        return replace(actor, source=source)
+
+    def put(self, token: str, actor: Actor, expires_at: datetime | None, generation: int) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self._entries) >= self.MAX:
+                self._entries.clear()
+            self._entries[_token_hash(token)] = (actor, expires_at, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+def authenticate(
+    session: Session, token: str, source: str, cache: TokenCache | None = None
+) -> Actor:
     """The actor a bearer token stands for; Unauthorized when it is unknown, expired or revoked."""
+    generation = cache.generation if cache else 0
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the API token is not valid; log in again")
@@ -203,7 +252,10 @@ def authenticate(session: Session, token: str, source: str) -> Actor:
     user = session.get(User, row.user_id)
     if user is None:
         raise Unauthorized("the API token is not valid; log in again")
-    return actor_for(session, user, source)
+    actor = actor_for(session, user, source)
+    if cache:
+        cache.put(token, actor, row.expires_at, generation)
+    return actor
 
 
 def login(

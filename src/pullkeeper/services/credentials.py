@@ -12,8 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from pullkeeper.core import dockerconfig, providers
 from pullkeeper.core.dockerconfig import AuthEntry
@@ -48,100 +48,70 @@ def _address_key(server: str) -> str:
         return server
 
 
-def as_dict(c: Credential, names: dict[str, str], superseded_by: str | None) -> dict[str, Any]:
-    """A credential's metadata; the secret is never part of it."""
-    return {
-        "id": c.id,
-        "name": c.name,
-        "cluster_id": c.cluster_id,
-        "cluster": names.get(c.cluster_id, ""),
-        "scope": c.scope,
-        "project_id": c.project_id,
-        "project": names.get(c.project_id or ""),
-        "namespace": c.namespace,
-        "provider": c.provider,
-        "server": c.server,
-        "username": c.username,
-        "email": c.email,
-        "description": c.description,
-        "state": c.state,
-        "superseded_by": superseded_by,
-        "effective": c.state == "active" and superseded_by is None,
-        "created_at": c.created_at.isoformat(),
-        "created_by": c.created_by,
-        "updated_at": c.updated_at.isoformat(),
-        "updated_by": c.updated_by,
-    }
+def slot_of(
+    cluster_id: str, scope: str, project_id: str | None, namespace: str | None, address_key: str
+) -> str:
+    """The value shared by credentials that supersede one another (same scope, same address).
+
+    Ids and namespace names hold no "/", so the address key, last, keeps it unambiguous.
+    """
+    return f"{cluster_id}/{scope}/{project_id or ''}/{namespace or ''}/{address_key}"
 
 
-def _names(session: Session, creds: list[Credential]) -> dict[str, str]:
-    cluster_ids = {c.cluster_id for c in creds}
-    project_ids = {c.project_id for c in creds if c.project_id}
-    names = dict(
-        session.execute(select(Cluster.id, Cluster.name).where(Cluster.id.in_(cluster_ids))).all()
+_peer = aliased(Credential)
+# The newest active credential of a row's slot: the one that supersedes the others.
+_NEWEST = (
+    select(_peer.id)
+    .where(_peer.slot == Credential.slot, _peer.state == "active")
+    .order_by(_peer.seq.desc(), _peer.id.desc())
+    .limit(1)
+    .correlate(Credential)
+    .scalar_subquery()
+)
+# Every column but the secret's: listings never load it.
+_LISTING = (
+    select(
+        *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
+        Cluster.name.label("cluster"),
+        Project.name.label("project"),
+        _NEWEST.label("newest"),
     )
-    names.update(
-        session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all()
-    )
-    return names
-
-
-def _winners(peers: Any) -> dict[tuple[Any, ...], tuple[int, str]]:
-    """The newest (seq, id) per scope and address among active credentials."""
-    newest: dict[tuple[Any, ...], tuple[int, str]] = {}
-    for p in peers:
-        key = (p.cluster_id, p.scope, p.project_id, p.namespace, p.address_key)
-        if key not in newest or (p.seq, p.id) > newest[key]:
-            newest[key] = (p.seq, p.id)
-    return newest
-
-
-def _superseded(
-    creds: list[Credential], winners: dict[tuple[Any, ...], tuple[int, str]]
-) -> dict[str, str | None]:
-    result: dict[str, str | None] = {}
-    for c in creds:
-        winner = winners.get((c.cluster_id, c.scope, c.project_id, c.namespace, c.address_key))
-        active = c.state == "active"
-        result[c.id] = winner[1] if active and winner and winner[1] != c.id else None
-    return result
-
-
-_PEERS = select(
-    Credential.id,
-    Credential.cluster_id,
-    Credential.scope,
-    Credential.project_id,
-    Credential.namespace,
-    Credential.address_key,
-    Credential.seq,
-).where(
-    Credential.state == "active",
-    Credential.address_key.in_(bindparam("keys", expanding=True)),
-    Credential.cluster_id.in_(bindparam("clusters", expanding=True)),
+    .join(Cluster, Cluster.id == Credential.cluster_id)
+    .outerjoin(Project, Project.id == Credential.project_id)
 )
 
 
-def supersession(session: Session, creds: list[Credential]) -> dict[str, str | None]:
-    """For each credential, the newer active one for the same address and scope, if any."""
-    active = [c for c in creds if c.state == "active"]
-    if not active:
-        return dict.fromkeys((c.id for c in creds), None)
-    # One statement shape whatever the page holds, so it compiles once.
-    peers = session.execute(
-        _PEERS,
-        {
-            "keys": sorted({c.address_key for c in active}),
-            "clusters": sorted({c.cluster_id for c in active}),
-        },
-    ).all()
-    return _superseded(creds, _winners(peers))
+def as_dict(row: Any) -> dict[str, Any]:
+    """A credential's metadata from a _LISTING row; the secret is never part of it."""
+    active = row.state == "active"
+    superseded_by = row.newest if active and row.newest != row.id else None
+    return {
+        "id": row.id,
+        "name": row.name,
+        "cluster_id": row.cluster_id,
+        "cluster": row.cluster,
+        "scope": row.scope,
+        "project_id": row.project_id,
+        "project": row.project,
+        "namespace": row.namespace,
+        "provider": row.provider,
+        "server": row.server,
+        "username": row.username,
+        "email": row.email,
+        "description": row.description,
+        "state": row.state,
+        "superseded_by": superseded_by,
+        "effective": active and superseded_by is None,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+        "updated_at": row.updated_at.isoformat(),
+        "updated_by": row.updated_by,
+    }
 
 
-def describe(session: Session, creds: list[Credential]) -> list[dict[str, Any]]:
-    names = _names(session, creds)
-    superseded = supersession(session, creds)
-    return [as_dict(c, names, superseded[c.id]) for c in creds]
+def describe(session: Session, cred: Credential) -> dict[str, Any]:
+    row = session.execute(_LISTING.where(Credential.id == cred.id)).one()
+    return as_dict(row)
 
 
 def _visibility(actor: Actor) -> ColumnElement[bool] | None:
@@ -298,7 +268,10 @@ def _provider_check(
 
 
 def _snapshot(session: Session, c: Credential) -> dict[str, Any]:
-    return as_dict(c, _names(session, [c]), None) | {"superseded_by": None}
+    # Supersession is derived from other credentials, not part of this one's record.
+    snapshot = describe(session, c)
+    del snapshot["superseded_by"], snapshot["effective"]
+    return snapshot
 
 
 def create(
@@ -322,15 +295,18 @@ def create(
     lock_cluster(session, scope.cluster.id)
     _check_name(session, name, scope)
     seq = (session.scalar(select(func.max(Credential.seq))) or 0) + 1
+    own_project = scope.project.id if scope.kind == "project" and scope.project else None
+    address_key = _address_key(server)
     cred = Credential(
         name=name,
         cluster_id=scope.cluster.id,
         scope=scope.kind,
-        project_id=scope.project.id if scope.kind == "project" and scope.project else None,
+        project_id=own_project,
         namespace=scope.namespace,
         provider=provider,
         server=server,
-        address_key=_address_key(server),
+        address_key=address_key,
+        slot=slot_of(scope.cluster.id, scope.kind, own_project, scope.namespace, address_key),
         username=username,
         email=email,
         description=description,
@@ -482,23 +458,18 @@ class Filters:
     q: str | None = None
 
 
-def _covering(session: Session, cluster: Cluster, namespace: str) -> ColumnElement[bool]:
-    ns_project = session.scalar(
-        select(Namespace.project_id).where(
-            Namespace.cluster_id == cluster.id, Namespace.name == namespace
-        )
-    )
+def _covering(cluster_id: str, namespace: str, project_id: str | None) -> ColumnElement[bool]:
+    """The credentials that reach a namespace of a cluster (in project_id, if any)."""
     ors = [
         Credential.scope == "cluster",
         and_(Credential.scope == "namespace", Credential.namespace == namespace),
     ]
-    if ns_project:
-        ors.append(and_(Credential.scope == "project", Credential.project_id == ns_project))
-    return and_(Credential.cluster_id == cluster.id, or_(*ors))
+    if project_id:
+        ors.append(and_(Credential.scope == "project", Credential.project_id == project_id))
+    return and_(Credential.cluster_id == cluster_id, or_(*ors))
 
 
-def _filtered(session: Session, actor: Actor, f: Filters) -> Select[Credential]:
-    stmt = select(Credential)
+def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> Select[Any]:
     visible = _visibility(actor)
     if visible is not None:
         stmt = stmt.where(visible)
@@ -521,7 +492,12 @@ def _filtered(session: Session, actor: Actor, f: Filters) -> Select[Credential]:
     if f.namespace is not None:
         if f.cluster is None:
             raise Invalid("filtering by namespace needs a cluster", "cluster")
-        stmt = stmt.where(_covering(session, f.cluster, f.namespace))
+        ns_project = session.scalar(
+            select(Namespace.project_id).where(
+                Namespace.cluster_id == f.cluster.id, Namespace.name == f.namespace
+            )
+        )
+        stmt = stmt.where(_covering(f.cluster.id, f.namespace, ns_project))
     if f.provider:
         stmt = stmt.where(Credential.provider == f.provider)
     if f.state:
@@ -537,12 +513,11 @@ def _filtered(session: Session, actor: Actor, f: Filters) -> Select[Credential]:
 def list_page(
     session: Session, actor: Actor, f: Filters, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = _filtered(session, actor, f)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(
-        session.scalars(stmt.order_by(Credential.name, Credential.id).limit(limit).offset(offset))
-    )
-    return describe(session, rows), total
+    counted = _filtered(session, actor, f, select(func.count()).select_from(Credential))
+    total = session.scalar(counted) or 0
+    page = _filtered(session, actor, f, _LISTING).order_by(Credential.name, Credential.id)
+    rows = session.execute(page.limit(limit).offset(offset)).all()
+    return [as_dict(r) for r in rows], total
 
 
 def effective(
@@ -560,38 +535,26 @@ def effective(
     )
     if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
         raise NotFound(f"no namespace {namespace!r} in cluster {cluster.name!r}")
-    creds = list(
-        session.scalars(
-            select(Credential).where(
-                _covering(session, cluster, namespace), Credential.state == "active"
-            )
-        )
-    )
+    covering = _covering(cluster.id, namespace, ns.project_id)
+    rows = session.execute(_LISTING.where(covering, Credential.state == "active")).all()
     # Every peer of these is among them (same scope, same namespace reach).
-    superseded = _superseded(creds, _winners(creds))
     live = sorted(
-        (c for c in creds if superseded[c.id] is None),
-        key=lambda c: (_SCOPE_ORDER[c.scope], c.name),
+        (r for r in rows if r.newest == r.id), key=lambda r: (_SCOPE_ORDER[r.scope], r.name)
     )
-    by_id = {c.id: c for c in live}
     if image:
         try:
             repository = parse_normalized_named(image).name
         except InvalidReference as e:
             raise Invalid(f"{image!r} is not a valid image reference: {e}", "image") from None
         keyring = Keyring()
-        for c in live:
-            keyring.add([(c.server, AuthEntry(c.username, "", c.email))], c.id)
+        for r in live:
+            keyring.add([(r.server, AuthEntry(r.username, "", r.email))], r.id)
+        by_id = {r.id: r for r in live}
         ordered = [by_id[m.source] for m in keyring.lookup(repository)]
     else:
-        order = {c.id: i for i, c in enumerate(live)}
-        ordered = sorted(live, key=lambda c: (_invert(_address_key(c.server)), order[c.id]))
-    names = _names(session, ordered)
-    items = []
-    for c in ordered:
-        item = as_dict(c, names, None)
-        item["secret_name"] = c.name
-        items.append(item)
+        order = {r.id: i for i, r in enumerate(live)}
+        ordered = sorted(live, key=lambda r: (_invert(r.address_key), order[r.id]))
+    items = [as_dict(r) | {"secret_name": r.name} for r in ordered]
     return {"cluster": cluster.name, "namespace": namespace, "image": image, "items": items}
 
 

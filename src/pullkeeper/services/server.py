@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pullkeeper.services import auth, credentials
+from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, ServiceError
 from pullkeeper.settings import Settings
 from pullkeeper.store import db
@@ -25,9 +26,11 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.db = db.Database(settings.sqlalchemy_url)
+        # Request threads plus a few for health checks and background work.
+        self.db = db.Database(settings.sqlalchemy_url, settings.request_threads + 4)
         self.vault = Vault.open(settings.data / "keys")
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
+        self.tokens = auth.TokenCache(settings.auth_cache_seconds)
 
     @classmethod
     def open(cls, settings: Settings) -> Server:
@@ -57,6 +60,17 @@ class Server:
             raise Conflict(
                 "this conflicts with a concurrent change; look again and retry"
             ) from None
+        finally:
+            # Any write may revoke a token or change a role: forget cached actors.
+            self.tokens.clear()
+
+    def authenticate(self, token: str, source: str) -> Actor:
+        """The actor of an API token, from the token cache when it is fresh."""
+        actor = self.tokens.get(token, source)
+        if actor is None:
+            with self.reading() as session:
+                actor = auth.authenticate(session, token, source, self.tokens)
+        return actor
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

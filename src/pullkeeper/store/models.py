@@ -153,6 +153,9 @@ class Credential(Stamped, Base):
     seq: Mapped[int] = mapped_column(Integer, default=0, index=True)
     # The server as a kubelet keyring key: "quay.io" and "https://quay.io/" share one.
     address_key: Mapped[str] = mapped_column(String(512), default="", index=True)
+    # Scope and address_key in one value: credentials sharing it supersede one another,
+    # and one index lookup finds them all.
+    slot: Mapped[str] = mapped_column(String(900), default="", index=True)
 
 
 class Policy(Stamped, Base):

@@ -55,13 +55,13 @@ def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) ->
             description=body.description,
             active=body.active,
         )
-        return svc.describe(session, [cred])[0]
+        return svc.describe(session, cred)
 
 
 @router.get("/credentials/{credential_id}")
 def get_credential(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.reading() as session:
-        return svc.describe(session, [svc.get(session, actor, credential_id)])[0]
+        return svc.describe(session, svc.get(session, actor, credential_id))
 
 
 @router.patch("/credentials/{credential_id}")
@@ -73,21 +73,21 @@ def update_credential(
         cred = svc.get(session, actor, credential_id)
         changes = body.changes()
         cred = svc.update(session, actor, server.vault, cred, changes)
-        return svc.describe(session, [cred])[0]
+        return svc.describe(session, cred)
 
 
 @router.post("/credentials/{credential_id}/activate")
 def activate(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.transaction() as session:
         cred = svc.set_state(session, actor, svc.get(session, actor, credential_id), "active")
-        return svc.describe(session, [cred])[0]
+        return svc.describe(session, cred)
 
 
 @router.post("/credentials/{credential_id}/deactivate")
 def deactivate(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.transaction() as session:
         cred = svc.set_state(session, actor, svc.get(session, actor, credential_id), "inactive")
-        return svc.describe(session, [cred])[0]
+        return svc.describe(session, cred)
 
 
 @router.delete("/credentials/{credential_id}", status_code=204)

@@ -1,0 +1,46 @@
+"""Schema migrations over a store that holds data: what a later revision derives is backfilled."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import text
+
+from pullkeeper.store import db
+from tests.server.conftest import Env
+
+
+def test_supersession_survives_a_downgrade_and_upgrade_of_the_slot_column(env: Env) -> None:
+    env.cluster()
+    project = env.project("team")
+    env.namespace("ns1", project["id"])
+    old = env.cred("old", scope="project", project=project["id"], server="quay.io")
+    new = env.cred("new", scope="project", project=project["id"], provider="quay", server=None)
+    other_ns = env.cred("ns-quay", scope="namespace", namespace="ns1", server="quay.io")
+    before = env.admin.ok("GET", "credentials")["items"]
+    assert {c["name"]: c["superseded_by"] for c in before} == {
+        "new": None,
+        "ns-quay": None,
+        "old": new["id"],
+    }
+
+    engine = env.server.db.engine
+    cfg = db.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    with engine.connect() as conn:
+        columns = conn.execute(text("SELECT * FROM credentials")).keys()
+        assert "slot" not in columns
+    env.server.db.engine.dispose()  # pooled SQLite connections keep the old table layout
+    db.upgrade(engine)
+
+    with engine.connect() as conn:
+        slots = dict(conn.execute(text("SELECT name, slot FROM credentials")).all())
+    cluster_id = old["cluster_id"]
+    assert slots == {
+        "old": f"{cluster_id}/project/{project['id']}//quay.io",
+        "new": f"{cluster_id}/project/{project['id']}//quay.io",
+        "ns-quay": f"{cluster_id}/namespace//ns1/quay.io",
+    }
+    assert env.admin.ok("GET", "credentials")["items"] == before
+    assert other_ns["superseded_by"] is None
