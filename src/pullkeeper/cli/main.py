@@ -12,6 +12,7 @@ from pullkeeper import __version__
 
 _COMMANDS = {
     "audit": ("pullkeeper.cli.access", "audit"),
+    "check": ("pullkeeper.cli.check", "check"),
     "cluster": ("pullkeeper.cli.resources", "cluster"),
     "credential": ("pullkeeper.cli.credential", "credential"),
     "creds": ("pullkeeper.cli.creds", "creds"),

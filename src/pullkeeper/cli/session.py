@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.paths import config_dir
 
 if TYPE_CHECKING:
     from pullkeeper.cli.remote import Remote
@@ -39,13 +40,6 @@ class Session:
     username: str
     token_id: str | None = None  # None: the token was given, not issued by `login`
     expires_at: str | None = None
-
-
-def config_dir() -> Path:
-    # The XDG base-directory spec: a relative XDG_CONFIG_HOME is invalid and ignored.
-    xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".config"
-    return base / "pullkeeper"
 
 
 def session_path() -> Path:

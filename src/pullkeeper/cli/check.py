@@ -1,0 +1,178 @@
+"""`pullkeeper check IMAGE`: can this pull, and if not, why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.registry_options import (
+    candidates,
+    config_option,
+    make_tls,
+    tls_options,
+)
+from pullkeeper.cli.render import emit
+from pullkeeper.cli.session import server_options
+
+EXIT_CANNOT_PULL = 1
+
+
+@click.command("check")
+@click.argument("image", metavar="IMAGE")
+@config_option
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Also check for this platform.")
+@click.option(
+    "--pull-policy",
+    type=click.Choice(["Always", "IfNotPresent", "Never"]),
+    help="The container's imagePullPolicy, if it sets one.",
+)
+@click.option(
+    "--all", "try_all", is_flag=True, help="Try every credential, not only to the first that works."
+)
+@click.option("-n", "--namespace", help="Check with the server's credentials for this namespace.")
+@click.option("--cluster", help="The namespace's cluster (with --namespace).")
+@tls_options
+@server_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "yaml"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def check(
+    image: str,
+    configs: tuple[str, ...],
+    platform: str | None,
+    pull_policy: str | None,
+    try_all: bool,
+    namespace: str | None,
+    cluster: str | None,
+    ca_file: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
+    insecure: bool,
+    server: str | None,
+    token: str | None,
+    output: str,
+) -> None:
+    """Whether IMAGE can be pulled with the credentials the kubelet would use, and why not.
+
+    Offline, the credentials come from --config files (or ~/.docker/config.json);
+    with --namespace, from the server's effective credentials for that namespace,
+    and the server does the check (the secrets never leave it). Exit status 1
+    when the image cannot be pulled.
+    """
+    if namespace:
+        if configs:
+            raise CLIError("--config and --namespace exclude each other")
+        result = _on_server(
+            image, namespace, cluster, platform, pull_policy, try_all, server, token
+        )
+    else:
+        if cluster:
+            raise CLIError("--cluster needs --namespace")
+        result = _offline(
+            image,
+            configs,
+            platform,
+            pull_policy,
+            try_all,
+            make_tls(ca_file, client_cert, client_key, insecure),
+        )
+    if not emit(result, output):
+        click.echo(render(result))
+    if not result["ok"]:
+        raise SystemExit(EXIT_CANNOT_PULL)
+
+
+def _offline(
+    image: str,
+    configs: tuple[str, ...],
+    platform: str | None,
+    pull_policy: str | None,
+    try_all: bool,
+    tls: Any,
+) -> dict[str, Any]:
+    from pullkeeper.services import pullcheck
+
+    try:
+        pullcheck.parse_image(image)
+        pullcheck.parse_platform(platform)
+        found = candidates(image, configs)
+        report = pullcheck.check(
+            image,
+            found,
+            lambda _host: tls,
+            platform=platform,
+            pull_policy=pull_policy,
+            try_all=try_all,
+        )
+    except pullcheck.CheckInputError as e:
+        raise CLIError(str(e)) from None
+    result: dict[str, Any] = report.as_dict()
+    return result
+
+
+def _on_server(
+    image: str,
+    namespace: str,
+    cluster: str | None,
+    platform: str | None,
+    pull_policy: str | None,
+    try_all: bool,
+    server: str | None,
+    token: str | None,
+) -> dict[str, Any]:
+    from pullkeeper.cli.session import connect
+
+    if not cluster:
+        raise CLIError("--namespace needs --cluster (the cluster's name or id)")
+    body = {
+        "image": image,
+        "cluster": cluster,
+        "namespace": namespace,
+        "platform": platform,
+        "pull_policy": pull_policy,
+        "all": try_all,
+    }
+    with connect(server, token) as api:
+        result: dict[str, Any] = api.post("/checks", body)
+    return result
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [f"image:       {r['reference']}"]
+    attempts = r["attempts"]
+    if r["error"] and r["error"]["cause"] == "not_allowed":
+        lines.append(f"not allowed: {r['error']['message']}")
+    elif len(attempts) == 1 and attempts[0]["source"] == "anonymous":
+        a = attempts[0]
+        lines.append("credentials: none match this image; the kubelet pulls it anonymously")
+        lines.append(f"  anonymous: {'works' if a['ok'] else a['message']}")
+    elif attempts:
+        lines.append("credentials, in the order the kubelet tries them:")
+        for i, a in enumerate(attempts, 1):
+            who = f"{a['username']}@{a['registry']}" if a["username"] else a["registry"]
+            verdict = "works" if a["ok"] else f"fails: {a['message']}"
+            lines.append(f"  {i}. {a['source']} ({who}): {verdict}")
+        if r["not_tried"]:
+            works = any(a["ok"] for a in attempts)
+            why = "the kubelet stops at the first that works" if works else "unreachable"
+            lines.append(f"  ({r['not_tried']} more not tried: {why})")
+    if r["digest"]:
+        lines.append(f"digest:      {r['digest']}")
+        lines.append(f"platforms:   {', '.join(r['platforms']) or 'unknown'}")
+    if r["platform"]:
+        if r["platform_available"]:
+            lines.append(f"platform:    {r['platform']} is available ({r['platform_digest']})")
+        elif r["platform_available"] is False:
+            lines.append(f"platform:    {r['platform']} is NOT available")
+    lines.append(f"pull policy: {r['pull_policy']}")
+    why = r["error"]["message"] if r["error"] else "no credential works"
+    lines.append("result:      " + ("can pull" if r["ok"] else f"cannot pull: {why}"))
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""What every command that talks to a registry takes: TLS options and where credentials are.
+
+Credentials come from `--config FILE` (a docker config.json, .dockercfg or
+Secret manifest), else from `~/.docker/config.json` (`$DOCKER_CONFIG`), with
+its credential helpers asked as docker asks them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pullkeeper.cli.common import CLIError, warn
+
+
+def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        (
+            click.option(
+                "--ca-file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="CA bundle that signed the registry's certificate (default: the system's, "
+                "plus what `pullkeeper registry trust` stored for that registry).",
+            ),
+            click.option(
+                "--cert",
+                "client_cert",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="Client certificate (PEM) for registries that require one.",
+            ),
+            click.option(
+                "--key",
+                "client_key",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="The client certificate's private key, if not in --cert.",
+            ),
+            click.option(
+                "--insecure",
+                is_flag=True,
+                help="The registry is insecure (as Docker's --insecure-registry): HTTPS "
+                "without verifying it, else plain HTTP. Only on a network you trust.",
+            ),
+        )
+    ):
+        f = option(f)
+    return f
+
+
+def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--config",
+        "configs",
+        multiple=True,
+        metavar="FILE",
+        help="A docker config.json, .dockercfg or Secret manifest with the credentials; "
+        "repeat for several, tried in the kubelet's order (default: ~/.docker/config.json).",
+    )(f)
+
+
+def make_tls(
+    ca_file: Path | None, client_cert: Path | None, client_key: Path | None, insecure: bool
+) -> Any:
+    from pullkeeper.registry.client import TLS
+
+    if client_key and not client_cert:
+        raise CLIError("--key needs --cert")
+    return TLS(ca_file, client_cert, client_key, insecure)
+
+
+def docker_config_path() -> Path:
+    base = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    return Path(base) / "config.json"
+
+
+def candidates(image: str, configs: Sequence[str]) -> list[Any]:
+    """The credentials to try for image, in the kubelet's order."""
+    from pullkeeper.services import credfiles, pullcheck
+
+    paths = list(configs)
+    helper_first: list[Any] = []
+    if not paths:
+        default = docker_config_path()
+        if not default.is_file():
+            return []
+        paths = [str(default)]
+        helper_first = _from_helpers(image, str(default))
+    try:
+        result = credfiles.resolve(image, paths)
+    except credfiles.InputError as e:
+        raise CLIError(str(e)) from None
+    for message in result.warnings:
+        if not helper_first or "credential helpers" not in message:
+            warn(message)
+    return helper_first + pullcheck.candidates_from_keyring(result.matches)
+
+
+def _from_helpers(image: str, path: str) -> list[Any]:
+    """docker's own order for its config: credHelpers[host], else credsStore."""
+    from pullkeeper.node import credhelpers
+    from pullkeeper.registry.client import Login
+    from pullkeeper.services import credfiles, pullcheck
+
+    try:
+        config = credfiles.load_one(path).config
+        domain = pullcheck.parse_image(image).domain
+    except (credfiles.InputError, pullcheck.CheckInputError) as e:
+        raise CLIError(str(e)) from None
+    server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
+    helper = config.cred_helpers.get(server) or config.creds_store
+    if not helper:
+        return []
+    try:
+        found = credhelpers.get(helper, server)
+    except credhelpers.CredentialHelperError as e:
+        warn(str(e))
+        return []
+    if found is None:
+        return []
+    login = (
+        Login(identity_token=found.secret)
+        if found.is_identity_token
+        else Login(found.username, found.secret)
+    )
+    return [pullcheck.Candidate(f"docker-credential-{helper}", server, login)]

@@ -1,0 +1,1 @@
+"""Talking to container registries: the OCI distribution API, its auth and TLS."""

@@ -1,0 +1,214 @@
+""" "Can this pull?": the kubelet's credentials for an image, tried against the registry.
+
+The candidates come in the kubelet's order (keyring lookup, foundation
+issue); like the kubelet, the check stops at the first that works unless
+asked to try them all, and with no candidate it pulls anonymously.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pullkeeper.core import oci, pullpolicy
+from pullkeeper.core.keyring import Credential
+from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
+from pullkeeper.registry.client import TLS, Fetched, Login, Registry, api_host
+from pullkeeper.registry.errors import Cause, RegistryError
+
+
+class CheckInputError(ValueError):
+    """An image or platform the check cannot start from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A credential to try, and how to name it in the report (never its secret)."""
+
+    source: str
+    registry: str  # the address it is stored under
+    login: Login
+    credential_id: str | None = None
+
+
+@dataclass
+class Attempt:
+    source: str
+    registry: str
+    username: str
+    ok: bool
+    credential_id: str | None = None
+    error: RegistryError | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "registry": self.registry,
+            "username": self.username,
+            "credential_id": self.credential_id,
+            "ok": self.ok,
+            "cause": str(self.error.cause) if self.error else None,
+            "message": self.error.message if self.error else None,
+        }
+
+
+@dataclass
+class Report:
+    image: str
+    reference: str
+    registry: str
+    repository: str
+    attempts: list[Attempt] = field(default_factory=list)
+    not_tried: int = 0
+    digest: str | None = None
+    media_type: str | None = None
+    platforms: list[str] = field(default_factory=list)
+    platform: str | None = None
+    platform_available: bool | None = None
+    platform_digest: str | None = None
+    pull_policy: str = ""
+    error: RegistryError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return any(a.ok for a in self.attempts) and self.platform_available is not False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "reference": self.reference,
+            "registry": self.registry,
+            "repository": self.repository,
+            "ok": self.ok,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "not_tried": self.not_tried,
+            "digest": self.digest,
+            "media_type": self.media_type,
+            "platforms": self.platforms,
+            "platform": self.platform,
+            "platform_available": self.platform_available,
+            "platform_digest": self.platform_digest,
+            "pull_policy": self.pull_policy,
+            "error": self.error.as_dict() if self.error else None,
+        }
+
+
+def candidates_from_keyring(matches: Sequence[Credential]) -> list[Candidate]:
+    return [Candidate(m.source, m.registry, Login(m.username, m.password)) for m in matches]
+
+
+def parse_image(image: str) -> Reference:
+    try:
+        return parse_normalized_named(image)
+    except InvalidReference as e:
+        raise CheckInputError(f"{image!r} is not a valid image reference: {e}") from None
+
+
+def parse_platform(text: str | None) -> oci.Platform | None:
+    if not text:
+        return None
+    try:
+        return oci.Platform.parse(text)
+    except ValueError as e:
+        raise CheckInputError(str(e)) from None
+
+
+def _platforms(registry: Registry, ref: Reference, fetched: Fetched) -> list[oci.Platform]:
+    if fetched.manifest.is_index:
+        return fetched.manifest.platforms
+    config = fetched.manifest.config
+    if config is None:
+        return []
+    found = oci.config_platform(registry.get_blob(ref.path, config.digest))
+    return [found] if found else []
+
+
+def check(
+    image: str,
+    candidates: Sequence[Candidate],
+    tls_for: Callable[[str], TLS],
+    *,
+    platform: str | None = None,
+    pull_policy: str | None = None,
+    always_pull: bool = False,
+    try_all: bool = False,
+    allowed: Callable[[Reference], str | None] | None = None,
+) -> Report:
+    """Try the candidates as the kubelet would; the report says what worked and why not.
+
+    `allowed` returns a reason when policy forbids the image's registry; the
+    registry is then not contacted.
+    """
+    ref = parse_image(image)
+    wanted = parse_platform(platform)
+    reference = ref.digest or ref.tag or "latest"
+    report = Report(
+        image=image,
+        reference=str(ref) if (ref.tag or ref.digest) else f"{ref}:latest",
+        registry=ref.domain,
+        repository=ref.path,
+        platform=str(wanted) if wanted else None,
+        pull_policy=pullpolicy.effective_pull_policy(image, pull_policy, always_pull=always_pull),
+    )
+    reason = allowed(ref) if allowed else None
+    if reason:
+        report.error = RegistryError(Cause.NOT_ALLOWED, reason)
+        return report
+    tls = tls_for(api_host(ref.domain))
+    tries = list(candidates) or [Candidate("anonymous", ref.domain, Login())]
+    for i, candidate in enumerate(tries):
+        attempt = Attempt(
+            candidate.source,
+            candidate.registry,
+            candidate.login.username,
+            ok=False,
+            credential_id=candidate.credential_id,
+        )
+        report.attempts.append(attempt)
+        try:
+            with Registry(ref.domain, candidate.login, tls) as registry:
+                fetched = registry.get_manifest(ref.path, reference)
+                attempt.ok = True
+                if report.digest is None:
+                    _describe(report, registry, ref, fetched, wanted)
+        except RegistryError as e:
+            attempt.error = e
+            if e.cause in (Cause.DNS, Cause.REFUSED, Cause.TLS, Cause.TLS_UNTRUSTED):
+                # The registry cannot be reached at all: every other credential would fail alike.
+                report.error = e
+                report.not_tried = len(tries) - i - 1
+                break
+        if attempt.ok and not try_all:
+            report.not_tried = len(tries) - i - 1
+            break
+    if not any(a.ok for a in report.attempts) and report.error is None and report.attempts:
+        report.error = report.attempts[-1].error
+    return report
+
+
+def _describe(
+    report: Report,
+    registry: Registry,
+    ref: Reference,
+    fetched: Fetched,
+    wanted: oci.Platform | None,
+) -> None:
+    report.digest, report.media_type = fetched.digest, fetched.media_type
+    platforms = _platforms(registry, ref, fetched)
+    report.platforms = [str(p) for p in platforms]
+    if wanted is None:
+        return
+    report.platform_available = any(wanted.matches(p) for p in platforms)
+    if not report.platform_available:
+        has = ", ".join(report.platforms) or "no platform information"
+        report.error = RegistryError(
+            Cause.NOT_FOUND, f"{report.reference} has no {wanted} image (it has: {has})"
+        )
+    if fetched.manifest.is_index:
+        for entry in fetched.manifest.manifests:
+            if entry.platform is not None and wanted.matches(entry.platform):
+                report.platform_digest = entry.digest
+                break
+    elif report.platform_available:
+        report.platform_digest = fetched.digest
