@@ -24,6 +24,7 @@ _COMMANDS = {
     "namespace": ("pullkeeper.cli.resources", "namespace"),
     "policy": ("pullkeeper.cli.resources", "policy"),
     "project": ("pullkeeper.cli.resources", "project"),
+    "registry": ("pullkeeper.cli.registry", "registry"),
     "secret": ("pullkeeper.cli.secret", "secret"),
     "serve": ("pullkeeper.cli.serve", "serve"),
     "token": ("pullkeeper.cli.access", "token"),

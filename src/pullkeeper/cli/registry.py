@@ -1,0 +1,215 @@
+"""`pullkeeper registry`: container registries as seen from this host."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+
+from pullkeeper.cli.common import CLIError, echo_json, output_option, warn
+from pullkeeper.paths import certs_dir
+from pullkeeper.registry import trust as tls_trust
+
+
+@click.group()
+def registry() -> None:
+    """Container registries as this host sees them."""
+
+
+@registry.command("trust")
+@click.argument("address", metavar="HOST[:PORT]")
+@click.option("-y", "--yes", is_flag=True, help="Trust the certificate without asking.")
+@click.option(
+    "--write-certs-d",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Also write DIR/HOST[:PORT]/ca.crt, e.g. /etc/docker/certs.d or /etc/containers/certs.d.",
+)
+@click.option(
+    "--print",
+    "print_pem",
+    is_flag=True,
+    help="Only print the presented chain as PEM; store nothing.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the connection and for the TLS handshake.",
+)
+@output_option
+def trust(
+    address: str,
+    yes: bool,
+    write_certs_d: Path | None,
+    print_pem: bool,
+    timeout: float,
+    output: str,
+) -> None:
+    """Show the TLS certificate HOST[:PORT] presents, and trust it.
+
+    Connects without verifying (port 443 by default), prints every certificate of the
+    chain, and on confirmation stores the chain's root (a self-signed leaf itself) as
+    HOST[:PORT]/ca.crt under pullkeeper's certs.d, the layout docker, containerd and
+    podman read. With -o json nothing is asked: the details are printed, and the
+    certificate is stored only with --yes.
+    """
+    if print_pem and (yes or write_certs_d is not None or output == "json"):
+        raise CLIError(
+            "--print only prints the certificates and stores nothing; "
+            "leave out --yes, --write-certs-d and -o json"
+        )
+    if output == "json" and write_certs_d is not None and not yes:
+        raise CLIError(
+            "-o json asks no question, so storing needs --yes; check the fingerprint, "
+            "then add --yes"
+        )
+    try:
+        target = tls_trust.parse_target(address)
+        chain = tls_trust.fetch_chain(target, timeout)
+    except tls_trust.TrustError as e:
+        raise CLIError(str(e)) from None
+    report = tls_trust.assess(chain, target.host, tls_trust.now_utc())
+    anchor = chain[report.anchor]
+    own = certs_dir()
+
+    if print_pem:
+        for w in report.warnings:
+            warn(w)
+        click.echo(tls_trust.to_pem(chain), nl=False)
+        return
+    if output == "json":
+        for w in report.warnings:
+            warn(w)
+        stored = _store(anchor, target, own, write_certs_d) if yes else []
+        echo_json(_as_json(target, report, chain, stored))
+        return
+
+    _print_report(target, report)
+    for w in report.warnings:
+        warn(w)
+    _print_existing(target, own, report)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CLIError(
+                f"standard input is not a terminal, so pullkeeper cannot ask before "
+                f"trusting {target.address}; check the fingerprint, then add --yes"
+            )
+        if not click.confirm(
+            f"Trust this certificate for {target.address}?", default=False, err=True
+        ):
+            click.echo("Not trusted; nothing was stored.", err=True)
+            raise SystemExit(1)
+    for path in _store(anchor, target, own, write_certs_d):
+        click.echo(f"Trusted {target.address}: wrote {path}")
+
+
+def _store(
+    cert: x509.Certificate, target: tls_trust.Target, own: Path, certs_d: Path | None
+) -> list[Path]:
+    try:
+        return tls_trust.store(cert, target, own, certs_d)
+    except tls_trust.TrustError as e:
+        raise CLIError(str(e)) from None
+
+
+def _role(report: tls_trust.Assessment, i: int) -> str:
+    if i == 0:
+        return "leaf"
+    if i == report.anchor and report.certificates[i].self_signed:
+        return "root"
+    return "intermediate" if i < report.anchor else "last presented"
+
+
+def _when(info: tls_trust.CertificateInfo, which: str) -> str:
+    moment = info.not_before if which == "before" else info.not_after
+    text = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if which == "after" and info.validity == "expired":
+        text += "  (EXPIRED)"
+    elif which == "before" and info.validity == "not yet valid":
+        text += "  (not yet valid)"
+    return text
+
+
+def _print_report(target: tls_trust.Target, report: tls_trust.Assessment) -> None:
+    n = len(report.certificates)
+    click.echo(f"{target.address} presented {n} certificate{'s' if n > 1 else ''}:")
+    for i, info in enumerate(report.certificates):
+        click.echo(f"\n[{i}] {_role(report, i)}")
+        rows = [
+            ("subject", info.subject),
+            ("issuer", info.issuer),
+            ("SHA-256", info.sha256),
+            ("not before", _when(info, "before")),
+            ("not after", _when(info, "after")),
+            ("names", ", ".join(info.names) or "(none)"),
+            ("self-signed", "yes" if info.self_signed else "no"),
+            ("CA", "yes" if info.ca else "no"),
+        ]
+        for label, value in rows:
+            click.echo(f"    {label:<12} {value}")
+    click.echo()
+    if report.host_matches:
+        click.echo(f"{target.host} matches the leaf certificate's names.")
+    else:
+        click.echo(f"{target.host} does NOT match the leaf certificate's names.")
+    anchor = report.certificates[report.anchor]
+    if report.anchor == 0 and anchor.self_signed:
+        why = "the self-signed leaf"
+    elif anchor.self_signed:
+        why = "the root of the chain"
+    else:
+        # Go clients accept any certificate in their pool as an anchor, self-signed or not.
+        why = "the last certificate presented; the server did not send a self-signed root"
+    click.echo(f"Certificate to trust: [{report.anchor}], {why}.")
+
+
+def _print_existing(target: tls_trust.Target, own: Path, report: tls_trust.Assessment) -> None:
+    existing = tls_trust.trusted_fingerprints(own, target)
+    if not existing:
+        return
+    if report.certificates[report.anchor].sha256 in existing:
+        click.echo(f"It is already trusted for {target.name}.")
+    else:
+        warn(
+            f"a different certificate is trusted for {target.name} now (SHA-256 "
+            f"{existing[0]}); trusting this one replaces it: make sure the registry's "
+            "certificate really changed"
+        )
+
+
+def _as_json(
+    target: tls_trust.Target,
+    report: tls_trust.Assessment,
+    chain: list[x509.Certificate],
+    stored: list[Path],
+) -> dict[str, Any]:
+    certificates = [
+        {
+            "subject": info.subject,
+            "issuer": info.issuer,
+            "sha256": info.sha256,
+            "not_before": info.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "not_after": info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validity": info.validity,
+            "names": list(info.names),
+            "self_signed": info.self_signed,
+            "ca": info.ca,
+            "pem": tls_trust.to_pem([cert]),
+        }
+        for info, cert in zip(report.certificates, chain, strict=True)
+    ]
+    return {
+        "address": target.address,
+        "name": target.name,
+        "host_matches": report.host_matches,
+        "certificates": certificates,
+        "trust": report.anchor,
+        "warnings": list(report.warnings),
+        "stored": [str(p) for p in stored],
+    }
