@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(90, ge=1, description="Default lifetime of new API tokens.")
     login_attempts_per_minute: int = Field(5, ge=1, description="Failed logins per user and IP.")
     log_level: str = "info"
+    insecure_registries: list[str] = Field(
+        default_factory=list,
+        description="Registries (host[:port]) checked over HTTPS without verification, else "
+        "plain HTTP, as Docker's --insecure-registry.",
+    )
     request_threads: int = Field(
         4, ge=1, le=256, description="Threads that run requests; few keep the GIL uncontended."
     )

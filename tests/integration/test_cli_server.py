@@ -463,6 +463,7 @@ def test_credentials_list_and_show(world: World) -> None:
         "REGISTRY",
         "USERNAME",
         "STATE",
+        "CHECK",
     ]
     by_name = {r[1]: r for r in rows[1:]}
     assert by_name["ghcr-b"] == [
@@ -475,8 +476,9 @@ def test_credentials_list_and_show(world: World) -> None:
         "ghcr.io",
         "bbot",
         "inactive",
+        "never",
     ]
-    hub = ["cluster", "dockerhub", "https://index.docker.io/v1/", "acme", "active"]
+    hub = ["cluster", "dockerhub", "https://index.docker.io/v1/", "acme", "active", "never"]
     assert by_name["hub"][3:] == hub
     page = cli.json(admin, "credential", "list", "--state", "active")
     assert {c["name"] for c in page["items"]} == {"hub", "quay-ro"}
@@ -564,7 +566,7 @@ def test_activate_deactivate_and_effective(world: World) -> None:
         stdin=QUAY_NEWER_PASSWORD,
     )
     listed = cli.ok(admin, "credential", "list", "-n", "web", "--cluster", "prod").stdout
-    states = {r.split()[1]: r.split()[-1] for r in listed.splitlines()[1:]}
+    states = {r.split()[1]: r.split()[-2] for r in listed.splitlines()[1:]}
     assert states == {"hub": "active", "quay-newer": "active", "quay-ro": "superseded"}
     assert effective() == ["quay-newer", "hub"]
     cli.ok(admin, "credential", "delete", newer["id"])

@@ -24,6 +24,9 @@ from tests.registry.servers import (
 )
 from tests.registry.token_server import TokenServer
 
+# The server suite's store fixtures, for the tests of checks the server runs.
+from tests.server.conftest import backend, env, template  # noqa: F401
+
 WHY = "the registry-client tests"
 
 

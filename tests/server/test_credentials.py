@@ -153,7 +153,9 @@ def test_three_scopes(env: Env) -> None:
         "created_by",
         "updated_at",
         "updated_by",
+        "last_check",
     }
+    assert ns["last_check"] is None
     assert "password" not in json.dumps(ns)
     assert (ns["scope"], ns["cluster_id"], ns["cluster"], ns["namespace"]) == (
         "namespace",

@@ -104,3 +104,14 @@ class PolicyIn(Body):
     default_registry: str | None = Field(None, max_length=512)
     allowlist: list[str] | None = Field(None, max_length=1000)
     always_pull: bool | None = None
+
+
+class CheckIn(Body):
+    image: str = Field(max_length=1024, description="The image, as a pod spec would name it.")
+    cluster: str = Field(max_length=253)
+    namespace: str = Field(max_length=63)
+    platform: str | None = Field(None, max_length=64, description="os/arch[/variant]")
+    pull_policy: str | None = Field(None, max_length=16)
+    all: bool = Field(
+        False, description="Try every credential, not only up to the first that works."
+    )

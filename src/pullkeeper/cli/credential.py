@@ -75,10 +75,20 @@ def _details(c: dict[str, Any]) -> str:
             ("description", c["description"]),
             ("state", state),
             ("effective", c["effective"]),
+            ("last check", _last_check(c)),
             ("created", f"{when(c['created_at'])} by {c['created_by']}"),
             ("updated", f"{when(c['updated_at'])} by {c['updated_by']}"),
         ]
     )
+
+
+def _last_check(c: dict[str, Any]) -> str:
+    check = c.get("last_check")
+    if not check:
+        return "never checked"
+    if check["status"] == "ok":
+        return f"ok, {when(check['at'])}"
+    return f"failing ({check['cause']}), {when(check['at'])}: {check['message']}"
 
 
 def _password(password_stdin: bool, *, confirm: bool) -> str:
@@ -204,10 +214,21 @@ def credential_list(
             c["server"],
             c["username"],
             _state(c),
+            (c.get("last_check") or {}).get("status", "never"),
         ]
         for c in page["items"]
     ]
-    headers = ["ID", "NAME", "CLUSTER", "SCOPE", "PROVIDER", "REGISTRY", "USERNAME", "STATE"]
+    headers = [
+        "ID",
+        "NAME",
+        "CLUSTER",
+        "SCOPE",
+        "PROVIDER",
+        "REGISTRY",
+        "USERNAME",
+        "STATE",
+        "CHECK",
+    ]
     click.echo(rows_table(headers, rows, "No credentials."))
     more_footer(page, offset)
 
@@ -315,6 +336,22 @@ def credential_activate(api: Remote, ref: str, output: str) -> None:
 def credential_deactivate(api: Remote, ref: str, output: str) -> None:
     """Make a credential inactive: kept, but not deployed."""
     _set_state(api, ref, "deactivate", output)
+
+
+@credential.command("verify")
+@click.argument("ref", metavar="ID|NAME")
+@output_option
+@with_api
+def credential_verify(api: Remote, ref: str, output: str) -> None:
+    """Log in to the registry with a credential, on the server (the secret stays there).
+
+    Exit status 1 when the registry refuses it.
+    """
+    c = api.post(f"/credentials/{_seg(credential_id(api, ref))}/verify")
+    if not emit(c, output):
+        click.echo(f"credential {c['name']} ({c['server']}): {_last_check(c)}")
+    if (c.get("last_check") or {}).get("status") != "ok":
+        raise SystemExit(1)
 
 
 @credential.command("delete")

@@ -70,3 +70,29 @@ def allowlist_warnings(allowlist: tuple[str, ...]) -> list[str]:
             "refused; add docker.io to allow them"
         ]
     return []
+
+
+def _host(name: str) -> str:
+    host = name.lower()
+    return "docker.io" if host in DOCKER_HUB_NAMES else host
+
+
+def allowlist_admits(allowlist: tuple[str, ...], domain: str, path: str) -> bool:
+    """Whether a normalized reference (domain, repository path) is on the allowlist.
+
+    Matching is on the parsed reference, never on a string prefix: `example.com`
+    does not admit `example.com.evil.net`, `*.example.com` admits any subdomain
+    but not the apex, and `host/team` admits `host/team` and `host/team/app` but
+    not `host/teamx`.
+    """
+    host = _host(domain)
+    for entry in allowlist:
+        entry_host, _, subtree = entry.partition("/")
+        if entry_host.startswith("*."):
+            if not host.endswith(entry_host[1:].lower()):
+                continue
+        elif _host(entry_host) != host:
+            continue
+        if not subtree or path == subtree or path.startswith(subtree + "/"):
+            return True
+    return False

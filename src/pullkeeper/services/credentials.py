@@ -106,6 +106,14 @@ def as_dict(row: Any) -> dict[str, Any]:
         "created_by": row.created_by,
         "updated_at": row.updated_at.isoformat(),
         "updated_by": row.updated_by,
+        "last_check": None
+        if row.check_status is None
+        else {
+            "status": row.check_status,
+            "cause": row.check_cause,
+            "message": row.check_message,
+            "at": row.checked_at.isoformat() if row.checked_at else None,
+        },
     }
 
 
@@ -139,7 +147,7 @@ def _visibility(actor: Actor) -> ColumnElement[bool] | None:
     )
 
 
-def _project_of(session: Session, c: Credential) -> str | None:
+def project_of(session: Session, c: Credential) -> str | None:
     if c.scope == "project":
         return c.project_id
     if c.scope == "namespace":
@@ -270,7 +278,7 @@ def _provider_check(
 def _snapshot(session: Session, c: Credential) -> dict[str, Any]:
     # Supersession is derived from other credentials, not part of this one's record.
     snapshot = describe(session, c)
-    del snapshot["superseded_by"], snapshot["effective"]
+    del snapshot["superseded_by"], snapshot["effective"], snapshot["last_check"]
     return snapshot
 
 
@@ -338,7 +346,7 @@ _EDITABLE = ("name", "username", "email", "description")
 def update(
     session: Session, actor: Actor, vault: Vault, cred: Credential, changes: dict[str, Any]
 ) -> Credential:
-    project_id = _project_of(session, cred)
+    project_id = project_of(session, cred)
     _can_manage(session, actor, cred.scope, project_id)
     if "server" in changes and changes["server"] != cred.server:
         raise Invalid(
@@ -396,7 +404,7 @@ def update(
 
 
 def set_state(session: Session, actor: Actor, cred: Credential, state: str) -> Credential:
-    project_id = _project_of(session, cred)
+    project_id = project_of(session, cred)
     _can_manage(session, actor, cred.scope, project_id)
     if cred.state != state:
         before = {"state": cred.state}
@@ -418,7 +426,7 @@ def set_state(session: Session, actor: Actor, cred: Credential, state: str) -> C
 
 
 def delete(session: Session, actor: Actor, cred: Credential) -> None:
-    project_id = _project_of(session, cred)
+    project_id = project_of(session, cred)
     _can_manage(session, actor, cred.scope, project_id)
     audit.record(
         session,
@@ -434,7 +442,7 @@ def delete(session: Session, actor: Actor, cred: Credential) -> None:
 
 def secret_config(session: Session, actor: Actor, vault: Vault, cred: Credential) -> bytes:
     """The rendered .dockerconfigjson; project owners and admins only, and audited."""
-    project_id = _project_of(session, cred)
+    project_id = project_of(session, cred)
     if not actor.owns(project_id):
         raise Forbidden(
             "only an admin or the owner of the credential's project may read its secret"

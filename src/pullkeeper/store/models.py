@@ -156,6 +156,11 @@ class Credential(Stamped, Base):
     # Scope and address_key in one value: credentials sharing it supersede one another,
     # and one index lookup finds them all.
     slot: Mapped[str] = mapped_column(String(900), default="", index=True)
+    # The last check of this credential against its registry: "ok" or "failing"; null: never.
+    check_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    check_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    check_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Policy(Stamped, Base):

@@ -1,0 +1,43 @@
+"""Pull checks and credential verification, done by the server with the secrets it holds."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter
+
+from pullkeeper.api.deps import ActorDep, ServerDep
+from pullkeeper.api.schemas import CheckIn
+from pullkeeper.services import checks
+
+router = APIRouter(tags=["checks"])
+# Checks wait on registries for seconds; they get threads of their own so that they
+# never hold up the API's request threads.
+_CHECK_THREADS = 16
+_limiter: anyio.CapacityLimiter | None = None
+
+
+async def _off_the_request_threads(call: partial[dict[str, Any]]) -> dict[str, Any]:
+    global _limiter  # noqa: PLW0603 - created lazily, inside the event loop
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(_CHECK_THREADS)
+    return await anyio.to_thread.run_sync(call, limiter=_limiter)
+
+
+@router.post("/checks")
+async def run_check(body: CheckIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """Can this image be pulled in this namespace, with which credential, and why not."""
+    request = checks.CheckRequest(
+        body.image, body.cluster, body.namespace, body.platform, body.pull_policy, body.all
+    )
+    return await _off_the_request_threads(partial(checks.run, server, actor, request))
+
+
+@router.post("/credentials/{credential_id}/verify")
+async def verify_credential(
+    credential_id: str, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    """Log in to the registry with the credential; its last_check holds the result."""
+    return await _off_the_request_threads(partial(checks.verify, server, actor, credential_id))

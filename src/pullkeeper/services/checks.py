@@ -1,0 +1,159 @@
+"""Checks run by the server with the credentials it holds; the secrets never leave it.
+
+A check reads what it needs in one short read transaction, talks to the
+registry with no transaction open, then records each tried credential's
+result in a write transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from pullkeeper.core import policy as rules
+from pullkeeper.core import pullpolicy
+from pullkeeper.core.reference import Reference
+from pullkeeper.registry.client import TLS, Login, Registry
+from pullkeeper.registry.errors import RegistryError
+from pullkeeper.services import clusters, credentials, policies, pullcheck
+from pullkeeper.services.actor import VIEWER, Actor
+from pullkeeper.services.errors import Forbidden, Invalid
+from pullkeeper.services.server import Server
+from pullkeeper.store.models import Credential, Namespace, Project, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    image: str
+    cluster: str
+    namespace: str
+    platform: str | None = None
+    pull_policy: str | None = None
+    try_all: bool = False
+
+
+def tls_for(server: Server) -> Callable[[str], TLS]:
+    """The server's TLS view of a registry: its certs.d CA, and the insecure list."""
+    certs = server.settings.data / "certs.d"
+    insecure = {h.lower() for h in server.settings.insecure_registries}
+
+    def tls(host: str) -> TLS:
+        ca = certs / host / "ca.crt"
+        return TLS(ca_file=ca if ca.is_file() else None, insecure=host.lower() in insecure)
+
+    return tls
+
+
+def _may_use(actor: Actor, project_id: str | None) -> None:
+    if actor.is_admin or actor.role_in(project_id) not in (None, VIEWER):
+        return
+    raise Forbidden(
+        "only an admin, or an owner or member of the project, can check with its credentials"
+    )
+
+
+def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
+    """The pull check of an image in a namespace, as the kubelet there would pull it."""
+    try:  # bad input fails before anything is read
+        pullcheck.parse_image(req.image)
+        pullcheck.parse_platform(req.platform)
+    except pullcheck.CheckInputError as e:
+        raise Invalid(str(e), "platform" if "platform" in str(e) else "image") from None
+    try:
+        pullpolicy.effective_pull_policy(req.image, req.pull_policy)
+    except pullpolicy.InvalidPullPolicy as e:
+        raise Invalid(str(e), "pull_policy") from None
+    with server.reading() as session:
+        cluster = clusters.get_cluster(session, actor, req.cluster)
+        found = credentials.effective(session, actor, cluster, req.namespace, req.image)
+        project_id = session.scalar(
+            select(Namespace.project_id).where(
+                Namespace.cluster_id == cluster.id, Namespace.name == req.namespace
+            )
+        )
+        _may_use(actor, project_id)
+        project = session.get(Project, project_id) if project_id else None
+        policy = policies.effective(session, cluster, project)
+        candidates = []
+        for item in found["items"]:
+            row = session.get(Credential, item["id"])
+            if row is None:
+                continue
+            password = server.vault.decrypt(row.secret_key_id, row.secret_blob, row.id)
+            candidates.append(
+                pullcheck.Candidate(item["name"], row.server, Login(row.username, password), row.id)
+            )
+
+    def allowed(ref: Reference) -> str | None:
+        if policy.allowlist is None or rules.allowlist_admits(
+            policy.allowlist, ref.domain, ref.path
+        ):
+            return None
+        return (
+            f"{ref.domain} is not on the registry allowlist of namespace {req.namespace} "
+            f"({', '.join(policy.allowlist) or 'empty'}); the admission webhook would refuse it"
+        )
+
+    report = pullcheck.check(
+        req.image,
+        candidates,
+        tls_for(server),
+        platform=req.platform,
+        pull_policy=req.pull_policy,
+        always_pull=bool(policy.always_pull),
+        try_all=req.try_all,
+        allowed=allowed,
+    )
+    _record(server, [(a.credential_id, a.error) for a in report.attempts if a.credential_id])
+    result = report.as_dict()
+    result.update(cluster=cluster.name, namespace=req.namespace)
+    return result
+
+
+def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
+    """Log in with a stored credential as `docker login` would, and record the result."""
+    with server.reading() as session:
+        cred = credentials.get(session, actor, credential_id)
+        _may_use(actor, credentials.project_of(session, cred))
+        password = server.vault.decrypt(cred.secret_key_id, cred.secret_blob, cred.id)
+        host, login = cred.server, Login(cred.username, password)
+    registry_host = _registry_host(host)
+    error: RegistryError | None = None
+    try:
+        with Registry(registry_host, login, tls_for(server)(registry_host)) as registry:
+            registry.verify_login()
+    except RegistryError as e:
+        error = e
+    _record(server, [(credential_id, error)])
+    with server.reading() as session:
+        return credentials.describe(session, credentials.get(session, actor, credential_id))
+
+
+def _registry_host(server_field: str) -> str:
+    """The host[:port] of a credential's address (Docker Hub's is a URL)."""
+    text = server_field.removeprefix("https://").removeprefix("http://")
+    host = text.split("/", 1)[0]
+    return "docker.io" if host in ("index.docker.io", "docker.io") else host
+
+
+def _record(server: Server, results: list[tuple[str | None, RegistryError | None]]) -> None:
+    if not results:
+        return
+    now = utcnow()
+    with server.transaction() as session:
+        for credential_id, error in results:
+            session.execute(
+                update(Credential)
+                .where(Credential.id == credential_id)
+                .values(
+                    check_status="failing" if error else "ok",
+                    check_cause=str(error.cause) if error else None,
+                    check_message=error.message if error else None,
+                    checked_at=now,
+                    # A check is not an edit: keep updated_at off its onupdate default.
+                    updated_at=Credential.updated_at,
+                )
+            )

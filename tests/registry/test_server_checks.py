@@ -1,0 +1,199 @@
+"""Pull checks and credential verification done by the server, against a real token registry.
+
+The server holds the secrets; the API answers with causes and messages only, and each
+credential keeps the result of its last check. Runs on SQLite and PostgreSQL like the
+rest of the server suite (`env` comes from tests/server/conftest.py, through this
+directory's conftest).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+
+from tests.registry.servers import TokenRegistry
+from tests.registry.token_server import TokenServer
+from tests.server.conftest import Env, assert_error
+
+
+def _trust(env: Env, registry: TokenRegistry) -> None:
+    """Give the server the registry's CA, where it looks for it: DATA/certs.d/HOST/ca.crt."""
+    assert registry.ca_file is not None
+    target = env.data / "certs.d" / registry.host
+    target.mkdir(parents=True)
+    shutil.copyfile(registry.ca_file, target / "ca.crt")
+
+
+def _world(env: Env, registry: TokenRegistry) -> dict[str, dict[str, Any]]:
+    """shop (project web) gets, in kubelet order: a wrong password, alice, bob."""
+    env.cluster("c1")
+    web = env.project("web")
+    env.namespace("shop", web["id"])
+    host = registry.host
+    alice, bob = registry.credentials, registry.bob
+    return {
+        "wrong": env.cred(
+            "wrong",
+            scope="namespace",
+            namespace="shop",
+            server=host,
+            username=alice.username,
+            password="not-alices-password-91",
+        ),
+        "alice": env.cred(
+            "alice",
+            scope="project",
+            project=web["id"],
+            server=host,
+            username=alice.username,
+            password=alice.password,
+        ),
+        "bob": env.cred("bob", server=host, username=bob.username, password=bob.password),
+    }
+
+
+def _last(env: Env, cred: dict[str, Any]) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = env.admin.ok("GET", f"credentials/{cred['id']}")["last_check"]
+    return result
+
+
+def test_a_check_tries_the_kubelets_order_and_records_each_result(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _trust(env, token_registry)
+    creds = _world(env, token_registry)
+    image = token_registry.image("team-a/app:v1")
+    assert all(_last(env, c) is None for c in creds.values())
+
+    body = {"image": image.reference, "cluster": "c1", "namespace": "shop"}
+    report = env.admin.ok("POST", "checks", json=body)
+    assert (report["ok"], report["digest"], report["platforms"]) == (
+        True,
+        image.digest,
+        ["linux/amd64"],
+    )
+    assert [(a["source"], a["ok"], a["cause"]) for a in report["attempts"]] == [
+        ("wrong", False, "unauthorized"),
+        ("alice", True, None),
+    ]
+    assert "wrong user name or password" in report["attempts"][0]["message"]
+    assert report["not_tried"] == 1
+    assert (report["cluster"], report["namespace"], report["pull_policy"]) == (
+        "c1",
+        "shop",
+        "IfNotPresent",
+    )
+    wrong, alice = _last(env, creds["wrong"]), _last(env, creds["alice"])
+    assert wrong is not None and (wrong["status"], wrong["cause"]) == ("failing", "unauthorized")
+    assert alice is not None and (alice["status"], alice["cause"]) == ("ok", None)
+    assert _last(env, creds["bob"]) is None  # not tried: the kubelet stops at alice
+
+    body["all"] = True
+    report = env.admin.ok("POST", "checks", json=body)
+    assert [(a["source"], a["cause"]) for a in report["attempts"]] == [
+        ("wrong", "unauthorized"),
+        ("alice", None),
+        ("bob", "denied"),
+    ]
+    assert "has no access to team-a/app" in report["attempts"][2]["message"]
+    bob = _last(env, creds["bob"])
+    assert bob is not None and (bob["status"], bob["cause"]) == ("failing", "denied")
+    # A check is not an edit of the credential.
+    shown = env.admin.ok("GET", f"credentials/{creds['bob']['id']}")
+    assert shown["updated_at"] == creds["bob"]["updated_at"]
+
+
+def test_platforms_policy_and_the_allowlist(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _trust(env, token_registry)
+    _world(env, token_registry)
+    multi = token_registry.image("team-a/multi:v1")
+    body = {"image": multi.reference, "cluster": "c1", "namespace": "shop"}
+    report = env.admin.ok("POST", "checks", json=body | {"platform": "linux/arm64"})
+    assert report["ok"] and report["platform_available"]
+    assert report["platform_digest"] == multi.platform_digests["linux/arm64/v8"]
+    assert sorted(report["platforms"]) == sorted(multi.platform_digests)
+    report = env.admin.ok("POST", "checks", json=body | {"platform": "linux/s390x"})
+    assert (report["ok"], report["platform_available"]) == (False, False)
+    assert "has no linux/s390x image" in report["error"]["message"]
+
+    env.admin.ok("PUT", "clusters/c1/policy", json={"always_pull": True})
+    assert env.admin.ok("POST", "checks", json=body)["pull_policy"] == "Always"
+
+    web = env.admin.ok("GET", "projects")["items"][0]["id"]
+    env.admin.ok("PUT", f"projects/{web}/policy", json={"allowlist": ["quay.io"]})
+    before = token_server.request_count()
+    report = env.admin.ok("POST", "checks", json=body)
+    assert (report["ok"], report["attempts"], report["error"]["cause"]) == (
+        False,
+        [],
+        "not_allowed",
+    )
+    assert "not on the registry allowlist" in report["error"]["message"]
+    assert token_server.request_count() == before  # refused before contacting anyone
+
+
+def test_an_untrusted_registry_is_reported_not_retried(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _world(env, token_registry)  # no CA given to the server
+    body = {"image": token_registry.image("team-a/app:v1").reference}
+    report = env.admin.ok("POST", "checks", json=body | {"cluster": "c1", "namespace": "shop"})
+    assert report["ok"] is False and report["error"]["cause"] == "tls_untrusted"
+    assert len(report["attempts"]) == 1 and report["not_tried"] == 2
+    assert "CN=" in report["error"]["message"]
+
+
+def test_verify_logs_in_with_the_stored_credential(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _trust(env, token_registry)
+    creds = _world(env, token_registry)
+    ok = env.admin.ok("POST", f"credentials/{creds['alice']['id']}/verify")
+    assert ok["last_check"]["status"] == "ok" and ok["name"] == "alice"
+    bad = env.admin.ok("POST", f"credentials/{creds['wrong']['id']}/verify")
+    assert (bad["last_check"]["status"], bad["last_check"]["cause"]) == ("failing", "unauthorized")
+    # bob's login is valid, even though he cannot read team-a: verify is `docker login`.
+    assert (
+        env.admin.ok("POST", f"credentials/{creds['bob']['id']}/verify")["last_check"]["status"]
+        == "ok"
+    )
+
+    web = env.admin.ok("GET", "projects")["items"][0]["id"]
+    _, member = env.user("mia")
+    _, viewer = env.user("vic")
+    env.admin.ok("PUT", f"projects/{web}/members/mia", json={"role": "member"})
+    env.admin.ok("PUT", f"projects/{web}/members/vic", json={"role": "viewer"})
+    assert env.api(member).ok("POST", f"credentials/{creds['alice']['id']}/verify")["last_check"]
+    assert_error(env.api(viewer).post(f"credentials/{creds['alice']['id']}/verify"), 403)
+    assert_error(
+        env.api(viewer).post("checks", json={"image": "x", "cluster": "c1", "namespace": "shop"}),
+        403,
+    )
+    # The cluster-wide credential is the admin's to verify; members get 403, outsiders 404.
+    assert_error(env.api(member).post(f"credentials/{creds['bob']['id']}/verify"), 403)
+    _, outsider = env.user("oz")
+    assert_error(env.api(outsider).post(f"credentials/{creds['alice']['id']}/verify"), 404)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"image": "nginx@sha256:abc"}, "image"),
+        ({"platform": "linux"}, "platform"),
+        ({"pull_policy": "Sometimes"}, "pull_policy"),
+        ({"namespace": "nowhere"}, None),
+    ],
+)
+def test_bad_check_requests(
+    env: Env, token_registry: TokenRegistry, change: dict[str, str], field: str | None
+) -> None:
+    _world(env, token_registry)
+    body = {"image": "nginx", "cluster": "c1", "namespace": "shop"} | change
+    if field is None:
+        assert_error(env.admin.post("checks", json=body), 404)
+    else:
+        assert_error(env.admin.post("checks", json=body), 422, field=field)
