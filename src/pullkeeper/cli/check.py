@@ -21,7 +21,7 @@ EXIT_CANNOT_PULL = 1
 
 
 @click.command("check")
-@click.argument("image", metavar="IMAGE")
+@click.argument("images", metavar="IMAGE...", nargs=-1, required=True)
 @config_option
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Also check for this platform.")
 @click.option(
@@ -31,6 +31,14 @@ EXIT_CANNOT_PULL = 1
 )
 @click.option(
     "--all", "try_all", is_flag=True, help="Try every credential, not only to the first that works."
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Images checked at once (connections and tokens are shared).",
 )
 @click.option("-n", "--namespace", help="Check with the server's credentials for this namespace.")
 @click.option("--cluster", help="The namespace's cluster (with --namespace).")
@@ -45,11 +53,12 @@ EXIT_CANNOT_PULL = 1
     help="Output format.",
 )
 def check(
-    image: str,
+    images: tuple[str, ...],
     configs: tuple[str, ...],
     platform: str | None,
     pull_policy: str | None,
     try_all: bool,
+    jobs: int,
     namespace: str | None,
     cluster: str | None,
     ca_file: Path | None,
@@ -60,62 +69,59 @@ def check(
     token: str | None,
     output: str,
 ) -> None:
-    """Whether IMAGE can be pulled with the credentials the kubelet would use, and why not.
+    """Whether each IMAGE can be pulled with the credentials the kubelet would use, and why not.
 
     Offline, the credentials come from --config files (or ~/.docker/config.json);
     with --namespace, from the server's effective credentials for that namespace,
     and the server does the check (the secrets never leave it). Exit status 1
-    when the image cannot be pulled.
+    when an image cannot be pulled.
     """
     if namespace:
         if configs:
             raise CLIError("--config and --namespace exclude each other")
-        result = _on_server(
-            image, namespace, cluster, platform, pull_policy, try_all, server, token
-        )
+        results = [
+            _on_server(image, namespace, cluster, platform, pull_policy, try_all, server, token)
+            for image in images
+        ]
     else:
         if cluster:
             raise CLIError("--cluster needs --namespace")
-        result = _offline(
-            image,
-            configs,
-            platform,
-            pull_policy,
-            try_all,
-            make_tls(ca_file, client_cert, client_key, insecure),
-        )
-    if not emit(result, output):
-        click.echo(render(result))
-    if not result["ok"]:
+        tls = make_tls(ca_file, client_cert, client_key, insecure)
+        results = _offline(images, configs, platform, pull_policy, try_all, jobs, tls)
+    if not emit(results[0] if len(results) == 1 else results, output):
+        click.echo("\n\n".join(render(r) for r in results))
+    if not all(r["ok"] for r in results):
         raise SystemExit(EXIT_CANNOT_PULL)
 
 
 def _offline(
-    image: str,
+    images: tuple[str, ...],
     configs: tuple[str, ...],
     platform: str | None,
     pull_policy: str | None,
     try_all: bool,
+    jobs: int,
     tls: Any,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     from pullkeeper.services import pullcheck
 
     try:
-        pullcheck.parse_image(image)
+        for image in images:
+            pullcheck.parse_image(image)
         pullcheck.parse_platform(platform)
-        found = candidates(image, configs)
-        report = pullcheck.check(
-            image,
-            found,
+        found = {image: candidates(image, configs) for image in dict.fromkeys(images)}
+        reports = pullcheck.check_many(
+            images,
+            found.__getitem__,
             lambda _host: tls,
+            jobs=jobs,
             platform=platform,
             pull_policy=pull_policy,
             try_all=try_all,
         )
     except pullcheck.CheckInputError as e:
         raise CLIError(str(e)) from None
-    result: dict[str, Any] = report.as_dict()
-    return result
+    return [report.as_dict() for report in reports]
 
 
 def _on_server(

@@ -146,7 +146,8 @@ class Registry:
         self._scheme_known = True
 
     def _send(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         try:
             return self._http.request(method, url, **kw)
         except httpx.HTTPError as e:

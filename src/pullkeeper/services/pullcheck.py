@@ -7,7 +7,9 @@ asked to try them all, and with no candidate it pulls anonymously.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,7 @@ from pullkeeper.core.keyring import Credential
 from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
 from pullkeeper.registry.client import TLS, Fetched, Login, Registry, api_host
 from pullkeeper.registry.errors import Cause, RegistryError
+from pullkeeper.registry.pool import RegistryPool
 
 
 class CheckInputError(ValueError):
@@ -134,6 +137,7 @@ def check(
     always_pull: bool = False,
     try_all: bool = False,
     allowed: Callable[[Reference], str | None] | None = None,
+    pool: RegistryPool | None = None,
 ) -> Report:
     """Try the candidates as the kubelet would; the report says what worked and why not.
 
@@ -167,7 +171,7 @@ def check(
         )
         report.attempts.append(attempt)
         try:
-            with Registry(ref.domain, candidate.login, tls) as registry:
+            with _client(pool, ref.domain, candidate.login, tls) as registry:
                 fetched = registry.get_manifest(ref.path, reference)
                 attempt.ok = True
                 if report.digest is None:
@@ -185,6 +189,43 @@ def check(
     if not any(a.ok for a in report.attempts) and report.error is None and report.attempts:
         report.error = report.attempts[-1].error
     return report
+
+
+@contextmanager
+def _client(pool: RegistryPool | None, host: str, login: Login, tls: TLS) -> Iterator[Registry]:
+    """A pooled client (kept for the next check), or one of its own closed after this one."""
+    if pool is not None:
+        yield pool.get(host, login, tls)
+        return
+    with Registry(host, login, tls) as registry:
+        yield registry
+
+
+def check_many(
+    images: Sequence[str],
+    candidates_for: Callable[[str], Sequence[Candidate]],
+    tls_for: Callable[[str], TLS],
+    *,
+    jobs: int = 8,
+    pool: RegistryPool | None = None,
+    **options: Any,
+) -> list[Report]:
+    """check() of many images at once, sharing connections and tokens; reports in order."""
+    own = pool is None
+    shared = pool or RegistryPool()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
+            return list(
+                executor.map(
+                    lambda image: check(
+                        image, candidates_for(image), tls_for, pool=shared, **options
+                    ),
+                    images,
+                )
+            )
+    finally:
+        if own:
+            shared.close()
 
 
 def _describe(
