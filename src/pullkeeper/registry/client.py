@@ -104,6 +104,7 @@ class Registry:
         self._scheme_known = not self.tls.insecure
         self._challenge: challenges.Challenge | None = None
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._fetching: dict[tuple[str, str, str], threading.Lock] = {}
         self._lock = threading.Lock()
         try:
             verify = _ssl_context(self.tls, self.host)
@@ -162,11 +163,18 @@ class Registry:
             cached = self._tokens.get(key)
             if cached and cached[1] > time.monotonic():
                 return cached[0]
-        token, ttl = self._fetch_token(realm, service, scope)
-        with self._lock:
-            # Renew a little before expiry, so a token never dies mid-request.
-            self._tokens[key] = (token, time.monotonic() + ttl * 0.9)
-        return token
+            fetching = self._fetching.setdefault(key, threading.Lock())
+        # One fetch per scope: threads asking at once wait for it instead of asking too.
+        with fetching:
+            with self._lock:
+                cached = self._tokens.get(key)
+                if cached and cached[1] > time.monotonic():
+                    return cached[0]
+            token, ttl = self._fetch_token(realm, service, scope)
+            with self._lock:
+                # Renew a little before expiry, so a token never dies mid-request.
+                self._tokens[key] = (token, time.monotonic() + ttl * 0.9)
+            return token
 
     def _fetch_token(self, realm: str, service: str, scope: str) -> tuple[str, float]:
         if not realm.startswith(("https://", "http://")):

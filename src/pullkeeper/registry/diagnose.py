@@ -9,12 +9,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from cryptography import x509
 
 from pullkeeper.core.challenge import Challenge, parse_all
 from pullkeeper.registry.errors import Cause, RegistryError
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from pullkeeper.registry.client import TLS, Login
 
 _NOT_TLS = (
@@ -35,6 +36,8 @@ def _chain(e: BaseException) -> list[BaseException]:
 
 
 def peer_certificate(host: str, timeout: float = 5.0) -> x509.Certificate | None:
+    from cryptography import x509  # only on this failure path: it is slow to import
+
     """The certificate a TLS server presents, read without verifying it (for a diagnosis)."""
     name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
     context = ssl.create_default_context()
