@@ -21,6 +21,7 @@ _COMMANDS = {
     "keys": ("pullkeeper.cli.serve", "keys"),
     "login": ("pullkeeper.cli.login", "login"),
     "logout": ("pullkeeper.cli.login", "logout"),
+    "manifest": ("pullkeeper.cli.manifest", "manifest"),
     "namespace": ("pullkeeper.cli.resources", "namespace"),
     "policy": ("pullkeeper.cli.resources", "policy"),
     "project": ("pullkeeper.cli.resources", "project"),
