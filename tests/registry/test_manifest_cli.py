@@ -172,7 +172,7 @@ def test_create_annotate_push_and_skopeo_copies_every_platform(
         "manifest",
         "annotate",
         target,
-        token_registry.ref(APP),
+        app.digest,  # an entry named by its digest alone
         "--os-features",
         "sse4",
         "-o",

@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote
 from pullkeeper import paths
 from pullkeeper.core import oci
 from pullkeeper.core.imageindex import Entry, Index
-from pullkeeper.core.reference import Reference
+from pullkeeper.core.reference import InvalidReference, Reference, validate_digest
 from pullkeeper.registry.client import TLS, Login, Registry, api_host
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.services.pullcheck import Candidate, parse_image
@@ -311,6 +311,16 @@ def create(
     return index
 
 
+def _entry_key(image: str) -> str:
+    """A bare digest as it is (`sha256:...` also parses as an image named sha256), else the
+    normalized reference."""
+    try:
+        validate_digest(image)
+        return image
+    except InvalidReference:
+        return str(parse_image(image))
+
+
 def annotate(
     name: str,
     image: str,
@@ -322,11 +332,7 @@ def annotate(
     os_features: Sequence[str] | None = None,
 ) -> Index:
     index = _require(str(list_name(name)))
-    try:
-        key = str(parse_image(image))
-    except ValueError:
-        key = image
-    entry = index.find(key)
+    entry = index.find(_entry_key(image))
     current = entry.platform
     platform = oci.Platform(
         os_name if os_name is not None else current.os,
