@@ -7,6 +7,10 @@ byte-for-byte and can be told to misbehave the way real registries and CDNs do.
   it fetched from the registry, like an S3-backed registry's presigned URLs. That listener
   refuses requests carrying an `Authorization` header, as S3 does, so a client leaking its
   registry credentials to the storage host fails.
+- `paginate_tags(n)`: page tag lists as the OCI distribution spec describes (`n`, `last`,
+  a `Link: <...>; rel="next"` header, lexical order), which distribution 2.8 does not do,
+  over the upstream's full list. Pages answer exactly what was asked, so a client asking
+  for the wrong `last` gets the wrong tags.
 - `requests`: every request both listeners saw, with headers, for assertions.
 
 The Host header is forwarded unchanged, so the registry builds its Location URLs (upload
@@ -43,6 +47,7 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+TAGS_PATH = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
 BLOB_PATH = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _STORE_PATH = re.compile(r"^/blobs/(?P<repo>.+)/(?P<digest>sha256:[0-9a-f]{64})$")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -123,6 +128,7 @@ class FaultProxy:
         self._rules: list[_Rule] = []
         self._redirect_methods: frozenset[str] = frozenset()
         self._redirect_status = 307
+        self._tag_page_size = 0
         self._seen: list[SeenRequest] = []
         self._proxy = LocalHTTPServer(_proxy_handler(self))
         self._store = LocalHTTPServer(_store_handler(self))
@@ -223,6 +229,40 @@ class FaultProxy:
             )
             self._redirect_status = status
 
+    def paginate_tags(self, default_page_size: int | None = 100) -> None:
+        """Page GET tags/list answers (`n` from the query, else this); None turns it off."""
+        with self._lock:
+            self._tag_page_size = default_page_size or 0
+
+    def _tag_page(self, path: str, query: str) -> tuple[int, bytes, list[tuple[str, str]]] | None:
+        with self._lock:
+            default = self._tag_page_size
+        if not default or TAGS_PATH.match(path) is None:
+            return None
+        conn = self._upstream()
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            return response.status, data, [("Content-Type", "application/json")]
+        listed = json.loads(data)
+        # The spec's lexical order (distribution 2.8 lists in its storage's order).
+        tags: list[str] = sorted(listed.get("tags") or [])
+        params = urllib.parse.parse_qs(query)
+        n = int((params.get("n") or [str(default)])[0])
+        last = (params.get("last") or [""])[0]
+        rest = [t for t in tags if t > last] if last else tags
+        page = rest[:n]
+        headers = [("Content-Type", "application/json")]
+        if len(rest) > n:
+            following = urllib.parse.urlencode({"last": page[-1], "n": n})
+            headers.append(("Link", f'<{path}?{following}>; rel="next"'))
+        body = json.dumps({"name": listed.get("name"), "tags": page}).encode()
+        return 200, body, headers
+
     @property
     def requests(self) -> list[SeenRequest]:
         with self._lock:
@@ -310,6 +350,11 @@ def _proxy_handler(proxy: FaultProxy) -> type[QuietHandler]:
             if rule is not None:
                 record(rule.status, True)
                 self.send_bytes(rule.status, rule.body, list(rule.headers))
+                return
+            paged = proxy._tag_page(url.path, url.query) if self.command == "GET" else None
+            if paged is not None:
+                record(paged[0], True)
+                self.send_bytes(paged[0], paged[1], paged[2])
                 return
             redirect = proxy._redirect_target(self.command, url.path)
             if redirect is not None:

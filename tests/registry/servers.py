@@ -142,7 +142,7 @@ class BasicRegistry(RunningRegistry):
 
     credentials: Credentials
     many_repository: str  # "team-a/many"
-    many_tags: tuple[str, ...]  # all 120 tags as the registry lists them (sorted)
+    many_tags: tuple[str, ...]  # all 120 tags in the order the registry lists them (unsorted)
     many_digest: str  # every one of those tags names this manifest
 
 
