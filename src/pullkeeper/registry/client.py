@@ -260,17 +260,23 @@ class Registry:
         """One API request (path from /v2/), authenticated for scope, retried when it may be."""
         url = self._base() + path
         headers = dict(kw.pop("headers", {}) or {})
-        response = self._retrying(method, url, headers=headers | self._auth_header(scope), **kw)
+        sent = self._auth_header(scope)
+        response = self._retrying(method, url, headers=headers | sent, **kw)
         if response.status_code == 401 and self._learn(response):
             # Once more with what the challenge asks for; a cached token may have died early.
-            self._forget(scope)
+            self._forget(scope, sent.get("Authorization", ""))
             response.close()
             response = self._retrying(method, url, headers=headers | self._auth_header(scope), **kw)
         return response
 
-    def _forget(self, scope: str) -> None:
+    def _forget(self, scope: str, authorization: str) -> None:
+        """Drop the refused token only: another thread may have cached a good one meanwhile."""
         with self._lock:
-            for key in [k for k in self._tokens if k[2] == scope]:
+            for key in [
+                k
+                for k, (token, _) in self._tokens.items()
+                if k[2] == scope and authorization == f"Bearer {token}"
+            ]:
                 del self._tokens[key]
 
     # ----------------------------------------------------------------- the API
