@@ -134,3 +134,56 @@ def test_server_mode_refusals(setup: Setup) -> None:
     assert both.returncode == 2 and "exclude each other" in both.stderr
     unknown = setup.pk("check", image, "-n", "nowhere", "--cluster", "c1")
     assert unknown.returncode == 2 and "no namespace 'nowhere'" in unknown.stderr
+
+
+# --------------------------------------------------------------------------- logged in, no --config
+
+
+def _ca_args(setup: Setup) -> list[str]:
+    return ["--ca-file", str(setup.registry.ca_file)]
+
+
+def test_logged_in_commands_use_the_servers_credentials(setup: Setup) -> None:
+    multi = setup.registry.image("team-a/multi:v1")
+    shown = setup.pk("manifest", "inspect", multi.reference, *_ca_args(setup), "-o", "json")
+    assert shown.returncode == 0, shown.describe()
+    assert shown.json()["digest"] == multi.digest
+
+    image = setup.registry.image("team-a/app:v1")
+    checked = setup.pk("check", image.reference, *_ca_args(setup), "--all", "-o", "json")
+    assert checked.returncode == 0, checked.describe()
+    verdicts = {a["source"]: a["cause"] for a in checked.json()["attempts"]}
+    assert verdicts == {
+        "server:wrong": "unauthorized",
+        "server:alice": None,
+        "server:bob": "denied",
+    }
+
+    # Every secret the command read is in the audit trail, with who read it.
+    audit = setup.pk("audit", "--action", "credential.read_secret", "-o", "json")
+    assert audit.returncode == 0, audit.describe()
+    read = {r["object_id"] for r in audit.json()["items"] if r["actor"] == "admin"}
+    listed = setup.pk("credential", "list", "-o", "json").json()["items"]
+    ids = {c["id"] for c in listed if c["name"] in ("wrong", "alice", "bob")}
+    assert len(ids) == 3 and ids <= read, (ids, read)
+
+
+def test_a_member_cannot_use_the_servers_secrets(setup: Setup, tmp_path: Path) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=setup.server.url + "/api/v1", headers=headers) as api:
+        password = "member-pass-1234"  # a throwaway test value
+        made = api.post("/users", json={"username": "mia", "password": password})
+        assert made.status_code == 201, made.text
+        bound = api.put("/projects/web/members/mia", json={"role": "member"})
+        assert bound.status_code == 200, bound.text
+        token = api.post("/login", json={"username": "mia", "password": password}).json()["token"]
+    env = isolated_env(tmp_path / "mia")
+    env.update(PULLKEEPER_SERVER=setup.server.url, PULLKEEPER_TOKEN=token)
+    image = setup.registry.image("team-a/app:v1")
+    result = pk("check", image.reference, *_ca_args(setup), "-o", "json", env=env)
+    assert result.returncode == 1, result.describe()
+    assert "you may not read the secret of" in result.stderr
+    assert all(name in result.stderr for name in ("wrong", "alice", "bob"))
+    # Without a readable credential it falls back to ~/.docker/config.json: here none, so anonymous.
+    assert [a["source"] for a in result.json()["attempts"]] == ["anonymous"]
+    assert result.json()["error"]["cause"] == "no_credentials"

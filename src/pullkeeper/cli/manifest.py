@@ -12,6 +12,7 @@ import click
 from pullkeeper.cli.common import CLIError, table
 from pullkeeper.cli.registry_options import candidates, config_option, make_tls, tls_options
 from pullkeeper.cli.render import details, emit, output_option
+from pullkeeper.cli.session import server_options
 
 EXIT_REGISTRY_FAILED = 1
 
@@ -50,9 +51,11 @@ def _registry_access(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    server: str | None,
+    token: str | None,
 ) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
     tls = make_tls(ca_file, client_cert, client_key, insecure)
-    return (lambda image: candidates(image, configs)), (lambda _host: tls)
+    return (lambda image: candidates(image, configs, server, token)), (lambda _host: tls)
 
 
 @manifest.command("inspect")
@@ -60,6 +63,7 @@ def _registry_access(
 @click.option("--raw", is_flag=True, help="Print the manifest's bytes exactly as served.")
 @config_option
 @tls_options
+@server_options
 @output_option
 def inspect(
     image: str,
@@ -69,6 +73,8 @@ def inspect(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    server: str | None,
+    token: str | None,
     output: str,
 ) -> None:
     """The manifest list / index of IMAGE with its platforms, digests and sizes.
@@ -78,7 +84,9 @@ def inspect(
     """
     from pullkeeper.services import manifests
 
-    found_for, tls_for = _registry_access(configs, ca_file, client_cert, client_key, insecure)
+    found_for, tls_for = _registry_access(
+        configs, ca_file, client_cert, client_key, insecure, server, token
+    )
     with _errors():
         found = manifests.inspect(image, found_for(image), tls_for(""))
     if raw:
@@ -120,6 +128,7 @@ def inspect(
 )
 @config_option
 @tls_options
+@server_options
 @output_option
 def create(
     name: str,
@@ -131,12 +140,16 @@ def create(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    server: str | None,
+    token: str | None,
     output: str,
 ) -> None:
     """Create a local list LIST of the IMAGEs, each with the platform its config declares."""
     from pullkeeper.services import manifests
 
-    found_for, tls_for = _registry_access(configs, ca_file, client_cert, client_key, insecure)
+    found_for, tls_for = _registry_access(
+        configs, ca_file, client_cert, client_key, insecure, server, token
+    )
     with _errors():
         index = manifests.create(name, images, found_for, tls_for, amend=amend, format=format_)
     if not emit(index.as_dict(), output):
@@ -195,6 +208,7 @@ def annotate(
 @click.option("--purge", is_flag=True, help="Remove the local list once pushed.")
 @config_option
 @tls_options
+@server_options
 @output_option
 def push(
     name: str,
@@ -204,12 +218,16 @@ def push(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    server: str | None,
+    token: str | None,
     output: str,
 ) -> None:
     """Push the local list LIST to its registry, copying in images of other repositories."""
     from pullkeeper.services import manifests
 
-    found_for, tls_for = _registry_access(configs, ca_file, client_cert, client_key, insecure)
+    found_for, tls_for = _registry_access(
+        configs, ca_file, client_cert, client_key, insecure, server, token
+    )
     with _errors():
         pushed = manifests.push(name, found_for, tls_for, purge=purge)
     if emit(pushed.as_dict(), output):

@@ -1,8 +1,10 @@
 """What every command that talks to a registry takes: TLS options and where credentials are.
 
 Credentials come from `--config FILE` (a docker config.json, .dockercfg or
-Secret manifest), else from `~/.docker/config.json` (`$DOCKER_CONFIG`), with
-its credential helpers asked as docker asks them.
+Secret manifest), else from the pullkeeper server when logged in (the active
+credentials it holds for the image's registry, whose secrets the user may
+read), else from `~/.docker/config.json` (`$DOCKER_CONFIG`), with its
+credential helpers asked as docker asks them.
 """
 
 from __future__ import annotations
@@ -76,13 +78,18 @@ def docker_config_path() -> Path:
     return Path(base) / "config.json"
 
 
-def candidates(image: str, configs: Sequence[str]) -> list[Any]:
+def candidates(
+    image: str, configs: Sequence[str], server: str | None = None, token: str | None = None
+) -> list[Any]:
     """The credentials to try for image, in the kubelet's order."""
     from pullkeeper.services import credfiles, pullcheck
 
     paths = list(configs)
     helper_first: list[Any] = []
     if not paths:
+        from_server = _from_server(image, server, token)
+        if from_server:
+            return from_server
         default = docker_config_path()
         if not default.is_file():
             return []
@@ -126,3 +133,68 @@ def _from_helpers(image: str, path: str) -> list[Any]:
         else Login(found.username, found.secret)
     )
     return [pullcheck.Candidate(f"docker-credential-{helper}", server, login)]
+
+
+def _logged_in(server: str | None, token: str | None) -> Any:
+    """A client for the server the user is logged in to (or names), else None."""
+    from pullkeeper.cli import session
+
+    server = server or os.environ.get(session.SERVER_ENV)
+    token = token or os.environ.get(session.TOKEN_ENV)
+    if not (server or session.load()):
+        return None
+    return session.connect(server, token)
+
+
+def _from_server(image: str, server: str | None, token: str | None) -> list[Any] | None:
+    """The server's effective credentials for image's registry, in the kubelet's order.
+
+    Only those whose secret the user may read (admins, project owners; each read
+    is audited) can be used here; the others are named in a warning.
+    """
+    from pullkeeper.cli.remote import RemoteError
+    from pullkeeper.core import dockerconfig
+    from pullkeeper.core.keyring import Keyring
+    from pullkeeper.registry.client import Login
+    from pullkeeper.services import pullcheck
+
+    remote = _logged_in(server, token)
+    if remote is None:
+        return None
+    keyring, names = Keyring(), {}
+    found, refused = [], []
+    with remote:
+        offset = 0
+        while True:
+            page = remote.get("/credentials", {"state": "active", "limit": 500, "offset": offset})
+            for item in page["items"]:
+                if item["effective"]:
+                    # The keyring orders them; the secrets are fetched only for its matches.
+                    keyring.add([(item["server"], dockerconfig.AuthEntry())], item["id"])
+                    names[item["id"]] = item["name"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
+        for match in keyring.lookup(image):
+            try:
+                raw = remote.raw(f"/credentials/{match.source}/dockerconfigjson")
+            except RemoteError as e:
+                if e.status != 403:
+                    raise
+                refused.append(names[match.source])
+                continue
+            for registry, entry in dockerconfig.parse_config_json(raw).auths.items():
+                found.append(
+                    pullcheck.Candidate(
+                        f"server:{names[match.source]}",
+                        registry,
+                        Login(entry.username, entry.password),
+                        match.source,
+                    )
+                )
+    if refused:
+        warn(
+            f"you may not read the secret of {', '.join(refused)} on the server; to check with "
+            "them, let the server do it: pullkeeper check IMAGE -n NAMESPACE --cluster CLUSTER"
+        )
+    return found
