@@ -87,7 +87,9 @@ def check(
         if cluster:
             raise CLIError("--cluster needs --namespace")
         tls = make_tls(ca_file, client_cert, client_key, insecure)
-        results = _offline(images, configs, platform, pull_policy, try_all, jobs, tls)
+        results = _offline(
+            images, configs, platform, pull_policy, try_all, jobs, tls, server, token
+        )
     if not emit(results[0] if len(results) == 1 else results, output):
         click.echo("\n\n".join(render(r) for r in results))
     if not all(r["ok"] for r in results):
@@ -102,6 +104,8 @@ def _offline(
     try_all: bool,
     jobs: int,
     tls: Any,
+    server: str | None,
+    token: str | None,
 ) -> list[dict[str, Any]]:
     from pullkeeper.services import pullcheck
 
@@ -109,7 +113,9 @@ def _offline(
         for image in images:
             pullcheck.parse_image(image)
         pullcheck.parse_platform(platform)
-        found = {image: candidates(image, configs) for image in dict.fromkeys(images)}
+        found = {
+            image: candidates(image, configs, server, token) for image in dict.fromkeys(images)
+        }
         reports = pullcheck.check_many(
             images,
             found.__getitem__,
