@@ -26,6 +26,7 @@ _COMMANDS = {
     "policy": ("pullkeeper.cli.resources", "policy"),
     "project": ("pullkeeper.cli.resources", "project"),
     "registry": ("pullkeeper.cli.registry", "registry"),
+    "render": ("pullkeeper.cli.gitops", "render"),
     "secret": ("pullkeeper.cli.secret", "secret"),
     "serve": ("pullkeeper.cli.serve", "serve"),
     "token": ("pullkeeper.cli.access", "token"),

@@ -566,6 +566,14 @@ def effective(
     return {"cluster": cluster.name, "namespace": namespace, "image": image, "items": items}
 
 
+def effective_rows(session: Session, cluster_id: str) -> list[Any]:
+    """Every active credential of a cluster that no newer one supersedes (listing rows)."""
+    rows = session.execute(
+        _LISTING.where(Credential.cluster_id == cluster_id, Credential.state == "active")
+    ).all()
+    return [r for r in rows if r.newest == r.id]
+
+
 def _invert(key: str) -> tuple[int, ...]:
     # Sorting ascending by this is sorting keys in reverse byte order, longer first on ties.
     return (*(255 - b for b in key.encode("utf-8", "surrogateescape")), 256)

@@ -94,6 +94,26 @@ class Vault:
         if current != self._current:
             self._load()
 
+    def hash_key(self) -> bytes:
+        """The key of content hashes (delivered Secrets' annotations), created on first use.
+
+        Separate from the encryption keys: a rotation must not make every delivered
+        Secret look changed.
+        """
+        path = self._dir / "content-hash.secret"
+        with self._lock:
+            if not path.exists():
+                # Linked into place: of two processes starting at once, one key wins for both.
+                tmp = path.with_name(f".{secrets.token_hex(4)}.tmp")
+                _write_private(tmp, secrets.token_bytes(32))
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
+            return path.read_bytes()
+
     def encrypt(self, plaintext: str, bound_to: str) -> tuple[str, bytes]:
         key_id = self._current
         nonce = secrets.token_bytes(_NONCE)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.schemas import ClusterIn, ClusterPatch, NamespaceIn, ProjectIn, ProjectPatch
 from pullkeeper.services import clusters as svc
+from pullkeeper.services import delivery
+from pullkeeper.services.errors import Invalid
 
 router = APIRouter(tags=["clusters"])
 
@@ -125,3 +128,24 @@ def delete_namespace(cluster: str, name: str, actor: ActorDep, server: ServerDep
         c = svc.get_cluster(session, actor, cluster)
         svc.delete_namespace(session, actor, svc.get_namespace(session, actor, c, name))
     return Response(status_code=204)
+
+
+@router.get("/clusters/{cluster}/render")
+def render(
+    cluster: str,
+    actor: ActorDep,
+    server: ServerDep,
+    namespace: str | None = None,
+    project: str | None = None,
+) -> Response:
+    """The Secrets pullkeeper delivers, as manifests for GitOps; admins and project owners."""
+    if namespace and project:
+        raise Invalid("give namespace or project, not both", "namespace")
+    with server.transaction() as session:
+        c = svc.get_cluster(session, actor, cluster)
+        ns = svc.get_namespace(session, actor, c, namespace) if namespace else None
+        p = svc.get_project(session, actor, project, c) if project else None
+        rendered = delivery.render(
+            session, actor, server.vault, server.vault.hash_key(), c, namespace=ns, project=p
+        )
+    return JSONResponse(rendered, headers={"Cache-Control": "no-store"})
