@@ -1,0 +1,377 @@
+"""A tiny stand-in for the deployment controller, the scheduler and the kubelet, so a client can
+follow a rollout and read image-pull events as on a real cluster.
+
+When a Deployment is created or its spec changes (a new metadata.generation), its old pods go
+and `spec.replicas` new pods are created, owned by the Deployment itself (no ReplicaSet), through
+the same admission as API-created pods (the ServiceAccount must exist; its imagePullSecrets fill
+a pod that has none). For each pod: a `Scheduled` event, then per container `Pulling`, a call to
+the test's `pull(image, namespace, pull_secret_names)`, and `Pulled`/`Created`/`Started` or
+`Failed` ("Failed to pull image ..."), `Failed` ("Error: ErrImagePull"), `BackOff`, `Failed`
+("Error: ImagePullBackOff"), with the container waiting in ImagePullBackOff. A referenced pull
+secret that does not exist gives the kubelet's `FailedToRetrieveImagePullSecret` warning and is
+left out of the names passed to `pull`. Then the Deployment's status is written.
+
+Left out: ReplicaSets, rolling (old pods go before new ones come), pull retries with back-off
+(each pod pulls once), readiness probes, node selection (every pod lands on one node).
+With `fail_progress` (the default) a failed rollout is marked ProgressDeadlineExceeded at once,
+rather than after progressDeadlineSeconds, so `kubectl rollout status` ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.kube.api import Api, now
+from tests.kube.errors import ApiFailure
+from tests.kube.resources import BY_NAME
+from tests.kube.store import Change, Store
+
+Obj = dict[str, Any]
+Pull = Callable[[str, str, list[str]], tuple[bool, str]]
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _short_hash(value: Any, n: int) -> str:
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()
+    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:n])
+
+
+class Simulator:
+    def __init__(
+        self,
+        store: Store,
+        api: Api,
+        pull: Pull,
+        node: str = "fake-node",
+        fail_progress: bool = True,
+    ) -> None:
+        self.store, self.api, self.pull = store, api, pull
+        self.node = node
+        self.fail_progress = fail_progress
+        self._queue: queue.Queue[tuple[str, str, int]] = queue.Queue()
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kube-simulator", daemon=True)
+        self.pulls: list[tuple[str, str, list[str]]] = []
+        store.subscribe(self._on_change)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once every rollout asked for so far has been played out."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy or not self._queue.empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(timeout=min(left, 0.1))
+        return True
+
+    def _on_change(self, change: Change) -> None:
+        if change.resource != "deployments" or change.type == "DELETED":
+            return
+        generation = int(change.obj["metadata"].get("generation", 1))
+        old = int((change.old or {}).get("metadata", {}).get("generation", 0))
+        if change.type == "ADDED" or generation != old:
+            with self._idle:
+                self._busy += 1
+            self._queue.put((change.namespace, change.obj["metadata"]["name"], generation))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._rollout(*item)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+    # --- the controller -------------------------------------------------------------------
+
+    def _rollout(self, namespace: str, name: str, generation: int) -> None:
+        dep = self.store.get("deployments", namespace, name)
+        if dep is None or int(dep["metadata"].get("generation", 1)) != generation:
+            return  # deleted or superseded by a newer spec
+        uid = dep["metadata"]["uid"]
+        for pod in self.store.list("pods", namespace):
+            if any(o.get("uid") == uid for o in pod["metadata"].get("ownerReferences") or []):
+                self.store.delete("pods", namespace, pod["metadata"]["name"])
+        spec = dep.get("spec") or {}
+        template = spec.get("template") or {}
+        pod_hash = _short_hash(template, 10)
+        ready, failed = 0, False
+        for _ in range(int(spec.get("replicas", 1))):
+            if self._stop.is_set():
+                return
+            pod: Obj = {
+                "metadata": {
+                    "generateName": f"{name}-{pod_hash}-",
+                    "labels": {
+                        **(template.get("metadata") or {}).get("labels", {}),
+                        "pod-template-hash": pod_hash,
+                    },
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": name,
+                            "uid": uid,
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "spec": copy.deepcopy(template.get("spec") or {}),
+            }
+            try:
+                created = self.api.create(
+                    BY_NAME["pods"], namespace, pod, "kube-controller-manager"
+                )
+            except ApiFailure as e:
+                self._event(dep, "Warning", "FailedCreate", e.message, "deployment-controller")
+                failed = True
+                break
+            if self._run_pod(created):
+                ready += 1
+            else:
+                failed = True
+        self._set_status(
+            namespace,
+            name,
+            generation,
+            int(spec.get("replicas", 1)),
+            ready,
+            failed,
+            f"{name}-{pod_hash}",
+        )
+
+    # --- scheduler and kubelet ------------------------------------------------------------
+
+    def _run_pod(self, pod: Obj) -> bool:
+        meta, ns = pod["metadata"], pod["metadata"]["namespace"]
+        self._event(
+            pod,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {ns}/{meta['name']} to {self.node}",
+            "default-scheduler",
+        )
+        names = [ref.get("name", "") for ref in pod["spec"].get("imagePullSecrets") or []]
+        present = [n for n in names if self.store.get("secrets", ns, n) is not None]
+        missing = [n for n in names if n not in present]
+        if missing:
+            self._event(
+                pod,
+                "Warning",
+                "FailedToRetrieveImagePullSecret",
+                f"Unable to retrieve some image pull secrets ({', '.join(missing)}); "
+                "attempting to pull the image may not succeed.",
+            )
+        statuses, all_ok = [], True
+        for c in pod["spec"].get("containers") or []:
+            image, path = c["image"], f"spec.containers{{{c['name']}}}"
+            self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"', field_path=path)
+            self.pulls.append((image, ns, list(present)))
+            try:
+                ok, message = self.pull(image, ns, list(present))
+            except Exception as e:  # a failing callback is a failed pull, not a dead thread
+                ok, message = False, f"pull callback raised {e!r}"
+            if ok:
+                self._event(
+                    pod,
+                    "Normal",
+                    "Pulled",
+                    f'Successfully pulled image "{image}" in 0s (0s including waiting)',
+                    field_path=path,
+                )
+                self._event(
+                    pod, "Normal", "Created", f"Created container: {c['name']}", field_path=path
+                )
+                self._event(
+                    pod, "Normal", "Started", f"Started container {c['name']}", field_path=path
+                )
+                state: Obj = {"running": {"startedAt": now()}}
+            else:
+                all_ok = False
+                self._event(
+                    pod,
+                    "Warning",
+                    "Failed",
+                    f'Failed to pull image "{image}": {message}',
+                    field_path=path,
+                )
+                self._event(pod, "Warning", "Failed", "Error: ErrImagePull", field_path=path)
+                self._event(
+                    pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', field_path=path
+                )
+                self._event(pod, "Warning", "Failed", "Error: ImagePullBackOff", field_path=path)
+                state = {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": f'Back-off pulling image "{image}": ErrImagePull: {message}',
+                    }
+                }
+            statuses.append(
+                {
+                    "name": c["name"],
+                    "image": image,
+                    "imageID": "",
+                    "ready": ok,
+                    "restartCount": 0,
+                    "started": ok,
+                    "state": state,
+                }
+            )
+        self._write_pod_status(pod, statuses, all_ok)
+        return all_ok
+
+    def _write_pod_status(self, pod: Obj, statuses: list[Obj], ok: bool) -> None:
+        live = self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if live is None:
+            return
+        stamp = now()
+        flag = "True" if ok else "False"
+        live["spec"]["nodeName"] = self.node
+        live["status"] = {
+            "phase": "Running" if ok else "Pending",
+            "qosClass": "BestEffort",
+            "hostIP": "10.0.0.1",
+            "podIP": "10.244.0.10",
+            "startTime": stamp,
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": stamp},
+                {"type": "ContainersReady", "status": flag, "lastTransitionTime": stamp},
+                {"type": "Ready", "status": flag, "lastTransitionTime": stamp},
+            ],
+            "containerStatuses": statuses,
+        }
+        self.store.write("pods", live)
+
+    def _set_status(
+        self,
+        ns: str,
+        name: str,
+        generation: int,
+        replicas: int,
+        ready: int,
+        failed: bool,
+        rs_name: str,
+    ) -> None:
+        with self.store.cond:
+            dep = self.store.get("deployments", ns, name)
+            if dep is None or int(dep["metadata"].get("generation", 1)) != generation:
+                return
+            stamp = now()
+            done = ready >= replicas and not failed
+            if done:
+                progressing = (
+                    "True",
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{rs_name}" has successfully progressed.',
+                )
+            elif failed and self.fail_progress:
+                progressing = (
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{rs_name}" has timed out progressing.',
+                )
+            else:
+                progressing = (
+                    "True",
+                    "ReplicaSetUpdated",
+                    f'ReplicaSet "{rs_name}" is progressing.',
+                )
+            available = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            if ready < replicas:
+                available = (
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.",
+                )
+            status: Obj = {
+                "observedGeneration": generation,
+                "replicas": replicas,
+                "updatedReplicas": replicas,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "conditions": [
+                    {
+                        "type": t,
+                        "status": s,
+                        "reason": r,
+                        "message": m,
+                        "lastUpdateTime": stamp,
+                        "lastTransitionTime": stamp,
+                    }
+                    for t, (s, r, m) in (("Available", available), ("Progressing", progressing))
+                ],
+            }
+            if replicas - ready:
+                status["unavailableReplicas"] = replicas - ready
+            dep["status"] = status
+            self.store.write("deployments", dep)
+
+    def _event(
+        self,
+        obj: Obj,
+        kind: str,
+        reason: str,
+        message: str,
+        component: str = "kubelet",
+        field_path: str | None = None,
+    ) -> None:
+        meta = obj["metadata"]
+        involved: Obj = {
+            "kind": obj.get("kind", "Pod"),
+            "namespace": meta["namespace"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "apiVersion": obj.get("apiVersion", "v1"),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
+        if field_path:
+            involved["fieldPath"] = field_path
+        stamp = now()
+        event: Obj = {
+            "metadata": {
+                "name": f"{meta['name']}.{_short_hash([reason, message, time.time_ns()], 16)}"
+            },
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "source": {
+                "component": component,
+                **({"host": self.node} if component == "kubelet" else {}),
+            },
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "type": kind,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": self.node if component == "kubelet" else "",
+        }
+        # ApiFailure: the namespace went away meanwhile; the real recorder drops the event too.
+        with contextlib.suppress(ApiFailure):
+            self.api.create(BY_NAME["events"], meta["namespace"], event, component)
