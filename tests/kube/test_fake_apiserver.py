@@ -4,6 +4,7 @@ kubectl."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -432,19 +433,31 @@ def test_bearer_token_is_checked(tmp_path: Path) -> None:
 # --- watch -----------------------------------------------------------------------------------
 
 
+def first_events(client: Client, n: int, within: float = 5.0, **watch: object) -> list[tuple]:
+    """The first `n` events of a lightkube watch, or fewer if `within` seconds pass first
+    (lightkube re-watches forever, so a missing event must not hang the test)."""
+    seen: list[tuple] = []
+
+    def consume() -> None:
+        with contextlib.suppress(Exception):  # the fake stopping ends the stream
+            for kind, obj in client.watch(Secret, namespace="default", server_timeout=1, **watch):
+                seen.append((kind, obj.metadata.name, int(obj.metadata.resourceVersion)))
+                if len(seen) == n:
+                    return
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    worker.join(timeout=within)
+    return list(seen)
+
+
 def test_watch_from_a_resource_version_replays_changes_in_order(kube_client: Client) -> None:
     kube_client.create(secret("before"))
     start = kube_client.get(Secret, "before", namespace="default").metadata.resourceVersion
     kube_client.create(secret("w"))
     kube_client.patch(Secret, "w", {"metadata": {"labels": {"v": "2"}}}, namespace="default")
     kube_client.delete(Secret, "w", namespace="default")
-    seen = []
-    for kind, obj in kube_client.watch(
-        Secret, namespace="default", resource_version=start, server_timeout=5
-    ):
-        seen.append((kind, obj.metadata.name, int(obj.metadata.resourceVersion)))
-        if len(seen) == 3:
-            break
+    seen = first_events(kube_client, 3, resource_version=start)
     assert [(k, n) for k, n, _ in seen] == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
     assert [rv for *_, rv in seen] == sorted(rv for *_, rv in seen)
 
@@ -452,17 +465,12 @@ def test_watch_from_a_resource_version_replays_changes_in_order(kube_client: Cli
 def test_watch_streams_live_changes(kube_client: Client, fake_kube: FakeApiServer) -> None:
     def later() -> None:
         time.sleep(0.3)
-        fake_kube.create("secrets", {"metadata": {"name": "live", "labels": {"w": "1"}}})
         fake_kube.create("secrets", {"metadata": {"name": "other"}})
+        fake_kube.create("secrets", {"metadata": {"name": "live", "labels": {"w": "1"}}})
 
     threading.Thread(target=later, daemon=True).start()
-    started = time.monotonic()
-    for kind, obj in kube_client.watch(
-        Secret, namespace="default", labels={"w": "1"}, server_timeout=5
-    ):
-        assert (kind, obj.metadata.name) == ("ADDED", "live")
-        break
-    assert time.monotonic() - started < 4
+    seen = first_events(kube_client, 1, labels={"w": "1"})
+    assert [(kind, name) for kind, name, _ in seen] == [("ADDED", "live")]
 
 
 def test_watch_from_a_compacted_version_is_gone(
