@@ -47,6 +47,23 @@ class Settings(BaseSettings):
         "store see a revocation within this time (0: never cache).",
     )
 
+    sync: bool = Field(
+        True, description="Keep the registered clusters' Secrets in step with the store."
+    )
+    sync_resync_seconds: float = Field(
+        600.0, ge=1, description="Full resync of every cluster, repairing what watches missed."
+    )
+    sync_poll_seconds: float = Field(
+        2.0,
+        ge=0.1,
+        description="How often to look for changes other server processes made to the store.",
+    )
+    sync_excluded_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease"],
+        description="Namespaces cluster-wide credentials are not delivered to (a namespace "
+        "labelled pullkeeper.io/exclude=true is excluded too).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

@@ -147,6 +147,7 @@ def test_three_scopes(env: Env) -> None:
         "email",
         "description",
         "state",
+        "adopt",
         "superseded_by",
         "effective",
         "created_at",
@@ -155,7 +156,7 @@ def test_three_scopes(env: Env) -> None:
         "updated_by",
         "last_check",
     }
-    assert ns["last_check"] is None
+    assert ns["last_check"] is None and ns["adopt"] is False
     assert "password" not in json.dumps(ns)
     assert (ns["scope"], ns["cluster_id"], ns["cluster"], ns["namespace"]) == (
         "namespace",

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import __version__
 from pullkeeper.api.routes import access, checks, clusters, credentials, policies
+from pullkeeper.services import sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
 
@@ -137,6 +138,18 @@ def _metrics(app: FastAPI, server: Server) -> None:
         "pullkeeper_credentials", "Credentials by state.", ["state"], registry=registry
     )
 
+    delivered = Gauge(
+        "pullkeeper_sync_secrets",
+        "Delivered Secrets by sync state (in_sync, pending, conflict, error).",
+        ["state"],
+        registry=registry,
+    )
+    unreachable = Gauge(
+        "pullkeeper_sync_clusters_failing",
+        "Clusters the sync cannot currently reach or list.",
+        registry=registry,
+    )
+
     app.add_middleware(Measure, requests=requests, latency=latency)
 
     @app.get("/metrics", include_in_schema=False)
@@ -145,6 +158,10 @@ def _metrics(app: FastAPI, server: Server) -> None:
             counts = server.credential_counts(session)
         for state in ("active", "inactive"):
             by_state.labels(state).set(counts.get(state, 0))
+        if server.sync is not None:
+            for state, n in server.sync.statuses.counts().items():
+                delivered.labels(state).set(n)
+            unreachable.set(len(server.sync.statuses.errors()))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -155,7 +172,12 @@ def create_app(server: Server) -> FastAPI:
         # over the GIL and stretch every request.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = server.settings.request_threads
-        yield
+        manager = sync.start(server) if server.settings.sync else None
+        try:
+            yield
+        finally:
+            if manager is not None:
+                manager.stop()
 
     app = FastAPI(
         lifespan=lifespan,

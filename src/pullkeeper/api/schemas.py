@@ -89,6 +89,9 @@ class CredentialIn(Body):
     email: str = Field("", max_length=254)
     description: str = Field("", max_length=4096)
     active: bool = True
+    adopt: bool = Field(
+        False, description="Take over a same-named Secret pullkeeper did not create."
+    )
 
 
 class CredentialPatch(Body):
@@ -98,6 +101,7 @@ class CredentialPatch(Body):
     password: str | None = Field(None, max_length=65536)
     email: str | None = Field(None, max_length=254)
     description: str | None = Field(None, max_length=4096)
+    adopt: bool | None = None
 
 
 class PolicyIn(Body):

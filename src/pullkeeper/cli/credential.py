@@ -124,6 +124,11 @@ def credential() -> None:
 @click.option("--email", default="", help="Email (optional).")
 @click.option("--description", default="", help="What the credential is for.")
 @click.option("--inactive", is_flag=True, help="Create it inactive (not deployed).")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over a same-named Secret pullkeeper did not create (else it is a conflict).",
+)
 @output_option
 @with_api
 def credential_create(
@@ -140,6 +145,7 @@ def credential_create(
     email: str,
     description: str,
     inactive: bool,
+    adopt: bool,
     output: str,
 ) -> None:
     """Create a credential NAME (it becomes the Secret's name in each namespace).
@@ -161,6 +167,7 @@ def credential_create(
         "email": email,
         "description": description,
         "active": not inactive,
+        "adopt": adopt,
     }
     c = api.post("/credentials", body)
     if not emit(c, output):
@@ -256,6 +263,11 @@ def credential_show(api: Remote, ref: str, output: str) -> None:
     is_flag=True,
     help="Ask for the (new) password on the terminal, hidden.",
 )
+@click.option(
+    "--adopt/--no-adopt",
+    default=None,
+    help="Whether to take over a same-named Secret pullkeeper did not create.",
+)
 @output_option
 @with_api
 def credential_edit(
@@ -267,6 +279,7 @@ def credential_edit(
     description: str | None,
     password_stdin: bool,
     password_prompt: bool,
+    adopt: bool | None,
     output: str,
 ) -> None:
     """Change a credential. Its registry, scope and provider never change.
@@ -284,6 +297,7 @@ def credential_edit(
             "username": username,
             "email": email,
             "description": description,
+            "adopt": adopt,
         }.items()
         if v is not None
     }
@@ -361,6 +375,35 @@ def credential_delete(api: Remote, ref: str) -> None:
     """Delete a credential and its secret."""
     api.delete(f"/credentials/{_seg(credential_id(api, ref))}")
     click.echo(f"credential {ref} deleted")
+
+
+@credential.command("status")
+@click.argument("ref", metavar="ID|NAME")
+@output_option
+@with_api
+def credential_status(api: Remote, ref: str, output: str) -> None:
+    """Where the credential's Secrets stand in each namespace its scope reaches."""
+    result = api.get(f"/credentials/{_seg(credential_id(api, ref))}/status")
+    if emit(result, output):
+        return
+    if result["sync"] == "off":
+        click.echo("The server does not sync clusters (sync = false in its settings).")
+        return
+    if result["note"]:
+        click.echo(result["note"])
+    rows = [
+        [s["cluster"], s["namespace"], s["secret"], s["state"], s["reason"], when(s["since"])]
+        for s in result["items"]
+    ]
+    if rows:
+        click.echo(
+            rows_table(["CLUSTER", "NAMESPACE", "SECRET", "STATE", "REASON", "SINCE"], rows, "")
+        )
+    counts = ", ".join(
+        f"{n} {state.replace('_', ' ')}" for state, n in result["summary"].items() if n
+    )
+    if counts:
+        click.echo(counts)
 
 
 @credential.command("effective")

@@ -100,6 +100,7 @@ def as_dict(row: Any) -> dict[str, Any]:
         "email": row.email,
         "description": row.description,
         "state": row.state,
+        "adopt": row.adopt,
         "superseded_by": superseded_by,
         "effective": active and superseded_by is None,
         "created_at": row.created_at.isoformat(),
@@ -296,6 +297,7 @@ def create(
     email: str = "",
     description: str = "",
     active: bool = True,
+    adopt: bool = False,
 ) -> Credential:
     project_id = scope.project.id if scope.project else None
     _can_manage(session, actor, scope.kind, project_id)
@@ -319,6 +321,7 @@ def create(
         email=email,
         description=description,
         state="active" if active else "inactive",
+        adopt=adopt,
         created_by=actor.username,
         updated_by=actor.username,
         seq=seq,
@@ -340,7 +343,7 @@ def create(
     return cred
 
 
-_EDITABLE = ("name", "username", "email", "description")
+_EDITABLE = ("name", "username", "email", "description", "adopt")
 
 
 def update(

@@ -61,6 +61,7 @@ def load(session: Session, vault: Vault, cluster: Cluster) -> ClusterState:
                 email=r.email,
                 namespace=r.namespace,
                 project=projects.get(r.project_id) if r.project_id else None,
+                adopt=r.adopt,
             )
         )
     namespaces = [

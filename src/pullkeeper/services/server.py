@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,6 +32,9 @@ class Server:
         self.vault = Vault.open(settings.data / "keys")
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
+        # Told after every write transaction (the sync looks at once instead of polling).
+        self.on_change: list[Callable[[], None]] = []
+        self.sync: Any = None  # the running SyncManager, when the server syncs clusters
 
     @classmethod
     def open(cls, settings: Settings) -> Server:
@@ -63,6 +67,8 @@ class Server:
         finally:
             # Any write may revoke a token or change a role: forget cached actors.
             self.tokens.clear()
+            for listener in self.on_change:
+                listener()
 
     def authenticate(self, token: str, source: str) -> Actor:
         """The actor of an API token, from the token cache when it is fresh."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -147,6 +148,8 @@ class Credential(Stamped, Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(16), default="active")
+    # Delivery may replace a same-named Secret that pullkeeper did not create.
+    adopt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     secret_key_id: Mapped[str] = mapped_column(String(32))
     secret_blob: Mapped[bytes] = mapped_column(LargeBinary)
     # Monotonic creation order; decides which of two same-address credentials is newer.

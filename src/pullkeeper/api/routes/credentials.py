@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.schemas import CredentialIn, CredentialPatch
-from pullkeeper.services import clusters
+from pullkeeper.services import clusters, sync
 from pullkeeper.services import credentials as svc
 
 router = APIRouter(tags=["credentials"])
@@ -54,6 +54,7 @@ def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) ->
             email=body.email,
             description=body.description,
             active=body.active,
+            adopt=body.adopt,
         )
         return svc.describe(session, cred)
 
@@ -104,6 +105,15 @@ def dockerconfigjson(credential_id: str, actor: ActorDep, server: ServerDep) -> 
         cred = svc.get(session, actor, credential_id)
         payload = svc.secret_config(session, actor, server.vault, cred)
     return Response(payload, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/credentials/{credential_id}/status")
+def credential_status(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """Where the credential's Secrets stand in each namespace: in_sync, pending, conflict or
+    error, with the reason."""
+    with server.reading() as session:
+        cred = svc.get(session, actor, credential_id)
+        return sync.status_of(server, cred)
 
 
 @router.get("/namespaces/{namespace}/effective-credentials")

@@ -1,0 +1,222 @@
+"""One cluster's Kubernetes API, as the sync uses it: namespaces and managed Secrets.
+
+On lightkube's sync client. Objects cross this boundary as plain dicts (the
+API's JSON), so the rules in `core/` never see a client library's types.
+Every failure is a `KubeError` with the HTTP status when there is one, and
+whether trying again later can help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import httpx2
+from lightkube import ALL_NS, Client, KubeConfig
+from lightkube.config.kubeconfig import SingleConfig
+from lightkube.core.exceptions import ApiError, ConfigError
+from lightkube.operators import Operator
+from lightkube.resources.core_v1 import Namespace, Secret
+
+from pullkeeper.core.delivery import MANAGED_SELECTOR
+
+FIELD_MANAGER = "pullkeeper"
+T = TypeVar("T")
+
+
+class KubeError(Exception):
+    """A Kubernetes API failure; `status` is the HTTP status, None for no answer at all."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.message, self.status, self.reason = message, status, reason
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed later (throttling, server trouble, no answer)."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def gone(self) -> bool:
+        """A watch's resourceVersion is too old: list again."""
+        return self.status == 410
+
+
+_HINTS = {
+    401: "the cluster refused pullkeeper's credentials; check the kubeconfig's user",
+    403: "pullkeeper's account lacks RBAC permission for this; grant it the role in "
+    "`pullkeeper webhook manifests` (or edit secrets/namespaces)",
+    404: "not found",
+    409: "conflict",
+    422: "the API server refused the object as invalid",
+    429: "the API server is throttling requests",
+}
+
+
+def _translated(call: Callable[[], T], what: str) -> T:
+    try:
+        return call()
+    except ApiError as e:
+        code = e.status.code or 0
+        reason = e.status.reason or ""
+        hint = _HINTS.get(code, "")
+        message = f"{what}: {e.status.message or reason or f'HTTP {code}'}"
+        if hint and hint not in ("not found", "conflict"):
+            message += f" ({hint})"
+        raise KubeError(message, code, reason) from None
+    except httpx2.HTTPError as e:
+        raise KubeError(f"{what}: cannot reach the API server: {type(e).__name__}: {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """How to reach a cluster: a kubeconfig file and context, or the pod's service account."""
+
+    in_cluster: bool = False
+    kubeconfig: str = ""
+    context: str = ""
+
+
+def client_for(access: Access, *, timeout: float = 15.0) -> Client:
+    """A lightkube client; a KubeError says what is wrong with the access settings."""
+    try:
+        if access.in_cluster:
+            config: KubeConfig | SingleConfig = KubeConfig.from_service_account()
+        else:
+            if not access.kubeconfig:
+                raise KubeError("the cluster has no kubeconfig; set its path (and context)")
+            config = KubeConfig.from_file(Path(access.kubeconfig).expanduser())
+            if access.context:
+                chosen = config.get(context_name=access.context)
+                if chosen is None:
+                    raise KubeError(
+                        f"the kubeconfig {access.kubeconfig} has no context {access.context!r}"
+                    )
+                config = chosen
+    except (ConfigError, OSError, ValueError, KeyError) as e:
+        raise KubeError(f"cannot load the cluster's access settings: {e}") from None
+    return Client(
+        config=config, timeout=httpx2.Timeout(timeout), field_manager=FIELD_MANAGER, trust_env=False
+    )
+
+
+def _dict(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = obj.to_dict()
+    return out
+
+
+class ClusterAPI:
+    """The calls the sync makes, each translated to dicts and KubeErrors."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def close(self) -> None:
+        self._client.close()
+
+    def list_namespaces(self) -> tuple[list[dict[str, Any]], str]:
+        def call() -> tuple[list[dict[str, Any]], str]:
+            found = self._client.list(Namespace, chunk_size=500)
+            items = [_dict(n) for n in found]
+            return items, found.resourceVersion
+
+        return _translated(call, "listing namespaces")
+
+    def list_managed_secrets(self) -> tuple[list[dict[str, Any]], str]:
+        """Every Secret pullkeeper manages, in every namespace: one list, whatever their number."""
+
+        def call() -> tuple[list[dict[str, Any]], str]:
+            found = self._client.list(
+                Secret, namespace=ALL_NS, labels=_selector(MANAGED_SELECTOR), chunk_size=500
+            )
+            items = [_dict(s) for s in found]
+            return items, found.resourceVersion
+
+        return _translated(call, "listing the managed Secrets")
+
+    def watch_namespaces(
+        self, resource_version: str, timeout: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self._watch(
+            lambda: self._client.watch(
+                Namespace, resource_version=resource_version, server_timeout=timeout
+            ),
+            "watching namespaces",
+        )
+
+    def watch_managed_secrets(
+        self, resource_version: str, timeout: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self._watch(
+            lambda: self._client.watch(
+                Secret,
+                namespace=ALL_NS,
+                labels=_selector(MANAGED_SELECTOR),
+                resource_version=resource_version,
+                server_timeout=timeout,
+            ),
+            "watching the managed Secrets",
+        )
+
+    def _watch(
+        self, start: Callable[[], Iterator[tuple[str, Any]]], what: str
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        events = _translated(start, what)
+        while True:
+            got = _translated(lambda: next(events, None), what)
+            if got is None:
+                return
+            kind, obj = got
+            yield kind, _dict(obj)
+
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        def call() -> dict[str, Any] | None:
+            try:
+                return _dict(self._client.get(Secret, name, namespace=namespace))
+            except ApiError as e:
+                if e.status.code == 404:
+                    return None
+                raise
+
+        return _translated(call, f"reading Secret {namespace}/{name}")
+
+    def create_secret(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        return _translated(
+            lambda: _dict(self._client.create(_secret(manifest))),
+            f"creating Secret {meta['namespace']}/{meta['name']}",
+        )
+
+    def replace_secret(self, manifest: dict[str, Any], resource_version: str) -> dict[str, Any]:
+        """Replace a Secret, only if it is still at resource_version (else 409)."""
+        meta = manifest["metadata"]
+        body = {**manifest, "metadata": {**meta, "resourceVersion": resource_version}}
+        return _translated(
+            lambda: _dict(self._client.replace(_secret(body))),
+            f"updating Secret {meta['namespace']}/{meta['name']}",
+        )
+
+    def delete_secret(self, namespace: str, name: str) -> bool:
+        """Delete a Secret; False when it was already gone."""
+
+        def call() -> bool:
+            try:
+                self._client.delete(Secret, name, namespace=namespace)
+            except ApiError as e:
+                if e.status.code == 404:
+                    return False
+                raise
+            return True
+
+        return _translated(call, f"deleting Secret {namespace}/{name}")
+
+
+def _selector(text: str) -> dict[str, str | Operator[Any] | Iterable[Any] | None]:
+    key, _, value = text.partition("=")
+    return {key: value}
+
+
+def _secret(manifest: dict[str, Any]) -> Secret:
+    return cast(Secret, Secret.from_dict(manifest))

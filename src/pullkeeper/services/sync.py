@@ -1,0 +1,631 @@
+"""Keeping every cluster's Secrets as the store says: one watch-driven loop per cluster.
+
+Each loop lists the cluster's namespaces and the Secrets pullkeeper manages
+(two list calls, whatever the number of namespaces), writes what differs,
+then follows both with watches: a namespace created or relabelled, or a
+managed Secret edited or deleted by hand, is reconciled within moments. A
+change in the store (this process's writes at once, other replicas' through
+a cheap poll of the audit trail's newest id) reconciles from the cached
+cluster state, without listing again. A periodic full resync repairs what the
+watches missed and writes nothing when nothing differs.
+
+Failures of the Kubernetes API never end a loop: a write refused for good
+(403, 422) is reported on its Secret; throttling, server errors and lost
+connections are retried with backoff; one cluster being down holds up no
+other.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from pullkeeper.core import delivery
+from pullkeeper.core.delivery import Desired, Existing
+from pullkeeper.kube.api import Access, ClusterAPI, KubeError, client_for
+from pullkeeper.services import audit
+from pullkeeper.services import delivery as store_state
+from pullkeeper.services.actor import Actor
+from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Project
+
+log = logging.getLogger("pullkeeper.sync")
+SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
+
+IN_SYNC, PENDING, CONFLICT, ERROR = "in_sync", "pending", "conflict", "error"
+STATES = (IN_SYNC, PENDING, CONFLICT, ERROR)
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    cluster: str
+    namespace: str
+    secret: str
+    state: str
+    reason: str = ""
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "namespace": self.namespace,
+            "secret": self.secret,
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since.isoformat(),
+        }
+
+
+class Statuses:
+    """Where each credential's Secrets stand, per cluster and namespace; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # credential id -> (cluster id, namespace) -> Status
+        self._by_credential: dict[str, dict[tuple[str, str], Status]] = {}
+        self._cluster_errors: dict[str, str] = {}
+
+    def set(self, cluster_id: str, credential_id: str, status: Status) -> None:
+        with self._lock:
+            slots = self._by_credential.setdefault(credential_id, {})
+            old = slots.get((cluster_id, status.namespace))
+            if old is not None and (old.state, old.reason) == (status.state, status.reason):
+                return  # keep "since"
+            slots[(cluster_id, status.namespace)] = status
+
+    def keep_only(self, cluster_id: str, live: Iterable[tuple[str, str]]) -> None:
+        """Forget the cluster's statuses but those of these (credential id, namespace)."""
+        keep = set(live)
+        with self._lock:
+            for credential_id, slots in list(self._by_credential.items()):
+                for slot in [s for s in slots if s[0] == cluster_id]:
+                    if (credential_id, slot[1]) not in keep:
+                        del slots[slot]
+                if not slots:
+                    del self._by_credential[credential_id]
+
+    def cluster_error(self, cluster_id: str, message: str | None) -> None:
+        with self._lock:
+            if message is None:
+                self._cluster_errors.pop(cluster_id, None)
+            else:
+                self._cluster_errors[cluster_id] = message
+
+    def of(self, credential_id: str) -> list[Status]:
+        with self._lock:
+            found = list(self._by_credential.get(credential_id, {}).values())
+        return sorted(found, key=lambda s: (s.cluster, s.namespace))
+
+    def errors(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._cluster_errors)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        with self._lock:
+            for slots in self._by_credential.values():
+                for status in slots.values():
+                    out[status.state] += 1
+        return out
+
+
+# --------------------------------------------------------------------------- one cluster
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    resync_seconds: float = 600.0
+    poll_seconds: float = 2.0
+    watch_timeout: int = 300
+    excluded: tuple[str, ...] = delivery.DEFAULT_EXCLUDED
+    max_backoff: float = 60.0
+
+
+def _rv(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+class ClusterSync:
+    """The loop of one cluster, on a thread of its own."""
+
+    def __init__(
+        self,
+        server: Any,
+        cluster_id: str,
+        statuses: Statuses,
+        options: Options,
+        api_for: Callable[[Access], ClusterAPI] | None = None,
+    ) -> None:
+        self.server, self.cluster_id, self.statuses, self.options = (
+            server,
+            cluster_id,
+            statuses,
+            options,
+        )
+        self._api_for = api_for or (lambda access: ClusterAPI(client_for(access)))
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sync-{cluster_id}", daemon=True)
+        self._namespaces: dict[str, delivery.Namespace] = {}
+        self._secrets: dict[tuple[str, str], Existing] = {}
+        self._state: store_state.ClusterState | None = None
+        self._cluster_name = cluster_id
+        self._hash_key = b""
+        self._epoch = 0  # watches of an older epoch stop reporting
+        self.writes = 0  # Secret writes (create, update, delete) this loop has made
+        self.passes = 0  # reconcile passes, full or partial
+
+    # -- control
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._events.put(("stop", None))
+        self._thread.join(timeout)
+
+    def store_changed(self) -> None:
+        self._events.put(("store", None))
+
+    # -- the loop
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            api: ClusterAPI | None = None
+            try:
+                api = self._connect()
+                self._follow(api)
+                backoff = 1.0
+            except KubeError as e:
+                if e.gone:
+                    continue  # list again at once
+                self.statuses.cluster_error(self.cluster_id, e.message)
+                log.warning("cluster %s: %s; retrying in %.0f s", self._cluster_name, e, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.options.max_backoff)
+            except Exception:  # never let one cluster's surprise end its loop
+                log.exception("cluster %s: unexpected failure", self._cluster_name)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.options.max_backoff)
+            finally:
+                self._epoch += 1
+                if api is not None:
+                    api.close()
+
+    def _connect(self) -> ClusterAPI:
+        with self.server.reading() as session:
+            cluster = session.get(Cluster, self.cluster_id)
+            if cluster is None:
+                self._stop.set()
+                raise KubeError("the cluster was removed")
+            self._cluster_name = cluster.name
+            access = Access(
+                cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or ""
+            )
+        return self._api_for(access)
+
+    def _follow(self, api: ClusterAPI) -> None:
+        namespaces, ns_rv = api.list_namespaces()
+        secrets, secret_rv = api.list_managed_secrets()
+        self._namespaces = {n.name: n for n in (_namespace(o) for o in namespaces)}
+        self._secrets = {(e.namespace, e.name): e for e in map(Existing.from_object, secrets)}
+        self.statuses.cluster_error(self.cluster_id, None)
+        self._record_namespaces(self._namespaces.values())
+        self._load_store()
+        self._reconcile(api, None)
+        epoch = self._epoch
+        for kind, start in (
+            ("namespace", lambda rv: api.watch_namespaces(rv, self.options.watch_timeout)),
+            ("secret", lambda rv: api.watch_managed_secrets(rv, self.options.watch_timeout)),
+        ):
+            rv = ns_rv if kind == "namespace" else secret_rv
+            threading.Thread(target=self._watch, args=(kind, start, rv, epoch), daemon=True).start()
+        seen = self._store_revision()
+        next_resync = time.monotonic() + self.options.resync_seconds
+        next_poll = time.monotonic() + self.options.poll_seconds
+        while not self._stop.is_set():
+            now = time.monotonic()
+            wait = max(0.0, min(next_resync, next_poll) - now)
+            batch = self._take(wait)
+            touched: set[str] = set()
+            reload = False
+            for kind, payload in batch:
+                if kind == "stop":
+                    return
+                if kind == "failed":
+                    raise payload
+                if kind == "store":
+                    reload = True
+                elif kind == "namespace":
+                    touched |= self._namespace_event(*payload)
+                elif kind == "secret":
+                    touched |= self._secret_event(*payload)
+                elif kind == "retry":
+                    touched.add(payload)
+            now = time.monotonic()
+            if now >= next_poll:
+                revision = self._store_revision()
+                reload = reload or revision != seen
+                seen = revision
+                next_poll = now + self.options.poll_seconds
+            if now >= next_resync:
+                return  # the outer loop lists everything again
+            if reload:
+                self._load_store()
+                self._reconcile(api, None)
+            elif touched:
+                self._reconcile(api, touched)
+
+    def _take(self, wait: float) -> list[tuple[str, Any]]:
+        """The next events: the first within `wait`, then whatever follows within 50 ms."""
+        batch: list[tuple[str, Any]] = []
+        try:
+            batch.append(self._events.get(timeout=wait))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + 0.05
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                batch.append(self._events.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _watch(
+        self,
+        kind: str,
+        start: Callable[[str], Iterable[tuple[str, dict[str, Any]]]],
+        rv: str,
+        epoch: int,
+    ) -> None:
+        """Follow one watch, restarting it where it ended, until the loop moves on."""
+        try:
+            while not self._stop.is_set() and epoch == self._epoch:
+                for event, obj in start(rv):
+                    if epoch != self._epoch or self._stop.is_set():
+                        return
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                    if event in ("ADDED", "MODIFIED", "DELETED"):
+                        self._events.put((kind, (event, obj)))
+        except KubeError as e:
+            if epoch == self._epoch:
+                self._events.put(("failed", e))
+
+    # -- events
+
+    def _namespace_event(self, event: str, obj: dict[str, Any]) -> set[str]:
+        ns = _namespace(obj)
+        if event == "DELETED":
+            self._namespaces.pop(ns.name, None)
+            for slot in [s for s in self._secrets if s[0] == ns.name]:
+                del self._secrets[slot]
+            return {ns.name}
+        old = self._namespaces.get(ns.name)
+        recorded = old.recorded_project if old else None
+        self._namespaces[ns.name] = delivery.Namespace(ns.name, ns.labels, recorded)
+        if old is None or old.labels != ns.labels:
+            self._record_namespaces([self._namespaces[ns.name]])
+            return {ns.name}
+        return set()
+
+    def _secret_event(self, event: str, obj: dict[str, Any]) -> set[str]:
+        found = Existing.from_object(obj)
+        slot = (found.namespace, found.name)
+        known = self._secrets.get(slot)
+        if event == "DELETED":
+            if known is not None and _rv(known.resource_version) > _rv(found.resource_version):
+                return set()  # deleted before a newer write of ours
+            self._secrets.pop(slot, None)
+        else:
+            if known is not None and _rv(known.resource_version) >= _rv(found.resource_version):
+                return set()  # an echo of our own write, or older
+            self._secrets[slot] = found
+        return {found.namespace}
+
+    # -- the store
+
+    def _store_revision(self) -> int:
+        with self.server.reading() as session:
+            return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+
+    def _load_store(self) -> None:
+        with self.server.reading() as session:
+            cluster = session.get(Cluster, self.cluster_id)
+            if cluster is None:
+                self._stop.set()
+                raise KubeError("the cluster was removed")
+            self._state = store_state.load(session, self.server.vault, cluster)
+        self._hash_key = self.server.vault.hash_key()
+        recorded = {n.name: n.recorded_project for n in self._state.namespaces}
+        self._namespaces = {
+            name: delivery.Namespace(name, ns.labels, recorded.get(name))
+            for name, ns in self._namespaces.items()
+        }
+
+    def _record_namespaces(self, seen: Iterable[delivery.Namespace]) -> None:
+        """Namespaces found in the cluster become known to the store, with the project their
+        label names; a label moving a namespace to another project moves it in the store."""
+        seen = list(seen)
+        if not seen:
+            return
+        with self.server.transaction() as session:
+            by_name = {
+                p.name: p.id
+                for p in session.execute(
+                    select(Project.id, Project.name).where(Project.cluster_id == self.cluster_id)
+                )
+            }
+            rows = {
+                n.name: n
+                for n in session.scalars(
+                    select(Namespace).where(
+                        Namespace.cluster_id == self.cluster_id,
+                        Namespace.name.in_([s.name for s in seen]),
+                    )
+                )
+            }
+            for ns in seen:
+                labelled = delivery.project_of(delivery.Namespace(ns.name, ns.labels), by_name)
+                row = rows.get(ns.name)
+                project_id = by_name.get(labelled) if labelled else None
+                if row is None:
+                    row = Namespace(
+                        cluster_id=self.cluster_id,
+                        name=ns.name,
+                        project_id=project_id,
+                        created_by=SYNC.username,
+                        updated_by=SYNC.username,
+                    )
+                    session.add(row)
+                    session.flush()
+                    action = "namespace.discover"
+                elif project_id is not None and row.project_id != project_id:
+                    row.project_id = project_id
+                    row.updated_by = SYNC.username
+                    action = "namespace.relabel"
+                else:
+                    continue
+                audit.record(
+                    session,
+                    SYNC,
+                    action,
+                    "namespace",
+                    row.id,
+                    project_id=row.project_id,
+                    after={"cluster": self._cluster_name, "name": ns.name},
+                )
+
+    # -- reconciling
+
+    def _reconcile(self, api: ClusterAPI, only: set[str] | None) -> None:
+        state = self._state
+        if state is None:
+            return
+        self.passes += 1
+        scope = [n for n in self._namespaces.values() if only is None or n.name in only]
+        desired, collisions = delivery.desired_state(
+            state.credentials, scope, state.projects.values(), self._hash_key, self.options.excluded
+        )
+        plan = delivery.plan(desired, self._secrets, only)
+        cluster = self._cluster_name
+        for want in plan.in_sync:
+            self._status(want, IN_SYNC)
+        for c in collisions:
+            self.statuses.set(
+                self.cluster_id,
+                c.refused,
+                Status(
+                    cluster,
+                    c.namespace,
+                    c.name,
+                    CONFLICT,
+                    f"another credential ({c.kept}) of a narrower scope has this name here",
+                ),
+            )
+        for want in plan.create:
+            self._write(api, want, None)
+        for want, have in plan.update:
+            self._write(api, want, have)
+        for have in plan.delete:
+            try:
+                api.delete_secret(have.namespace, have.name)
+                self.writes += 1
+                self._secrets.pop((have.namespace, have.name), None)
+            except KubeError as e:
+                self._failed(e, have.namespace)
+        if only is None:
+            live = [(d.credential_id, d.namespace) for d in desired.values()]
+            live += [(c.refused, c.namespace) for c in collisions]
+            self.statuses.keep_only(self.cluster_id, live)
+
+    def _write(self, api: ClusterAPI, want: Desired, have: Existing | None) -> None:
+        slot = (want.namespace, want.name)
+        try:
+            if have is None:
+                try:
+                    obj = api.create_secret(want.manifest())
+                except KubeError as e:
+                    if e.status != 409:
+                        raise
+                    taken = self._take_over(api, want)
+                    if taken is None:
+                        return
+                    obj = taken
+            else:
+                obj = api.replace_secret(want.manifest(), have.resource_version)
+            self.writes += 1
+            self._secrets[slot] = Existing.from_object(obj)
+            self._status(want, IN_SYNC)
+        except KubeError as e:
+            if e.status == 409:
+                # Changed since we read it: read again, and the next pass decides.
+                current = api.get_secret(want.namespace, want.name)
+                if current is not None:
+                    self._secrets[slot] = Existing.from_object(current)
+                self._events.put(("retry", want.namespace))
+                self._status(want, PENDING, "changed while being written; trying again")
+                return
+            self._failed(e, want.namespace, want)
+
+    def _take_over(self, api: ClusterAPI, want: Desired) -> dict[str, Any] | None:
+        """A same-named Secret exists: ours (write over it), adoptable, or a conflict."""
+        current = api.get_secret(want.namespace, want.name)
+        if current is None:
+            return api.create_secret(want.manifest())
+        existing = Existing.from_object(current)
+        if existing.managed or want.adopt:
+            return api.replace_secret(want.manifest(), existing.resource_version)
+        self._status(
+            want,
+            CONFLICT,
+            f"a Secret {want.name} that pullkeeper did not create exists in {want.namespace}; "
+            "it is left alone: rename the credential, remove that Secret, or let the "
+            "credential adopt it",
+        )
+        return None
+
+    def _failed(self, e: KubeError, namespace: str, want: Desired | None = None) -> None:
+        if e.status is None:
+            raise e  # no answer at all: reconnect and list again
+        if e.retryable:
+            delay = 1.0
+            threading.Timer(delay, self._events.put, args=(("retry", namespace),)).start()
+            if want is not None:
+                self._status(want, PENDING, e.message)
+            return
+        if want is not None:
+            self._status(want, ERROR, e.message)
+        log.warning("cluster %s: %s", self._cluster_name, e.message)
+
+    def _status(self, want: Desired, state: str, reason: str = "") -> None:
+        self.statuses.set(
+            self.cluster_id,
+            want.credential_id,
+            Status(self._cluster_name, want.namespace, want.name, state, reason),
+        )
+
+
+def _namespace(obj: dict[str, Any]) -> delivery.Namespace:
+    meta = obj.get("metadata") or {}
+    return delivery.Namespace(str(meta.get("name", "")), dict(meta.get("labels") or {}))
+
+
+# --------------------------------------------------------------------------- all clusters
+
+
+class SyncManager:
+    """One ClusterSync per registered cluster, started and stopped as clusters come and go."""
+
+    def __init__(
+        self,
+        server: Any,
+        options: Options,
+        api_for: Callable[[Access], ClusterAPI] | None = None,
+    ) -> None:
+        self.server, self.options, self._api_for = server, options, api_for
+        self.statuses = Statuses()
+        self.loops: dict[str, ClusterSync] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sync-manager", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def changed(self) -> None:
+        """The store changed in this process: look at once."""
+        self._changed.set()
+
+    def _run(self) -> None:
+        poke = False
+        while not self._stop.is_set():
+            try:
+                self.refresh(poke)
+            except Exception:  # the store may be briefly unreachable; look again later
+                log.exception("sync: cannot read the clusters")
+            # Other processes' changes the loops find by polling; this one's come at once.
+            poke = self._changed.wait(self.options.poll_seconds)
+            self._changed.clear()
+
+    def refresh(self, poke: bool = True) -> None:
+        """Start loops for new clusters, stop those of removed ones; poke the rest to look."""
+        with self.server.reading() as session:
+            ids = set(session.scalars(select(Cluster.id)))
+        with self._lock:
+            for gone in set(self.loops) - ids:
+                self.loops.pop(gone).stop()
+            for cid in ids - set(self.loops):
+                loop = ClusterSync(self.server, cid, self.statuses, self.options, self._api_for)
+                self.loops[cid] = loop
+                loop.start()
+            if poke:
+                for cid in ids & set(self.loops):
+                    self.loops[cid].store_changed()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+        self._thread.join(5)
+        with self._lock:
+            loops, self.loops = list(self.loops.values()), {}
+        for loop in loops:
+            loop.stop()
+
+
+def start(server: Any, api_for: Callable[[Access], ClusterAPI] | None = None) -> SyncManager:
+    """The server's sync, running; the server tells it of every write it makes."""
+    settings = server.settings
+    options = Options(
+        resync_seconds=settings.sync_resync_seconds,
+        poll_seconds=settings.sync_poll_seconds,
+        excluded=tuple(settings.sync_excluded_namespaces),
+    )
+    manager = SyncManager(server, options, api_for)
+    server.sync = manager
+    server.on_change.append(manager.changed)
+    manager.start()
+    return manager
+
+
+def status_of(server: Any, credential: Any) -> dict[str, Any]:
+    """Where a credential's Secrets stand (the credential's visibility is the caller's check)."""
+    manager: SyncManager | None = server.sync
+    if manager is None:
+        return {"credential": credential.id, "sync": "off", "items": [], "summary": {}}
+    items = manager.statuses.of(credential.id)
+    summary = dict.fromkeys(STATES, 0)
+    for status in items:
+        summary[status.state] += 1
+    error = manager.statuses.errors().get(credential.cluster_id)
+    if credential.state != "active":
+        note = "inactive: its Secrets are removed"
+    elif error:
+        note = f"the cluster cannot be synced: {error}"
+    elif not items:
+        note = "no namespace of its scope is known in the cluster yet"
+    else:
+        note = ""
+    return {
+        "credential": credential.id,
+        "sync": "on",
+        "cluster_error": error,
+        "note": note,
+        "summary": summary,
+        "items": [s.as_dict() for s in items],
+    }
