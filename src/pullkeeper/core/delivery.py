@@ -191,19 +191,39 @@ class Existing:
     credential_id: str | None
     content_hash: str | None
     resource_version: str = ""
+    # The hash of what the Secret really holds, when read with the key: a hand edit of
+    # the data shows here even though the annotation still claims the old content.
+    payload_hash: str | None = None
 
     @classmethod
-    def from_object(cls, obj: Mapping[str, Any]) -> Existing:
+    def from_object(cls, obj: Mapping[str, Any], key: bytes | None = None) -> Existing:
         meta = obj.get("metadata") or {}
         labels = meta.get("labels") or {}
         annotations = meta.get("annotations") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        payload_hash = None
+        if key is not None:
+            encoded = (obj.get("data") or {}).get(secret.KEY_DOCKERCONFIGJSON, "")
+            try:
+                payload = gob64.std_decode(str(encoded))
+            except ValueError:
+                payload = b""
+            payload_hash = content_hash(key, payload, name, namespace)
         return cls(
-            namespace=str(meta.get("namespace", "")),
-            name=str(meta.get("name", "")),
+            namespace=namespace,
+            name=name,
             managed=labels.get(MANAGED_BY) == MANAGER,
             credential_id=labels.get(CREDENTIAL_LABEL),
             content_hash=annotations.get(HASH_ANNOTATION),
             resource_version=str(meta.get("resourceVersion", "")),
+            payload_hash=payload_hash,
+        )
+
+    def differs(self, want: Desired) -> bool:
+        return (
+            self.credential_id != want.credential_id
+            or self.content_hash != want.content_hash
+            or (self.payload_hash is not None and self.payload_hash != want.content_hash)
         )
 
 
@@ -237,7 +257,7 @@ def plan(
         have = existing.get(slot)
         if have is None or not have.managed:
             out.create.append(want)
-        elif have.content_hash != want.content_hash or have.credential_id != want.credential_id:
+        elif have.differs(want):
             out.update.append((want, have))
         else:
             out.in_sync.append(want)

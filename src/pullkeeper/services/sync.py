@@ -223,7 +223,11 @@ class ClusterSync:
         namespaces, ns_rv = api.list_namespaces()
         secrets, secret_rv = api.list_managed_secrets()
         self._namespaces = {n.name: n for n in (_namespace(o) for o in namespaces)}
-        self._secrets = {(e.namespace, e.name): e for e in map(Existing.from_object, secrets)}
+        self._hash_key = self.server.vault.hash_key()
+        self._secrets = {
+            (e.namespace, e.name): e
+            for e in (Existing.from_object(o, self._hash_key) for o in secrets)
+        }
         self.statuses.cluster_error(self.cluster_id, None)
         self._record_namespaces(self._namespaces.values())
         self._load_store()
@@ -305,6 +309,9 @@ class ClusterSync:
         except KubeError as e:
             if epoch == self._epoch:
                 self._events.put(("failed", e))
+        except Exception as e:  # the client closed under it, or a surprise: relist
+            if epoch == self._epoch:
+                self._events.put(("failed", KubeError(f"the watch failed: {e}")))
 
     # -- events
 
@@ -317,6 +324,10 @@ class ClusterSync:
             return {ns.name}
         old = self._namespaces.get(ns.name)
         recorded = old.recorded_project if old else None
+        if old is not None and _labelled(old) and not _labelled(ns):
+            # The label that put it in a project is gone: so is that membership.
+            recorded = None
+            self._unrecord(ns.name)
         self._namespaces[ns.name] = delivery.Namespace(ns.name, ns.labels, recorded)
         if old is None or old.labels != ns.labels:
             self._record_namespaces([self._namespaces[ns.name]])
@@ -324,7 +335,7 @@ class ClusterSync:
         return set()
 
     def _secret_event(self, event: str, obj: dict[str, Any]) -> set[str]:
-        found = Existing.from_object(obj)
+        found = Existing.from_object(obj, self._hash_key)
         slot = (found.namespace, found.name)
         known = self._secrets.get(slot)
         if event == "DELETED":
@@ -410,6 +421,27 @@ class ClusterSync:
                     after={"cluster": self._cluster_name, "name": ns.name},
                 )
 
+    def _unrecord(self, name: str) -> None:
+        with self.server.transaction() as session:
+            row = session.scalar(
+                select(Namespace).where(
+                    Namespace.cluster_id == self.cluster_id, Namespace.name == name
+                )
+            )
+            if row is None or row.project_id is None:
+                return
+            before = {"project_id": row.project_id}
+            row.project_id, row.updated_by = None, SYNC.username
+            audit.record(
+                session,
+                SYNC,
+                "namespace.relabel",
+                "namespace",
+                row.id,
+                before=before,
+                after={"cluster": self._cluster_name, "name": name, "project_id": None},
+            )
+
     # -- reconciling
 
     def _reconcile(self, api: ClusterAPI, only: set[str] | None) -> None:
@@ -469,14 +501,14 @@ class ClusterSync:
             else:
                 obj = api.replace_secret(want.manifest(), have.resource_version)
             self.writes += 1
-            self._secrets[slot] = Existing.from_object(obj)
+            self._secrets[slot] = Existing.from_object(obj, self._hash_key)
             self._status(want, IN_SYNC)
         except KubeError as e:
             if e.status == 409:
                 # Changed since we read it: read again, and the next pass decides.
                 current = api.get_secret(want.namespace, want.name)
                 if current is not None:
-                    self._secrets[slot] = Existing.from_object(current)
+                    self._secrets[slot] = Existing.from_object(current, self._hash_key)
                 self._events.put(("retry", want.namespace))
                 self._status(want, PENDING, "changed while being written; trying again")
                 return
@@ -489,6 +521,10 @@ class ClusterSync:
             return api.create_secret(want.manifest())
         existing = Existing.from_object(current)
         if existing.managed or want.adopt:
+            if current.get("type") != want.manifest()["type"]:
+                # A Secret's type is immutable: adopting one of another type replaces it.
+                api.delete_secret(want.namespace, want.name)
+                return api.create_secret(want.manifest())
             return api.replace_secret(want.manifest(), existing.resource_version)
         self._status(
             want,
@@ -518,6 +554,12 @@ class ClusterSync:
             want.credential_id,
             Status(self._cluster_name, want.namespace, want.name, state, reason),
         )
+
+
+def _labelled(ns: delivery.Namespace) -> bool:
+    return bool(
+        ns.labels.get(delivery.PROJECT_LABEL) or ns.labels.get(delivery.RANCHER_PROJECT_LABEL)
+    )
 
 
 def _namespace(obj: dict[str, Any]) -> delivery.Namespace:

@@ -1,0 +1,218 @@
+"""The sync keeps each cluster's Secrets as the store says, driven by watches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.kube.fake_apiserver import FakeApiServer
+from tests.sync.conftest import World, eventually, password_of
+
+PROJECT = "pullkeeper.io/project"
+
+
+def test_each_scope_reaches_its_namespaces(world: World) -> None:
+    world.namespace("shop", {PROJECT: "web"})
+    world.namespace("cart", {"field.cattle.io/projectId": "web"})
+    world.namespace("tools")
+    # Namespaces the cluster has become known to the store: a namespace credential can name one.
+    wide = world.cred("wide")
+    web = world.cred("web-pull", "project", project="web", server="quay.io")
+    eventually(lambda: world.where("web-pull") == ["cart", "shop"], what="project delivery")
+    eventually(lambda: world.where("wide") == ["cart", "default", "shop", "tools"])
+    # Namespaces found in the cluster become known to the store: a credential can name one.
+    only = eventually(lambda: _try_namespace_cred(world), what="shop known to the store")
+    eventually(lambda: world.where("only-shop") == ["shop"])
+
+    secret = world.secrets()[("shop", "web-pull")]
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    assert secret["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "pullkeeper",
+        "pullkeeper.io/credential": web,
+    }
+    assert secret["metadata"]["annotations"]["pullkeeper.io/content-hash"].startswith("hmac-")
+    assert password_of(secret) == world.passwords["web-pull"]
+    # kube-system is excluded from cluster-wide delivery by default.
+    assert ("kube-system", "wide") not in world.secrets()
+    statuses = eventually(lambda: world.status(wide) if len(world.status(wide)) == 4 else None)
+    assert {state for state, _ in statuses.values()} == {"in_sync"}
+    assert world.status(only) == {("c1", "shop"): ("in_sync", "")}
+
+
+def _try_namespace_cred(world: World) -> str | None:
+    from pullkeeper.services.errors import Invalid
+
+    try:
+        return world.cred("only-shop", "namespace", namespace="shop", server="ghcr.io")
+    except Invalid:
+        return None
+
+
+def test_a_new_or_relabelled_namespace_gets_its_secrets(world: World) -> None:
+    world.cred("web-pull", "project", project="web")
+    world.cred("wide")
+    world.namespace("shop", {PROJECT: "web"})
+    eventually(lambda: world.where("web-pull") == ["shop"])
+    world.namespace("later")
+    eventually(lambda: "later" in world.where("wide"))
+    assert "later" not in world.where("web-pull")
+    # Relabel: `later` joins the project, then leaves it.
+    fake = world.fakes["c1"]
+    ns = fake.get("namespaces", "later")
+    assert ns is not None
+    ns["metadata"]["labels"][PROJECT] = "web"
+    _replace_namespace(fake, ns)
+    eventually(lambda: world.where("web-pull") == ["later", "shop"])
+    ns = fake.get("namespaces", "later")
+    assert ns is not None
+    del ns["metadata"]["labels"][PROJECT]
+    ns["metadata"]["labels"]["pullkeeper.io/exclude"] = "true"
+    _replace_namespace(fake, ns)
+    eventually(
+        lambda: "later" not in world.where("web-pull") and "later" not in world.where("wide")
+    )
+
+
+def _replace_namespace(fake: FakeApiServer, ns: dict[str, object]) -> None:
+    import httpx
+
+    meta = ns["metadata"]
+    assert isinstance(meta, dict)
+    answer = httpx.put(f"{fake.url}/api/v1/namespaces/{meta['name']}", json=ns)
+    assert answer.status_code == 200, answer.text
+
+
+def test_credential_changes_reach_every_copy(world: World) -> None:
+    for name in ("a", "b", "c"):
+        world.namespace(name)
+    cid = world.cred("wide")
+    eventually(lambda: world.where("wide") == ["a", "b", "c", "default"])
+    world.change(cid, password="a-new-password-99", username="robot2")
+    eventually(
+        lambda: (
+            {password_of(s) for (_, n), s in world.secrets().items() if n == "wide"}
+            == {"a-new-password-99"}
+        )
+    )
+    world.change(cid, state="inactive")
+    eventually(lambda: world.where("wide") == [])
+    world.change(cid, state="active")
+    eventually(lambda: world.where("wide") == ["a", "b", "c", "default"])
+    world.delete(cid)
+    eventually(lambda: world.where("wide") == [])
+    eventually(lambda: world.manager.statuses.of(cid) == [], what="statuses forgotten")
+
+
+def test_hand_edits_and_deletions_are_repaired(world: World) -> None:
+    world.namespace("shop")
+    cid = world.cred("wide")
+    eventually(lambda: ("shop", "wide") in world.secrets())
+    fake = world.fakes["c1"]
+    fake.delete("secrets", "wide", "shop")
+    eventually(lambda: ("shop", "wide") in world.secrets(), what="a deleted Secret restored")
+    edited = world.secrets()[("shop", "wide")]
+    edited["data"][".dockerconfigjson"] = "e30="  # "{}"
+    import httpx
+
+    answer = httpx.put(f"{fake.url}/api/v1/namespaces/shop/secrets/wide", json=edited)
+    assert answer.status_code == 200, answer.text
+    eventually(
+        lambda: (
+            password_of(world.secrets()[("shop", "wide")]) == world.passwords["wide"]
+            if ("shop", "wide") in world.secrets()
+            else False
+        ),
+        what="an edited Secret restored",
+    )
+    assert world.status(cid)[("c1", "shop")][0] == "in_sync"
+
+
+def test_an_unmanaged_secret_is_a_conflict_unless_adopted(world: World) -> None:
+    world.namespace("shop")
+    fake = world.fakes["c1"]
+    theirs = {
+        "metadata": {"name": "pull", "namespace": "shop"},
+        "type": "Opaque",
+        "data": {"x": "eQ=="},
+    }
+    fake.create("secrets", theirs)
+    cid = world.cred("pull")
+    eventually(lambda: world.status(cid).get(("c1", "shop"), ("",))[0] == "conflict")
+    reason = world.status(cid)[("c1", "shop")][1]
+    assert "did not create" in reason and "adopt" in reason
+    untouched = fake.get("secrets", "pull", "shop")
+    assert untouched is not None and untouched["type"] == "Opaque"
+    assert untouched["data"] == {"x": "eQ=="}
+    assert eventually(lambda: ("default", "pull") in world.secrets())
+
+    fake.create("secrets", {**theirs, "metadata": {"name": "other", "namespace": "shop"}})
+    adopter = world.cred("other", adopt=True)
+    eventually(lambda: world.status(adopter).get(("c1", "shop"), ("",))[0] == "in_sync")
+    taken = fake.get("secrets", "other", "shop")
+    assert taken is not None and taken["type"] == "kubernetes.io/dockerconfigjson"
+
+
+def test_a_resync_that_finds_nothing_to_do_writes_nothing(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(sync_resync_seconds=1)
+    fake = FakeApiServer().start()
+    world.cluster("c1", fake)
+    world.project("web")
+    for i in range(20):
+        world.namespace(f"ns-{i}", {PROJECT: "web" if i % 2 else "none"})
+    world.cred("wide")
+    world.cred("web-pull", "project", project="web")
+    eventually(lambda: len(world.where("wide")) == 21 and len(world.where("web-pull")) == 10)
+    loop = world.loop()
+    eventually(lambda: loop.writes == 31, what="one write per Secret")
+    fake.reset_counts()
+    before = fake.resource_version
+    # Several full resyncs (each lists namespaces and managed Secrets once).
+    eventually(lambda: fake.count("list") >= 6, timeout=15, what="three resyncs")
+    assert fake.count("write") == 0, [r for r in fake.requests if r.verb != "list"]
+    assert fake.resource_version == before
+    assert loop.writes == 31
+
+
+def test_api_errors_are_reported_and_retried(world: World) -> None:
+    fake = world.fakes["c1"]
+    world.namespace("locked")
+    world.namespace("busy")
+    fake.inject("POST", r"/namespaces/locked/secrets$", 403, times=None)
+    fake.inject("POST", r"/namespaces/busy/secrets$", 429, times=2)
+    cid = world.cred("wide")
+    eventually(lambda: world.status(cid).get(("c1", "locked"), ("",))[0] == "error")
+    _, reason = world.status(cid)[("c1", "locked")]
+    assert "forbidden" in reason.lower() and "RBAC" in reason
+    # Throttled twice, then delivered.
+    eventually(lambda: ("busy", "wide") in world.secrets(), what="retried after 429")
+    assert world.status(cid)[("c1", "busy")] == ("in_sync", "")
+    fake.clear_injections()
+    # A lost connection: the loop reconnects, lists again and carries on.
+    fake.drop_connections(3)
+    world.namespace("after-drop")
+    eventually(lambda: ("after-drop", "wide") in world.secrets(), timeout=20)
+    eventually(lambda: ("locked", "wide") in world.secrets(), timeout=20, what="403 healed")
+
+
+def test_one_cluster_down_does_not_hold_up_another(make_world: Callable[..., World]) -> None:
+    world = make_world()
+    world.cluster("c1", FakeApiServer().start())
+    down = FakeApiServer().start()
+    world.cluster("c2", down)
+    down.stop()  # registered, but its API server is gone
+    world.namespace("shop")
+    cid = world.cred("wide")
+    other = world.cred("wide", cluster="c2")
+    eventually(lambda: world.where("wide") == ["default", "shop"])
+    with world.server.reading() as session:
+        from pullkeeper.store.models import Credential
+
+        cred = session.get(Credential, other)
+        assert cred is not None
+        from pullkeeper.services import sync
+
+        status = sync.status_of(world.server, cred)
+    assert status["cluster_error"] and "cannot reach the API server" in status["cluster_error"]
+    assert status["items"] == []
+    assert world.status(cid)[("c1", "shop")] == ("in_sync", "")
