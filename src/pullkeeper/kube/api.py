@@ -55,7 +55,7 @@ _HINTS = {
 }
 
 
-def _translated(call: Callable[[], T], what: str) -> T:
+def translated(call: Callable[[], T], what: str) -> T:
     try:
         return call()
     except ApiError as e:
@@ -122,7 +122,7 @@ class ClusterAPI:
             items = [_dict(n) for n in found]
             return items, found.resourceVersion
 
-        return _translated(call, "listing namespaces")
+        return translated(call, "listing namespaces")
 
     def list_managed_secrets(self) -> tuple[list[dict[str, Any]], str]:
         """Every Secret pullkeeper manages, in every namespace: one list, whatever their number."""
@@ -134,7 +134,7 @@ class ClusterAPI:
             items = [_dict(s) for s in found]
             return items, found.resourceVersion
 
-        return _translated(call, "listing the managed Secrets")
+        return translated(call, "listing the managed Secrets")
 
     def watch_namespaces(
         self, resource_version: str, timeout: int
@@ -163,9 +163,9 @@ class ClusterAPI:
     def _watch(
         self, start: Callable[[], Iterator[tuple[str, Any]]], what: str
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        events = _translated(start, what)
+        events = translated(start, what)
         while True:
-            got = _translated(lambda: next(events, None), what)
+            got = translated(lambda: next(events, None), what)
             if got is None:
                 return
             kind, obj = got
@@ -180,11 +180,11 @@ class ClusterAPI:
                     return None
                 raise
 
-        return _translated(call, f"reading Secret {namespace}/{name}")
+        return translated(call, f"reading Secret {namespace}/{name}")
 
     def create_secret(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = manifest["metadata"]
-        return _translated(
+        return translated(
             lambda: _dict(self._client.create(_secret(manifest))),
             f"creating Secret {meta['namespace']}/{meta['name']}",
         )
@@ -193,7 +193,7 @@ class ClusterAPI:
         """Replace a Secret, only if it is still at resource_version (else 409)."""
         meta = manifest["metadata"]
         body = {**manifest, "metadata": {**meta, "resourceVersion": resource_version}}
-        return _translated(
+        return translated(
             lambda: _dict(self._client.replace(_secret(body))),
             f"updating Secret {meta['namespace']}/{meta['name']}",
         )
@@ -210,7 +210,7 @@ class ClusterAPI:
                 raise
             return True
 
-        return _translated(call, f"deleting Secret {namespace}/{name}")
+        return translated(call, f"deleting Secret {namespace}/{name}")
 
 
 def _selector(text: str) -> dict[str, str | Operator[Any] | Iterable[Any] | None]:
