@@ -10,6 +10,7 @@ EMPTY: dict[str, Any] = {
     "default_registry": None,
     "allowlist": None,
     "always_pull": None,
+    "service_accounts": None,
     "warnings": [],
 }
 HUB_WARNING = (
@@ -33,6 +34,7 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "default_registry": "mirror.example.com",
         "allowlist": ["docker.io", "*.example.com", "quay.io/acme"],
         "always_pull": True,
+        "service_accounts": None,
     }
     assert env.admin.ok("PUT", "clusters/c1/policy", json=cluster) == {**cluster, "warnings": []}
     assert env.admin.ok("GET", "clusters/c1/policy") == {**cluster, "warnings": []}
@@ -54,6 +56,7 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "default_registry": "mirror.example.com",
         "allowlist": ["harbor.example.com:8443"],
         "always_pull": False,
+        "service_accounts": None,
         "warnings": [HUB_WARNING],
     }
     # Fields not in a PUT keep their values.
@@ -61,6 +64,7 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "default_registry": None,
         "allowlist": ["harbor.example.com:8443"],
         "always_pull": False,
+        "service_accounts": None,
         "warnings": [HUB_WARNING],
     }
     # null resets a field: the project inherits it again.
@@ -155,3 +159,27 @@ def test_policy_puts_are_audited(env: Env) -> None:
     assert third["project_id"] == web["id"]
     assert third["object_id"] != first["object_id"]
     assert third["after"] == {**EMPTY, "default_registry": "m.example.com"}
+
+
+def test_service_account_mode(env: Env) -> None:
+    _setup(env)
+    on = env.admin.ok(
+        "PUT", "clusters/c1/policy", json={"service_accounts": ["default", "builder"]}
+    )
+    assert on["service_accounts"] == ["default", "builder"]
+    env.admin.ok("PUT", "projects/web/policy", json={"service_accounts": ["*"]})
+    merged = env.admin.ok("GET", "projects/web/policy", params={"effective": True})
+    assert merged["service_accounts"] == ["*"]
+    off = env.admin.ok("PUT", "projects/web/policy", json={"service_accounts": []})
+    assert off["service_accounts"] == []
+    for bad, words in (
+        (["*", "default"], "stands alone"),
+        (["Not_A_Name"], "not a ServiceAccount"),
+    ):
+        assert_error(
+            env.admin.put("clusters/c1/policy", json={"service_accounts": bad}),
+            422,
+            field="service_accounts",
+            message=words,
+        )
+    assert env.admin.ok("GET", "clusters/c1/policy")["service_accounts"] == ["default", "builder"]

@@ -108,6 +108,12 @@ class PolicyIn(Body):
     default_registry: str | None = Field(None, max_length=512)
     allowlist: list[str] | None = Field(None, max_length=1000)
     always_pull: bool | None = None
+    service_accounts: list[str] | None = Field(
+        None,
+        max_length=1000,
+        description='ServiceAccounts that get the delivered Secrets: names, ["*"] for all, '
+        "[] for none; null inherits.",
+    )
 
 
 class CheckIn(Body):

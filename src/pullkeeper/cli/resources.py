@@ -409,12 +409,15 @@ _FIELDS = {
     "allow": "allowlist",
     "always-pull": "always_pull",
     "always_pull": "always_pull",
+    "service-accounts": "service_accounts",
+    "service_accounts": "service_accounts",
 }
 
 
 @click.group()
 def policy() -> None:
-    """Registry policy of a cluster or a project: default registry, allowlist, always-pull.
+    """Registry policy of a cluster or a project: default registry, allowlist, always-pull,
+    ServiceAccount mode.
 
     A project's fields override its cluster's; an unset field inherits.
     """
@@ -444,11 +447,19 @@ def _policy_text(p: dict[str, Any], what: str, unset: str) -> str:
     else:
         allowed = ", ".join(allowlist)
     always = p["always_pull"]
+    accounts = p.get("service_accounts")
+    if accounts is None:
+        to_accounts = unset
+    elif not accounts:
+        to_accounts = "(none: off)"
+    else:
+        to_accounts = "every one" if accounts == ["*"] else ", ".join(accounts)
     return f"policy of {what}\n" + details(
         [
             ("default registry", p["default_registry"] or unset),
             ("allowlist", allowed),
             ("always pull", unset if always is None else ("yes" if always else "no")),
+            ("service accounts", to_accounts),
         ]
     )
 
@@ -501,10 +512,16 @@ def policy_show(
     help="Force imagePullPolicy: Always.",
 )
 @click.option(
+    "--service-accounts",
+    metavar="NAMES",
+    help="ServiceAccount mode: add the delivered Secrets to these ServiceAccounts' "
+    "imagePullSecrets (comma-separated names, '*' for all, 'none' to turn it off).",
+)
+@click.option(
     "--unset",
     "unset",
     multiple=True,
-    type=click.Choice(sorted({"default-registry", "allowlist", "always-pull"})),
+    type=click.Choice(sorted({"default-registry", "allowlist", "always-pull", "service-accounts"})),
     help="Make a field unset again, so it inherits; repeat for several.",
 )
 @output_option
@@ -516,6 +533,7 @@ def policy_set(
     default_registry: str | None,
     allow: tuple[str, ...],
     always_pull: bool | None,
+    service_accounts: str | None,
     unset: tuple[str, ...],
     output: str,
 ) -> None:
@@ -530,6 +548,9 @@ def policy_set(
         body["allowlist"] = list(allow)
     if always_pull is not None:
         body["always_pull"] = always_pull
+    if service_accounts is not None:
+        names = [n.strip() for n in service_accounts.split(",") if n.strip()]
+        body["service_accounts"] = [] if names == ["none"] else names
     for name in unset:
         field = _FIELDS[name]
         if field in body:
@@ -538,7 +559,7 @@ def policy_set(
     if not body:
         raise CLIError(
             "nothing to change: give --default-registry, --allow, --always-pull/"
-            "--no-always-pull or --unset"
+            "--no-always-pull, --service-accounts or --unset"
         )
     path, what = _target(api, cluster, project)
     p = api.put(path, body)

@@ -27,6 +27,8 @@ class Policy:
     default_registry: str | None = None
     allowlist: tuple[str, ...] | None = None
     always_pull: bool | None = None
+    # ServiceAccount mode: which ServiceAccounts get the delivered Secrets ("*": all; empty: off).
+    service_accounts: tuple[str, ...] | None = None
 
     def over(self, parent: Policy) -> Policy:
         """This policy with its unset fields taken from parent (project over cluster)."""

@@ -8,12 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core import policy as rules
+from pullkeeper.core.serviceaccounts import ServiceAccountsError, check_selection
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.store.models import Cluster, Policy, Project
 
-FIELDS = ("default_registry", "allowlist", "always_pull")
+FIELDS = ("default_registry", "allowlist", "always_pull", "service_accounts")
 
 
 def _row(session: Session, cluster: Cluster, project: Project | None) -> Policy | None:
@@ -33,6 +34,7 @@ def _value(row: Policy | None) -> rules.Policy:
         row.default_registry,
         tuple(row.allowlist) if row.allowlist is not None else None,
         row.always_pull,
+        tuple(row.service_accounts) if row.service_accounts is not None else None,
     )
 
 
@@ -41,6 +43,7 @@ def as_dict(p: rules.Policy) -> dict[str, Any]:
         "default_registry": p.default_registry,
         "allowlist": list(p.allowlist) if p.allowlist is not None else None,
         "always_pull": p.always_pull,
+        "service_accounts": list(p.service_accounts) if p.service_accounts is not None else None,
         "warnings": rules.allowlist_warnings(p.allowlist or ()),
     }
 
@@ -74,8 +77,12 @@ def put(
             rules.check_default_registry(values["default_registry"])
         if values.get("allowlist") is not None:
             values["allowlist"] = [rules.check_allowlist_entry(e) for e in values["allowlist"]]
+        if values.get("service_accounts") is not None:
+            values["service_accounts"] = list(check_selection(values["service_accounts"]))
     except rules.PolicyError as e:
         raise Invalid(str(e), e.field) from None
+    except ServiceAccountsError as e:
+        raise Invalid(str(e), "service_accounts") from None
     row = _row(session, cluster, project)
     before = as_dict(_value(row)) if row else None
     if row is None:

@@ -180,6 +180,7 @@ class Policy(Stamped, Base):
     default_registry: Mapped[str | None] = mapped_column(String(512), nullable=True)
     allowlist: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     always_pull: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    service_accounts: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class AuditEvent(Base):
