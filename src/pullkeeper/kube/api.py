@@ -18,7 +18,7 @@ from lightkube import ALL_NS, Client, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ApiError, ConfigError
 from lightkube.operators import Operator
-from lightkube.resources.core_v1 import Namespace, Secret
+from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 
 from pullkeeper.core.delivery import MANAGED_SELECTOR
 
@@ -170,6 +170,38 @@ class ClusterAPI:
                 return
             kind, obj = got
             yield kind, _dict(obj)
+
+    def list_service_accounts(self) -> tuple[list[dict[str, Any]], str]:
+        def call() -> tuple[list[dict[str, Any]], str]:
+            found = self._client.list(ServiceAccount, namespace=ALL_NS, chunk_size=500)
+            items = [_dict(a) for a in found]
+            return items, found.resourceVersion
+
+        return translated(call, "listing ServiceAccounts")
+
+    def watch_service_accounts(
+        self, resource_version: str, timeout: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self._watch(
+            lambda: self._client.watch(
+                ServiceAccount,
+                namespace=ALL_NS,
+                resource_version=resource_version,
+                server_timeout=timeout,
+            ),
+            "watching ServiceAccounts",
+        )
+
+    def replace_service_account(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace a ServiceAccount at the resourceVersion it carries (else 409): its
+        imagePullSecrets list is atomic, so a patch could not add one entry safely."""
+        meta = obj["metadata"]
+        return translated(
+            lambda: _dict(
+                self._client.replace(cast(ServiceAccount, ServiceAccount.from_dict(obj)))
+            ),
+            f"updating ServiceAccount {meta['namespace']}/{meta['name']}",
+        )
 
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         def call() -> dict[str, Any] | None:

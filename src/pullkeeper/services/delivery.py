@@ -9,7 +9,7 @@ from the store alone, for GitOps, without a cluster.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.credentials import effective_rows
 from pullkeeper.services.errors import Forbidden
-from pullkeeper.store.models import Cluster, Credential, Namespace, Project
+from pullkeeper.store.models import Cluster, Credential, Namespace, Policy, Project
 from pullkeeper.store.vault import Vault
 
 
@@ -31,6 +31,14 @@ class ClusterState:
     credentials: list[delivery.Credential]
     projects: dict[str, str]  # project id -> name
     namespaces: list[delivery.Namespace]  # as recorded, without labels
+    # ServiceAccount mode: the cluster policy's selection, and each project's effective one.
+    cluster_accounts: tuple[str, ...] = ()
+    project_accounts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def accounts_for(self, project: str | None) -> tuple[str, ...]:
+        if project is not None and project in self.project_accounts:
+            return self.project_accounts[project]
+        return self.cluster_accounts
 
 
 def load(session: Session, vault: Vault, cluster: Cluster) -> ClusterState:
@@ -72,7 +80,22 @@ def load(session: Session, vault: Vault, cluster: Cluster) -> ClusterState:
             .order_by(Namespace.name)
         )
     ]
-    return ClusterState(creds, projects, namespaces)
+    own = {
+        pid: tuple(accounts or ())
+        for pid, accounts in session.execute(
+            select(Policy.project_id, Policy.service_accounts).where(
+                Policy.cluster_id == cluster.id, Policy.service_accounts.is_not(None)
+            )
+        )
+    }
+    cluster_accounts = own.pop(None, ())
+    return ClusterState(
+        creds,
+        projects,
+        namespaces,
+        cluster_accounts,
+        {projects[pid]: accounts for pid, accounts in own.items() if pid in projects},
+    )
 
 
 # --------------------------------------------------------------------------- render

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from pullkeeper.core import delivery
+from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.core.delivery import Desired, Existing
 from pullkeeper.kube.api import Access, ClusterAPI, KubeError, client_for
 from pullkeeper.services import audit
@@ -161,6 +161,7 @@ class ClusterSync:
         self._thread = threading.Thread(target=self._run, name=f"sync-{cluster_id}", daemon=True)
         self._namespaces: dict[str, delivery.Namespace] = {}
         self._secrets: dict[tuple[str, str], Existing] = {}
+        self._accounts: dict[tuple[str, str], dict[str, Any]] = {}  # ServiceAccount objects
         self._state: store_state.ClusterState | None = None
         self._cluster_name = cluster_id
         self._hash_key = b""
@@ -222,6 +223,8 @@ class ClusterSync:
     def _follow(self, api: ClusterAPI) -> None:
         namespaces, ns_rv = api.list_namespaces()
         secrets, secret_rv = api.list_managed_secrets()
+        accounts, account_rv = api.list_service_accounts()
+        self._accounts = {_key(a): a for a in accounts}
         self._namespaces = {n.name: n for n in (_namespace(o) for o in namespaces)}
         self._hash_key = self.server.vault.hash_key()
         self._secrets = {
@@ -233,11 +236,12 @@ class ClusterSync:
         self._load_store()
         self._reconcile(api, None)
         epoch = self._epoch
-        for kind, start in (
-            ("namespace", lambda rv: api.watch_namespaces(rv, self.options.watch_timeout)),
-            ("secret", lambda rv: api.watch_managed_secrets(rv, self.options.watch_timeout)),
+        timeout = self.options.watch_timeout
+        for kind, start, rv in (
+            ("namespace", lambda rv: api.watch_namespaces(rv, timeout), ns_rv),
+            ("secret", lambda rv: api.watch_managed_secrets(rv, timeout), secret_rv),
+            ("account", lambda rv: api.watch_service_accounts(rv, timeout), account_rv),
         ):
-            rv = ns_rv if kind == "namespace" else secret_rv
             threading.Thread(target=self._watch, args=(kind, start, rv, epoch), daemon=True).start()
         seen = self._store_revision()
         next_resync = time.monotonic() + self.options.resync_seconds
@@ -259,6 +263,8 @@ class ClusterSync:
                     touched |= self._namespace_event(*payload)
                 elif kind == "secret":
                     touched |= self._secret_event(*payload)
+                elif kind == "account":
+                    touched |= self._account_event(*payload)
                 elif kind == "retry":
                     touched.add(payload)
             now = time.monotonic()
@@ -321,6 +327,8 @@ class ClusterSync:
             self._namespaces.pop(ns.name, None)
             for slot in [s for s in self._secrets if s[0] == ns.name]:
                 del self._secrets[slot]
+            for key in [k for k in self._accounts if k[0] == ns.name]:
+                del self._accounts[key]
             return {ns.name}
         old = self._namespaces.get(ns.name)
         recorded = old.recorded_project if old else None
@@ -347,6 +355,17 @@ class ClusterSync:
                 return set()  # an echo of our own write, or older
             self._secrets[slot] = found
         return {found.namespace}
+
+    def _account_event(self, event: str, obj: dict[str, Any]) -> set[str]:
+        key = _key(obj)
+        known = self._accounts.get(key)
+        if event == "DELETED":
+            self._accounts.pop(key, None)
+            return set()
+        if known is not None and _rv(_version(known)) >= _rv(_version(obj)):
+            return set()  # an echo of our own write, or older
+        self._accounts[key] = obj
+        return {key[0]}
 
     # -- the store
 
@@ -480,10 +499,52 @@ class ClusterSync:
                 self._secrets.pop((have.namespace, have.name), None)
             except KubeError as e:
                 self._failed(e, have.namespace)
+        self._reconcile_accounts(api, scope, desired)
         if only is None:
             live = [(d.credential_id, d.namespace) for d in desired.values()]
             live += [(c.refused, c.namespace) for c in collisions]
             self.statuses.keep_only(self.cluster_id, live)
+
+    def _reconcile_accounts(
+        self,
+        api: ClusterAPI,
+        scope: list[delivery.Namespace],
+        desired: dict[tuple[str, str], Desired],
+    ) -> None:
+        """ServiceAccount mode: each selected account lists its namespace's delivered Secrets."""
+        state = self._state
+        if state is None:
+            return
+        names = {n.name for n in scope}
+        selection = {
+            n.name: state.accounts_for(delivery.project_of(n, state.projects.values()))
+            for n in scope
+        }
+        delivered: dict[str, list[str]] = {}
+        for (ns, name), want in desired.items():
+            have = self._secrets.get((ns, name))
+            # Only a Secret that is there and ours: never point an account at someone else's.
+            if have is not None and have.managed and have.credential_id == want.credential_id:
+                delivered.setdefault(ns, []).append(name)
+        accounts = [
+            serviceaccounts.Account.from_object(obj)
+            for key, obj in self._accounts.items()
+            if key[0] in names
+        ]
+        for change in serviceaccounts.changes(accounts, selection, delivered):
+            key = (change.account.namespace, change.account.name)
+            try:
+                written = api.replace_service_account(change.apply_to(self._accounts[key]))
+                self.writes += 1
+                self._accounts[key] = written
+            except KubeError as e:
+                if e.status == 409:
+                    self._events.put(("retry", key[0]))  # changed meanwhile: look again
+                    continue
+                if e.status == 404:
+                    self._accounts.pop(key, None)
+                    continue
+                self._failed(e, key[0])
 
     def _write(self, api: ClusterAPI, want: Desired, have: Existing | None) -> None:
         slot = (want.namespace, want.name)
@@ -554,6 +615,15 @@ class ClusterSync:
             want.credential_id,
             Status(self._cluster_name, want.namespace, want.name, state, reason),
         )
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
 def _labelled(ns: delivery.Namespace) -> bool:
