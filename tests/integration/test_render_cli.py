@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ import yaml
 
 from tests.integration.conftest import Result, isolated_env, pk
 from tests.integration.test_cli_server import ADMIN_TOKEN, Server, start_server
+from tests.kube.fake_apiserver import FakeApiServer
 
 PASSWORDS = {"shop-pull": "shop-pass-Xy7142", "web-pull": "web-pass-Qz9931"}  # test values
 
@@ -111,3 +115,44 @@ def test_render_refusals(setup: Setup) -> None:
     assert both.returncode == 2 and "exclude each other" in both.stderr
     unknown = setup.pk("render", "--cluster", "nope")
     assert unknown.returncode == 2 and "no cluster 'nope'" in unknown.stderr, unknown.describe()
+
+
+def test_kubectl_accepts_the_render(setup: Setup, tmp_path: Path) -> None:
+    """`pullkeeper render | kubectl apply -f -`, dry run and for real, against an API server."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("MISSING TOOL: kubectl is not installed, so the render is not applied")
+    rendered = setup.pk("render")
+    assert rendered.returncode == 0, rendered.describe()
+    with FakeApiServer() as fake:
+        for ns in ("shop", "cart", "tools"):
+            fake.create("namespaces", {"metadata": {"name": ns}})
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "KUBECONFIG": str(fake.kubeconfig(tmp_path / "kubeconfig")),
+        }
+
+        def apply(*extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [kubectl, "apply", *extra, "-f", "-"],
+                input=rendered.stdout,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+                check=False,
+            )
+
+        dry = apply("--dry-run=client")
+        assert dry.returncode == 0, dry.stderr
+        assert dry.stdout.count("(dry run)") == 3, dry.stdout
+        assert fake.objects("secrets", "shop") == []
+        real = apply()
+        assert real.returncode == 0, real.stderr
+        assert sorted(s["metadata"]["name"] for s in fake.objects("secrets", "shop")) == [
+            "shop-pull",
+            "web-pull",
+        ]
+        again = apply()
+        assert again.returncode == 0 and again.stdout.count("unchanged") == 3, again.stdout

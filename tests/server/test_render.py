@@ -104,3 +104,34 @@ def test_only_admins_and_owners_may_render_and_it_is_audited(env: Env) -> None:
     rendered = set(first["after"]["credentials"])
     assert rendered == {made["shop-only"]["id"], made["web-pull"]["id"], made["wide"]["id"]}
     assert "pw-" not in str(events)
+
+
+def test_render_with_service_account_mode(env: Env) -> None:
+    _world(env)
+    env.admin.ok("PUT", "clusters/c1/policy", json={"service_accounts": ["default", "builder"]})
+    env.admin.ok("PUT", "projects/web/policy", json={"service_accounts": ["*"]})
+    body = env.admin.ok("GET", "clusters/c1/render")
+    accounts = {
+        (i["metadata"]["namespace"], i["metadata"]["name"]): i
+        for i in body["items"]
+        if i["kind"] == "ServiceAccount"
+    }
+    # web's namespaces: every account, of which only default can be rendered; others: two.
+    assert sorted(accounts) == [
+        ("billing", "builder"),
+        ("billing", "default"),
+        ("cart", "default"),
+        ("shop", "default"),
+        ("tools", "builder"),
+        ("tools", "default"),
+    ]
+    shop = accounts[("shop", "default")]
+    assert [e["name"] for e in shop["imagePullSecrets"]] == sorted(
+        name
+        for ns, name in _secrets({"items": [i for i in body["items"] if i["kind"] == "Secret"]})
+        if ns == "shop"
+    )
+    assert shop["metadata"]["annotations"]["pullkeeper.io/image-pull-secrets"]
+    assert sorted(n.split(":")[0] for n in body["notes"]) == ["cart", "shop"]
+    for item in accounts.values():
+        kubernetes_validate.validate(item, "1.32", strict=True)

@@ -64,6 +64,8 @@ def render(
             f"{c['namespace']}/{c['name']}: credential {c['refused']} has the same name as "
             f"{c['kept']}, which a narrower scope puts there; it is left out"
         )
+    for note in rendered.get("notes", []):
+        warn(note)
     items = rendered["items"]
     if out is None:
         click.echo(_text(items, output), nl=False)
@@ -72,7 +74,7 @@ def render(
     for item in items:
         by_namespace.setdefault(item["metadata"]["namespace"], []).append(item)
     written = _write_all(out, by_namespace, output)
-    click.echo(f"wrote {len(items)} Secrets in {written} files under {out}", err=True)
+    click.echo(f"wrote {len(items)} objects in {written} files under {out}", err=True)
 
 
 def _text(items: list[dict[str, Any]], output: str) -> str:

@@ -126,3 +126,17 @@ def changes(
         if change is not None:
             out.append(change)
     return out
+
+
+def account_manifest(namespace: str, name: str, secrets: Sequence[str]) -> dict[str, Any]:
+    """A ServiceAccount listing these Secrets, for GitOps: applied, it owns the whole list."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {ADDED_ANNOTATION: ",".join(secrets)},
+        },
+        "imagePullSecrets": [{"name": n} for n in secrets],
+    }

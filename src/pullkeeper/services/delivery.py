@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullkeeper.core import delivery
+from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.credentials import effective_rows
@@ -110,8 +110,10 @@ def render(
     *,
     namespace: Namespace | None = None,
     project: Project | None = None,
+    excluded: Sequence[str] = delivery.DEFAULT_EXCLUDED,
 ) -> dict[str, Any]:
-    """The Secrets for the cluster (or one namespace or project), as manifests to apply.
+    """The Secrets for the cluster (or one namespace or project), as manifests to apply,
+    and the ServiceAccounts the policy's ServiceAccount mode selects, listing them.
 
     They carry secret material: an admin for the whole cluster, a project's owner
     for its namespaces; audited with the credentials rendered, never their secrets.
@@ -129,9 +131,22 @@ def render(
     elif project is not None:
         wanted = [n for n in wanted if n.recorded_project == project.name]
     desired, collisions = delivery.desired_state(
-        state.credentials, wanted, state.projects.values(), hash_key
+        state.credentials, wanted, state.projects.values(), hash_key, excluded
     )
     items = [desired[slot].manifest() for slot in sorted(desired)]
+    notes = []
+    for ns in wanted:
+        secrets = [name for (where, name) in desired if where == ns.name]
+        selection = state.accounts_for(ns.recorded_project)
+        if not secrets or not selection:
+            continue
+        if serviceaccounts.ALL in selection:
+            notes.append(
+                f"{ns.name}: the policy selects every ServiceAccount; only `default` is "
+                "rendered (the others exist only in the cluster, where the sync adds them)"
+            )
+        for account in ["default"] if serviceaccounts.ALL in selection else selection:
+            items.append(serviceaccounts.account_manifest(ns.name, account, secrets))
     rendered = sorted({d.credential_id for d in desired.values()})
     audit.record(
         session,
@@ -151,6 +166,7 @@ def render(
         "cluster": cluster.name,
         "namespaces": [n.name for n in wanted],
         "items": items,
+        "notes": notes,
         "collisions": [
             {"namespace": c.namespace, "name": c.name, "kept": c.kept, "refused": c.refused}
             for c in collisions

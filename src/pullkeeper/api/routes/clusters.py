@@ -146,6 +146,13 @@ def render(
         ns = svc.get_namespace(session, actor, c, namespace) if namespace else None
         p = svc.get_project(session, actor, project, c) if project else None
         rendered = delivery.render(
-            session, actor, server.vault, server.vault.hash_key(), c, namespace=ns, project=p
+            session,
+            actor,
+            server.vault,
+            server.vault.hash_key(),
+            c,
+            namespace=ns,
+            project=p,
+            excluded=server.settings.sync_excluded_namespaces,
         )
     return JSONResponse(rendered, headers={"Cache-Control": "no-store"})
