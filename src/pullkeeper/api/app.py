@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import __version__
-from pullkeeper.api.routes import access, checks, clusters, credentials, policies
+from pullkeeper.api.routes import access, checks, clusters, credentials, policies, workloads
 from pullkeeper.services import sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
@@ -234,6 +234,6 @@ def create_app(server: Server) -> FastAPI:
     # Middleware added later wraps what was added before: metrics see the 413s.
     app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
     _metrics(app, server)
-    for module in (access, clusters, credentials, policies, checks):
+    for module in (access, clusters, credentials, policies, checks, workloads):
         app.include_router(module.router, prefix=API)
     return app

@@ -1,0 +1,140 @@
+"""Workloads in one cluster: Deployments created, pod templates read and given pull secrets,
+pods and events read back. Objects are plain dicts; failures are `KubeError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from lightkube import Client
+from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import NamespacedResourceG
+from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
+from lightkube.resources.core_v1 import Event, Pod, Secret
+from lightkube.types import PatchType
+
+from pullkeeper.kube.api import KubeError
+from pullkeeper.kube.api import translated as _translated
+
+Obj = dict[str, Any]
+T = TypeVar("T")
+_RESOURCES: dict[str, type[NamespacedResourceG]] = {
+    "Deployment": Deployment,
+    "StatefulSet": StatefulSet,
+    "DaemonSet": DaemonSet,
+}
+_PULL_SECRETS = "/spec/template/spec/imagePullSecrets"
+
+
+def translated(call: Callable[[], T], what: str) -> T:
+    """kube.api's translation, plus an answer lightkube cannot read as the kind it asked for."""
+    try:
+        return _translated(call, what)
+    except ValueError as e:  # msgspec's ValidationError: a field the kind requires is missing
+        raise KubeError(f"{what}: the API server's answer is not a valid object: {e}") from None
+
+
+def _dict(obj: Any) -> Obj:
+    out: Obj = obj.to_dict()
+    return out
+
+
+class WorkloadAPI:
+    """The workload calls of one cluster, on a lightkube client it closes when done."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __enter__(self) -> WorkloadAPI:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._client.close()
+
+    def create_deployment(self, manifest: Obj) -> Obj:
+        meta = manifest["metadata"]
+        return translated(
+            lambda: _dict(self._client.create(cast(Deployment, Deployment.from_dict(manifest)))),
+            f"creating Deployment {meta['namespace']}/{meta['name']}",
+        )
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A Deployment, StatefulSet or DaemonSet; None when there is none of that name."""
+        resource = _RESOURCES[kind]
+
+        def call() -> Obj | None:
+            try:
+                found = _dict(self._client.get(resource, name, namespace=namespace))
+            except ApiError as e:
+                if e.status.code == 404:
+                    return None
+                raise
+            found.setdefault("kind", kind)
+            return found
+
+        return translated(call, f"reading {kind} {namespace}/{name}")
+
+    def pods(self, namespace: str, labels: dict[str, str]) -> list[Obj]:
+        return translated(
+            lambda: [
+                _dict(p)
+                for p in self._client.list(Pod, namespace=namespace, labels=dict(labels.items()))
+            ],
+            f"listing the pods of namespace {namespace}",
+        )
+
+    def events(self, namespace: str) -> list[Obj]:
+        return translated(
+            lambda: [_dict(e) for e in self._client.list(Event, namespace=namespace)],
+            f"listing the events of namespace {namespace}",
+        )
+
+    def has_secret(self, namespace: str, name: str) -> bool:
+        def call() -> bool:
+            try:
+                self._client.get(Secret, name, namespace=namespace)
+            except ApiError as e:
+                if e.status.code == 404:
+                    return False
+                raise
+            return True
+
+        return translated(call, f"reading Secret {namespace}/{name}")
+
+    def add_pull_secrets(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        had_list: bool,
+        names: Sequence[str],
+    ) -> Obj:
+        """Append these imagePullSecrets to the pod template, if the workload is still at
+        resource_version (a JSON patch whose first operation tests it): every entry it holds
+        stays, in its place."""
+        ops: list[Obj] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}
+        ]
+        if had_list:
+            ops += [
+                {"op": "add", "path": f"{_PULL_SECRETS}/-", "value": {"name": n}} for n in names
+            ]
+        else:
+            ops.append({"op": "add", "path": _PULL_SECRETS, "value": [{"name": n} for n in names]})
+        resource = _RESOURCES[kind]
+        return translated(
+            lambda: _dict(
+                self._client.patch(
+                    resource, name, ops, namespace=namespace, patch_type=PatchType.JSON
+                )
+            ),
+            f"adding imagePullSecrets to {kind} {namespace}/{name}",
+        )

@@ -1,0 +1,388 @@
+"""Workloads that get exactly the pull secrets their images need, and what their rollout says.
+
+`deploy` creates a Deployment whose pod template names, as imagePullSecrets,
+the Secrets of exactly the credentials the kubelet would try for its images
+(in its order); `status` reads the rollout and the pull events back and, when
+a pull failed, adds the server's own pull check of that image in that
+namespace; `attach` gives a workload made elsewhere the Secrets it lacks.
+
+Each use case reads the store in one short transaction, talks to the cluster
+with none open, and records the change in the audit trail afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pullkeeper.core import workloads as rules
+from pullkeeper.core.names import InvalidName, validate_label
+from pullkeeper.core.reference import InvalidReference, parse_normalized_named
+from pullkeeper.core.workloads import Container
+from pullkeeper.kube.api import Access, KubeError, client_for
+from pullkeeper.kube.workloads import WorkloadAPI
+from pullkeeper.services import audit, checks, clusters, credentials
+from pullkeeper.services.actor import VIEWER, Actor
+from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from pullkeeper.services.server import Server
+from pullkeeper.store.models import Cluster, Namespace
+
+log = logging.getLogger("pullkeeper.workloads")
+MAX_REPLICAS = 1000
+
+
+class ClusterFailed(ServiceError):
+    """The cluster's API could not be reached or failed: nothing the caller typed is wrong."""
+
+    status, code = 502, "cluster_error"
+
+
+def _may_use(actor: Actor, project_id: str | None, what: str) -> None:
+    if actor.is_admin or actor.role_in(project_id) not in (None, VIEWER):
+        return
+    raise Forbidden(f"only an admin, or an owner or member of the namespace's project, can {what}")
+
+
+def _access(cluster: Cluster) -> Access:
+    return Access(cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or "")
+
+
+def _api(access: Access) -> WorkloadAPI:
+    try:
+        return WorkloadAPI(client_for(access))
+    except KubeError as e:
+        raise ClusterFailed(e.message) from None
+
+
+def _failed(e: KubeError, namespace: str) -> ServiceError:
+    """A Kubernetes refusal as the error the caller can act on."""
+    if e.status == 404:
+        return NotFound(f"{e.message}; is namespace {namespace!r} really in the cluster?")
+    if e.status == 422:
+        return Invalid(e.message)
+    if e.status == 409:
+        return Conflict(e.message)
+    return ClusterFailed(e.message)
+
+
+def _target(
+    server: Server, actor: Actor, cluster_ref: str, namespace: str
+) -> tuple[Cluster, Namespace, Access]:
+    with server.reading() as session:
+        cluster = clusters.get_cluster(session, actor, cluster_ref)
+        ns = clusters.get_namespace(session, actor, cluster, namespace)
+        session.expunge(cluster)
+        session.expunge(ns)
+        return cluster, ns, _access(cluster)
+
+
+def matching_secrets(
+    server: Server, actor: Actor, cluster: Cluster, namespace: str, images: Sequence[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The Secrets the kubelet would use for these images, in its order, each once; and the
+    credentials they come from."""
+    names: list[str] = []
+    used: list[dict[str, Any]] = []
+    with server.reading() as session:
+        for image in images:
+            for item in credentials.effective(session, actor, cluster, namespace, image)["items"]:
+                if item["secret_name"] not in names:
+                    names.append(item["secret_name"])
+                    used.append(
+                        {
+                            k: item[k]
+                            for k in ("id", "name", "scope", "server", "username", "secret_name")
+                        }
+                    )
+    return names, used
+
+
+def _validate(name: str, containers: Sequence[Container], replicas: int, one_image: bool) -> None:
+    try:
+        validate_label(name, "name")
+    except InvalidName as e:
+        raise Invalid(str(e), "name") from None
+    if not containers:
+        raise Invalid("a workload needs an image (or a list of containers)", "image")
+    if not 0 <= replicas <= MAX_REPLICAS:
+        raise Invalid(f"replicas must be between 0 and {MAX_REPLICAS}", "replicas")
+    seen: set[str] = set()
+    for i, c in enumerate(containers):
+        where = "" if one_image else f"containers[{i}]."
+        try:
+            parse_normalized_named(c.image)
+        except InvalidReference as e:
+            raise Invalid(
+                f"{c.image!r} is not a valid image reference: {e}", f"{where}image"
+            ) from None
+        try:
+            validate_label(c.name, f"{where}name")
+        except InvalidName as e:
+            raise Invalid(str(e), f"{where}name") from None
+        if c.name in seen:
+            raise Invalid(f"two containers are named {c.name!r}", f"{where}name")
+        seen.add(c.name)
+
+
+def deploy(
+    server: Server,
+    actor: Actor,
+    cluster_ref: str,
+    namespace: str,
+    name: str,
+    containers: Sequence[Container],
+    replicas: int = 1,
+) -> dict[str, Any]:
+    """Create Deployment NAME (labels app=NAME) with exactly the matching imagePullSecrets."""
+    cluster, ns, access = _target(server, actor, cluster_ref, namespace)
+    _may_use(actor, ns.project_id, "deploy workloads in it")
+    _validate(name, containers, replicas, one_image=len(containers) == 1)
+    images = list(dict.fromkeys(c.image for c in containers))
+    secrets, used = matching_secrets(server, actor, cluster, namespace, images)
+    manifest = rules.deployment(name, namespace, containers, replicas, secrets)
+    with _api(access) as api:
+        try:
+            created = api.create_deployment(manifest)
+        except KubeError as e:
+            if e.status == 409:
+                raise Conflict(
+                    f"a Deployment named {name!r} already exists in namespace {namespace!r}; "
+                    "choose another name, or `pullkeeper attach` the Secrets to it",
+                    "name",
+                ) from None
+            raise _failed(e, namespace) from None
+        missing = _missing_secrets(api, namespace, secrets)
+    result = {
+        "cluster": cluster.name,
+        "namespace": namespace,
+        "kind": "Deployment",
+        "name": name,
+        "uid": created["metadata"].get("uid", ""),
+        "replicas": replicas,
+        "images": images,
+        "image_pull_secrets": secrets,
+        "credentials": used,
+        "missing_secrets": missing,
+    }
+    with server.transaction() as session:
+        audit.record(
+            session,
+            actor,
+            "workload.create",
+            "workload",
+            result["uid"],
+            project_id=ns.project_id,
+            after={
+                k: result[k]
+                for k in (
+                    "cluster",
+                    "namespace",
+                    "kind",
+                    "name",
+                    "replicas",
+                    "images",
+                    "image_pull_secrets",
+                )
+            },
+        )
+    return result
+
+
+def _missing_secrets(api: WorkloadAPI, namespace: str, names: Sequence[str]) -> list[str]:
+    """The named Secrets not (yet) in the namespace: the sync may not have delivered them."""
+    try:
+        return [n for n in names if not api.has_secret(namespace, n)]
+    except KubeError as e:  # only a hint: the workload exists whatever this says
+        log.warning("cannot tell whether the pull secrets are in %s: %s", namespace, e)
+        return []
+
+
+def status(
+    server: Server,
+    actor: Actor,
+    cluster_ref: str,
+    namespace: str,
+    name: str,
+    *,
+    diagnose: bool = True,
+) -> dict[str, Any]:
+    """A Deployment's rollout, its pull events, and, when a pull failed, why."""
+    cluster, _ns, access = _target(server, actor, cluster_ref, namespace)
+    with _api(access) as api:
+        try:
+            workload = api.get("Deployment", namespace, name)
+            if workload is None:
+                raise NotFound(f"no Deployment {name!r} in namespace {namespace!r}")
+            labels = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            pods = rules.owned_pods(workload, api.pods(namespace, labels) if labels else [])
+            events = rules.related_events(workload, pods, api.events(namespace))
+        except KubeError as e:
+            raise _failed(e, namespace) from None
+    roll = rules.rollout(workload, pods, events)
+    spec = rules.pod_spec(workload)
+    result: dict[str, Any] = {
+        "cluster": cluster.name,
+        "namespace": namespace,
+        "kind": "Deployment",
+        "name": name,
+        "state": roll.state,
+        "reason": roll.reason,
+        "replicas": roll.replicas,
+        "ready": roll.ready,
+        "updated": roll.updated,
+        "available": roll.available,
+        "conditions": roll.conditions,
+        "images": rules.images(spec),
+        "image_pull_secrets": rules.pull_secret_names(spec),
+        "pods": [_pod(p) for p in pods],
+        "events": events,
+        "diagnosis": [],
+    }
+    if diagnose and roll.state == rules.FAILED:
+        result["diagnosis"] = [
+            _diagnose(server, actor, cluster.name, namespace, image) for image in roll.failed_images
+        ]
+    return result
+
+
+def _pod(pod: dict[str, Any]) -> dict[str, Any]:
+    status = pod.get("status") or {}
+    containers = []
+    for c in status.get("containerStatuses") or []:
+        state = c.get("state") or {}
+        now = next(iter(state), "waiting")
+        detail = state.get(now) or {}
+        containers.append(
+            {
+                "name": c.get("name", ""),
+                "image": c.get("image", ""),
+                "ready": bool(c.get("ready")),
+                "state": now,
+                "reason": detail.get("reason", ""),
+                "message": detail.get("message", ""),
+            }
+        )
+    return {
+        "name": pod["metadata"]["name"],
+        "phase": status.get("phase", ""),
+        "containers": containers,
+    }
+
+
+def _diagnose(
+    server: Server, actor: Actor, cluster: str, namespace: str, image: str
+) -> dict[str, Any]:
+    """The server's pull check of an image that failed to pull, as the kubelet would try it."""
+    try:
+        report = checks.run(server, actor, checks.CheckRequest(image, cluster, namespace))
+    except ServiceError as e:
+        return {"image": image, "ok": None, "cause": e.code, "message": e.message, "check": None}
+    error = report.get("error") or {}
+    if report["ok"]:
+        works = next(a["source"] for a in report["attempts"] if a["ok"])
+        message = (
+            f"pullkeeper can pull {image} with {works}; the cluster's failure lies elsewhere: "
+            "is the Secret in the namespace, can the node reach the registry and trust its "
+            "certificate?"
+        )
+        return {"image": image, "ok": True, "cause": None, "message": message, "check": report}
+    cause, message = error.get("cause"), error.get("message") or "no credential works"
+    furthest = _furthest(report["attempts"])
+    if furthest is not None:
+        cause, message = furthest["cause"], f"{furthest['source']}: {furthest['message']}"
+    return {"image": image, "ok": False, "cause": cause, "message": message, "check": report}
+
+
+# The causes that tell the most, in that order: an attempt that got as far as the
+# repository explains more than one refused at the door.
+_FURTHEST = ("not_found", "denied", "expired", "unauthorized", "no_credentials")
+
+
+def _furthest(attempts: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    ranked = [a for a in attempts if a["cause"] in _FURTHEST]
+    return min(ranked, key=lambda a: _FURTHEST.index(a["cause"]), default=None)
+
+
+def _changed_meanwhile(e: KubeError) -> bool:
+    """The patch's resourceVersion test failed: the workload changed since it was read (the
+    API server answers 409; some answer 422 naming the failed test)."""
+    return e.status == 409 or (e.status == 422 and "test" in e.message.lower())
+
+
+def attach(
+    server: Server, actor: Actor, cluster_ref: str, namespace: str, kind_text: str, name: str
+) -> dict[str, Any]:
+    """Give a workload made elsewhere the matching pull secrets it lacks, keeping every entry
+    it has, in its order; no write when nothing is missing."""
+    kind = rules.kind_of(kind_text)
+    if kind is None:
+        raise Invalid(
+            f"{kind_text!r} is not a workload kind pullkeeper attaches to: "
+            "use deployment, statefulset or daemonset",
+            "kind",
+        )
+    cluster, ns, access = _target(server, actor, cluster_ref, namespace)
+    _may_use(actor, ns.project_id, "attach pull secrets to its workloads")
+    with _api(access) as api:
+        for _attempt in range(3):
+            try:
+                workload = api.get(kind, namespace, name)
+            except KubeError as e:
+                raise _failed(e, namespace) from None
+            if workload is None:
+                raise NotFound(f"no {kind} {name!r} in namespace {namespace!r}")
+            spec = rules.pod_spec(workload)
+            images = rules.images(spec)
+            had = rules.pull_secret_names(spec)
+            wanted, used = matching_secrets(server, actor, cluster, namespace, images)
+            added = rules.merge_pull_secrets(had, wanted)
+            if not added:
+                break
+            try:
+                workload = api.add_pull_secrets(
+                    kind,
+                    namespace,
+                    name,
+                    str(workload["metadata"].get("resourceVersion", "")),
+                    "imagePullSecrets" in spec,
+                    added,
+                )
+                break
+            except KubeError as e:
+                if not _changed_meanwhile(e):
+                    raise _failed(e, namespace) from None
+        else:
+            raise Conflict(f"{kind} {namespace}/{name} kept changing; try again", "name")
+        missing = _missing_secrets(api, namespace, added)
+    result = {
+        "cluster": cluster.name,
+        "namespace": namespace,
+        "kind": kind,
+        "name": name,
+        "images": images,
+        "had": had,
+        "added": added,
+        "image_pull_secrets": rules.pull_secret_names(rules.pod_spec(workload)),
+        "credentials": used,
+        "missing_secrets": missing,
+    }
+    if added:
+        with server.transaction() as session:
+            audit.record(
+                session,
+                actor,
+                "workload.attach",
+                "workload",
+                str(workload["metadata"].get("uid", "")),
+                project_id=ns.project_id,
+                before={"image_pull_secrets": had},
+                after={
+                    "cluster": cluster.name,
+                    "namespace": namespace,
+                    "kind": kind,
+                    "name": name,
+                    "image_pull_secrets": result["image_pull_secrets"],
+                },
+            )
+    return result

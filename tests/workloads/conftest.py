@@ -1,0 +1,205 @@
+"""A cluster (the fake API server with its controller/kubelet simulator) whose kubelet pulls
+from the real token registry with the Secrets the pod names, and a pullkeeper server that
+syncs those Secrets into it.
+
+The kubelet stand-in does what the real one does with imagePullSecrets: it reads each named
+Secret from the cluster, keeps the entries for the image's registry, and tries them in order
+with a real client (skopeo), stopping at the first that works; with none, it pulls
+anonymously. So a Deployment pulls only when pullkeeper gave it the right Secrets and the
+sync put them in its namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.kube import resources
+from tests.kube.fake_apiserver import FakeApiServer
+from tests.kube.resources import Resource
+from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
+from tests.registry.servers import TokenRegistry
+from tests.server.conftest import Backend, Env, env, template  # noqa: F401
+
+T = TypeVar("T")
+PROJECT_LABEL = "pullkeeper.io/project"
+WRONG_PASSWORD = "not-alices-password-4711"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "settings(**kw): Settings overrides for the `env` fixture's server"
+    )
+
+
+@pytest.fixture(scope="session")
+def backend() -> Backend:
+    """SQLite only: the store side of these use cases is the credentials' and is run on
+    PostgreSQL by tests/server; here the cluster and the registry are what is new."""
+    return Backend("sqlite")
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or check}; last: {value!r}")
+        time.sleep(0.02)
+
+
+class Kubelet:
+    """The `pull` callback of the fake's simulator, pulling from a real registry."""
+
+    def __init__(self, fake: FakeApiServer, registry: TokenRegistry) -> None:
+        self.fake, self.registry = fake, registry
+        self.tried: list[tuple[str, str, str]] = []  # (image, secret or "anonymous", outcome)
+
+    def __call__(self, image: str, namespace: str, secret_names: list[str]) -> tuple[bool, str]:
+        host = image.split("/", 1)[0]
+        logins = []
+        for name in secret_names:
+            secret = self.fake.get("secrets", name, namespace)
+            if secret is None:
+                continue
+            config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+            entry = (config.get("auths") or {}).get(host)
+            if entry is not None:
+                logins.append((name, base64.b64decode(entry["auth"]).decode()))
+        errors = []
+        for name, creds in logins or [("anonymous", "")]:
+            auth = ["--creds", creds] if creds else ["--no-creds"]
+            result = self.registry.skopeo(
+                "inspect", "--raw", *self.registry.tls_args(), *auth, f"docker://{image}"
+            )
+            ok = result.returncode == 0
+            self.tried.append((image, name, "ok" if ok else "failed"))
+            if ok:
+                return True, ""
+            errors.append(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
+        return False, f"rpc error: code = Unknown desc = {errors[-1]}"
+
+
+@dataclass
+class Cluster:
+    env: Env
+    fake: FakeApiServer
+    kubelet: Kubelet
+    registry: TokenRegistry
+    creds: dict[str, dict[str, Any]]
+
+    def image(self, name: str = "team-a/app:v1") -> str:
+        return self.registry.ref(name)
+
+    def secrets_in(self, namespace: str) -> set[str]:
+        return {s["metadata"]["name"] for s in self.fake.objects("secrets", namespace)}
+
+    def delivered(self, namespace: str, *names: str) -> None:
+        eventually(
+            lambda: set(names) <= self.secrets_in(namespace),
+            what=f"the sync delivers {names} to {namespace}",
+        )
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        found = self.fake.get("deployments", name, namespace)
+        assert found is not None, f"no Deployment {namespace}/{name} in the cluster"
+        return found
+
+
+def trust(data: Path, registry: TokenRegistry) -> None:
+    """The server trusts the registry's CA where it looks for it: DATA/certs.d/HOST/ca.crt."""
+    assert registry.ca_file is not None
+    target = data / "certs.d" / registry.host
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(registry.ca_file, target / "ca.crt")
+
+
+def start_fake(
+    registry: TokenRegistry, namespaces: dict[str, str | None]
+) -> tuple[FakeApiServer, Kubelet]:
+    fake = FakeApiServer().start()
+    for ns, project in namespaces.items():
+        labels = {PROJECT_LABEL: project} if project else {}
+        fake.create("namespaces", {"metadata": {"name": ns, "labels": labels}})
+    kubelet = Kubelet(fake, registry)
+    fake.simulate(kubelet)
+    return fake, kubelet
+
+
+@pytest.fixture
+def cluster(
+    env: Env,  # noqa: F811
+    token_registry: TokenRegistry,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[Cluster]:
+    """Cluster c1 on the fake. shop (project web) is reached, for the registry, by a
+    namespace credential with a wrong password, web's project credential (alice) and a
+    cluster-wide one (bob, who may not pull team-a/*), in that kubelet order; plus a
+    namespace credential of shop for quay.io and one of cart (project store) for the
+    registry, which a Deployment in shop must not get."""
+    trust(env.data, token_registry)
+    fake, kubelet = start_fake(token_registry, {"shop": "web", "cart": "store"})
+    try:
+        env.cluster("c1", kubeconfig=str(fake.kubeconfig(tmp_path / "kubeconfig")))
+        web, store = env.project("web"), env.project("store")
+        env.namespace("shop", web["id"])
+        env.namespace("cart", store["id"])
+        host, alice, bob = token_registry.host, token_registry.alice, token_registry.bob
+        creds = {
+            "shop-wrong": env.cred(
+                "shop-wrong",
+                scope="namespace",
+                namespace="shop",
+                server=host,
+                username=alice.username,
+                password=WRONG_PASSWORD,
+            ),
+            "web-alice": env.cred(
+                "web-alice",
+                scope="project",
+                project=web["id"],
+                server=host,
+                username=alice.username,
+                password=alice.password,
+            ),
+            "wide-bob": env.cred(
+                "wide-bob", server=host, username=bob.username, password=bob.password
+            ),
+            "shop-quay": env.cred(
+                "shop-quay", scope="namespace", namespace="shop", server="quay.io", provider="quay"
+            ),
+            "cart-alice": env.cred(
+                "cart-alice",
+                scope="namespace",
+                namespace="cart",
+                server=host,
+                username=alice.username,
+                password=WRONG_PASSWORD + "-cart",
+            ),
+        }
+        yield Cluster(env, fake, kubelet, token_registry, creds)
+    finally:
+        fake.stop()
+
+
+def serve_more_workloads(fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the fake serve StatefulSets and DaemonSets as plain stored objects (no controller):
+    enough to read and patch their pod templates."""
+    for plural, kind, short in (
+        ("statefulsets", "StatefulSet", "sts"),
+        ("daemonsets", "DaemonSet", "ds"),
+    ):
+        res = Resource("apps", "v1", plural, kind, True, (short,), ("status",), True)
+        monkeypatch.setitem(resources.BY_PLURAL, ("apps", "v1", plural), res)
+        monkeypatch.setitem(resources.BY_NAME, plural, res)
+        fake.store._objects.setdefault(plural, {})

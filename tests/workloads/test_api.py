@@ -1,0 +1,295 @@
+"""Deploy, follow and attach through the API (in-process server, sync on) against the fake
+cluster, whose kubelet pulls from the real token registry with the Secrets it is given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import Env, assert_error
+from tests.workloads.conftest import Cluster, eventually, serve_more_workloads
+
+pytestmark = pytest.mark.settings(sync=True, sync_poll_seconds=0.2)
+
+SHOP = "clusters/c1/namespaces/shop/workloads"
+CART = "clusters/c1/namespaces/cart/workloads"
+
+
+def _settled(env: Env, base: str, name: str) -> dict[str, Any]:
+    """The workload's status once its rollout is ready or failed."""
+
+    def done() -> dict[str, Any] | None:
+        status: dict[str, Any] = env.admin.ok("GET", f"{base}/{name}")
+        return status if status["state"] != "progressing" else None
+
+    return eventually(done, what=f"the rollout of {name} ends")
+
+
+def _pull_secrets(obj: dict[str, Any]) -> list[str]:
+    spec = obj["spec"]["template"]["spec"]
+    return [ref["name"] for ref in spec.get("imagePullSecrets") or []]
+
+
+def test_deploy_gives_exactly_the_matching_secrets_and_rolls_out(cluster: Cluster) -> None:
+    env = cluster.env
+    cluster.delivered("shop", "shop-wrong", "web-alice", "wide-bob", "shop-quay")
+    image = cluster.image()
+    created = env.admin.ok(
+        "POST", SHOP, status=201, json={"name": "web", "image": image, "replicas": 2, "port": 8080}
+    )
+    # The namespace's, the project's and the cluster's credential for the registry, in the
+    # kubelet's order; not shop's quay.io credential, not cart's credential.
+    expected = ["shop-wrong", "web-alice", "wide-bob"]
+    assert created["image_pull_secrets"] == expected
+    assert [c["scope"] for c in created["credentials"]] == ["namespace", "project", "cluster"]
+    assert created["missing_secrets"] == []
+    live = cluster.deployment("shop", "web")
+    assert _pull_secrets(live) == expected
+    assert live["metadata"]["labels"] == {"app": "web"}
+    assert live["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    assert live["spec"]["replicas"] == 2
+    container = live["spec"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"]) == ("web", image)
+    assert container["ports"][0]["containerPort"] == 8080
+
+    status = _settled(env, SHOP, "web")
+    assert (status["state"], status["ready"], status["replicas"]) == ("ready", 2, 2)
+    assert status["image_pull_secrets"] == expected
+    assert status["diagnosis"] == []
+    assert len(status["pods"]) == 2
+    reasons = [e["reason"] for e in status["events"] if e["object"].startswith("Pod/")]
+    assert reasons.count("Scheduled") == reasons.count("Pulled") == 2
+    assert reasons.index("Scheduled") < reasons.index("Pulling") < reasons.index("Pulled")
+    assert not [e for e in status["events"] if e["type"] == "Warning"]
+    # The kubelet tried the wrong password first, then alice's, which works.
+    assert cluster.kubelet.tried[:2] == [
+        (image, "shop-wrong", "failed"),
+        (image, "web-alice", "ok"),
+    ]
+    available = {c["type"]: c["status"] for c in status["conditions"]}
+    assert available == {"Available": "True", "Progressing": "True"}
+
+    event = env.audit(action="workload.create")[0]
+    assert event["object_id"] == live["metadata"]["uid"]
+    assert event["after"]["image_pull_secrets"] == expected
+    assert (event["after"]["namespace"], event["after"]["name"]) == ("shop", "web")
+
+
+def test_a_failed_pull_comes_with_the_events_and_the_servers_diagnosis(cluster: Cluster) -> None:
+    env = cluster.env
+    cluster.delivered("cart", "cart-alice", "wide-bob")
+    image = cluster.image()
+    created = env.admin.ok("POST", CART, status=201, json={"name": "api", "image": image})
+    assert created["image_pull_secrets"] == ["cart-alice", "wide-bob"]
+
+    status = _settled(env, CART, "api")
+    assert status["state"] == "failed"
+    assert "ImagePullBackOff" in status["reason"]
+    messages = [(e["reason"], e["message"]) for e in status["events"]]
+    assert ("Failed", "Error: ImagePullBackOff") in messages
+    failed = [m for r, m in messages if m.startswith(f'Failed to pull image "{image}"')]
+    assert failed and "unauthorized" in failed[0].lower()
+    assert status["pods"][0]["containers"][0]["reason"] == "ImagePullBackOff"
+
+    # The server's own check, with the stored secrets, against the real registry.
+    [diagnosis] = status["diagnosis"]
+    assert (diagnosis["image"], diagnosis["ok"]) == (image, False)
+    attempts = [(a["source"], a["cause"]) for a in diagnosis["check"]["attempts"]]
+    assert attempts == [("cart-alice", "unauthorized"), ("wide-bob", "denied")]
+    assert "wrong user name or password" in diagnosis["check"]["attempts"][0]["message"]
+    assert diagnosis["cause"] == "denied"
+    assert diagnosis["message"].startswith("wide-bob: ")
+    assert "no access to team-a/app" in diagnosis["message"]
+    # The check is recorded on the credentials, as any check is.
+    shown = env.admin.ok("GET", f"credentials/{cluster.creds['cart-alice']['id']}")
+    assert shown["last_check"]["cause"] == "unauthorized"
+    # Without diagnose, no check runs.
+    assert env.admin.ok("GET", f"{CART}/api", params={"diagnose": "false"})["diagnosis"] == []
+
+
+def test_an_image_that_is_not_there_is_diagnosed_as_not_found(cluster: Cluster) -> None:
+    env = cluster.env
+    cluster.delivered("shop", "shop-wrong", "web-alice", "wide-bob")
+    image = cluster.image("team-a/app:no-such-tag")
+    env.admin.ok("POST", SHOP, status=201, json={"name": "gone", "image": image})
+    status = _settled(env, SHOP, "gone")
+    assert status["state"] == "failed"
+    [diagnosis] = status["diagnosis"]
+    assert diagnosis["cause"] == "not_found"
+    assert [a["cause"] for a in diagnosis["check"]["attempts"]] == [
+        "unauthorized",
+        "not_found",
+        "denied",
+    ]
+
+
+def test_several_containers_get_the_union_in_order(cluster: Cluster) -> None:
+    env = cluster.env
+    body = {
+        "name": "duo",
+        "containers": [
+            {"image": "quay.io/team/proxy:1"},
+            {"name": "app", "image": cluster.image()},
+            {"name": "hub", "image": "nginx:1.27"},
+        ],
+        "replicas": 0,
+    }
+    created = env.admin.ok("POST", SHOP, status=201, json=body)
+    assert created["image_pull_secrets"] == ["shop-quay", "shop-wrong", "web-alice", "wide-bob"]
+    live = cluster.deployment("shop", "duo")
+    names = [c["name"] for c in live["spec"]["template"]["spec"]["containers"]]
+    assert names == ["duo", "app", "hub"]
+    assert _settled(env, SHOP, "duo")["state"] == "ready"  # zero replicas: nothing to pull
+
+
+def test_refusals(cluster: Cluster) -> None:
+    env = cluster.env
+    image = cluster.image()
+    assert_error(
+        env.admin.post(
+            "clusters/c1/namespaces/nowhere/workloads", json={"name": "w", "image": image}
+        ),
+        404,
+    )
+    assert_error(
+        env.admin.post(SHOP, json={"name": "w", "image": "Bad/Image"}),
+        422,
+        field="image",
+        message="'Bad/Image'",
+    )
+    err = assert_error(
+        env.admin.post(
+            SHOP, json={"name": "w", "containers": [{"image": image}, {"image": "a//b"}]}
+        ),
+        422,
+        field="containers[1].image",
+    )
+    assert "'a//b'" in err["message"]
+    assert_error(
+        env.admin.post(SHOP, json={"name": "Not_A_Name", "image": image}), 422, field="name"
+    )
+    assert_error(env.admin.post(SHOP, json={"name": "w"}), 422, field="image")
+    assert_error(env.admin.post(SHOP, json={"name": "w", "image": image, "replicas": -1}), 422)
+    env.admin.ok("POST", SHOP, status=201, json={"name": "taken", "image": image})
+    assert_error(env.admin.post(SHOP, json={"name": "taken", "image": image}), 409, field="name")
+    assert [d["metadata"]["name"] for d in cluster.fake.objects("deployments", "shop")] == ["taken"]
+    assert_error(env.admin.get(f"{SHOP}/nothing"), 404)
+    assert_error(env.admin.post(f"{SHOP}/cronjob/taken/attach"), 422, field="kind")
+    assert_error(env.admin.post(f"{SHOP}/deployment/nothing/attach"), 404)
+
+
+def test_who_may_deploy(cluster: Cluster) -> None:
+    env = cluster.env
+    image = cluster.image()
+    tokens = {}
+    for who, role in (
+        ("owner", "owner"),
+        ("member", "member"),
+        ("viewer", "viewer"),
+        ("other", None),
+    ):
+        _, tokens[who] = env.quick_user(who)
+        if role:
+            env.member("web", who, role)
+    for who in ("owner", "member"):
+        made = env.api(tokens[who]).ok(
+            "POST", SHOP, status=201, json={"name": f"by-{who}", "image": image}
+        )
+        assert made["image_pull_secrets"] == ["shop-wrong", "web-alice", "wide-bob"]
+    viewer = env.api(tokens["viewer"])
+    assert_error(viewer.post(SHOP, json={"name": "by-viewer", "image": image}), 403)
+    assert_error(viewer.post(f"{SHOP}/deployment/by-owner/attach"), 403)
+    # A viewer may follow a rollout, but not run checks with the project's credentials.
+    assert viewer.ok("GET", f"{SHOP}/by-owner")["name"] == "by-owner"
+    # Someone outside the project does not see the namespace at all.
+    assert_error(
+        env.api(tokens["other"]).post(SHOP, json={"name": "by-other", "image": image}), 404
+    )
+    made = sorted(d["metadata"]["name"] for d in cluster.fake.objects("deployments", "shop"))
+    assert made == ["by-member", "by-owner"]
+    actors = sorted(e["actor"] for e in env.audit(action="workload.create"))
+    assert actors == ["member", "owner"]
+
+
+def _elsewhere(
+    cluster: Cluster, name: str, secrets: list[str] | None, kind: str = "deployments"
+) -> None:
+    """A workload created without pullkeeper (kubectl, Helm, GitOps)."""
+    spec: dict[str, Any] = {
+        "initContainers": [{"name": "init", "image": "quay.io/team/init:1"}],
+        "containers": [{"name": "app", "image": cluster.image()}],
+    }
+    if secrets is not None:
+        spec["imagePullSecrets"] = [{"name": s} for s in secrets]
+    obj = {
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }
+    # What their controllers would have written by now (lightkube requires these fields).
+    if kind == "statefulsets":
+        obj["spec"]["serviceName"] = name
+        obj["status"] = {"replicas": 0}
+    elif kind == "daemonsets":
+        del obj["spec"]["replicas"]
+        obj["status"] = {
+            "currentNumberScheduled": 0,
+            "desiredNumberScheduled": 0,
+            "numberMisscheduled": 0,
+            "numberReady": 0,
+        }
+    cluster.fake.create(kind, obj, namespace="shop")
+
+
+def test_attach_adds_only_what_is_missing_and_keeps_the_rest(cluster: Cluster) -> None:
+    env = cluster.env
+    _elsewhere(cluster, "legacy", ["hand-made", "web-alice"])
+    cluster.delivered("shop", "shop-quay", "shop-wrong", "web-alice", "wide-bob")
+    fake = cluster.fake
+    fake.reset_counts()
+    result = env.admin.ok("POST", f"{SHOP}/deployment/legacy/attach")
+    assert result["had"] == ["hand-made", "web-alice"]
+    # quay.io for the init container, then the registry's in kubelet order, less web-alice.
+    assert result["added"] == ["shop-quay", "shop-wrong", "wide-bob"]
+    expected = ["hand-made", "web-alice", "shop-quay", "shop-wrong", "wide-bob"]
+    assert result["image_pull_secrets"] == expected
+    assert _pull_secrets(cluster.deployment("shop", "legacy")) == expected
+    assert fake.count("patch", "deployments") == 1
+    assert fake.count("write", "deployments") == 1
+
+    fake.reset_counts()
+    version = cluster.deployment("shop", "legacy")["metadata"]["resourceVersion"]
+    again = env.admin.ok("POST", f"{SHOP}/deployments/legacy/attach")
+    assert (again["added"], again["image_pull_secrets"]) == ([], expected)
+    assert fake.count("get", "deployments") == 1
+    assert fake.count("write", "deployments") == 0
+    assert cluster.deployment("shop", "legacy")["metadata"]["resourceVersion"] == version
+    attached = env.audit(action="workload.attach")
+    assert len(attached) == 1
+    assert attached[0]["before"] == {"image_pull_secrets": ["hand-made", "web-alice"]}
+    assert attached[0]["after"]["image_pull_secrets"] == expected
+
+
+def test_attach_to_a_template_without_pull_secrets(cluster: Cluster) -> None:
+    _elsewhere(cluster, "bare", None)
+    result = cluster.env.admin.ok("POST", f"{SHOP}/deploy/bare/attach")
+    assert result["had"] == []
+    assert result["image_pull_secrets"] == ["shop-quay", "shop-wrong", "web-alice", "wide-bob"]
+    assert _pull_secrets(cluster.deployment("shop", "bare")) == result["image_pull_secrets"]
+
+
+def test_attach_to_statefulsets_and_daemonsets(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_more_workloads(cluster.fake, monkeypatch)
+    for kind, path in (("statefulsets", "statefulset"), ("daemonsets", "ds")):
+        _elsewhere(cluster, f"one-{path}", ["wide-bob"], kind)
+        result = cluster.env.admin.ok("POST", f"{SHOP}/{path}/one-{path}/attach")
+        assert result["added"] == ["shop-quay", "shop-wrong", "web-alice"]
+        stored = cluster.fake.get(kind, f"one-{path}", "shop")
+        assert stored is not None
+        assert _pull_secrets(stored) == ["wide-bob", "shop-quay", "shop-wrong", "web-alice"]
