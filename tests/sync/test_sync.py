@@ -123,7 +123,7 @@ def test_hand_edits_and_deletions_are_repaired(world: World) -> None:
         ),
         what="an edited Secret restored",
     )
-    assert world.status(cid)[("c1", "shop")][0] == "in_sync"
+    eventually(lambda: world.status(cid).get(("c1", "shop"), ("",))[0] == "in_sync")
 
 
 def test_an_unmanaged_secret_is_a_conflict_unless_adopted(world: World) -> None:
@@ -186,7 +186,7 @@ def test_api_errors_are_reported_and_retried(world: World) -> None:
     assert "forbidden" in reason.lower() and "RBAC" in reason
     # Throttled twice, then delivered.
     eventually(lambda: ("busy", "wide") in world.secrets(), what="retried after 429")
-    assert world.status(cid)[("c1", "busy")] == ("in_sync", "")
+    eventually(lambda: world.status(cid).get(("c1", "busy")) == ("in_sync", ""))
     fake.clear_injections()
     # A lost connection: the loop reconnects, lists again and carries on.
     fake.drop_connections(3)
@@ -215,4 +215,27 @@ def test_one_cluster_down_does_not_hold_up_another(make_world: Callable[..., Wor
         status = sync.status_of(world.server, cred)
     assert status["cluster_error"] and "cannot reach the API server" in status["cluster_error"]
     assert status["items"] == []
-    assert world.status(cid)[("c1", "shop")] == ("in_sync", "")
+    eventually(lambda: world.status(cid).get(("c1", "shop")) == ("in_sync", ""))
+
+
+def test_a_project_created_after_its_labelled_namespaces_gets_them(world: World) -> None:
+    from sqlalchemy import select
+
+    from pullkeeper.store.models import Namespace, Project
+
+    world.namespace("late-1", {PROJECT: "later"})
+    world.namespace("late-2", {PROJECT: "later"})
+    loop = world.loop()
+    eventually(lambda: loop.passes > 0)
+    pid = world.project("later")
+
+    def recorded() -> list[str]:
+        with world.server.reading() as session:
+            rows = session.execute(
+                select(Namespace.name)
+                .join(Project, Project.id == Namespace.project_id)
+                .where(Project.id == pid)
+            )
+            return sorted(r[0] for r in rows)
+
+    eventually(lambda: recorded() == ["late-1", "late-2"], what="membership recorded")

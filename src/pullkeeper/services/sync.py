@@ -386,6 +386,17 @@ class ClusterSync:
             name: delivery.Namespace(name, ns.labels, recorded.get(name))
             for name, ns in self._namespaces.items()
         }
+        # A project created after its namespaces were labelled: record them in it now.
+        projects = self._state.projects.values()
+        stale = [
+            ns
+            for ns in self._namespaces.values()
+            if _labelled(ns)
+            and (labelled := delivery.project_of(delivery.Namespace(ns.name, ns.labels), projects))
+            and labelled != ns.recorded_project
+        ]
+        if stale:
+            self._record_namespaces(stale)
 
     def _record_namespaces(self, seen: Iterable[delivery.Namespace]) -> None:
         """Namespaces found in the cluster become known to the store, with the project their
