@@ -11,12 +11,14 @@ import click
 from pullkeeper import __version__
 
 _COMMANDS = {
+    "attach": ("pullkeeper.cli.workloads", "attach"),
     "audit": ("pullkeeper.cli.access", "audit"),
     "check": ("pullkeeper.cli.check", "check"),
     "cluster": ("pullkeeper.cli.resources", "cluster"),
     "credential": ("pullkeeper.cli.credential", "credential"),
     "creds": ("pullkeeper.cli.creds", "creds"),
     "db": ("pullkeeper.cli.serve", "db"),
+    "deploy": ("pullkeeper.cli.workloads", "deploy"),
     "image": ("pullkeeper.cli.image", "image"),
     "keys": ("pullkeeper.cli.serve", "keys"),
     "login": ("pullkeeper.cli.login", "login"),
