@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -86,8 +87,19 @@ class Kubelet:
             self.tried.append((image, name, "ok" if ok else "failed"))
             if ok:
                 return True, ""
-            errors.append(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
-        return False, f"rpc error: code = Unknown desc = {errors[-1]}"
+            errors.append(_skopeo_error(result.stderr))
+        return False, (
+            f'rpc error: code = Unknown desc = failed to pull and unpack image "{image}": '
+            f'failed to resolve reference "{image}": {errors[-1]}'
+        )
+
+
+def _skopeo_error(stderr: str) -> str:
+    """The reason in skopeo's `level=fatal msg="..."` line, without its preamble."""
+    lines = stderr.strip().splitlines() or ["failed"]
+    m = re.search(r'msg="(.*)"$', lines[-1])
+    text = m.group(1).replace('\\"', '"') if m else lines[-1]
+    return re.sub(r'^Error parsing image name "[^"]*": ', "", text)
 
 
 @dataclass
