@@ -11,6 +11,9 @@ EMPTY: dict[str, Any] = {
     "allowlist": None,
     "always_pull": None,
     "service_accounts": None,
+    "require_digest": None,
+    "forbid_latest": None,
+    "mode": None,
     "warnings": [],
 }
 HUB_WARNING = (
@@ -35,6 +38,9 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "allowlist": ["docker.io", "*.example.com", "quay.io/acme"],
         "always_pull": True,
         "service_accounts": None,
+        "require_digest": None,
+        "forbid_latest": None,
+        "mode": None,
     }
     assert env.admin.ok("PUT", "clusters/c1/policy", json=cluster) == {**cluster, "warnings": []}
     assert env.admin.ok("GET", "clusters/c1/policy") == {**cluster, "warnings": []}
@@ -57,6 +63,9 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "allowlist": ["harbor.example.com:8443"],
         "always_pull": False,
         "service_accounts": None,
+        "require_digest": None,
+        "forbid_latest": None,
+        "mode": None,
         "warnings": [HUB_WARNING],
     }
     # Fields not in a PUT keep their values.
@@ -65,6 +74,9 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "allowlist": ["harbor.example.com:8443"],
         "always_pull": False,
         "service_accounts": None,
+        "require_digest": None,
+        "forbid_latest": None,
+        "mode": None,
         "warnings": [HUB_WARNING],
     }
     # null resets a field: the project inherits it again.
@@ -183,3 +195,30 @@ def test_service_account_mode(env: Env) -> None:
             message=words,
         )
     assert env.admin.ok("GET", "clusters/c1/policy")["service_accounts"] == ["default", "builder"]
+
+
+def test_admission_rules(env: Env) -> None:
+    _setup(env)
+    cluster = env.admin.ok(
+        "PUT",
+        "clusters/c1/policy",
+        json={"require_digest": True, "forbid_latest": True, "mode": "warn"},
+    )
+    assert (cluster["require_digest"], cluster["forbid_latest"], cluster["mode"]) == (
+        True,
+        True,
+        "warn",
+    )
+    env.admin.ok("PUT", "projects/web/policy", json={"mode": "enforce", "require_digest": False})
+    merged = env.admin.ok("GET", "projects/web/policy", params={"effective": True})
+    assert (merged["require_digest"], merged["forbid_latest"], merged["mode"]) == (
+        False,
+        True,
+        "enforce",
+    )
+    assert_error(
+        env.admin.put("clusters/c1/policy", json={"mode": "deny"}),
+        422,
+        field="mode",
+        message="enforce, warn, audit",
+    )

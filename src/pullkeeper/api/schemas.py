@@ -114,6 +114,13 @@ class PolicyIn(Body):
         description='ServiceAccounts that get the delivered Secrets: names, ["*"] for all, '
         "[] for none; null inherits.",
     )
+    require_digest: bool | None = None
+    forbid_latest: bool | None = Field(
+        None, description="Refuse an explicit :latest and images with neither tag nor digest."
+    )
+    mode: str | None = Field(
+        None, max_length=16, description="enforce (deny), warn, or audit (record only)."
+    )
 
 
 class CheckIn(Body):

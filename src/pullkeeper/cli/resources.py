@@ -411,6 +411,9 @@ _FIELDS = {
     "always_pull": "always_pull",
     "service-accounts": "service_accounts",
     "service_accounts": "service_accounts",
+    "require-digest": "require_digest",
+    "forbid-latest": "forbid_latest",
+    "mode": "mode",
 }
 
 
@@ -438,6 +441,10 @@ _target_options = [
 ]
 
 
+def _yes_no(value: bool | None, unset: str) -> str:
+    return unset if value is None else ("yes" if value else "no")
+
+
 def _policy_text(p: dict[str, Any], what: str, unset: str) -> str:
     allowlist = p["allowlist"]
     if allowlist is None:
@@ -460,6 +467,9 @@ def _policy_text(p: dict[str, Any], what: str, unset: str) -> str:
             ("allowlist", allowed),
             ("always pull", unset if always is None else ("yes" if always else "no")),
             ("service accounts", to_accounts),
+            ("require digest", _yes_no(p.get("require_digest"), unset)),
+            ("forbid latest", _yes_no(p.get("forbid_latest"), unset)),
+            ("mode", p.get("mode") or unset),
         ]
     )
 
@@ -518,10 +528,37 @@ def policy_show(
     "imagePullSecrets (comma-separated names, '*' for all, 'none' to turn it off).",
 )
 @click.option(
+    "--require-digest/--no-require-digest",
+    default=None,
+    help="Refuse images without @sha256:... (admission).",
+)
+@click.option(
+    "--forbid-latest/--no-forbid-latest",
+    default=None,
+    help="Refuse :latest and images with neither tag nor digest (admission).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["enforce", "warn", "audit"]),
+    help="What admission does with a violation: deny it, warn, or only record it.",
+)
+@click.option(
     "--unset",
     "unset",
     multiple=True,
-    type=click.Choice(sorted({"default-registry", "allowlist", "always-pull", "service-accounts"})),
+    type=click.Choice(
+        sorted(
+            {
+                "default-registry",
+                "allowlist",
+                "always-pull",
+                "service-accounts",
+                "require-digest",
+                "forbid-latest",
+                "mode",
+            }
+        )
+    ),
     help="Make a field unset again, so it inherits; repeat for several.",
 )
 @output_option
@@ -534,6 +571,9 @@ def policy_set(
     allow: tuple[str, ...],
     always_pull: bool | None,
     service_accounts: str | None,
+    require_digest: bool | None,
+    forbid_latest: bool | None,
+    mode: str | None,
     unset: tuple[str, ...],
     output: str,
 ) -> None:
@@ -551,6 +591,13 @@ def policy_set(
     if service_accounts is not None:
         names = [n.strip() for n in service_accounts.split(",") if n.strip()]
         body["service_accounts"] = [] if names == ["none"] else names
+    for field, value in (
+        ("require_digest", require_digest),
+        ("forbid_latest", forbid_latest),
+        ("mode", mode),
+    ):
+        if value is not None:
+            body[field] = value
     for name in unset:
         field = _FIELDS[name]
         if field in body:
@@ -559,7 +606,8 @@ def policy_set(
     if not body:
         raise CLIError(
             "nothing to change: give --default-registry, --allow, --always-pull/"
-            "--no-always-pull, --service-accounts or --unset"
+            "--no-always-pull, --service-accounts, --require-digest, --forbid-latest, --mode "
+            "or --unset"
         )
     path, what = _target(api, cluster, project)
     p = api.put(path, body)

@@ -29,6 +29,10 @@ class Policy:
     always_pull: bool | None = None
     # ServiceAccount mode: which ServiceAccounts get the delivered Secrets ("*": all; empty: off).
     service_accounts: tuple[str, ...] | None = None
+    require_digest: bool | None = None
+    forbid_latest: bool | None = None  # an explicit :latest, or neither tag nor digest
+    # What the webhook does with a violation: "enforce" (deny), "warn", "audit" (record only).
+    mode: str | None = None
 
     def over(self, parent: Policy) -> Policy:
         """This policy with its unset fields taken from parent (project over cluster)."""

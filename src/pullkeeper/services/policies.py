@@ -8,13 +8,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core import policy as rules
+from pullkeeper.core.imagepolicy import MODES
 from pullkeeper.core.serviceaccounts import ServiceAccountsError, check_selection
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.store.models import Cluster, Policy, Project
 
-FIELDS = ("default_registry", "allowlist", "always_pull", "service_accounts")
+FIELDS = (
+    "default_registry",
+    "allowlist",
+    "always_pull",
+    "service_accounts",
+    "require_digest",
+    "forbid_latest",
+    "mode",
+)
 
 
 def _row(session: Session, cluster: Cluster, project: Project | None) -> Policy | None:
@@ -35,6 +44,9 @@ def _value(row: Policy | None) -> rules.Policy:
         tuple(row.allowlist) if row.allowlist is not None else None,
         row.always_pull,
         tuple(row.service_accounts) if row.service_accounts is not None else None,
+        row.require_digest,
+        row.forbid_latest,
+        row.mode,
     )
 
 
@@ -44,6 +56,9 @@ def as_dict(p: rules.Policy) -> dict[str, Any]:
         "allowlist": list(p.allowlist) if p.allowlist is not None else None,
         "always_pull": p.always_pull,
         "service_accounts": list(p.service_accounts) if p.service_accounts is not None else None,
+        "require_digest": p.require_digest,
+        "forbid_latest": p.forbid_latest,
+        "mode": p.mode,
         "warnings": rules.allowlist_warnings(p.allowlist or ()),
     }
 
@@ -77,6 +92,8 @@ def put(
             rules.check_default_registry(values["default_registry"])
         if values.get("allowlist") is not None:
             values["allowlist"] = [rules.check_allowlist_entry(e) for e in values["allowlist"]]
+        if values.get("mode") is not None and values["mode"] not in MODES:
+            raise Invalid(f"mode must be one of {', '.join(MODES)}", "mode")
         if values.get("service_accounts") is not None:
             values["service_accounts"] = list(check_selection(values["service_accounts"]))
     except rules.PolicyError as e:

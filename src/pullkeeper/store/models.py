@@ -181,6 +181,9 @@ class Policy(Stamped, Base):
     allowlist: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     always_pull: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     service_accounts: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    require_digest: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    forbid_latest: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class AuditEvent(Base):
