@@ -293,3 +293,19 @@ def test_attach_to_statefulsets_and_daemonsets(
         stored = cluster.fake.get(kind, f"one-{path}", "shop")
         assert stored is not None
         assert _pull_secrets(stored) == ["wide-bob", "shop-quay", "shop-wrong", "web-alice"]
+
+
+def test_a_cluster_without_usable_access_is_a_conflict_naming_it(cluster: Cluster) -> None:
+    env = cluster.env
+    env.cluster("c2", kubeconfig=str(cluster.env.data / "no-such-kubeconfig"))
+    env.namespace("shop", cluster="c2")
+    base = "clusters/c2/namespaces/shop/workloads"
+    image = cluster.image()
+    err = assert_error(
+        env.admin.post(base, json={"name": "w", "image": image}), 409, field="cluster"
+    )
+    assert "cluster 'c2' cannot be reached with its access settings" in err["message"]
+    assert_error(env.admin.get(f"{base}/w"), 409, field="cluster")
+    assert_error(env.admin.post(f"{base}/deployment/w/attach"), 409, field="cluster")
+    # A name no object can have is refused before the cluster is asked.
+    assert_error(env.admin.get(f"{SHOP}/Not_A_Name"), 422, field="name")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pullkeeper.core import workloads as rules
-from pullkeeper.core.names import InvalidName, validate_label
+from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.core.workloads import Container
 from pullkeeper.kube.api import Access, KubeError, client_for
@@ -48,11 +48,16 @@ def _access(cluster: Cluster) -> Access:
     return Access(cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or "")
 
 
-def _api(access: Access) -> WorkloadAPI:
+def _api(cluster: Cluster, access: Access) -> WorkloadAPI:
     try:
         return WorkloadAPI(client_for(access))
     except KubeError as e:
-        raise ClusterFailed(e.message) from None
+        # The cluster's own settings are at fault, not the cluster nor the request.
+        raise Conflict(
+            f"cluster {cluster.name!r} cannot be reached with its access settings: {e.message}; "
+            "fix them with `pullkeeper cluster edit`",
+            "cluster",
+        ) from None
 
 
 def _failed(e: KubeError, namespace: str) -> ServiceError:
@@ -98,6 +103,13 @@ def matching_secrets(
     return names, used
 
 
+def _workload_name(name: str) -> None:
+    try:
+        validate_subdomain(name, "name")
+    except InvalidName as e:
+        raise Invalid(str(e), "name") from None
+
+
 def _validate(name: str, containers: Sequence[Container], replicas: int, one_image: bool) -> None:
     try:
         validate_label(name, "name")
@@ -141,7 +153,7 @@ def deploy(
     images = list(dict.fromkeys(c.image for c in containers))
     secrets, used = matching_secrets(server, actor, cluster, namespace, images)
     manifest = rules.deployment(name, namespace, containers, replicas, secrets)
-    with _api(access) as api:
+    with _api(cluster, access) as api:
         try:
             created = api.create_deployment(manifest)
         except KubeError as e:
@@ -208,8 +220,9 @@ def status(
     diagnose: bool = True,
 ) -> dict[str, Any]:
     """A Deployment's rollout, its pull events, and, when a pull failed, why."""
+    _workload_name(name)
     cluster, _ns, access = _target(server, actor, cluster_ref, namespace)
-    with _api(access) as api:
+    with _api(cluster, access) as api:
         try:
             workload = api.get("Deployment", namespace, name)
             if workload is None:
@@ -322,9 +335,10 @@ def attach(
             "use deployment, statefulset or daemonset",
             "kind",
         )
+    _workload_name(name)
     cluster, ns, access = _target(server, actor, cluster_ref, namespace)
     _may_use(actor, ns.project_id, "attach pull secrets to its workloads")
-    with _api(access) as api:
+    with _api(cluster, access) as api:
         for _attempt in range(3):
             try:
                 workload = api.get(kind, namespace, name)
