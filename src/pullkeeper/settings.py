@@ -64,6 +64,46 @@ class Settings(BaseSettings):
         "labelled pullkeeper.io/exclude=true is excluded too).",
     )
 
+    admission_refresh_seconds: float = Field(
+        1.0,
+        ge=0.1,
+        description="How often the webhook's index looks for other processes' store changes.",
+    )
+    admission_templates: bool = Field(
+        True, description="Also mutate and validate the pod templates of workloads."
+    )
+    admission_excluded_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "pullkeeper"],
+        description="Namespaces the webhook passes through untouched (its own among them).",
+    )
+    admission_decide_timeout: float = Field(
+        2.0, gt=0, description="How long a review may wait for the index before the failure mode."
+    )
+    admission_validate_failure_policy: str = Field(
+        "Fail",
+        pattern="^(Fail|Ignore)$",
+        description="An undecidable validation: deny (Fail) or allow (Ignore).",
+    )
+    webhook_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the TLS listener for the admission webhook (0: off).",
+    )
+    webhook_cert_file: Path | None = Field(
+        None, description="The webhook's TLS certificate (default: generated in DATA/webhook)."
+    )
+    webhook_key_file: Path | None = None
+    webhook_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "pullkeeper.pullkeeper.svc",
+            "pullkeeper.pullkeeper.svc.cluster.local",
+            "localhost",
+            "127.0.0.1",
+        ],
+        description="Names the generated certificate is valid for (the Service's DNS names).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

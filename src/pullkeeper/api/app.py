@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import __version__
 from pullkeeper.api.routes import access, checks, clusters, credentials, policies, workloads
-from pullkeeper.services import sync
+from pullkeeper.api.routes import admission as admission_routes
+from pullkeeper.services import admission, sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
 
@@ -173,9 +174,11 @@ def create_app(server: Server) -> FastAPI:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = server.settings.request_threads
         manager = sync.start(server) if server.settings.sync else None
+        hook = admission.start(server)
         try:
             yield
         finally:
+            hook.index.stop()
             if manager is not None:
                 manager.stop()
 
@@ -236,4 +239,5 @@ def create_app(server: Server) -> FastAPI:
     _metrics(app, server)
     for module in (access, clusters, credentials, policies, checks, workloads):
         app.include_router(module.router, prefix=API)
+    app.include_router(admission_routes.router)
     return app

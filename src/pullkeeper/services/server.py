@@ -35,6 +35,7 @@ class Server:
         # Told after every write transaction (the sync looks at once instead of polling).
         self.on_change: list[Callable[[], None]] = []
         self.sync: Any = None  # the running SyncManager, when the server syncs clusters
+        self.admission: Any = None  # the admission Webhook, once started
 
     @classmethod
     def open(cls, settings: Settings) -> Server:

@@ -1,0 +1,366 @@
+"""The admission webhook's decisions, from an in-memory index of the store.
+
+The index holds, per cluster and namespace, the effective policy and a keyring
+of the delivered Secrets' registries (names only, never a secret), so a
+request costs no database query. It is rebuilt when this process writes to
+the store and, for other processes' writes, when the audit trail's newest id
+changes (polled every `admission_refresh_seconds`).
+
+AdmissionReview handling follows `admission.k8s.io/v1`: the answer carries
+the request's uid; a patch is a base64 JSONPatch; warnings go in `warnings`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from pullkeeper.core import admission, imagepolicy, keyring
+from pullkeeper.core import policy as rules
+from pullkeeper.core.dockerconfig import AuthEntry
+from pullkeeper.core.reference import InvalidReference, parse_normalized_named
+from pullkeeper.services import audit
+from pullkeeper.services.actor import Actor
+from pullkeeper.services.credentials import effective_rows
+from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Policy
+
+log = logging.getLogger("pullkeeper.admission")
+API_VERSION = "admission.k8s.io/v1"
+# Kinds whose pod spec the webhook handles (Pods always; templates when configured).
+TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+
+
+class BadReview(ValueError):
+    """An AdmissionReview that cannot be answered; the message says what is wrong."""
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass(slots=True)
+class NamespaceView:
+    policy: rules.Policy
+    keyring: keyring.Keyring
+
+    def secrets_for(self, image: str) -> list[str]:
+        try:
+            name = parse_normalized_named(image).name
+        except InvalidReference:
+            return []
+        return list(dict.fromkeys(c.source for c in self.keyring.lookup(name)))
+
+
+@dataclass(slots=True)
+class ClusterView:
+    name: str
+    namespaces: dict[str, NamespaceView] = field(default_factory=dict)
+    # For a namespace the store does not know: cluster-wide credentials, the cluster policy.
+    fallback: NamespaceView = field(
+        default_factory=lambda: NamespaceView(rules.Policy(), keyring.Keyring())
+    )
+
+    def view(self, namespace: str) -> NamespaceView:
+        return self.namespaces.get(namespace, self.fallback)
+
+
+def _policy(row: Policy | None) -> rules.Policy:
+    if row is None:
+        return rules.Policy()
+    return rules.Policy(
+        row.default_registry,
+        tuple(row.allowlist) if row.allowlist is not None else None,
+        row.always_pull,
+        tuple(row.service_accounts) if row.service_accounts is not None else None,
+        row.require_digest,
+        row.forbid_latest,
+        row.mode,
+    )
+
+
+def build(session: Any) -> dict[str, ClusterView]:
+    """Every cluster's view, by cluster name and id."""
+    out: dict[str, ClusterView] = {}
+    policies = {(p.cluster_id, p.project_id): _policy(p) for p in session.scalars(select(Policy))}
+    for cluster in session.scalars(select(Cluster)):
+        cluster_policy = policies.get((cluster.id, None), rules.Policy())
+        rows = effective_rows(session, cluster.id)
+        wide = [r for r in rows if r.scope == "cluster"]
+        by_project: dict[str, list[Any]] = {}
+        by_namespace: dict[str, list[Any]] = {}
+        for r in rows:
+            if r.scope == "project":
+                by_project.setdefault(r.project_id, []).append(r)
+            elif r.scope == "namespace":
+                by_namespace.setdefault(r.namespace, []).append(r)
+        view = ClusterView(cluster.name)
+        view.fallback = NamespaceView(cluster_policy, _keyring(wide))
+        known = session.execute(
+            select(Namespace.name, Namespace.project_id).where(Namespace.cluster_id == cluster.id)
+        )
+        for name, project_id in known:
+            own = policies.get((cluster.id, project_id)) if project_id else None
+            creds = by_namespace.get(name, []) + by_project.get(project_id, []) + wide
+            view.namespaces[name] = NamespaceView(
+                (own or rules.Policy()).over(cluster_policy), _keyring(creds)
+            )
+        out[cluster.name] = view
+        out[cluster.id] = view
+    return out
+
+
+def _keyring(rows: list[Any]) -> keyring.Keyring:
+    ring = keyring.Keyring()
+    for r in rows:  # namespace, project, then cluster scope: the Secrets' order
+        ring.add([(r.server, AuthEntry(r.username))], r.name)
+    return ring
+
+
+class Index:
+    """The views, rebuilt from the store when it changes; thread-safe to read."""
+
+    def __init__(self, server: Any, refresh_seconds: float) -> None:
+        self.server, self.refresh_seconds = server, refresh_seconds
+        self.ready = threading.Event()
+        self.builds = 0
+        self._views: dict[str, ClusterView] = {}
+        self._changed = threading.Event()
+        self._stop = threading.Event()
+        self._revision = -1
+        self._thread = threading.Thread(target=self._run, name="admission-index", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+        self._thread.join(5)
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh(force=self._changed.is_set())
+            except Exception:  # the store may be briefly unreachable: keep the last index
+                log.exception("admission: cannot rebuild the index")
+            self._changed.wait(self.refresh_seconds)
+            self._changed.clear()
+
+    def refresh(self, force: bool = False) -> None:
+        with self.server.reading() as session:
+            revision = int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+            if not force and revision == self._revision:
+                return
+            views = build(session)
+        self._views, self._revision = views, revision
+        self.builds += 1
+        self.ready.set()
+
+    @property
+    def revision(self) -> int:
+        """The audit trail's newest id when the index was last built."""
+        return self._revision
+
+    def cluster(self, ref: str | None) -> ClusterView | None:
+        views = self._views
+        if ref:
+            return views.get(ref)
+        distinct = {id(v): v for v in views.values()}
+        return next(iter(distinct.values())) if len(distinct) == 1 else None
+
+
+# --------------------------------------------------------------------------- reviews
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    templates: bool = True  # also the pod templates of workloads
+    excluded: tuple[str, ...] = ()  # namespaces passed through (the webhook's own among them)
+    decide_timeout: float = 2.0
+    validate_fail_closed: bool = True  # undecidable validation: deny (Fail) or allow (Ignore)
+
+
+def parse_review(body: bytes) -> dict[str, Any]:
+    import json
+
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadReview(f"the body is not JSON: {e}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "AdmissionReview":
+        raise BadReview("the body is not an AdmissionReview")
+    if doc.get("apiVersion") != API_VERSION:
+        raise BadReview(f"only {API_VERSION} AdmissionReviews are served")
+    request = doc.get("request")
+    if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
+        raise BadReview("the AdmissionReview has no request with a uid")
+    return request
+
+
+def _answer(uid: str, allowed: bool = True, **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AdmissionReview",
+        "response": {"uid": uid, "allowed": allowed, **extra},
+    }
+
+
+def _target(request: Mapping[str, Any], options: Options) -> tuple[str, Mapping[str, Any]] | None:
+    """(kind, object) when the request is one the webhook acts on, else None (pass)."""
+    kind_info = request.get("kind")
+    kind = kind_info.get("kind") if isinstance(kind_info, Mapping) else None
+    obj = request.get("object")
+    if not isinstance(kind, str) or not isinstance(obj, Mapping):
+        return None
+    if kind != "Pod" and not (options.templates and kind in TEMPLATE_KINDS):
+        return None
+    if request.get("namespace") in options.excluded:
+        return None
+    if request.get("operation") not in ("CREATE", "UPDATE"):
+        return None
+    return kind, obj
+
+
+class Webhook:
+    def __init__(self, server: Any, index: Index, options: Options) -> None:
+        self.server, self.index, self.options = server, index, options
+        self.counts: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def _count(self, webhook: str, result: str) -> None:
+        with self._lock:
+            self.counts[(webhook, result)] = self.counts.get((webhook, result), 0) + 1
+
+    def _view(self, request: Mapping[str, Any], cluster: str | None) -> NamespaceView | None:
+        if not self.index.ready.wait(self.options.decide_timeout):
+            return None
+        view = self.index.cluster(cluster)
+        return view.view(str(request.get("namespace") or "")) if view is not None else None
+
+    def mutate(self, request: Mapping[str, Any], cluster: str | None) -> dict[str, Any]:
+        uid = request["uid"]
+        target = _target(request, self.options)
+        # A pod's spec cannot change after creation but for a few fields: only CREATE.
+        if (
+            target is None
+            or request.get("subResource")
+            or (target[0] == "Pod" and request.get("operation") != "CREATE")
+        ):
+            self._count("mutate", "passed")
+            return _answer(uid)
+        view = self._view(request, cluster)
+        if view is None:
+            self._count("mutate", "undecided")
+            return _answer(uid, warnings=["pullkeeper could not decide in time; not mutated"])
+        kind, obj = target
+        try:
+            m = admission.mutate(kind, obj, view.policy, view.secrets_for)
+        except admission.NotAPodSpec:
+            self._count("mutate", "passed")
+            return _answer(uid)
+        if not m.patch:
+            self._count("mutate", "unchanged")
+            return _answer(uid)
+        self._count("mutate", "patched")
+        patch = base64.b64encode(m.as_json()).decode()
+        return _answer(uid, patchType="JSONPatch", patch=patch)
+
+    def validate(self, request: Mapping[str, Any], cluster: str | None) -> dict[str, Any]:
+        uid = request["uid"]
+        target = _target(request, self.options)
+        if target is None:
+            self._count("validate", "passed")
+            return _answer(uid)
+        view = self._view(request, cluster)
+        if view is None:
+            self._count("validate", "undecided")
+            if self.options.validate_fail_closed:
+                return _answer(uid, False, status=_status("pullkeeper could not decide in time"))
+            return _answer(uid, warnings=["pullkeeper could not decide in time"])
+        kind, obj = target
+        try:
+            findings = admission.validate(kind, obj, view.policy)
+        except admission.NotAPodSpec:
+            return _answer(uid)
+        if not findings:
+            self._count("validate", "allowed")
+            return _answer(uid)
+        mode = view.policy.mode or imagepolicy.ENFORCE
+        messages = [f"{f.where}: {f.violation.message}" for f in findings]
+        self._record(request, mode, messages, cluster)
+        self._count("validate", {"enforce": "denied", "warn": "warned"}.get(mode, "audited"))
+        if mode == imagepolicy.ENFORCE:
+            return _answer(uid, False, status=_status("; ".join(messages)))
+        if mode == imagepolicy.WARN:
+            return _answer(uid, warnings=messages)
+        return _answer(uid)
+
+    def _record(
+        self, request: Mapping[str, Any], mode: str, messages: list[str], cluster: str | None
+    ) -> None:
+        obj = request.get("object") or {}
+        meta = obj.get("metadata") or {} if isinstance(obj, Mapping) else {}
+        kind = (request.get("kind") or {}).get("kind")
+        action = {"enforce": "admission.deny", "warn": "admission.warn"}.get(
+            mode, "admission.audit"
+        )
+        view = self.index.cluster(cluster)
+        with self.server.transaction() as session:
+            project_id = session.scalar(
+                select(Namespace.project_id)
+                .join(Cluster, Cluster.id == Namespace.cluster_id)
+                .where(Cluster.name == (view.name if view else ""))
+                .where(Namespace.name == request.get("namespace"))
+            )
+            audit.record(
+                session,
+                Actor(
+                    user_id="",
+                    username=_user(request),
+                    source=f"admission:{view.name if view else '?'}",
+                ),
+                action,
+                str(kind or "object").lower(),
+                str(meta.get("name") or meta.get("generateName") or "")[:64],
+                project_id=project_id,
+                after={
+                    "namespace": request.get("namespace"),
+                    "operation": request.get("operation"),
+                    "dry_run": bool(request.get("dryRun")),
+                    "findings": messages,
+                },
+            )
+
+
+def _user(request: Mapping[str, Any]) -> str:
+    info = request.get("userInfo")
+    name = info.get("username") if isinstance(info, Mapping) else None
+    return str(name or "unknown")[:64]
+
+
+def _status(message: str) -> dict[str, Any]:
+    return {"code": 403, "reason": "Forbidden", "message": message}
+
+
+def start(server: Any) -> Webhook:
+    settings = server.settings
+    index = Index(server, settings.admission_refresh_seconds)
+    server.on_change.append(index.changed)
+    index.start()
+    options = Options(
+        templates=settings.admission_templates,
+        excluded=tuple(settings.admission_excluded_namespaces),
+        decide_timeout=settings.admission_decide_timeout,
+        validate_fail_closed=settings.admission_validate_failure_policy == "Fail",
+    )
+    hook = Webhook(server, index, options)
+    server.admission = hook
+    return hook
