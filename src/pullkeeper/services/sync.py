@@ -165,6 +165,7 @@ class ClusterSync:
         self._state: store_state.ClusterState | None = None
         self._cluster_name = cluster_id
         self._hash_key = b""
+        self._seen = 0  # the store revision (newest audit id) the loaded state includes
         self._epoch = 0  # watches of an older epoch stop reporting
         self.writes = 0  # Secret writes (create, update, delete) this loop has made
         self.passes = 0  # reconcile passes, full or partial
@@ -243,7 +244,6 @@ class ClusterSync:
             ("account", lambda rv: api.watch_service_accounts(rv, timeout), account_rv),
         ):
             threading.Thread(target=self._watch, args=(kind, start, rv, epoch), daemon=True).start()
-        seen = self._store_revision()
         next_resync = time.monotonic() + self.options.resync_seconds
         next_poll = time.monotonic() + self.options.poll_seconds
         while not self._stop.is_set():
@@ -251,14 +251,14 @@ class ClusterSync:
             wait = max(0.0, min(next_resync, next_poll) - now)
             batch = self._take(wait)
             touched: set[str] = set()
-            reload = False
+            reload = poked = False
             for kind, payload in batch:
                 if kind == "stop":
                     return
                 if kind == "failed":
                     raise payload
                 if kind == "store":
-                    reload = True
+                    poked = True
                 elif kind == "namespace":
                     touched |= self._namespace_event(*payload)
                 elif kind == "secret":
@@ -268,11 +268,12 @@ class ClusterSync:
                 elif kind == "retry":
                     touched.add(payload)
             now = time.monotonic()
-            if now >= next_poll:
-                revision = self._store_revision()
-                reload = reload or revision != seen
-                seen = revision
-                next_poll = now + self.options.poll_seconds
+            if poked or now >= next_poll:
+                # Only a change since the state was loaded reloads it: the loop's own records
+                # of the namespaces it found (which poke it too) need nothing.
+                reload = self._store_revision() != self._seen
+                if now >= next_poll:
+                    next_poll = now + self.options.poll_seconds
             if now >= next_resync:
                 return  # the outer loop lists everything again
             if reload:
@@ -371,15 +372,17 @@ class ClusterSync:
 
     def _store_revision(self) -> int:
         with self.server.reading() as session:
-            return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+            return _revision(session)
 
     def _load_store(self) -> None:
         with self.server.reading() as session:
+            revision = _revision(session)  # first: a change during the load reloads again
             cluster = session.get(Cluster, self.cluster_id)
             if cluster is None:
                 self._stop.set()
                 raise KubeError("the cluster was removed")
             self._state = store_state.load(session, self.server.vault, cluster)
+        self._seen = revision
         self._hash_key = self.server.vault.hash_key()
         recorded = {n.name: n.recorded_project for n in self._state.namespaces}
         self._namespaces = {
@@ -404,7 +407,9 @@ class ClusterSync:
         seen = list(seen)
         if not seen:
             return
+        written, before, after = 0, -1, -1
         with self.server.transaction() as session:
+            before = _revision(session)
             by_name = {
                 p.name: p.id
                 for p in session.execute(
@@ -450,9 +455,22 @@ class ClusterSync:
                     project_id=row.project_id,
                     after={"cluster": self._cluster_name, "name": ns.name},
                 )
+                written += 1
+            if written:
+                session.flush()
+                after = _revision(session)
+        self._own_records(before, after, written)
+
+    def _own_records(self, before: int, after: int, written: int) -> None:
+        """The loop's own audit records need no reload of the store: when they are all that
+        is new since a revision the loaded state includes, that state includes them too."""
+        if written and before == self._seen and after - before == written:
+            self._seen = after
 
     def _unrecord(self, name: str) -> None:
+        first = last = -1
         with self.server.transaction() as session:
+            first = _revision(session)
             row = session.scalar(
                 select(Namespace).where(
                     Namespace.cluster_id == self.cluster_id, Namespace.name == name
@@ -471,6 +489,9 @@ class ClusterSync:
                 before=before,
                 after={"cluster": self._cluster_name, "name": name, "project_id": None},
             )
+            session.flush()
+            last = _revision(session)
+        self._own_records(first, last, 1)
 
     # -- reconciling
 
@@ -635,6 +656,10 @@ def _key(obj: dict[str, Any]) -> tuple[str, str]:
 
 def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _revision(session: Any) -> int:
+    return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
 
 
 def _labelled(ns: delivery.Namespace) -> bool:
