@@ -1,0 +1,630 @@
+"""The Kubernetes sync against the tests' fake API server: converging, resyncing, new namespaces.
+
+A real Server (SQLite store in a temporary data directory) is set up through
+the service layer, with one cluster reached through a kubeconfig pointing at
+`tests/kube`'s fake API server (the real REST protocol on loopback, driven by
+the product's lightkube client). The scenario: --namespaces namespaces
+(default 2,000) spread over --projects projects (default 50), each labelled
+`pullkeeper.io/project=<project>`; --creds-per-project project-scoped
+credentials per project (default 5); and --cluster-creds cluster-scoped ones
+(default 2), which go to every namespace but the excluded ones (kube-system).
+
+1. Converging from empty: the namespaces are created in the fake first, then
+   the cluster, projects and credentials are registered, then the sync is
+   started; timed until every expected Secret exists in the fake (its store is
+   looked at every 20 ms). The API requests the sync issued, by verb; writes
+   per Secret created; list requests and list operations (a list of many pages
+   is one operation of several requests, pages of 500). The same is run at
+   --small namespaces (default 200) first, to compare list calls.
+2. No-op resync: the sync is stopped and started again with
+   sync_resync_seconds=--resync (default 2) on the converged cluster; its
+   first pass and the next --resyncs (default 3) full resyncs, counting writes
+   and list requests. (Run last, after 3.)
+3. New namespaces: after convergence, --new namespaces (default 50) are
+   created one at a time through the fake's HTTP API (POST
+   /api/v1/namespaces, as kubectl does); for each, the time until all of its
+   Secrets exist (looked up in the fake's store every 5 ms).
+
+The fake runs with TCP_NODELAY and a cheaper watch history lookup than its
+own (see `Fake` below): both are costs of the test double, not of a real API
+server, and would otherwise dominate the figures.
+
+CPU is this process's (the fake API server, the store and the sync all run in
+it) and, separately, the sync loop thread's own (from /proc/self/task); peak
+RSS is the process's (ru_maxrss), the fake's copy of every object included.
+
+Run: .venv/bin/python benchmarks/sync_converge.py [--namespaces 2000] [--projects 50]
+     [--creds-per-project 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.kube.fake_apiserver import (  # noqa: E402
+    WRITE_VERBS,
+    FakeApiServer,
+    RequestRecord,
+)
+
+from pullkeeper.core import delivery  # noqa: E402
+from pullkeeper.services import clusters, credentials, sync  # noqa: E402
+from pullkeeper.services.actor import SYSTEM  # noqa: E402
+from pullkeeper.services.server import Server  # noqa: E402
+from pullkeeper.settings import Settings  # noqa: E402
+
+VERBS = ("list", "watch", "get", "create", "update", "patch", "delete")
+TICKS = os.sysconf("SC_CLK_TCK")
+CLUSTER = "bench"
+
+
+class Fake(FakeApiServer):
+    """The tests' fake, without two costs of its own that a real API server does not have.
+
+    - Nagle's delay: the fake writes a response's headers and body separately, so the body
+      waits for the client's delayed ACK, about 40 ms a request on Linux. Go's net package
+      (the real API server) sets TCP_NODELAY on every connection; so does this.
+    - Watches scanning the whole history: every watcher, at every change, looks through all
+      the changes kept (up to --history) for those after its own. The history is in
+      resourceVersion order, so this walks back from the newest instead (same answer).
+    """
+
+    nodelay = True
+
+    def start(self) -> Fake:
+        store: Any = self.store
+
+        def changes_after(rv: int) -> list[Any] | None:
+            with store.cond:
+                if rv < store.compacted_rv:
+                    return None
+                newer = list(itertools.takewhile(lambda c: c.rv > rv, reversed(store._history)))
+                newer.reverse()
+                return newer
+
+        store.changes_after = changes_after
+        super().start()
+        http: Any = self._http
+        accept = http.process_request
+
+        def process_request(request: socket.socket, address: Any) -> None:
+            if self.nodelay:
+                request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            accept(request, address)
+
+        http.process_request = process_request
+        return self
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def thread_cpu(name: str) -> float:
+    """utime + stime of this process's thread called `name` (0 when there is none)."""
+    for t in threading.enumerate():
+        if t.name == name and t.native_id is not None:
+            stat = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / TICKS
+    return 0.0
+
+
+def wait_for(check: Callable[[], bool], timeout: float, every: float, what: str) -> float:
+    """The perf_counter time at which check() was first seen true."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        now = time.perf_counter()
+        if check():
+            return now
+        if now > deadline:
+            sys.exit(f"FAIL: not within {timeout:.0f} s: {what}")
+        time.sleep(every)
+
+
+@dataclass
+class Requests:
+    by_verb: dict[str, int]
+    list_ops: dict[str, int]  # by resource: list requests that are not a continuation page
+    writes: int
+
+    @classmethod
+    def of(cls, recs: list[RequestRecord]) -> Requests:
+        by_verb = {v: sum(1 for r in recs if r.verb == v) for v in VERBS}
+        ops: dict[str, int] = {}
+        for r in recs:
+            if r.verb == "list" and not r.query.get("continue"):
+                ops[r.resource or "?"] = ops.get(r.resource or "?", 0) + 1
+        writes = sum(1 for r in recs if r.verb in WRITE_VERBS)
+        return cls(by_verb, ops, writes)
+
+    @property
+    def lists(self) -> int:
+        return sum(self.list_ops.values())
+
+    def list_ops_text(self) -> str:
+        return " ".join(f"{k} {v}" for k, v in sorted(self.list_ops.items()))
+
+
+@dataclass
+class World:
+    args: argparse.Namespace
+    namespaces: int
+    base: Path
+    fake: FakeApiServer
+    server: Server
+    manager: sync.SyncManager | None = None
+    cluster_id: str = ""
+    names: dict[str, list[str]] = field(default_factory=dict)  # project -> credential names
+    cluster_wide: list[str] = field(default_factory=list)
+
+    @property
+    def loop(self) -> sync.ClusterSync:
+        assert self.manager is not None
+        return self.manager.loops[self.cluster_id]
+
+    def project_of(self, i: int) -> str:
+        return f"team-{i % self.args.projects:03d}"
+
+    def expected_for(self, namespace: str, project: str | None) -> list[str]:
+        out = list(self.names[project]) if project else []
+        if namespace not in delivery.DEFAULT_EXCLUDED:
+            out += self.cluster_wide
+        return out
+
+    def has_all(self, namespace: str, names: list[str]) -> bool:
+        return all(self.fake.get("secrets", n, namespace) is not None for n in names)
+
+    def managed(self) -> set[tuple[str, str]]:
+        return {
+            (s["metadata"]["namespace"], s["metadata"]["name"])
+            for s in self.fake.objects("secrets")
+            if (s["metadata"].get("labels") or {}).get(delivery.MANAGED_BY) == delivery.MANAGER
+        }
+
+    def start_sync(self, **settings: Any) -> None:
+        if settings:
+            self.server.settings = self.server.settings.model_copy(update=settings)
+        self.manager = sync.start(self.server)
+
+    def stop_sync(self) -> None:
+        if self.manager is not None:
+            self.manager.stop()
+            self.server.on_change.remove(self.manager.changed)
+            self.manager = None
+
+
+def build(
+    args: argparse.Namespace, namespaces: int, base: Path
+) -> tuple[World, list[tuple[str, str]]]:
+    """The namespaces in a fake, then the cluster, projects and credentials in a store."""
+    fake = Fake(history_limit=args.history)
+    fake.nodelay = not args.nagle
+    fake.start()
+    server = Server.open(
+        Settings(data=base / "data", sync_poll_seconds=args.poll, sync_resync_seconds=600)
+    )
+    w = World(args, namespaces, base, fake, server)
+    expected: list[tuple[str, str]] = []
+    for i in range(namespaces):
+        project = w.project_of(i)
+        name = f"{project}-ns-{i // args.projects:04d}"
+        labels = {delivery.PROJECT_LABEL: project}
+        fake.create("namespaces", {"metadata": {"name": name, "labels": labels}})
+    kubeconfig = fake.kubeconfig(base / "bench.kubeconfig")
+    with server.transaction() as s:
+        cluster = clusters.create_cluster(s, SYSTEM, CLUSTER, kubeconfig=str(kubeconfig))
+        w.cluster_id = cluster.id
+        for p in range(args.projects):
+            name = f"team-{p:03d}"
+            project = clusters.create_project(s, SYSTEM, cluster, name)
+            w.names[name] = []
+            for k in range(args.creds_per_project):
+                cred = f"{name}-registry-{k}"
+                scope = credentials.Scope("project", cluster, project)
+                made(s, w, cred, scope, p * 100 + k)
+                w.names[name].append(cred)
+        for k in range(args.cluster_creds):
+            cred = f"mirror-{k}"
+            made(s, w, cred, credentials.Scope("cluster", cluster), 10**6 + k)
+            w.cluster_wide.append(cred)
+    for ns in fake.objects("namespaces"):
+        name = ns["metadata"]["name"]
+        project = (ns["metadata"].get("labels") or {}).get(delivery.PROJECT_LABEL)
+        expected += [(name, n) for n in w.expected_for(name, project)]
+    return w, expected
+
+
+def made(s: Any, w: World, name: str, scope: Any, i: int) -> None:
+    credentials.create(
+        s,
+        SYSTEM,
+        w.server.vault,
+        name=name,
+        scope=scope,
+        provider="custom",
+        server=f"registry-{i % 7}.corp.example.com",
+        username=f"robot-{i}",
+        password=f"pw-{i}-{i * 7919 % 100003:05d}",
+    )
+
+
+@dataclass
+class Converged:
+    namespaces: int
+    secrets: int
+    seconds: float
+    requests: Requests
+    created: int
+    cpu: float
+    loop_cpu: float
+    passes: int
+
+
+def converge(w: World, expected: list[tuple[str, str]]) -> Converged:
+    want = set(expected)
+    w.fake.reset_counts()
+    rv0 = w.fake.resource_version
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    w.start_sync()
+
+    def done() -> bool:
+        # Cheap first (every write moves the store's resourceVersion), then the real check.
+        return w.fake.resource_version - rv0 >= len(want) and want <= w.managed()
+
+    t1 = wait_for(done, 600, 0.02, f"{len(want)} Secrets")
+    seconds = t1 - t0
+    cpu = cpu_seconds() - cpu0
+    loop_cpu = thread_cpu(f"sync-{w.cluster_id}")
+    time.sleep(0.5)  # requests still in flight are counted too
+    requests = Requests.of(w.fake.requests)
+    created = w.fake.count("create", "secrets")
+    return Converged(
+        w.namespaces, len(want), seconds, requests, created, cpu, loop_cpu, w.loop.passes
+    )
+
+
+@dataclass
+class NewNamespaces:
+    latencies: list[float]
+    secrets_each: int
+    writes: int
+    created: int
+    cpu: float
+    passes: int
+
+
+def new_namespaces(w: World) -> NewNamespaces:
+    w.fake.reset_counts()
+    cpu0 = cpu_seconds()
+    passes0 = w.loop.passes
+    latencies = []
+    with httpx.Client(base_url=w.fake.url, timeout=10) as client:
+        for i in range(w.args.new):
+            project = w.project_of(i)
+            name = f"{project}-new-{i:04d}"
+            names = w.expected_for(name, project)
+            body = {"metadata": {"name": name, "labels": {delivery.PROJECT_LABEL: project}}}
+            t0 = time.perf_counter()
+            client.post("/api/v1/namespaces", json=body).raise_for_status()
+            t1 = wait_for(partial(w.has_all, name, names), 60, 0.005, f"the Secrets of {name}")
+            latencies.append(t1 - t0)
+    cpu = cpu_seconds() - cpu0
+    time.sleep(0.5)
+    return NewNamespaces(
+        latencies,
+        w.args.creds_per_project + w.args.cluster_creds,
+        w.fake.count("write", "secrets"),
+        w.fake.count("create", "secrets"),
+        cpu,
+        w.loop.passes - passes0,
+    )
+
+
+@dataclass
+class Resync:
+    seconds: float
+    full_passes: int  # list operations on namespaces: the restart's pass and each resync
+    requests: Requests
+    rv_moved: int
+    cpu: float
+    loop_cpu: float
+
+
+def resync(w: World) -> Resync:
+    w.stop_sync()
+    w.fake.reset_counts()
+    rv0 = w.fake.resource_version
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    w.start_sync(sync_resync_seconds=w.args.resync)
+    passes = 1 + w.args.resyncs
+
+    def starts() -> list[int]:
+        """Where each full pass begins in the request log: its list of the namespaces."""
+        return [
+            i
+            for i, r in enumerate(w.fake.requests)
+            if r.verb == "list" and r.resource == "namespaces" and not r.query.get("continue")
+        ]
+
+    t1 = wait_for(lambda: len(starts()) > passes, 120, 0.05, f"{passes} full passes")
+    cpu = cpu_seconds() - cpu0
+    loop_cpu = thread_cpu(f"sync-{w.cluster_id}")
+    # The passes counted end where the next one begins.
+    end = starts()[passes]
+    requests = Requests.of(w.fake.requests[:end])
+    return Resync(t1 - t0, passes, requests, w.fake.resource_version - rv0, cpu, loop_cpu)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    print()
+    print(title)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for r in [headers, tuple("-" * w for w in widths), *rows]:
+        print(
+            " | ".join(
+                x.ljust(w) if i == 0 else x.rjust(w)
+                for i, (x, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+
+
+def run(args: argparse.Namespace, namespaces: int, full: bool) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="pk-sync-bench-"))
+    w, expected = build(args, namespaces, base)
+    out: dict[str, Any] = {}
+    try:
+        print(f"[{namespaces} namespaces] converging to {len(expected)} Secrets ...", flush=True)
+        out["converged"] = converge(w, expected)
+        print(
+            f"[{namespaces} namespaces] converged in {out['converged'].seconds:.1f} s", flush=True
+        )
+        if full:
+            print(f"[{namespaces} namespaces] {args.new} new namespaces, one at a time ...")
+            out["new"] = new_namespaces(w)
+            print(f"[{namespaces} namespaces] restart with resync every {args.resync:g} s ...")
+            out["resync"] = resync(w)
+            counts = w.manager.statuses.counts() if w.manager else {}
+            out["statuses"] = counts
+    finally:
+        w.stop_sync()
+        w.server.close()
+        w.fake.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--namespaces", type=int, default=2000)
+    parser.add_argument("--projects", type=int, default=50)
+    parser.add_argument("--creds-per-project", type=int, default=5)
+    parser.add_argument("--cluster-creds", type=int, default=2, help="cluster-scoped credentials")
+    parser.add_argument(
+        "--small", type=int, default=200, help="namespaces of the smaller run (0: none)"
+    )
+    parser.add_argument("--new", type=int, default=50, help="namespaces created after convergence")
+    parser.add_argument("--resync", type=float, default=2.0, help="sync_resync_seconds of step 3")
+    parser.add_argument("--resyncs", type=int, default=3, help="full resyncs to watch in step 3")
+    parser.add_argument("--poll", type=float, default=2.0, help="sync_poll_seconds")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=100_000,
+        help="changes the fake keeps for watches to resume from",
+    )
+    parser.add_argument(
+        "--nagle",
+        action="store_true",
+        help="leave Nagle's algorithm on in the fake (about 40 ms a request)",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.platform()}"
+    )
+    print(f"command: {sys.executable} {' '.join(sys.argv)}")
+    print(
+        f"scenario: {args.namespaces} namespaces in {args.projects} projects, "
+        f"{args.creds_per_project} project-scoped credentials per project "
+        f"({args.projects * args.creds_per_project}), plus {args.cluster_creds} cluster-scoped "
+        "(every namespace but kube-system, the fake's default namespace included)"
+    )
+    print(
+        f"fake API server in this process; it keeps the last {args.history} changes for "
+        f"watches; TCP_NODELAY {'off (--nagle)' if args.nagle else 'on, as on a real API server'}; "
+        f"sync_poll_seconds={args.poll:g}"
+    )
+
+    small = run(args, args.small, full=False) if args.small else None
+    big = run(args, args.namespaces, full=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    rows = []
+    for out in [o for o in (small, big) if o]:
+        c: Converged = out["converged"]
+        r = c.requests
+        rows.append(
+            (
+                str(c.namespaces),
+                str(c.secrets),
+                f"{c.seconds:.1f}",
+                f"{c.secrets / c.seconds:.0f}",
+                *(
+                    str(r.by_verb[v])
+                    for v in ("list", "watch", "get", "create", "update", "delete")
+                ),
+                str(r.lists),
+                f"{r.writes / max(1, c.created):.3f}",
+                str(c.passes),
+                f"{c.cpu:.1f}",
+                f"{c.loop_cpu:.1f}",
+            )
+        )
+    table(
+        "1. Converging from empty (sync started after the namespaces and credentials exist)",
+        (
+            "namespaces",
+            "Secrets",
+            "seconds",
+            "Secrets/s",
+            "list",
+            "watch",
+            "get",
+            "create",
+            "update",
+            "delete",
+            "list ops",
+            "writes/created",
+            "passes",
+            "CPU s",
+            "loop CPU s",
+        ),
+        rows,
+    )
+    print("(list: HTTP requests, pages of 500; list ops: lists, whatever their number of pages)")
+
+    rs: Resync = big["resync"]
+    table(
+        f"2. No-op resync: restart with sync_resync_seconds={args.resync:g}, the first pass and "
+        f"{args.resyncs} resyncs on the converged cluster "
+        f"({big['converged'].namespaces} namespaces)",
+        (
+            "full passes",
+            "seconds",
+            "writes",
+            "list",
+            "list ops",
+            "watch",
+            "get",
+            "rv moved",
+            "CPU s",
+            "loop CPU s",
+        ),
+        [
+            (
+                str(rs.full_passes),
+                f"{rs.seconds:.1f}",
+                str(rs.requests.writes),
+                str(rs.requests.by_verb["list"]),
+                rs.requests.list_ops_text(),
+                str(rs.requests.by_verb["watch"]),
+                str(rs.requests.by_verb["get"]),
+                str(rs.rv_moved),
+                f"{rs.cpu:.1f}",
+                f"{rs.loop_cpu:.1f}",
+            )
+        ],
+    )
+
+    nn: NewNamespaces = big["new"]
+    lat = [x * 1000 for x in nn.latencies]
+    table(
+        f"3. Namespace created (POST) until all {nn.secrets_each} of its Secrets exist, "
+        f"{len(lat)} namespaces one at a time",
+        (
+            "median ms",
+            "p95 ms",
+            "max ms",
+            "min ms",
+            "Secret writes",
+            "per namespace",
+            "passes",
+            "CPU s",
+        ),
+        [
+            (
+                f"{statistics.median(lat):.0f}",
+                f"{pct(lat, 0.95):.0f}",
+                f"{max(lat):.0f}",
+                f"{min(lat):.0f}",
+                str(nn.writes),
+                f"{nn.writes / max(1, len(lat)):.2f}",
+                str(nn.passes),
+                f"{nn.cpu:.1f}",
+            )
+        ],
+    )
+    print()
+    print(
+        f"4. peak RSS {peak_mb:.0f} MB (this process: fake API server, store and sync); "
+        f"statuses at the end {big.get('statuses')}"
+    )
+
+    c = big["converged"]
+    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    checks = [
+        (
+            "writes per Secret created (converging)",
+            "= 1",
+            f"{c.requests.writes / max(1, c.created):.3f}",
+            verdict(c.requests.writes == c.created == c.secrets),
+        ),
+    ]
+    if small:
+        s = small["converged"]
+        checks.append(
+            (
+                f"list ops, {s.namespaces} vs {c.namespaces} namespaces",
+                "equal",
+                f"{s.requests.lists} vs {c.requests.lists}",
+                verdict(s.requests.list_ops == c.requests.list_ops),
+            )
+        )
+    checks += [
+        (
+            "writes during no-op resyncs",
+            "0",
+            str(rs.requests.writes),
+            verdict(rs.requests.writes == 0),
+        ),
+        (
+            "new namespace to its Secrets, p95",
+            "<= 1000 ms",
+            f"{pct(lat, 0.95):.0f} ms",
+            verdict(pct(lat, 0.95) <= 1000),
+        ),
+        (
+            "new namespace to its Secrets, max",
+            "<= 1000 ms",
+            f"{max(lat):.0f} ms",
+            verdict(max(lat) <= 1000),
+        ),
+    ]
+    table("Targets", ("target", "wanted", "measured", ""), checks)
+
+
+if __name__ == "__main__":
+    main()
