@@ -25,9 +25,9 @@ credentials per project (default 5); and --cluster-creds cluster-scoped ones
    /api/v1/namespaces, as kubectl does); for each, the time until all of its
    Secrets exist (looked up in the fake's store every 5 ms).
 
-The fake runs with TCP_NODELAY and a cheaper watch history lookup than its
-own (see `Fake` below): both are costs of the test double, not of a real API
-server, and would otherwise dominate the figures.
+The fake is the tests' (tests/kube), with a longer watch history
+(--history), so that watches resume after convergence instead of listing
+everything again.
 
 CPU is this process's (the fake API server, the store and the sync all run in
 it) and, separately, the sync loop thread's own (from /proc/self/task); peak
@@ -40,13 +40,11 @@ Run: .venv/bin/python benchmarks/sync_converge.py [--namespaces 2000] [--project
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -78,44 +76,6 @@ from pullkeeper.settings import Settings  # noqa: E402
 VERBS = ("list", "watch", "get", "create", "update", "patch", "delete")
 TICKS = os.sysconf("SC_CLK_TCK")
 CLUSTER = "bench"
-
-
-class Fake(FakeApiServer):
-    """The tests' fake, without two costs of its own that a real API server does not have.
-
-    - Nagle's delay: the fake writes a response's headers and body separately, so the body
-      waits for the client's delayed ACK, about 40 ms a request on Linux. Go's net package
-      (the real API server) sets TCP_NODELAY on every connection; so does this.
-    - Watches scanning the whole history: every watcher, at every change, looks through all
-      the changes kept (up to --history) for those after its own. The history is in
-      resourceVersion order, so this walks back from the newest instead (same answer).
-    """
-
-    nodelay = True
-
-    def start(self) -> Fake:
-        store: Any = self.store
-
-        def changes_after(rv: int) -> list[Any] | None:
-            with store.cond:
-                if rv < store.compacted_rv:
-                    return None
-                newer = list(itertools.takewhile(lambda c: c.rv > rv, reversed(store._history)))
-                newer.reverse()
-                return newer
-
-        store.changes_after = changes_after
-        super().start()
-        http: Any = self._http
-        accept = http.process_request
-
-        def process_request(request: socket.socket, address: Any) -> None:
-            if self.nodelay:
-                request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            accept(request, address)
-
-        http.process_request = process_request
-        return self
 
 
 def cpu_seconds() -> float:
@@ -221,8 +181,7 @@ def build(
     args: argparse.Namespace, namespaces: int, base: Path
 ) -> tuple[World, list[tuple[str, str]]]:
     """The namespaces in a fake, then the cluster, projects and credentials in a store."""
-    fake = Fake(history_limit=args.history)
-    fake.nodelay = not args.nagle
+    fake = FakeApiServer(history_limit=args.history)
     fake.start()
     server = Server.open(
         Settings(data=base / "data", sync_poll_seconds=args.poll, sync_resync_seconds=600)
@@ -443,11 +402,6 @@ def main() -> None:
         default=100_000,
         help="changes the fake keeps for watches to resume from",
     )
-    parser.add_argument(
-        "--nagle",
-        action="store_true",
-        help="leave Nagle's algorithm on in the fake (about 40 ms a request)",
-    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -464,7 +418,7 @@ def main() -> None:
     )
     print(
         f"fake API server in this process; it keeps the last {args.history} changes for "
-        f"watches; TCP_NODELAY {'off (--nagle)' if args.nagle else 'on, as on a real API server'}; "
+        f"watches; "
         f"sync_poll_seconds={args.poll:g}"
     )
 

@@ -7,6 +7,7 @@ Every object handed in or out is a deep copy, so no caller can change the store 
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -116,7 +117,10 @@ class Store:
         with self.cond:
             if rv < self._compacted:
                 return None
-            return [c for c in self._history if c.rv > rv]
+            # The history is in resourceVersion order: walk back from the newest change.
+            newer = list(itertools.takewhile(lambda c: c.rv > rv, reversed(self._history)))
+            newer.reverse()
+            return newer
 
     def compact(self) -> None:
         """Forget the whole history, as etcd compaction does: older watches get 410 Gone."""
