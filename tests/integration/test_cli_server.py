@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,8 +96,8 @@ class Server:
                 self.proc.wait(timeout=10)
 
 
-def start_server(base: Path) -> Server:
-    """`pullkeeper serve` on a free port, ready (GET /readyz is 200)."""
+def start_server(base: Path, extra: Sequence[str] = ()) -> Server:
+    """`pullkeeper serve [extra...]` on a free port, ready (GET /readyz is 200)."""
     base.mkdir(parents=True, exist_ok=True)
     env = _clean_environ()
     env.update(HOME=str(base / "server-home"), PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN)
@@ -116,6 +116,7 @@ def start_server(base: Path) -> Server:
                     "127.0.0.1",
                     "--port",
                     str(port),
+                    *extra,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,

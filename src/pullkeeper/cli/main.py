@@ -33,6 +33,7 @@ _COMMANDS = {
     "serve": ("pullkeeper.cli.serve", "serve"),
     "token": ("pullkeeper.cli.access", "token"),
     "user": ("pullkeeper.cli.access", "user"),
+    "webhook": ("pullkeeper.cli.webhook", "webhook"),
 }
 
 

@@ -57,23 +57,34 @@ def _server(settings: Any) -> Any:
 @_with_server_options
 @click.option("--host", help="Address to listen on [127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [8080].")
+@click.option(
+    "--webhook-port",
+    type=int,
+    help="Also serve the admission webhook over TLS on this port [off].",
+)
 def serve(
     data: Path | None,
     database_url: str | None,
     config_file: Path | None,
     host: str | None,
     port: int | None,
+    webhook_port: int | None,
 ) -> None:
-    """Run the management server: REST API, health and metrics.
+    """Run the management server: REST API, admission webhook, health and metrics.
 
     On first start it creates the encryption key and an admin user, and prints
     the admin's password and API token once.
     """
-    import uvicorn
-
     from pullkeeper.api.app import create_app
 
-    settings = _settings(config_file, data=data, database_url=database_url, host=host, port=port)
+    settings = _settings(
+        config_file,
+        data=data,
+        database_url=database_url,
+        host=host,
+        port=port,
+        webhook_port=webhook_port,
+    )
     server = _server(settings)
     first = server.first_start()
     if first is not None:
@@ -86,16 +97,76 @@ def serve(
     # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(
-            create_app(server),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=30,
-            server_header=False,
-        )
+        _run(create_app(server), settings)
     finally:
         server.close()
+
+
+def _run(app: Any, settings: Any) -> None:
+    """The API's listener, and the webhook's TLS listener on the same app when asked."""
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    common = {"log_level": settings.log_level, "server_header": False}
+    main = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, timeout_graceful_shutdown=30, **common
+        )
+    )
+    if not settings.webhook_port:
+        with contextlib.suppress(KeyboardInterrupt):
+            main.run()
+        _started(main)
+        return
+    from pullkeeper.services import webhook_tls
+
+    try:
+        found = webhook_tls.files(settings)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot prepare the webhook's TLS certificate: {e}") from None
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.webhook_port,
+        ssl_certfile=str(found.cert),
+        ssl_keyfile=str(found.key),
+        lifespan="off",  # the API listener runs the app's background work
+        timeout_graceful_shutdown=10,
+        **common,
+    )
+    config.load()
+    if config.ssl is None:
+        raise CLIError("the webhook's TLS context could not be made")
+    hook = uvicorn.Server(config)
+    # Only the API listener handles signals; the webhook stops when it has.
+    hook.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    renewer = webhook_tls.Renewer(settings, config.ssl)
+    renewer.start()
+
+    async def both() -> None:
+        webhook = asyncio.create_task(hook.serve())
+        try:
+            await main.serve()
+        finally:
+            hook.should_exit = True
+            await webhook
+
+    try:
+        asyncio.run(both())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        renewer.stop()
+    _started(main)
+    _started(hook)
+
+
+def _started(listener: Any) -> None:
+    # As uvicorn.run does: a listener that never started (say, its port is taken) is exit 3.
+    if not listener.started:
+        sys.exit(3)
 
 
 @click.group()

@@ -239,11 +239,16 @@ class Webhook:
         with self._lock:
             self.counts[(webhook, result)] = self.counts.get((webhook, result), 0) + 1
 
-    def _view(self, request: Mapping[str, Any], cluster: str | None) -> NamespaceView | None:
+    def _view(self, request: Mapping[str, Any], cluster: str | None) -> NamespaceView | str | None:
+        """The namespace's view; None when the index is not there in time; a warning when
+        the cluster is not one pullkeeper knows (nothing to add, nothing to enforce)."""
         if not self.index.ready.wait(self.options.decide_timeout):
             return None
         view = self.index.cluster(cluster)
-        return view.view(str(request.get("namespace") or "")) if view is not None else None
+        if view is None:
+            which = f"no cluster {cluster!r}" if cluster else "not exactly one cluster"
+            return f"pullkeeper knows {which} (set ?cluster= in the webhook's URL); passed"
+        return view.view(str(request.get("namespace") or ""))
 
     def mutate(self, request: Mapping[str, Any], cluster: str | None) -> dict[str, Any]:
         uid = request["uid"]
@@ -260,6 +265,9 @@ class Webhook:
         if view is None:
             self._count("mutate", "undecided")
             return _answer(uid, warnings=["pullkeeper could not decide in time; not mutated"])
+        if isinstance(view, str):
+            self._count("mutate", "passed")
+            return _answer(uid, warnings=[view])
         kind, obj = target
         try:
             m = admission.mutate(kind, obj, view.policy, view.secrets_for)
@@ -285,6 +293,9 @@ class Webhook:
             if self.options.validate_fail_closed:
                 return _answer(uid, False, status=_status("pullkeeper could not decide in time"))
             return _answer(uid, warnings=["pullkeeper could not decide in time"])
+        if isinstance(view, str):
+            self._count("validate", "passed")
+            return _answer(uid, warnings=[view])
         kind, obj = target
         try:
             findings = admission.validate(kind, obj, view.policy)

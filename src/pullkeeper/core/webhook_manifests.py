@@ -1,0 +1,154 @@
+"""The Kubernetes objects that install pullkeeper's admission webhook and its permissions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pullkeeper.core.delivery import EXCLUDE_LABEL
+
+NAME = "pullkeeper"
+_TEMPLATE_RULES = [
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+    },
+    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"]},
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    ca_bundle: str  # base64 PEM
+    namespace: str = NAME  # where pullkeeper runs: never admitted by itself
+    service: str = NAME
+    service_port: int = 443
+    url: str | None = None  # outside the cluster: https://host:port instead of the Service
+    cluster: str | None = None  # which registered cluster the webhook answers for
+    mutate_failure_policy: str = "Ignore"
+    validate_failure_policy: str = "Fail"
+    timeout_seconds: int = 5
+    templates: bool = True
+
+
+def _client(o: Options, path: str) -> dict[str, Any]:
+    if o.cluster:
+        path += f"?cluster={o.cluster}"
+    config: dict[str, Any] = {"caBundle": o.ca_bundle}
+    if o.url:
+        config["url"] = o.url.rstrip("/") + path
+    else:
+        config["service"] = {
+            "namespace": o.namespace,
+            "name": o.service,
+            "path": path,
+            "port": o.service_port,
+        }
+    return config
+
+
+def _rules(o: Options) -> list[dict[str, Any]]:
+    rules = [{"apiGroups": [""], "resources": ["pods"]}]
+    if o.templates:
+        rules += _TEMPLATE_RULES
+    return [
+        {
+            "apiGroups": r["apiGroups"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": r["resources"],
+            "scope": "Namespaced",
+        }
+        for r in rules
+    ]
+
+
+def _selector(o: Options) -> dict[str, Any]:
+    return {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [o.namespace]},
+            {"key": EXCLUDE_LABEL, "operator": "NotIn", "values": ["true"]},
+        ]
+    }
+
+
+def _hook(o: Options, name: str, path: str, failure: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "admissionReviewVersions": ["v1"],
+        "clientConfig": _client(o, path),
+        "rules": _rules(o),
+        "namespaceSelector": _selector(o),
+        "failurePolicy": failure,
+        "sideEffects": "None",
+        "timeoutSeconds": o.timeout_seconds,
+        "matchPolicy": "Equivalent",
+    }
+
+
+def manifests(o: Options) -> list[dict[str, Any]]:
+    mutating = _hook(o, "mutate.pullkeeper.io", "/admission/mutate", o.mutate_failure_policy)
+    # Mutated again when another webhook changed the pod after pullkeeper saw it.
+    mutating["reinvocationPolicy"] = "IfNeeded"
+    validating = _hook(
+        o, "validate.pullkeeper.io", "/admission/validate", o.validate_failure_policy
+    )
+    meta = {"name": NAME, "labels": {"app.kubernetes.io/name": NAME}}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {**meta, "namespace": o.namespace},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts"],
+                    "verbs": ["get", "list", "watch", "update"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "events"],
+                    "verbs": ["get", "list", "watch"],
+                },
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments", "statefulsets", "daemonsets"],
+                    "verbs": ["get", "list", "watch", "create", "patch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": meta,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": NAME,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": o.namespace}],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": meta,
+            "webhooks": [mutating],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": meta,
+            "webhooks": [validating],
+        },
+    ]
