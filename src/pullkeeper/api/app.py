@@ -151,6 +151,14 @@ def _metrics(app: FastAPI, server: Server) -> None:
         registry=registry,
     )
 
+    reviews = Gauge(
+        "pullkeeper_admission_reviews",
+        "AdmissionReviews answered since start, by webhook and result "
+        "(patched, unchanged, passed, allowed, denied, warned, audited, undecided).",
+        ["webhook", "result"],
+        registry=registry,
+    )
+
     app.add_middleware(Measure, requests=requests, latency=latency)
 
     @app.get("/metrics", include_in_schema=False)
@@ -163,6 +171,9 @@ def _metrics(app: FastAPI, server: Server) -> None:
             for state, n in server.sync.statuses.counts().items():
                 delivered.labels(state).set(n)
             unreachable.set(len(server.sync.statuses.errors()))
+        if server.admission is not None:
+            for (webhook, result), n in server.admission.snapshot().items():
+                reviews.labels(webhook, result).set(n)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

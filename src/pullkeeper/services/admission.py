@@ -239,6 +239,10 @@ class Webhook:
         with self._lock:
             self.counts[(webhook, result)] = self.counts.get((webhook, result), 0) + 1
 
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self.counts)
+
     def _view(self, request: Mapping[str, Any], cluster: str | None) -> NamespaceView | str | None:
         """The namespace's view; None when the index is not there in time; a warning when
         the cluster is not one pullkeeper knows (nothing to add, nothing to enforce)."""
