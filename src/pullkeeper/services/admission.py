@@ -28,6 +28,7 @@ from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.credentials import effective_rows
+from pullkeeper.services.policies import value_of
 from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Policy
 
 log = logging.getLogger("pullkeeper.admission")
@@ -69,24 +70,10 @@ class ClusterView:
         return self.namespaces.get(namespace, self.fallback)
 
 
-def _policy(row: Policy | None) -> rules.Policy:
-    if row is None:
-        return rules.Policy()
-    return rules.Policy(
-        row.default_registry,
-        tuple(row.allowlist) if row.allowlist is not None else None,
-        row.always_pull,
-        tuple(row.service_accounts) if row.service_accounts is not None else None,
-        row.require_digest,
-        row.forbid_latest,
-        row.mode,
-    )
-
-
 def build(session: Any) -> dict[str, ClusterView]:
     """Every cluster's view, by cluster name and id."""
     out: dict[str, ClusterView] = {}
-    policies = {(p.cluster_id, p.project_id): _policy(p) for p in session.scalars(select(Policy))}
+    policies = {(p.cluster_id, p.project_id): value_of(p) for p in session.scalars(select(Policy))}
     for cluster in session.scalars(select(Cluster)):
         cluster_policy = policies.get((cluster.id, None), rules.Policy())
         rows = effective_rows(session, cluster.id)

@@ -36,7 +36,8 @@ def _row(session: Session, cluster: Cluster, project: Project | None) -> Policy 
     )
 
 
-def _value(row: Policy | None) -> rules.Policy:
+def value_of(row: Policy | None) -> rules.Policy:
+    """A stored policy row as the rules' value (all unset for no row)."""
     if row is None:
         return rules.Policy()
     return rules.Policy(
@@ -64,7 +65,7 @@ def as_dict(p: rules.Policy) -> dict[str, Any]:
 
 
 def get(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
-    return _value(_row(session, cluster, project))
+    return value_of(_row(session, cluster, project))
 
 
 def effective(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
@@ -101,7 +102,7 @@ def put(
     except ServiceAccountsError as e:
         raise Invalid(str(e), "service_accounts") from None
     row = _row(session, cluster, project)
-    before = as_dict(_value(row)) if row else None
+    before = as_dict(value_of(row)) if row else None
     if row is None:
         row = Policy(
             cluster_id=cluster.id,
@@ -113,7 +114,7 @@ def put(
         setattr(row, key, value)
     row.updated_by = actor.username
     session.flush()
-    value = _value(row)
+    value = value_of(row)
     audit.record(
         session,
         actor,
