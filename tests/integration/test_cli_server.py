@@ -631,6 +631,10 @@ def test_policy_set_show_and_effective(world: World) -> None:
         "default registry: mirror.example.com\n"
         "allowlist:        quay.io, *.example.com\n"
         "always pull:      (none)\n"
+        "service accounts: (none)\n"
+        "require digest:   (none)\n"
+        "forbid latest:    (none)\n"
+        "mode:             (none)\n"
     )
     assert result.stderr.startswith("warning: Docker Hub is not on the allowlist")
     cli.ok(admin, "policy", "set", "--project", "team-a", "--cluster", "prod", "--always-pull")
@@ -640,6 +644,10 @@ def test_policy_set_show_and_effective(world: World) -> None:
         "default registry: (inherits the cluster's)\n"
         "allowlist:        (inherits the cluster's)\n"
         "always pull:      yes\n"
+        "service accounts: (inherits the cluster's)\n"
+        "require digest:   (inherits the cluster's)\n"
+        "forbid latest:    (inherits the cluster's)\n"
+        "mode:             (inherits the cluster's)\n"
     )
     merged = cli.json(admin, "policy", "show", "--project", "team-a", "--effective")
     assert merged["default_registry"] == "mirror.example.com"
