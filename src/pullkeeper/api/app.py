@@ -22,7 +22,7 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pullkeeper import __version__
+from pullkeeper import __version__, web
 from pullkeeper.api.routes import access, checks, clusters, credentials, policies, workloads
 from pullkeeper.api.routes import admission as admission_routes
 from pullkeeper.services import admission, sync
@@ -251,4 +251,5 @@ def create_app(server: Server) -> FastAPI:
     for module in (access, clusters, credentials, policies, checks, workloads):
         app.include_router(module.router, prefix=API)
     app.include_router(admission_routes.router)
+    web.mount(app)
     return app

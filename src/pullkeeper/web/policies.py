@@ -1,0 +1,206 @@
+"""The Policies page: a cluster's or project's policy, and a preview of what it does to an image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from pullkeeper.api.schemas import PolicyIn
+from pullkeeper.core import policy as rules
+from pullkeeper.core.imagepolicy import MODES
+from pullkeeper.services import clusters, policies, preview
+from pullkeeper.services.actor import Actor
+from pullkeeper.services.errors import ServiceError
+from pullkeeper.web import forms, security, session
+from pullkeeper.web.render import WebRoute, page, see_other, with_query
+
+if TYPE_CHECKING:
+    from pullkeeper.store.models import Cluster, Project
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+FIELDS = ("default_registry", "allowlist", "always_pull", "require_digest", "forbid_latest", "mode")
+SWITCHES = ("always_pull", "require_digest", "forbid_latest")
+
+
+def _target(
+    s: Session, actor: Actor, cluster: str, project: str
+) -> tuple[Cluster | None, Project | None]:
+    if project:
+        p = clusters.get_project(s, actor, project)
+        return clusters.get_cluster(s, actor, p.cluster_id), p
+    if cluster:
+        return clusters.get_cluster(s, actor, cluster), None
+    return None, None
+
+
+def _form_of(p: rules.Policy) -> dict[str, str]:
+    """A policy as the form shows it: "" where a field inherits."""
+    out = {
+        "default_registry": p.default_registry or "",
+        "allowlist": "\n".join(p.allowlist) if p.allowlist is not None else "",
+        "mode": p.mode or "",
+    }
+    for name in SWITCHES:
+        value = getattr(p, name)
+        out[name] = "" if value is None else "yes" if value else "no"
+    return out
+
+
+def _values_of(form: dict[str, str]) -> dict[str, Any]:
+    """Form fields as policy values; an empty field inherits (null)."""
+    lines = [line.strip() for line in form["allowlist"].splitlines() if line.strip()]
+    values: dict[str, Any] = {
+        "default_registry": forms.text(form["default_registry"]),
+        "allowlist": lines or None,
+        "mode": forms.text(form["mode"]),
+    }
+    for name in SWITCHES:
+        values[name] = forms.tristate(form[name])
+    return values
+
+
+def _may_change(actor: Actor, project: Project | None) -> bool:
+    return actor.is_admin if project is None else actor.owns(project.id)
+
+
+def _render(
+    request: Request,
+    web: session.WebSession,
+    cluster: str,
+    project: str,
+    form: dict[str, str] | None,
+    errors: forms.Errors,
+    image: str = "",
+    result: preview.Preview | None = None,
+    status: int = 200,
+    notice: str = "",
+) -> Response:
+    with session.server_of(request).reading() as s:
+        known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
+        known_projects = clusters.list_projects(s, web.actor)
+        c, p = _target(s, web.actor, cluster, project)
+        own = policies.get(s, c, p) if c is not None else rules.Policy()
+        inherited = policies.get(s, c, None) if c is not None and p is not None else None
+    return page(
+        request,
+        "policies.html",
+        web,
+        status=status,
+        clusters=known_clusters,
+        projects=known_projects,
+        cluster=c,
+        project=p,
+        form=form or _form_of(own),
+        inherited=_form_of(inherited) if inherited is not None else None,
+        warnings=rules.allowlist_warnings(own.allowlist or ()),
+        errors=errors,
+        modes=MODES,
+        may_change=c is not None and _may_change(web.actor, p),
+        image=image,
+        result=result,
+        notice=notice,
+    )
+
+
+@router.get("/policies")
+def policies_page(
+    request: Request,
+    cluster: Annotated[str, Query(max_length=63)] = "",
+    project: Annotated[str, Query(max_length=63)] = "",
+    saved: str = "",
+) -> Response:
+    web = session.required(request)
+    notice = "Policy saved." if saved else ""
+    return _render(request, web, cluster, project, None, {}, notice=notice)
+
+
+def _read_form(
+    default_registry: str,
+    allowlist: str,
+    always_pull: str,
+    require_digest: str,
+    forbid_latest: str,
+    mode: str,
+) -> dict[str, str]:
+    return {
+        "default_registry": default_registry,
+        "allowlist": allowlist,
+        "always_pull": always_pull,
+        "require_digest": require_digest,
+        "forbid_latest": forbid_latest,
+        "mode": mode,
+    }
+
+
+@router.post("/policies")
+def save(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    cluster: Annotated[str, Form(max_length=63)] = "",
+    project: Annotated[str, Form(max_length=63)] = "",
+    default_registry: Annotated[str, Form()] = "",
+    allowlist: Annotated[str, Form()] = "",
+    always_pull: Annotated[str, Form(max_length=3)] = "",
+    require_digest: Annotated[str, Form(max_length=3)] = "",
+    forbid_latest: Annotated[str, Form(max_length=3)] = "",
+    mode: Annotated[str, Form(max_length=16)] = "",
+    image: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    form = _read_form(default_registry, allowlist, always_pull, require_digest, forbid_latest, mode)
+    errors: forms.Errors = {}
+    values = _values_of(form)
+    body = forms.parse(PolicyIn, values, errors)
+    server = session.server_of(request)
+
+    def run() -> None:
+        if body is None:
+            return
+        with server.transaction() as s:
+            c, p = _target(s, web.actor, cluster, project)
+            if c is None:
+                raise ServiceError("choose a cluster or a project first", "cluster")
+            policies.put(s, web.actor, c, p, body.model_dump(include=set(FIELDS)))
+
+    if body is not None and forms.attempt(run, errors, FIELDS):
+        where = {"project": project} if project else {"cluster": cluster}
+        return see_other(with_query("/policies", **where, saved=1))
+    return _render(request, web, cluster, project, form, errors, image=image, status=422)
+
+
+@router.post("/policies/preview")
+def preview_page(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    cluster: Annotated[str, Form(max_length=63)] = "",
+    project: Annotated[str, Form(max_length=63)] = "",
+    default_registry: Annotated[str, Form(max_length=512)] = "",
+    allowlist: Annotated[str, Form(max_length=65536)] = "",
+    always_pull: Annotated[str, Form(max_length=3)] = "",
+    require_digest: Annotated[str, Form(max_length=3)] = "",
+    forbid_latest: Annotated[str, Form(max_length=3)] = "",
+    mode: Annotated[str, Form(max_length=16)] = "",
+    image: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """The unsaved form's policy applied to the image: a fragment for htmx, else the page."""
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    form = _read_form(default_registry, allowlist, always_pull, require_digest, forbid_latest, mode)
+    errors: forms.Errors = {}
+    found: list[preview.Preview] = []
+
+    def run() -> None:
+        with session.server_of(request).reading() as s:
+            c, p = _target(s, web.actor, cluster, project)
+            if c is None:
+                raise ServiceError("choose a cluster or a project first", "cluster")
+            found.append(preview.preview(image, preview.proposed(s, c, p, _values_of(form))))
+
+    forms.attempt(run, errors, (*FIELDS, "image"))
+    result = found[0] if found else None
+    if request.headers.get("hx-request") == "true":
+        return page(request, "_preview.html", web, result=result, errors=errors, image=image)
+    return _render(request, web, cluster, project, form, errors, image=image, result=result)

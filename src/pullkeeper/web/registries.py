@@ -1,0 +1,433 @@
+"""The Registries pages: list, create, detail, edit, (de)activate, delete."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from pullkeeper.api.schemas import CredentialIn, CredentialPatch
+from pullkeeper.core.providers import PROVIDERS, Provider
+from pullkeeper.services import audit, clusters, sync
+from pullkeeper.services import credentials as svc
+from pullkeeper.services.actor import Actor
+from pullkeeper.services.errors import Forbidden, Invalid, ServiceError
+from pullkeeper.web import forms, security, session
+from pullkeeper.web.render import WebRoute, page, see_other, with_query
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+PAGE_SIZE = 50
+CREATE_FIELDS = (
+    *("name", "cluster", "scope", "project", "namespace", "provider", "server"),
+    *("username", "password", "email", "description"),
+)
+EDIT_FIELDS = ("name", "server", "username", "password", "email", "description")
+
+
+def state_of(item: dict[str, Any]) -> str:
+    """active, inactive or superseded (active, but a newer one for the same address wins)."""
+    if item["state"] != "active":
+        return "inactive"
+    return "superseded" if item["superseded_by"] else "active"
+
+
+def scope_of(item: dict[str, Any]) -> str:
+    if item["scope"] == "namespace":
+        return f"namespace {item['namespace']} in {item['cluster']}"
+    if item["scope"] == "project":
+        return f"project {item['project']} in {item['cluster']}"
+    return f"every namespace of cluster {item['cluster']}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Ref:
+    # What sync.status_of reads of a credential, from a listing row.
+    id: str
+    cluster_id: str
+    state: str
+
+
+def sync_word(status: dict[str, Any]) -> str:
+    """A credential's delivery in a few words."""
+    if status["sync"] == "off":
+        return "sync off"
+    if status.get("cluster_error"):
+        return "cluster unreachable"
+    if status.get("note") and not status["items"]:
+        return "not delivered"
+    summary = status["summary"]
+    parts = [f"{n} {state.replace('_', ' ')}" for state, n in summary.items() if n]
+    return ", ".join(parts) or "not delivered"
+
+
+def may_manage(session: Session, actor: Actor, cred: Any) -> bool:
+    """Whether to offer edit, (de)activate and delete; the service decides in the end."""
+    if actor.is_admin:
+        return True
+    return cred.scope != "cluster" and actor.owns(svc.project_of(session, cred))
+
+
+def may_create(actor: Actor) -> bool:
+    return actor.is_admin or any(role == "owner" for role in actor.projects.values())
+
+
+# --------------------------------------------------------------------------- list
+
+
+@router.get("/registries")
+def list_page(
+    request: Request,
+    cluster: Annotated[str, Query(max_length=63)] = "",
+    project: Annotated[str, Query(max_length=63)] = "",
+    namespace: Annotated[str, Query(max_length=63)] = "",
+    provider: Annotated[str, Query(max_length=32)] = "",
+    state: Annotated[str, Query(max_length=16)] = "",
+    q: Annotated[str, Query(max_length=253)] = "",
+    page_no: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
+    deleted: str = "",
+) -> Response:
+    web = session.required(request)
+    server = session.server_of(request)
+    actor = web.actor
+    error = ""
+    items: list[dict[str, Any]] = []
+    total = 0
+    with server.reading() as s:
+        known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
+        known_projects = clusters.list_projects(s, actor)
+        try:
+            c = clusters.get_cluster(s, actor, cluster) if cluster else None
+            p = clusters.get_project(s, actor, project, c) if project else None
+            f = svc.Filters(c, p, namespace or None, provider or None, state or None, q or None)
+            items, total = svc.list_page(s, actor, f, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
+        except ServiceError as e:
+            error = e.message
+    for item in items:
+        item["state_word"] = state_of(item)
+        item["scope_word"] = scope_of(item)
+        ref = _Ref(item["id"], item["cluster_id"], item["state"])
+        item["sync_word"] = sync_word(sync.status_of(server, ref))
+        item["provider_title"] = PROVIDERS[item["provider"]].title
+    filters = {
+        "cluster": cluster,
+        "project": project,
+        "namespace": namespace,
+        "provider": provider,
+        "state": state,
+        "q": q,
+    }
+    pages = max(1, -(-total // PAGE_SIZE))
+    return page(
+        request,
+        "registries.html",
+        web,
+        items=items,
+        total=total,
+        error=error,
+        filters=filters,
+        filtered=any(filters.values()),
+        page_no=page_no,
+        pages=pages,
+        prev_url=with_query("/registries", **filters, page=page_no - 1) if page_no > 1 else "",
+        next_url=with_query("/registries", **filters, page=page_no + 1) if page_no < pages else "",
+        clusters=known_clusters,
+        projects=known_projects,
+        providers=PROVIDERS.values(),
+        may_create=may_create(actor),
+        notice="Registry deleted." if deleted else "",
+    )
+
+
+# --------------------------------------------------------------------------- create
+
+
+def server_fixed(p: Provider) -> bool:
+    """Whether the provider has exactly one address (Docker Hub, Quay.io, GitHub)."""
+    return p.default_server is not None and p.server_pattern == re.escape(p.default_server)
+
+
+def _provider(value: str | None) -> Provider:
+    return PROVIDERS.get(value or "", PROVIDERS["dockerhub"])
+
+
+def _create_form(
+    request: Request,
+    web: session.WebSession,
+    values: dict[str, Any],
+    errors: forms.Errors,
+    status: int = 200,
+) -> Response:
+    server = session.server_of(request)
+    with server.reading() as s:
+        known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
+        known_projects = clusters.list_projects(s, web.actor)
+    provider = _provider(values.get("provider"))
+    values.setdefault("cluster", known_clusters[0] if len(known_clusters) == 1 else "")
+    return page(
+        request,
+        "registry_new.html",
+        web,
+        status=status,
+        provider=provider,
+        server_fixed=server_fixed(provider),
+        providers=PROVIDERS.values(),
+        values=values,
+        errors=errors,
+        clusters=known_clusters,
+        projects=known_projects,
+        is_admin=web.actor.is_admin,
+    )
+
+
+@router.get("/registries/new")
+def new_form(
+    request: Request,
+    provider: Annotated[str, Query(max_length=32)] = "dockerhub",
+    scope: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    web = session.required(request)
+    values: dict[str, Any] = {"provider": _provider(provider).id, "scope": scope, "active": True}
+    return _create_form(request, web, values, {})
+
+
+@router.post("/registries/new")
+def create(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    name: Annotated[str, Form()] = "",
+    cluster: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "",
+    project: Annotated[str, Form()] = "",
+    namespace: Annotated[str, Form()] = "",
+    provider: Annotated[str, Form()] = "",
+    server_address: Annotated[str, Form(alias="server")] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    active: Annotated[str, Form()] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    values: dict[str, Any] = {
+        "name": name.strip(),
+        "cluster": cluster,
+        "scope": scope,
+        "project": forms.text(project),
+        "namespace": forms.text(namespace),
+        "provider": provider,
+        "server": forms.text(server_address),
+        "username": username.strip(),
+        "password": password,
+        "email": email.strip(),
+        "description": description,
+        "active": active == "on",
+    }
+    errors: forms.Errors = {}
+    body = forms.parse(CredentialIn, values, errors)
+    created: list[str] = []
+    server = session.server_of(request)
+
+    def run() -> None:
+        if body is None:
+            return
+        with server.transaction() as s:
+            actor = web.actor
+            c = clusters.get_cluster(s, actor, body.cluster) if body.cluster else None
+            if c is None:
+                raise Invalid("choose the cluster the credential is for", "cluster")
+            p = clusters.get_project(s, actor, body.project, c) if body.project else None
+            scope_value = svc.resolve_scope(s, actor, body.scope, c, p, body.namespace)
+            cred = svc.create(
+                s,
+                actor,
+                server.vault,
+                name=body.name,
+                scope=scope_value,
+                provider=body.provider,
+                server=body.server,
+                username=body.username,
+                password=body.password,
+                email=body.email,
+                description=body.description,
+                active=body.active,
+            )
+            created.append(cred.id)
+
+    if body is not None and forms.attempt(run, errors, CREATE_FIELDS):
+        return see_other(f"/registries/{created[0]}?created=1")
+    values["password"] = ""  # never sent back: it is typed again
+    return _create_form(request, web, values, errors, status=422)
+
+
+# --------------------------------------------------------------------------- detail
+
+
+def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str) -> dict[str, Any]:
+    server = session.server_of(request)
+    cred = svc.get(s, web.actor, cred_id)
+    item = svc.describe(s, cred)
+    item["state_word"] = state_of(item)
+    item["scope_word"] = scope_of(item)
+    item["provider_title"] = PROVIDERS[item["provider"]].title
+    manage = may_manage(s, web.actor, cred)
+    history: list[dict[str, Any]] = []
+    if manage:
+        history, _ = audit.query(
+            s, web.actor, object_type="credential", object_id=cred.id, limit=20
+        )
+    return {
+        "cred": cred,
+        "item": item,
+        "delivery": sync.status_of(server, cred),
+        "manage": manage,
+        "history": history,
+    }
+
+
+@router.get("/registries/{cred_id}")
+def detail(request: Request, cred_id: str, created: str = "", saved: str = "") -> Response:
+    web = session.required(request)
+    with session.server_of(request).reading() as s:
+        found = _detail(s, request, web, cred_id)
+    del found["cred"]
+    notice = "Registry created." if created else "Changes saved." if saved else ""
+    return page(request, "registry.html", web, notice=notice, **found)
+
+
+def _set_state(request: Request, cred_id: str, csrf: str, state: str) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    with session.server_of(request).transaction() as s:
+        svc.set_state(s, web.actor, svc.get(s, web.actor, cred_id), state)
+    return see_other(f"/registries/{cred_id}?saved=1")
+
+
+@router.post("/registries/{cred_id}/activate")
+def activate(
+    request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    return _set_state(request, cred_id, csrf, "active")
+
+
+@router.post("/registries/{cred_id}/deactivate")
+def deactivate(
+    request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    return _set_state(request, cred_id, csrf, "inactive")
+
+
+# --------------------------------------------------------------------------- edit
+
+
+def _edit_form(
+    request: Request,
+    web: session.WebSession,
+    cred_id: str,
+    values: dict[str, Any] | None,
+    errors: forms.Errors,
+    status: int = 200,
+) -> Response:
+    with session.server_of(request).reading() as s:
+        found = _detail(s, request, web, cred_id)
+    if not found["manage"]:
+        raise Forbidden("only an admin or the owner of the credential's project can edit it")
+    item = found["item"]
+    provider = PROVIDERS[item["provider"]]
+    shown = values or {k: item[k] or "" for k in ("name", "username", "email", "description")}
+    return page(
+        request,
+        "registry_edit.html",
+        web,
+        status=status,
+        item=item,
+        provider=provider,
+        values=shown,
+        errors=errors,
+    )
+
+
+@router.get("/registries/{cred_id}/edit")
+def edit_form(request: Request, cred_id: str) -> Response:
+    web = session.required(request)
+    return _edit_form(request, web, cred_id, None, {})
+
+
+@router.post("/registries/{cred_id}/edit")
+def edit(
+    request: Request,
+    cred_id: str,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    name: Annotated[str, Form()] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    server = session.server_of(request)
+    values = {
+        "name": name.strip(),
+        "username": username.strip(),
+        "email": email.strip(),
+        "description": description,
+    }
+    errors: forms.Errors = {}
+
+    def run() -> None:
+        with server.transaction() as s:
+            cred = svc.get(s, web.actor, cred_id)
+            current = svc.describe(s, cred)
+            # Only what the form changed: an untouched login needs no password again.
+            given = {k: v for k, v in values.items() if v != (current[k] or "")}
+            if password:
+                given["password"] = password
+            body = forms.parse(CredentialPatch, given, errors)
+            if body is not None and given:
+                svc.update(s, web.actor, server.vault, cred, body.changes())
+
+    if forms.attempt(run, errors, EDIT_FIELDS) and not errors:
+        return see_other(f"/registries/{cred_id}?saved=1")
+    return _edit_form(request, web, cred_id, values, errors, status=422)
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def _reach(s: Session, actor: Actor, item: dict[str, Any]) -> list[str]:
+    """The namespaces whose pods lose this credential's Secret when it goes."""
+    c = clusters.get_cluster(s, actor, item["cluster_id"])
+    if item["scope"] == "namespace":
+        return [item["namespace"]]
+    p = (
+        clusters.get_project(s, actor, item["project_id"], c)
+        if item["scope"] == "project"
+        else None
+    )
+    return [n["name"] for n in clusters.list_namespaces(s, actor, c, p)]
+
+
+@router.get("/registries/{cred_id}/delete")
+def delete_confirm(request: Request, cred_id: str) -> Response:
+    web = session.required(request)
+    with session.server_of(request).reading() as s:
+        found = _detail(s, request, web, cred_id)
+        if not found["manage"]:
+            raise Forbidden("only an admin or the owner of the credential's project can delete it")
+        namespaces = _reach(s, web.actor, found["item"])
+    return page(request, "registry_delete.html", web, item=found["item"], namespaces=namespaces)
+
+
+@router.post("/registries/{cred_id}/delete")
+def delete(
+    request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    with session.server_of(request).transaction() as s:
+        svc.delete(s, web.actor, svc.get(s, web.actor, cred_id))
+    return see_other("/registries?deleted=1")

@@ -1,0 +1,114 @@
+"""Templates, and the route class that turns service errors into pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from pullkeeper import __version__
+from pullkeeper.services.errors import ServiceError
+from pullkeeper.web.session import LoginRequired, WebSession, optional
+
+HERE = Path(__file__).parent
+env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _when(value: str | None) -> str:
+    """An ISO time as 2024-05-01 12:34 UTC; empty for none."""
+    if not value:
+        return ""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+env.filters["when"] = _when
+env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not in keys}
+env.globals["version"] = __version__
+
+
+def page(
+    request: Request,
+    template: str,
+    web: WebSession | None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    html = env.get_template(template).render(
+        request=request,
+        path=request.url.path,
+        actor=web.actor if web else None,
+        csrf=web.csrf if web else context.pop("login_csrf", ""),
+        htmx=request.headers.get("hx-request") == "true",
+        **context,
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def see_other(url: str) -> RedirectResponse:
+    """After a successful form POST: the browser GETs the result (no resubmit on reload)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def with_query(path: str, **params: Any) -> str:
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    try:
+        web = optional(request)
+    except ServiceError:
+        web = None
+    titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts"}
+    return page(
+        request,
+        "error.html",
+        web,
+        status=status,
+        title=titles.get(status, "Something is wrong"),
+        message=message,
+    )
+
+
+class WebRoute(APIRoute):
+    """A page route: no session sends the browser to log in; a ServiceError is a page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                if request.method != "GET":
+                    target = "/"
+                return see_other("/login?next=" + quote(target, safe="/"))
+            except ServiceError as e:
+                return _error_page(request, e.status, e.message)
+            except RequestValidationError as e:
+                first = e.errors()[0] if e.errors() else {}
+                where = ".".join(str(p) for p in first.get("loc", ())[1:])
+                msg = str(first.get("msg", "invalid request"))
+                return _error_page(request, 422, f"{where}: {msg}" if where else msg)
+
+        return route
