@@ -1,0 +1,118 @@
+"""Headers, cookies and CSRF of the web pages, over plain HTTP against a real server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.web.conftest import PASSWORDS, Site
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, trust_env=False, timeout=30) as c:
+        yield c
+
+
+def _login_csrf(client: httpx.Client) -> str:
+    r = client.get("/login")
+    assert r.status_code == 200
+    match = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert match
+    return match.group(1)
+
+
+def _log_in(client: httpx.Client, user: str) -> str:
+    csrf = _login_csrf(client)
+    r = client.post("/login", data={"username": user, "password": PASSWORDS[user], "csrf": csrf})
+    assert r.status_code == 303, r.text
+    page = client.get("/registries")
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match
+    return match.group(1)
+
+
+def test_pages_carry_security_headers_and_the_api_does_not(client: httpx.Client) -> None:
+    r = client.get("/login")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    # No inline script or style attribute in what is served.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", r.text) and " style=" not in r.text
+    assert client.get("/static/htmx.min.js").status_code == 200
+    assert "content-security-policy" not in client.get("/healthz").headers
+
+
+def test_session_cookie_flags_and_logout_revokes(client: httpx.Client) -> None:
+    csrf = _login_csrf(client)
+    r = client.post("/login", data={"username": "bob", "password": PASSWORDS["bob"], "csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/registries"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("pk_session=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain HTTP; set only when the scheme is https
+    token = client.cookies["pk_session"].partition(".")[2]
+    assert token.startswith("pk_")
+    # The cookie's token is an API token of bob, and the API accepts it.
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == "bob"
+    page_csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/registries").text)
+    assert page_csrf
+    assert client.post("/logout", data={"csrf": page_csrf.group(1)}).status_code == 303
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+
+
+def test_forms_without_the_csrf_token_change_nothing(client: httpx.Client, site: Site) -> None:
+    cred = site.create_credential(
+        name="csrf-target",
+        cluster="prod",
+        scope="namespace",
+        namespace="a-web",
+        provider="custom",
+        server="csrf.example.com",
+        username="u",
+        password="csrf-s3cret",
+    )
+    # Login without the login form's cookie value.
+    r = client.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]})
+    assert r.status_code == 403
+    csrf = _log_in(client, "alice")
+    for token in ("", "0" * 64):
+        r = client.post(f"/registries/{cred['id']}/delete", data={"csrf": token})
+        assert r.status_code == 403
+        assert "reload and retry" in r.text
+    # From another site, even with the right token.
+    r = client.post(
+        f"/registries/{cred['id']}/deactivate",
+        data={"csrf": csrf},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert r.status_code == 403
+    assert site.api.get(f"/credentials/{cred['id']}").json()["state"] == "active"
+    # With it, from here, it works.
+    r = client.post(f"/registries/{cred['id']}/deactivate", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert site.api.get(f"/credentials/{cred['id']}").json()["state"] == "inactive"
+
+
+def test_next_never_leaves_the_site(client: httpx.Client) -> None:
+    csrf = _login_csrf(client)
+    r = client.post(
+        "/login",
+        data={
+            "username": "carol",
+            "password": PASSWORDS["carol"],
+            "csrf": csrf,
+            "next": "//evil.example/x",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/registries"
