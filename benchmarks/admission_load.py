@@ -8,16 +8,25 @@ always-pull). The review is a CREATE of a 3-container pod (one unqualified
 image, rewritten; two from credentialed registries), in a namespace chosen
 round-robin; every answer must carry a patch, or the run counts an error.
 
-Load, from this process over loopback (the server runs in its own process on
-the same two cores), with asyncio and keep-alive httpx connections verifying
-the webhook's generated CA:
+Load over loopback (the server runs in its own process on the same two
+cores) from wrk (Debian's `wrk`, keep-alive HTTPS, the reviews fed by a Lua
+script), or, without wrk, from asyncio with keep-alive httpx connections
+verifying the webhook's generated CA (a Python client costs more CPU than the
+server it measures, so its figures are lower):
 
-- paced: a fixed total rate for --duration seconds; latency is counted from
-  each request's scheduled send time, so a server that falls behind is charged
-  for the queue; the highest rate whose p99 is <= 5 ms is reported;
-- closed: --connections clients back to back, the throughput ceiling.
+- paced: about a fixed total rate for --duration seconds. With wrk, each of
+  the --connections connections waits connections/rate seconds between
+  requests (its Lua `delay`), and latency is wrk's, from each send; with
+  asyncio, latency is counted from each request's scheduled send time, so a
+  server that falls behind is charged for the queue. The highest rate whose
+  p99 is <= 5 ms is reported;
+- closed: --connections connections back to back, the throughput ceiling.
+
+The server's CPU per request (its utime + stime over the run, from /proc)
+is shown beside each run.
 
 Run: .venv/bin/python benchmarks/admission_load.py [--duration 10] [--rates 250,500,750,1000]
+     (apt-get install wrk for the wrk load generator)
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import ssl
 import statistics
 import subprocess
@@ -227,6 +237,60 @@ def _summary(latencies: list[float], errors: int, elapsed: float) -> dict[str, A
     }
 
 
+LUA = """
+local bodies, delay_ms, i = {}, 0, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  delay_ms = tonumber(args[2])
+end
+function request()
+  i = i + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i % #bodies + 1])
+end
+function delay() return delay_ms end
+"""
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    for unit in ("us", "ms", "s"):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * _UNITS[unit]
+    return float(text)
+
+
+def wrk(
+    url: str, bodies: Path, connections: int, seconds: float, rate: float | None
+) -> dict[str, Any]:
+    script = bodies.with_suffix(".lua")
+    script.write_text(LUA)
+    delay = 0 if rate is None else max(0, int(connections / rate * 1000))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "--timeout", "5s",
+         "-s", str(script), url, "--", str(bodies), str(delay)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found: dict[str, Any] = {"errors": 0}
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] in ("50%", "99%"):
+            found["p50" if words[0] == "50%" else "p99"] = _ms(words[1])
+        elif line.strip().startswith("Latency") and len(words) >= 4:
+            found["max"] = _ms(words[3])
+        elif line.startswith("Requests/sec:"):
+            found["rate"] = float(words[1])
+        elif "requests in" in line:
+            found["requests"] = int(words[0])
+        elif line.strip().startswith(("Non-2xx", "Socket errors")):
+            found["errors"] += sum(int(w.strip(",")) for w in words if w.strip(",").isdigit())
+    return found
+
+
+def cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
@@ -244,27 +308,58 @@ def main() -> None:
         try:
             url = f"{base}/admission/mutate?cluster=bench"
             bodies = [review(ns) for ns in namespaces]
+            lines = Path(tmp) / "reviews.txt"
+            lines.write_bytes(b"\n".join(bodies) + b"\n")
+            use_wrk = shutil.which("wrk") is not None
+            print("load generator: " + ("wrk" if use_wrk else "asyncio + httpx (no wrk found)"))
             rows = []
-            for rate in (float(r) for r in args.rates.split(",")):
-                rows.append(
-                    (
-                        f"paced {rate:.0f}/s",
-                        asyncio.run(paced(url, ca, bodies, rate, args.duration)),
-                    )
-                )
-            rows.append((
-                f"closed, {args.connections} connections",
-                asyncio.run(closed(url, ca, bodies, args.connections, args.duration)),
-            ))  # fmt: skip
+            runs: list[tuple[str, float | None]] = [
+                (f"paced {r}/s", float(r)) for r in args.rates.split(",")
+            ]
+            runs.append((f"closed, {args.connections} connections", None))
+            if use_wrk:  # connections, TLS sessions and the server's first requests
+                wrk(url, lines, args.connections, 2, None)
+            else:
+                asyncio.run(closed(url, ca, bodies, args.connections, 2))
+            for name, rate in runs:
+                before = cpu_of(proc.pid)
+                if use_wrk:
+                    result = wrk(url, lines, args.connections, args.duration, rate)
+                elif rate is None:
+                    result = asyncio.run(closed(url, ca, bodies, args.connections, args.duration))
+                else:
+                    result = asyncio.run(paced(url, ca, bodies, rate, args.duration))
+                result["cpu_ms"] = (cpu_of(proc.pid) - before) * 1000 / max(1, result["requests"])
+                rows.append((name, result))
         finally:
             proc.terminate()
             proc.wait(10)
     print()
-    print("load                    | requests | req/s | p50 ms | p99 ms | max ms | errors")
-    print("----------------------- | -------- | ----- | ------ | ------ | ------ | ------")
+    heads = (
+        "load",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "server CPU ms/req",
+        "errors",
+    )
+    widths = (23, 8, 5, 6, 6, 6, 17, 6)
+    print(" | ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)))
+    print(" | ".join("-" * w for w in widths))
     for name, r in rows:
-        print(f"{name:<23} | {r['requests']:>8} | {r['rate']:>5.0f} | {r['p50']:>6.2f} | "
-              f"{r['p99']:>6.2f} | {r['max']:>6.1f} | {r['errors']:>6}")  # fmt: skip
+        cells = (
+            f"{name:<23}",
+            f"{r['requests']:>8}",
+            f"{r['rate']:>5.0f}",
+            f"{r['p50']:>6.2f}",
+            f"{r['p99']:>6.2f}",
+            f"{r['max']:>6.1f}",
+            f"{r['cpu_ms']:>17.2f}",
+            f"{r['errors']:>6}",
+        )
+        print(" | ".join(cells))
     ok = [
         r["rate"]
         for name, r in rows

@@ -250,6 +250,9 @@ def create_app(server: Server) -> FastAPI:
     _metrics(app, server)
     for module in (access, clusters, credentials, policies, checks, workloads):
         app.include_router(module.router, prefix=API)
-    app.include_router(admission_routes.router)
+    # Outermost: reviews skip the framework (and are counted by the admission metrics).
+    app.add_middleware(
+        admission_routes.AdmissionLayer, server=server, limit=server.settings.max_body_bytes
+    )
     web.mount(app)
     return app
