@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ class NamespaceView:
 @dataclass(slots=True)
 class ClusterView:
     name: str
+    id: str = ""
     namespaces: dict[str, NamespaceView] = field(default_factory=dict)
     # For a namespace the store does not know: cluster-wide credentials, the cluster policy.
     fallback: NamespaceView = field(
@@ -85,7 +86,7 @@ def build(session: Any) -> dict[str, ClusterView]:
                 by_project.setdefault(r.project_id, []).append(r)
             elif r.scope == "namespace":
                 by_namespace.setdefault(r.namespace, []).append(r)
-        view = ClusterView(cluster.name)
+        view = ClusterView(cluster.name, cluster.id)
         view.fallback = NamespaceView(cluster_policy, _keyring(wide))
         known = session.execute(
             select(Namespace.name, Namespace.project_id).where(Namespace.cluster_id == cluster.id)
@@ -230,6 +231,19 @@ class Webhook:
         with self._lock:
             return dict(self.counts)
 
+    def _secrets_for(
+        self, cluster: str | None, namespace: str, view: NamespaceView
+    ) -> Callable[[str], list[str]]:
+        """The view's Secrets, but none whose name the sync found taken by someone else's
+        Secret there: a pod must not be pointed at a Secret pullkeeper does not manage."""
+        manager, found = self.server.sync, self.index.cluster(cluster)
+        if manager is None or found is None:
+            return view.secrets_for
+        taken = manager.statuses.conflicts(found.id, namespace)
+        if not taken:
+            return view.secrets_for
+        return lambda image: [n for n in view.secrets_for(image) if n not in taken]
+
     def _view(self, request: Mapping[str, Any], cluster: str | None) -> NamespaceView | str | None:
         """The namespace's view; None when the index is not there in time; a warning when
         the cluster is not one pullkeeper knows (nothing to add, nothing to enforce)."""
@@ -260,8 +274,9 @@ class Webhook:
             self._count("mutate", "passed")
             return _answer(uid, warnings=[view])
         kind, obj = target
+        secrets_for = self._secrets_for(cluster, str(request.get("namespace") or ""), view)
         try:
-            m = admission.mutate(kind, obj, view.policy, view.secrets_for)
+            m = admission.mutate(kind, obj, view.policy, secrets_for)
         except admission.NotAPodSpec:
             self._count("mutate", "passed")
             return _answer(uid)

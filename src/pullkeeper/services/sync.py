@@ -74,6 +74,8 @@ class Statuses:
         # credential id -> (cluster id, namespace) -> Status
         self._by_credential: dict[str, dict[tuple[str, str], Status]] = {}
         self._cluster_errors: dict[str, str] = {}
+        # (cluster id, namespace) -> names of Secrets that are someone else's there
+        self._conflicts: dict[tuple[str, str], set[str]] = {}
 
     def set(self, cluster_id: str, credential_id: str, status: Status) -> None:
         with self._lock:
@@ -82,6 +84,11 @@ class Statuses:
             if old is not None and (old.state, old.reason) == (status.state, status.reason):
                 return  # keep "since"
             slots[(cluster_id, status.namespace)] = status
+            names = self._conflicts.setdefault((cluster_id, status.namespace), set())
+            if status.state == CONFLICT:
+                names.add(status.secret)
+            else:
+                names.discard(status.secret)
 
     def keep_only(self, cluster_id: str, live: Iterable[tuple[str, str]]) -> None:
         """Forget the cluster's statuses but those of these (credential id, namespace)."""
@@ -93,6 +100,17 @@ class Statuses:
                         del slots[slot]
                 if not slots:
                     del self._by_credential[credential_id]
+            for key in [k for k in self._conflicts if k[0] == cluster_id]:
+                del self._conflicts[key]
+            for slots in self._by_credential.values():
+                for (cid, namespace), status in slots.items():
+                    if cid == cluster_id and status.state == CONFLICT:
+                        self._conflicts.setdefault((cid, namespace), set()).add(status.secret)
+
+    def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
+        """Names of Secrets in the namespace that pullkeeper found but does not manage."""
+        with self._lock:
+            return frozenset(self._conflicts.get((cluster_id, namespace), ()))
 
     def cluster_error(self, cluster_id: str, message: str | None) -> None:
         with self._lock:
