@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,13 @@ def _ok(r: httpx.Response) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    _require_browser()
-    server = start_server(tmp_path_factory.mktemp("web"))
+@contextmanager
+def open_site(base: Path) -> Iterator[Site]:
+    """A started server with the clusters, projects, namespaces and users below, stopped after.
+
+    Whatever is put into base/"data" beforehand (e.g. certs.d) is the server's.
+    """
+    server = start_server(base)
     api = httpx.Client(
         base_url=server.url + "/api/v1",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -120,6 +124,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         api.close()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    _require_browser()
+    with open_site(tmp_path_factory.mktemp("web")) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

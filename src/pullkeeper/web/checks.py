@@ -1,0 +1,94 @@
+"""The Pull check page: can an image be pulled in a namespace, with which credential, why not."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+
+from pullkeeper.core.pullpolicy import POLICIES
+from pullkeeper.services import checks, clusters
+from pullkeeper.web import forms, security, session
+from pullkeeper.web.render import WebRoute, page
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+FIELDS = ("image", "cluster", "namespace", "platform", "pull_policy")
+
+
+def _render(
+    request: Request,
+    web: session.WebSession,
+    values: dict[str, Any],
+    errors: forms.Errors,
+    result: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    with session.server_of(request).reading() as s:
+        known = [c.name for c in clusters.list_clusters(s, web.actor)]
+    if len(known) == 1:
+        values.setdefault("cluster", known[0])
+    return page(
+        request,
+        "check.html",
+        web,
+        status=status,
+        clusters=known,
+        values=values,
+        errors=errors,
+        result=result,
+        pull_policies=POLICIES,
+    )
+
+
+@router.get("/checks")
+def check_form(request: Request) -> Response:
+    web = session.required(request)
+    return _render(request, web, {"image": "", "namespace": "", "try_all": False}, {})
+
+
+@router.post("/checks")
+def run_check(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    image: Annotated[str, Form(max_length=1024)] = "",
+    cluster: Annotated[str, Form(max_length=253)] = "",
+    namespace: Annotated[str, Form(max_length=63)] = "",
+    platform: Annotated[str, Form(max_length=64)] = "",
+    pull_policy: Annotated[str, Form(max_length=16)] = "",
+    try_all: Annotated[str, Form(alias="all", max_length=3)] = "",
+) -> Response:
+    """The same server-side check as POST /api/v1/checks, shown in words."""
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    values: dict[str, Any] = {
+        "image": image.strip(),
+        "cluster": cluster,
+        "namespace": namespace.strip(),
+        "platform": platform.strip(),
+        "pull_policy": pull_policy,
+        "try_all": try_all == "on",
+    }
+    errors: forms.Errors = {}
+    if not values["image"]:
+        errors["image"] = "write the image as a pod spec names it, e.g. nginx:1.27"
+    if not cluster:
+        errors["cluster"] = "choose the cluster the namespace is in"
+    if not values["namespace"]:
+        errors["namespace"] = "write the namespace the pod runs in"
+    found: list[dict[str, Any]] = []
+
+    def run() -> None:
+        req = checks.CheckRequest(
+            values["image"],
+            cluster,
+            values["namespace"],
+            forms.text(platform),
+            forms.text(pull_policy),
+            values["try_all"],
+        )
+        found.append(checks.run(session.server_of(request), web.actor, req))
+
+    if not errors:
+        forms.attempt(run, errors, FIELDS)
+    result = found[0] if found else None
+    return _render(request, web, values, errors, result, status=422 if errors else 200)

@@ -1,0 +1,145 @@
+"""The Pull check page in a real browser, against a real registry with token auth.
+
+The server is given the registry's CA under DATA/certs.d/HOST/ca.crt, as an operator
+would; the credentials live on the server and are tried there, never shown.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
+from tests.registry.servers import TokenRegistry
+from tests.web.conftest import Console, Site, _require_browser, log_in, open_site, screenshot
+
+pytestmark = pytest.mark.integration
+
+WRONG_PASSWORD = "not-alices-password-77"  # a throwaway test value
+
+
+def expect() -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect
+
+
+@pytest.fixture(scope="module")
+def site(  # this module's server trusts the registry's CA
+    tmp_path_factory: pytest.TempPathFactory,
+    token_registry: TokenRegistry,  # noqa: F811
+) -> Iterator[Site]:
+    _require_browser()
+    base = tmp_path_factory.mktemp("web-checks")
+    assert token_registry.ca_file is not None
+    certs = base / "data" / "certs.d" / token_registry.host
+    certs.mkdir(parents=True)
+    shutil.copyfile(token_registry.ca_file, certs / "ca.crt")
+    with open_site(base) as s:
+        alice = token_registry.alice
+        common = {"cluster": "prod", "provider": "custom", "server": token_registry.host}
+        # Namespace scope first: the kubelet tries the more specific Secret first.
+        s.create_credential(
+            name="wrong",
+            scope="namespace",
+            namespace="a-web",
+            username=alice.username,
+            password=WRONG_PASSWORD,
+            **common,
+        )
+        s.create_credential(
+            name="alice",
+            scope="project",
+            project=s.projects["team-a"],
+            username=alice.username,
+            password=alice.password,
+            **common,
+        )
+        yield s
+
+
+def _check(page: Any, image: str, namespace: str, cluster: str | None = None) -> Any:
+    page.get_by_label("Image", exact=True).fill(image)
+    if cluster is not None:
+        page.get_by_label("Cluster").select_option(cluster)
+    page.get_by_label("Namespace").fill(namespace)
+    page.get_by_role("button", name="Check").click()
+    return page.locator("#check-result")
+
+
+def test_check_names_the_failing_and_the_working_credential(
+    page: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+    console: Console,
+) -> None:
+    image = token_registry.image("team-a/app:v1")
+    log_in(page, site, "bob")  # a member of team-a may check with its credentials
+    page.get_by_role("link", name="Pull check").click()
+    page.wait_for_url(site.url + "/checks")
+    # bob sees one cluster only, so there is no cluster to choose.
+    expect()(page.get_by_label("Cluster")).to_have_count(0)
+    result = _check(page, image.reference, "a-web")
+    expect()(result.locator(".decision")).to_have_text("Can pull")
+    attempts = result.locator(".attempts li")
+    expect()(attempts).to_have_count(2)
+    first, second = attempts.nth(0), attempts.nth(1)
+    expect()(first).to_contain_text(f"wrong ({token_registry.alice.username}@")
+    expect()(first).to_contain_text("fails")
+    expect()(first.locator(".cause")).to_have_text("unauthorized")
+    expect()(first.locator(".message")).to_contain_text("wrong user name or password")
+    expect()(second).to_contain_text("alice (")
+    expect()(second.locator(".badge")).to_have_text("works")
+    expect()(result.locator(".digest")).to_have_text(image.digest)
+    expect()(result.locator(".platforms")).to_have_text(", ".join(image.platform_digests))
+    expect()(result.locator(".pull-policy")).to_have_text("IfNotPresent")
+    # The form keeps what was asked.
+    expect()(page.get_by_label("Namespace")).to_have_value("a-web")
+    screenshot(page, "pull-check")
+    html = page.content()
+    assert WRONG_PASSWORD not in html and token_registry.alice.password not in html
+    assert console.csp_violations() == []
+
+
+def test_every_credential_and_a_missing_tag(
+    page: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+) -> None:
+    image = token_registry.image("team-a/app:v1")
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/checks")
+    page.get_by_label("Try every credential").check()
+    page.get_by_label("Pull policy (optional)").select_option("Always")
+    # The admin sees both clusters and chooses; the wrong one does not know the namespace.
+    result = _check(page, image.reference, "a-web", "staging")
+    expect()(page.get_by_role("alert")).to_contain_text("a-web")
+    expect()(result).to_have_count(0)
+    result = _check(page, image.reference, "a-web", "prod")
+    expect()(result.locator(".attempts li")).to_have_count(2)
+    expect()(result.locator(".pull-policy")).to_have_text("Always")
+
+    missing = image.reference.replace(":v1", ":gone")
+    page.get_by_label("Try every credential").uncheck()
+    result = _check(page, missing, "a-web")
+    expect()(result.locator(".decision")).to_contain_text("Cannot pull")
+    expect()(result.locator(".decision")).to_contain_text("does not exist")
+    expect()(result.locator(".digest")).to_have_count(0)
+
+
+def test_bad_input_and_other_projects_are_refused(page: Any, site: Site) -> None:
+    log_in(page, site, "carol")  # a member of team-b only
+    page.goto(site.url + "/checks")
+    page.get_by_role("button", name="Check").click()
+    expect()(page.locator("#image-error")).to_contain_text("write the image")
+    expect()(page.locator("#namespace-error")).to_contain_text("write the namespace")
+    _check(page, "UPPER/Case", "b-web")
+    expect()(page.locator("#image-error")).to_be_visible()
+    expect()(page.locator("#check-result")).to_have_count(0)
+    # team-a's namespace: carol may not use its credentials.
+    _check(page, "registry.example.com/team-a/app:v1", "a-web")
+    expect()(page.get_by_role("alert")).to_be_visible()
+    expect()(page.locator("#check-result")).to_have_count(0)
