@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pullkeeper import __version__
+from pullkeeper.services.actor import OWNER, Actor
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.web.session import LoginRequired, WebSession, optional
 
@@ -43,6 +44,11 @@ env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not i
 env.globals["version"] = __version__
 
 
+def may_audit(actor: Actor) -> bool:
+    """Admins and project owners get the audit page and its link; members do not."""
+    return actor.is_admin or any(role == OWNER for role in actor.projects.values())
+
+
 def page(
     request: Request,
     template: str,
@@ -54,6 +60,7 @@ def page(
         request=request,
         path=request.url.path,
         actor=web.actor if web else None,
+        may_audit=web is not None and may_audit(web.actor),
         csrf=web.csrf if web else context.pop("login_csrf", ""),
         htmx=request.headers.get("hx-request") == "true",
         **context,
