@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from pullkeeper.core.names import InvalidName, validate_label
 from pullkeeper.services import audit
 from pullkeeper.services.actor import PROJECT_ROLES, Actor
-from pullkeeper.services.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from pullkeeper.services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from pullkeeper.store.models import ApiToken, Project, RoleBinding, User, utcnow
 
 TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
@@ -182,6 +189,74 @@ def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
         audit.record(
             session, actor, "token.revoke", "token", row.id, before=before, after=token_dict(row)
         )
+
+
+def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToken]:
+    """A user's tokens, newest first: their own for anyone, everyone's for an admin."""
+    if user.id != actor.user_id and not actor.is_admin:
+        raise Forbidden("only an admin can see another user's tokens")
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+        )
+    )
+
+
+# A chosen password, unlike the generated first-start one, is what people type and reuse.
+MIN_CHANGED_PASSWORD = 12
+
+
+def change_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    current: str,
+    new: str,
+    *,
+    keep_token: str | None = None,
+) -> int:
+    """Replace the actor's own password; the user's other tokens are revoked (returns how many).
+
+    `keep_token` is the id of the token the change was made with (the browser session),
+    which stays valid so the change does not log the user out where they made it.
+    """
+    if user.id != actor.user_id:
+        raise Forbidden("a password is changed by its user; an admin cannot change another's")
+    try:
+        _hasher.verify(user.password_hash or _DUMMY_HASH, current)
+        ok = bool(user.password_hash)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        raise Invalid("the current password is wrong", "current")
+    if len(new) < MIN_CHANGED_PASSWORD:
+        raise Invalid(f"a new password needs at least {MIN_CHANGED_PASSWORD} characters", "new")
+    if new == current:
+        raise Invalid("the new password is the current one; choose another", "new")
+    if new.lower() == user.username.lower():
+        raise Invalid("the new password is the user name; choose another", "new")
+    user.password_hash = _hasher.hash(new)
+    now = utcnow()
+    others = session.scalars(
+        select(ApiToken).where(
+            ApiToken.user_id == user.id,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.id != (keep_token or ""),
+        )
+    )
+    revoked = 0
+    for row in others:
+        row.revoked_at = now
+        revoked += 1
+    audit.record(
+        session,
+        actor,
+        "user.password",
+        "user",
+        user.id,
+        after={"user": user.username, "revoked_tokens": revoked},
+    )
+    return revoked
 
 
 def actor_for(session: Session, user: User, source: str) -> Actor:

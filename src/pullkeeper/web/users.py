@@ -1,0 +1,162 @@
+"""Users and their API tokens (admins), and changing one's own password (everyone)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+
+from pullkeeper.api.schemas import UserIn
+from pullkeeper.services import auth
+from pullkeeper.services.errors import Forbidden, Invalid
+from pullkeeper.web import forms, security, session
+from pullkeeper.web.render import WebRoute, page, see_other
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+USER_FIELDS = ("username", "password")
+PASSWORD_FIELDS = ("current", "new", "again")
+
+
+def _admin(web: session.WebSession, what: str) -> None:
+    if not web.actor.is_admin:
+        raise Forbidden(f"only an admin can {what}")
+
+
+def _users_page(
+    request: Request,
+    web: session.WebSession,
+    values: dict[str, Any],
+    errors: forms.Errors,
+    status: int = 200,
+    notice: str = "",
+) -> Response:
+    with session.server_of(request).reading() as s:
+        users = [auth.user_dict(u) for u in auth.list_users(s)]
+    return page(
+        request,
+        "users.html",
+        web,
+        status=status,
+        users=users,
+        values=values,
+        errors=errors,
+        notice=notice,
+    )
+
+
+@router.get("/users")
+def users_page(request: Request, created: str = "") -> Response:
+    web = session.required(request)
+    _admin(web, "list users")
+    notice = f"User {created} created." if created else ""
+    return _users_page(request, web, {}, {}, notice=notice)
+
+
+@router.post("/users")
+def create_user(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    admin: Annotated[str, Form(max_length=3)] = "",
+    viewer: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    _admin(web, "create users")
+    values: dict[str, Any] = {
+        "username": username.strip(),
+        "password": password,
+        "admin": admin == "on",
+        "viewer": viewer == "on",
+    }
+    errors: forms.Errors = {}
+    body = forms.parse(UserIn, values, errors)
+    server = session.server_of(request)
+
+    def run() -> None:
+        if body is None:
+            return
+        with server.transaction() as s:
+            auth.create_user(
+                s, web.actor, body.username, body.password, admin=body.admin, viewer=body.viewer
+            )
+
+    if body is not None and forms.attempt(run, errors, USER_FIELDS):
+        return see_other(f"/users?created={values['username']}")
+    values["password"] = ""  # never sent back
+    return _users_page(request, web, values, errors, status=422)
+
+
+@router.get("/users/{ref}")
+def user_page(request: Request, ref: str, revoked: str = "") -> Response:
+    web = session.required(request)
+    with session.server_of(request).reading() as s:
+        user = auth.get_user(s, ref)
+        tokens = [auth.token_dict(t) for t in auth.list_user_tokens(s, web.actor, user)]
+        shown = auth.user_dict(user)
+    return page(
+        request,
+        "user.html",
+        web,
+        user=shown,
+        tokens=tokens,
+        current_token=web.token_id,
+        notice="Token revoked." if revoked else "",
+    )
+
+
+@router.post("/users/{ref}/tokens/{token_id}/revoke")
+def revoke(
+    request: Request,
+    ref: str,
+    token_id: str,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    with session.server_of(request).transaction() as s:
+        user = auth.get_user(s, ref)
+        if token_id not in {t.id for t in auth.list_user_tokens(s, web.actor, user)}:
+            raise Invalid(f"user {user.username!r} has no token {token_id!r}")
+        auth.revoke_token(s, web.actor, token_id)
+        user_id = user.id
+    if token_id == web.token_id:
+        return see_other("/login")
+    return see_other(f"/users/{user_id}?revoked=1")
+
+
+# --------------------------------------------------------------------------- own password
+
+
+@router.get("/account/password")
+def password_form(request: Request, changed: str = "") -> Response:
+    web = session.required(request)
+    notice = "Password changed; your other sessions and tokens are revoked." if changed else ""
+    return page(request, "password.html", web, errors={}, notice=notice)
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    current: Annotated[str, Form(max_length=1024)] = "",
+    new: Annotated[str, Form(max_length=1024)] = "",
+    again: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    errors: forms.Errors = {}
+    server = session.server_of(request)
+
+    def run() -> None:
+        if new != again:
+            raise Invalid("the two new passwords differ; type the same one twice", "again")
+        with server.transaction() as s:
+            user = auth.get_user(s, web.actor.user_id)
+            auth.change_password(s, web.actor, user, current, new, keep_token=web.token_id)
+
+    if forms.attempt(run, errors, PASSWORD_FIELDS):
+        return see_other("/account/password?changed=1")
+    # No password is ever sent back into the form.
+    return page(request, "password.html", web, status=422, errors=errors)

@@ -1,0 +1,169 @@
+"""Users, tokens and changing one's password, in a real browser against a real server.
+
+The first-start admin's password change revokes the admin's other tokens (the API
+client's too), so that test runs last in this module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.test_cli_server import ADMIN_TOKEN
+from tests.web.conftest import PASSWORDS, Console, Site, log_in, screenshot
+
+pytestmark = pytest.mark.integration
+
+ERIN_PASSWORD = "erin-initial-pw-5"  # throwaway test values
+NEW_ADMIN_PASSWORD = "a-new-admin-passphrase-6"
+
+
+def expect() -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect
+
+
+def _api_login(site: Site, user: str, password: str) -> httpx.Response:
+    return httpx.post(
+        site.url + "/api/v1/login",
+        json={"username": user, "password": password},
+        trust_env=False,
+        timeout=30,
+    )
+
+
+def _me(site: Site, token: str) -> int:
+    r = httpx.get(
+        site.url + "/api/v1/me",
+        headers={"Authorization": f"Bearer {token}"},
+        trust_env=False,
+        timeout=30,
+    )
+    return r.status_code
+
+
+def test_admin_lists_and_creates_users(page: Any, site: Site, console: Console) -> None:
+    log_in(page, site, "admin", site.server.admin_password)
+    page.get_by_role("link", name="Users").click()
+    page.wait_for_url(site.url + "/users")
+    rows = page.locator("tbody tr")
+    expect()(rows).to_have_count(5)
+    expect()(page.locator("tbody tr", has_text="admin").first).to_contain_text("admin")
+
+    page.get_by_label("User name").fill("Erin!")
+    page.get_by_label("Initial password").fill("short")
+    page.get_by_role("button", name="Add user").click()
+    expect()(page.locator("#username-error")).to_contain_text("username")
+    expect()(page.get_by_label("Initial password")).to_have_value("")
+    page.get_by_label("User name").fill("erin")
+    page.get_by_label("Initial password").fill("short")
+    page.get_by_role("button", name="Add user").click()
+    expect()(page.locator("#password-error")).to_have_text("a password needs at least 8 characters")
+    page.get_by_label("Initial password").fill(ERIN_PASSWORD)
+    page.get_by_label("Viewer: reads every object").check()
+    page.get_by_role("button", name="Add user").click()
+    page.wait_for_url(site.url + "/users?created=erin")
+    expect()(page.get_by_role("status")).to_have_text("User erin created.")
+    expect()(page.locator("tbody tr", has_text="erin")).to_contain_text("viewer")
+    assert ERIN_PASSWORD not in page.content()
+    screenshot(page, "users")
+    assert _api_login(site, "erin", ERIN_PASSWORD).status_code == 201
+
+    page.get_by_label("User name").fill("erin")
+    page.get_by_label("Initial password").fill(ERIN_PASSWORD)
+    page.get_by_role("button", name="Add user").click()
+    expect()(page.locator("#username-error")).to_have_text("user 'erin' already exists")
+    assert console.csp_violations() == []
+
+
+def test_admin_revokes_a_users_token(page: Any, site: Site) -> None:
+    issued = _api_login(site, "alice", PASSWORDS["alice"]).json()
+    assert _me(site, issued["token"]) == 200
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/users")
+    page.get_by_role("link", name="alice").click()
+    expect()(page.get_by_role("heading", level=1)).to_have_text("alice")
+    row = page.locator("#tokens tbody tr").first  # newest first
+    expect()(row).to_contain_text("login")
+    expect()(row).to_contain_text("valid")
+    assert issued["token"] not in page.content()
+    row.get_by_role("button", name="Revoke").click()
+    expect()(page.get_by_role("status")).to_have_text("Token revoked.")
+    expect()(page.locator("#tokens tbody tr").first).to_contain_text("revoked")
+    assert _me(site, issued["token"]) == 401
+
+
+def test_members_get_no_user_pages(page: Any, site: Site) -> None:
+    log_in(page, site, "bob")
+    expect()(page.get_by_role("link", name="Users")).to_have_count(0)
+    page.goto(site.url + "/users")
+    expect()(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    users = site.api.get("/users").json()["items"]
+    alice = next(u for u in users if u["username"] == "alice")
+    page.goto(f"{site.url}/users/{alice['id']}")
+    expect()(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    # bob's own tokens: this session is marked, and can be ended from here.
+    page.get_by_role("link", name="Change password").click()
+    page.get_by_role("link", name="Your API tokens").click()
+    expect()(page.locator("#tokens")).to_contain_text("(this session)")
+
+
+def test_the_first_start_admin_changes_the_initial_password(
+    page: Any, site: Site, browser: Any
+) -> None:
+    initial = site.server.admin_password
+    other = browser.new_context()
+    try:
+        elsewhere = other.new_page()
+        log_in(elsewhere, site, "admin", initial)
+
+        log_in(page, site, "admin", initial)
+        page.get_by_role("link", name="Change password").click()
+        page.wait_for_url(site.url + "/account/password")
+        form = {
+            "Current password": "not-the-password",
+            "New password": NEW_ADMIN_PASSWORD,
+            "New password again": NEW_ADMIN_PASSWORD,
+        }
+
+        def send(**changes: str) -> None:
+            for label, value in {**form, **changes}.items():
+                page.get_by_label(label, exact=True).fill(value)
+            page.get_by_role("button", name="Change password").click()
+
+        send()
+        expect()(page.locator("#current-error")).to_have_text("the current password is wrong")
+        expect()(page.get_by_label("New password", exact=True)).to_have_value("")
+        send(**{"Current password": initial, "New password again": NEW_ADMIN_PASSWORD + "x"})
+        expect()(page.locator("#again-error")).to_contain_text("the two new passwords differ")
+        send(
+            **{
+                "Current password": initial,
+                "New password": "short-pw",
+                "New password again": "short-pw",
+            }
+        )
+        expect()(page.locator("#new-error")).to_have_text(
+            "a new password needs at least 12 characters"
+        )
+        assert initial not in page.content()
+        screenshot(page, "change-password")
+        send(**{"Current password": initial})
+        page.wait_for_url(site.url + "/account/password?changed=1")
+        expect()(page.get_by_role("status")).to_contain_text("Password changed")
+
+        # This session goes on; the other browser's and the initial API token are revoked.
+        page.goto(site.url + "/audit?action=user.password")
+        expect()(page.locator("tbody tr")).to_have_count(1)
+        expect()(page.locator("tbody tr")).to_contain_text("admin")
+        elsewhere.goto(site.url + "/registries")
+        elsewhere.wait_for_url(re.compile(r"/login\?next="))
+        assert _me(site, ADMIN_TOKEN) == 401
+        assert _api_login(site, "admin", initial).status_code == 401
+        assert _api_login(site, "admin", NEW_ADMIN_PASSWORD).status_code == 201
+    finally:
+        other.close()
