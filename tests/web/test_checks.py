@@ -143,3 +143,76 @@ def test_bad_input_and_other_projects_are_refused(page: Any, site: Site) -> None
     _check(page, "registry.example.com/team-a/app:v1", "a-web")
     expect()(page.get_by_role("alert")).to_be_visible()
     expect()(page.locator("#check-result")).to_have_count(0)
+
+
+def _fill_login(page: Any, host: str, username: str, password: str) -> None:
+    page.get_by_label("Registry address").fill(host)
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password or token").fill(password)
+
+
+def test_test_login_checks_the_typed_credential_without_saving_it(
+    page: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+    console: Console,
+) -> None:
+    alice = token_registry.alice
+    log_in(page, site, "alice")  # owner of team-a
+    page.goto(site.url + "/registries/new?provider=custom")
+    page.get_by_label("Name", exact=True).fill("typed-login")
+    _fill_login(page, token_registry.host, alice.username, WRONG_PASSWORD)
+    page.get_by_role("button", name="Test login").click()
+    result = page.locator("#login-result")
+    expect()(result).to_contain_text("Login fails (unauthorized)")
+    expect()(result).to_contain_text("wrong user name or password")
+    # htmx swapped only the result: what was typed stays in the form, in the browser.
+    expect()(page.get_by_label("Password or token")).to_have_value(WRONG_PASSWORD)
+    page.get_by_label("Password or token").fill(alice.password)
+    page.get_by_role("button", name="Test login").click()
+    expect()(result).to_contain_text(f"Login works: {token_registry.host} accepted")
+    screenshot(page, "create-test-login", full_page=False)
+    page.get_by_label("User name").fill("")
+    page.get_by_role("button", name="Test login").click()
+    expect()(result).to_have_text("Not tested: a user name is required")
+    assert console.csp_violations() == []
+    # Nothing was saved, and the secrets are in no page or log of the server.
+    assert site.credentials("typed-login") == []
+    assert alice.password not in page.content()
+    logs = site.server.stderr_log.read_text(errors="replace")
+    logs += (site.server.stderr_log.parent / "serve.out").read_text(errors="replace")
+    assert WRONG_PASSWORD not in logs and alice.password not in logs
+
+
+def test_test_login_without_javascript_never_echoes_the_password(
+    browser: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        log_in(page, site, "admin", site.server.admin_password)
+        page.goto(site.url + "/registries/new?provider=custom")
+        page.get_by_label("Name", exact=True).fill("nojs-login")
+        _fill_login(page, token_registry.host, token_registry.alice.username, WRONG_PASSWORD)
+        page.get_by_role("button", name="Test login").click()
+        expect()(page.locator("#login-result")).to_contain_text("wrong user name or password")
+        # The form comes back with what was typed, except the password.
+        expect()(page.get_by_label("Name", exact=True)).to_have_value("nojs-login")
+        expect()(page.get_by_label("Password or token")).to_have_value("")
+        expect()(page.locator("#login-test-hint")).to_contain_text("type it again to save")
+        assert WRONG_PASSWORD not in page.content()
+        assert site.credentials("nojs-login") == []
+    finally:
+        context.close()
+
+
+def test_members_cannot_test_logins(page: Any, site: Site, token_registry: TokenRegistry) -> None:  # noqa: F811
+    log_in(page, site, "bob")  # member of team-a: may not create registries
+    page.goto(site.url + "/registries/new?provider=custom")
+    _fill_login(page, token_registry.host, token_registry.alice.username, WRONG_PASSWORD)
+    page.get_by_role("button", name="Test login").click()
+    expect()(page.locator("#login-result")).to_have_text(
+        "Not tested: only an admin or a project owner can test a registry login"
+    )

@@ -314,3 +314,48 @@ def test_narrow_screen_has_no_sideways_scroll(browser: Any, site: Site) -> None:
         screenshot(page, "registries-narrow")
     finally:
         context.close()
+
+
+def test_gcr_key_as_an_uploaded_file(page: Any, site: Site) -> None:
+    import json
+
+    # A throwaway key of the right shape; the private key is not a real one.
+    key = {
+        "type": "service_account",
+        "client_email": "puller@example-project.iam.gserviceaccount.com",
+        "private_key": "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n",
+    }
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/registries/new?provider=gcr")
+    page.get_by_label("Name", exact=True).fill("gcr-upload")
+    page.get_by_label("Cluster", exact=True).select_option("prod")
+    page.get_by_label("Namespace (for namespace scope)").fill("a-web")
+    page.get_by_label("Or upload the key file").set_input_files(
+        files=[{"name": "key.json", "mimeType": "application/json", "buffer": b"{not json"}]
+    )
+    page.get_by_role("button", name="Save registry").click()
+    expect()(page.locator("#password-error")).to_contain_text(
+        "GCR needs a service-account JSON key"
+    )
+    assert site.credentials("gcr-upload") == []
+
+    page.get_by_label("Or upload the key file").set_input_files(
+        files=[
+            {
+                "name": "key.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(key).encode(),
+            }
+        ]
+    )
+    page.get_by_role("button", name="Save registry").click()
+    page.wait_for_url(re.compile(r"/registries/[0-9a-f]{32}\?created=1$"))
+    assert "not-a-real-key" not in page.content()
+    [stored] = site.credentials("gcr-upload")
+    assert (stored["provider"], stored["username"]) == ("gcr", "_json_key")
+    # The stored password is exactly the file's text.
+    r = site.api.get(f"/credentials/{stored['id']}/dockerconfigjson")
+    assert r.status_code == 200, r.text
+    auths = r.json()["auths"]
+    [entry] = auths.values()
+    assert json.loads(entry["password"]) == key

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import select, update
 
 from pullkeeper.core import policy as rules
-from pullkeeper.core import pullpolicy
+from pullkeeper.core import providers, pullpolicy
 from pullkeeper.core.reference import Reference
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import RegistryError
 from pullkeeper.services import clusters, credentials, policies, pullcheck
-from pullkeeper.services.actor import VIEWER, Actor
+from pullkeeper.services.actor import OWNER, VIEWER, Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import Credential, Namespace, Project, utcnow
@@ -130,6 +130,28 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
     _record(server, [(credential_id, error)])
     with server.reading() as session:
         return credentials.describe(session, credentials.get(session, actor, credential_id))
+
+
+def verify_unsaved(
+    server: Server, actor: Actor, provider: str, address: str | None, username: str, password: str
+) -> dict[str, Any]:
+    """Log in with a typed credential before it is saved; nothing is stored, recorded or logged.
+
+    The result names the registry and, when refused, the cause and message (never the secret).
+    """
+    if not (actor.is_admin or any(role == OWNER for role in actor.projects.values())):
+        raise Forbidden("only an admin or a project owner can test a registry login")
+    try:
+        address, username = providers.check(provider, address, username, password)
+    except providers.ProviderError as e:
+        raise Invalid(str(e), e.field) from None
+    host = _registry_host(address)
+    try:
+        with Registry(host, Login(username, password), tls_for(server)(host)) as registry:
+            registry.verify_login()
+    except RegistryError as e:
+        return {"ok": False, "registry": host, "cause": str(e.cause), "message": e.message}
+    return {"ok": True, "registry": host, "cause": None, "message": None}
 
 
 def _registry_host(server_field: str) -> str:

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from pullkeeper.api.schemas import CredentialIn, CredentialPatch
 from pullkeeper.core.providers import PROVIDERS, Provider
-from pullkeeper.services import audit, clusters, sync
+from pullkeeper.services import audit, checks, clusters, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid, ServiceError
@@ -159,6 +159,7 @@ def _create_form(
     values: dict[str, Any],
     errors: forms.Errors,
     status: int = 200,
+    login_test: dict[str, Any] | None = None,
 ) -> Response:
     server = session.server_of(request)
     with server.reading() as s:
@@ -179,6 +180,8 @@ def _create_form(
         clusters=known_clusters,
         projects=known_projects,
         is_admin=web.actor.is_admin,
+        login_test=login_test,
+        tested=login_test is not None,
     )
 
 
@@ -193,10 +196,27 @@ def new_form(
     return _create_form(request, web, values, {})
 
 
-@router.post("/registries/new")
-def create(
-    request: Request,
-    csrf: Annotated[str, Form(max_length=128)] = "",
+KEY_FILE_LIMIT = 64 * 1024  # a service-account JSON key is a few KiB
+
+
+def _key_file(upload: UploadFile | None, errors: forms.Errors) -> str:
+    """The uploaded GCR key file as text; "" when none was chosen."""
+    if upload is None or not upload.filename:
+        return ""
+    data = upload.file.read(KEY_FILE_LIMIT + 1)
+    if len(data) > KEY_FILE_LIMIT:
+        errors["password"] = (
+            f"the key file {upload.filename!r} is over 64 KiB; choose the service-account JSON key"
+        )
+        return ""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        errors["password"] = f"the key file {upload.filename!r} is not text; choose the JSON key"
+        return ""
+
+
+def create_values(
     name: Annotated[str, Form()] = "",
     cluster: Annotated[str, Form()] = "",
     scope: Annotated[str, Form()] = "",
@@ -209,10 +229,12 @@ def create(
     email: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     active: Annotated[str, Form()] = "",
-) -> Response:
-    web = session.required(request)
-    security.check(request, csrf, web.csrf)
-    values: dict[str, Any] = {
+    key_file: Annotated[UploadFile | None, File()] = None,
+) -> dict[str, Any]:
+    """The create form as the API's body; a chosen key file stands in for an empty password."""
+    errors: forms.Errors = {}
+    uploaded = _key_file(key_file, errors)
+    return {
         "name": name.strip(),
         "cluster": cluster,
         "scope": scope,
@@ -221,13 +243,27 @@ def create(
         "provider": provider,
         "server": forms.text(server_address),
         "username": username.strip(),
-        "password": password,
+        "password": password if password.strip() or not uploaded else uploaded,
         "email": email.strip(),
         "description": description,
         "active": active == "on",
+        "errors": errors,
     }
-    errors: forms.Errors = {}
-    body = forms.parse(CredentialIn, values, errors)
+
+
+CreateValues = Annotated[dict[str, Any], Depends(create_values)]
+
+
+@router.post("/registries/new")
+def create(
+    request: Request,
+    values: CreateValues,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    errors: forms.Errors = values.pop("errors")
+    body = forms.parse(CredentialIn, values, errors) if not errors else None
     created: list[str] = []
     server = session.server_of(request)
 
@@ -261,6 +297,42 @@ def create(
         return see_other(f"/registries/{created[0]}?created=1")
     values["password"] = ""  # never sent back: it is typed again
     return _create_form(request, web, values, errors, status=422)
+
+
+@router.post("/registries/new/test")
+def test_login(
+    request: Request,
+    values: CreateValues,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Log in with the typed credential, unsaved: a fragment for htmx, else the form again."""
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    errors: forms.Errors = values.pop("errors")
+    found: list[dict[str, Any]] = []
+    server = session.server_of(request)
+
+    def run() -> None:
+        found.append(
+            checks.verify_unsaved(
+                server,
+                web.actor,
+                values["provider"],
+                values["server"],
+                values["username"],
+                values["password"],
+            )
+        )
+
+    if not errors:
+        forms.attempt(run, errors, ("provider", "server", "username", "password"))
+    values["password"] = ""  # the secret is never sent back into the page
+    result = found[0] if found else None
+    if request.headers.get("hx-request") == "true":
+        return page(request, "_login_test.html", web, login_test=result, errors=errors)
+    return _create_form(
+        request, web, values, errors, status=422 if errors else 200, login_test=result
+    )
 
 
 # --------------------------------------------------------------------------- detail
