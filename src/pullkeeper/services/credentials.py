@@ -21,7 +21,7 @@ from pullkeeper.core.go.url import URLError
 from pullkeeper.core.keyring import Keyring, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
-from pullkeeper.services import audit
+from pullkeeper.services import audit, clusters
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
@@ -341,6 +341,25 @@ def create(
         after=_snapshot(session, cred),
     )
     return cred
+
+
+def create_in(
+    session: Session,
+    actor: Actor,
+    vault: Vault,
+    *,
+    cluster: str,
+    scope: str,
+    project: str | None = None,
+    namespace: str | None = None,
+    **fields: Any,
+) -> Credential:
+    """create() with the cluster and project named (name or id), as the faces receive them."""
+    c = clusters.get_cluster(session, actor, cluster)
+    p = clusters.get_project(session, actor, project, c) if project else None
+    return create(
+        session, actor, vault, scope=resolve_scope(session, actor, scope, c, p, namespace), **fields
+    )
 
 
 _EDITABLE = ("name", "username", "email", "description", "adopt")

@@ -272,17 +272,17 @@ def create(
             return
         with server.transaction() as s:
             actor = web.actor
-            c = clusters.get_cluster(s, actor, body.cluster) if body.cluster else None
-            if c is None:
+            if not body.cluster:
                 raise Invalid("choose the cluster the credential is for", "cluster")
-            p = clusters.get_project(s, actor, body.project, c) if body.project else None
-            scope_value = svc.resolve_scope(s, actor, body.scope, c, p, body.namespace)
-            cred = svc.create(
+            cred = svc.create_in(
                 s,
                 actor,
                 server.vault,
+                cluster=body.cluster,
+                scope=body.scope,
+                project=body.project,
+                namespace=body.namespace,
                 name=body.name,
-                scope=scope_value,
                 provider=body.provider,
                 server=body.server,
                 username=body.username,

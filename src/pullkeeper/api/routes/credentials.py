@@ -38,15 +38,15 @@ def list_credentials(
 @router.post("/credentials", status_code=201)
 def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.transaction() as session:
-        c = clusters.get_cluster(session, actor, body.cluster)
-        p = clusters.get_project(session, actor, body.project, c) if body.project else None
-        scope = svc.resolve_scope(session, actor, body.scope, c, p, body.namespace)
-        cred = svc.create(
+        cred = svc.create_in(
             session,
             actor,
             server.vault,
+            cluster=body.cluster,
+            scope=body.scope,
+            project=body.project,
+            namespace=body.namespace,
             name=body.name,
-            scope=scope,
             provider=body.provider,
             server=body.server,
             username=body.username,
