@@ -322,6 +322,22 @@ def test_supersession(env: Env) -> None:
     )
     assert _get(env, new) == (None, True, "active")
 
+    # The listing filters on the stored state, or on how an active one fares in its slot;
+    # counts agree with the page.
+    def named(state: str) -> tuple[list[str], int]:
+        page = env.admin.ok("GET", "credentials", params={"state": state})
+        return [c["name"] for c in page["items"]], page["total"]
+
+    assert named("active") == (["quay-new", "quay-old"], 2)
+    assert named("effective") == (["quay-new"], 1)
+    assert named("superseded") == (["quay-old"], 1)
+    assert named("inactive") == (["quay-off"], 1)
+    _, token = env.quick_user("filter-member")
+    env.member("web", "filter-member", "member")
+    as_member = env.api(token).ok("GET", "credentials", params={"state": "superseded"})
+    assert [c["name"] for c in as_member["items"]] == ["quay-old"]
+    assert_error(env.admin.get("credentials", params={"state": "newest"}), 422, field="state")
+
     # Deleting the newer one makes the older effective again.
     assert env.admin.delete(f"credentials/{new['id']}").status_code == 204
     assert _get(env, old) == (None, True, "active")

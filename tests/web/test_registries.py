@@ -165,6 +165,31 @@ def test_list_filters_search_and_pages(page: Any, site: Site) -> None:
     expect()(row).to_contain_text("Custom registry")
     expect()(row).to_contain_text("r05.example.com")
 
+    # Two for one address and scope: the newer supersedes the older; the State filter
+    # uses the badges' words.
+    for name in ("twin-old", "twin-new"):
+        site.create_credential(
+            name=name,
+            cluster="prod",
+            scope="namespace",
+            namespace="b-web",
+            provider="custom",
+            server="twin.example.com",
+            username="u",
+            password="twin-s3cret",
+        )
+    page.goto(site.url + "/registries?q=twin-")
+    page.get_by_label("State").select_option("superseded")
+    page.get_by_role("button", name="Filter").click()
+    expect()(page.locator(".count")).to_have_text("1 registry")
+    expect()(page.locator("tbody tr")).to_contain_text("twin-old")
+    expect()(page.locator("tbody tr .badge")).to_have_text("superseded")
+    page.get_by_label("State").select_option("active")
+    page.get_by_role("button", name="Filter").click()
+    expect()(page.locator(".count")).to_have_text("1 registry")
+    expect()(page.locator("tbody tr")).to_contain_text("twin-new")
+    expect()(page.locator("tbody tr .badge")).to_have_text("active")
+
     page.goto(site.url + "/registries?q=no-such-registry")
     expect()(page.locator(".empty")).to_contain_text("No registries match these filters.")
 

@@ -179,7 +179,12 @@ def credential_create(
 @click.option("--project", help="Only those of this project and its namespaces.")
 @click.option("-n", "--namespace", help="Only those that land in this namespace (needs --cluster).")
 @click.option("--provider", help="Only this provider's.")
-@click.option("--state", type=click.Choice(["active", "inactive"]), help="Only in this state.")
+@click.option(
+    "--state",
+    type=click.Choice(["active", "inactive", "effective", "superseded"]),
+    help="Only in this state: effective and superseded are the active ones that are used, "
+    "or that a newer one for the same registry and scope replaces.",
+)
 @click.option("--name", "name_part", metavar="TEXT", help="Only those whose name contains TEXT.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)

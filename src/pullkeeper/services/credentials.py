@@ -29,6 +29,8 @@ from pullkeeper.store.vault import Vault
 
 SCOPES = ("namespace", "project", "cluster")
 STATES = ("active", "inactive")
+# What a listing filters on: a stored state, or how an active one fares in its slot.
+STATE_FILTERS = (*STATES, "effective", "superseded")
 # Secrets go into a pod's imagePullSecrets namespace first, then project, then cluster.
 _SCOPE_ORDER = {"namespace": 0, "project": 1, "cluster": 2}
 
@@ -531,9 +533,15 @@ def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> 
     if f.provider:
         stmt = stmt.where(Credential.provider == f.provider)
     if f.state:
-        if f.state not in STATES:
-            raise Invalid(f"state must be one of {', '.join(STATES)}", "state")
-        stmt = stmt.where(Credential.state == f.state)
+        if f.state not in STATE_FILTERS:
+            raise Invalid(f"state must be one of {', '.join(STATE_FILTERS)}", "state")
+        if f.state in STATES:
+            stmt = stmt.where(Credential.state == f.state)
+        else:
+            wins = Credential.id == _NEWEST
+            stmt = stmt.where(
+                Credential.state == "active", wins if f.state == "effective" else ~wins
+            )
     if f.q:
         escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Credential.name.ilike(f"%{escaped}%", escape="\\"))

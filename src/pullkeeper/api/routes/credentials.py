@@ -22,7 +22,11 @@ def list_credentials(
     project: str | None = None,
     namespace: str | None = None,
     provider: str | None = None,
-    state: str | None = None,
+    state: str | None = Query(
+        None,
+        description="active or inactive (as stored); effective (active and used) or "
+        "superseded (active, but a newer one for the same address and scope is used).",
+    ),
     q: str | None = Query(None, max_length=253, description="Part of the name."),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10**9),
