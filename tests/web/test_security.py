@@ -116,3 +116,29 @@ def test_next_never_leaves_the_site(client: httpx.Client) -> None:
         },
     )
     assert r.status_code == 303 and r.headers["location"] == "/registries"
+
+
+def test_unknown_pages_are_pages_and_unknown_api_paths_json(client: httpx.Client) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    r = client.get("/no/such/page", headers=html)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in r.text
+    assert "There is no page at this address" in r.text
+    assert "default-src" in r.headers["content-security-policy"]
+
+    # A page used the wrong way (GET of a POST-only form) is a page too.
+    r = client.get("/logout", headers=html)
+    assert r.status_code == 405
+    assert r.headers["content-type"].startswith("text/html")
+
+    # The API, static files and clients that do not ask for HTML keep JSON errors.
+    for path, headers in (
+        ("/api/v1/no-such-thing", html),
+        ("/no/such/page", {"Accept": "application/json"}),
+        ("/no/such/page", {}),
+    ):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 404, path
+        assert r.json()["error"]["code"] == "not_found", (path, r.text)
+    assert client.get("/static/nothing.css", headers=html).status_code == 404

@@ -28,6 +28,7 @@ from pullkeeper.api.routes import admission as admission_routes
 from pullkeeper.services import admission, sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
+from pullkeeper.web.render import error_page, wants_page
 
 log = logging.getLogger("pullkeeper.api")
 API = "/api/v1"
@@ -177,6 +178,12 @@ def _metrics(app: FastAPI, server: Server) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+_PAGE_ERRORS = {
+    404: "There is no page at this address. Check it, or start again from the registries.",
+    405: "This page cannot be used that way; go back and use its form or link.",
+}
+
+
 def create_app(server: Server) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -222,15 +229,22 @@ def create_app(server: Server) -> FastAPI:
         return error(422, "invalid", f"{field}: {message}" if field else message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_page(request):
+            message = _PAGE_ERRORS.get(exc.status_code, str(exc.detail))
+            return error_page(request, exc.status_code, message)
         code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "error"
         )
         return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error: %s", type(exc).__name__)
+        if wants_page(request):
+            return error_page(
+                request, 500, "Something went wrong on the server; its log says what."
+            )
         return error(500, "internal", "internal error; the server log has the details")
 
     @app.get("/healthz", include_in_schema=False)

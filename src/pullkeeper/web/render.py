@@ -78,12 +78,25 @@ def with_query(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
-def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a static file): errors are pages too."""
+    path = request.url.path
+    if path.startswith(("/api/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     try:
         web = optional(request)
     except ServiceError:
         web = None
-    titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts"}
+    titles = {
+        403: "Not allowed",
+        404: "Not found",
+        405: "Not allowed",
+        429: "Too many attempts",
+    }
     return page(
         request,
         "error.html",
@@ -111,11 +124,11 @@ class WebRoute(APIRoute):
                     target = "/"
                 return see_other("/login?next=" + quote(target, safe="/"))
             except ServiceError as e:
-                return _error_page(request, e.status, e.message)
+                return error_page(request, e.status, e.message)
             except RequestValidationError as e:
                 first = e.errors()[0] if e.errors() else {}
                 where = ".".join(str(p) for p in first.get("loc", ())[1:])
                 msg = str(first.get("msg", "invalid request"))
-                return _error_page(request, 422, f"{where}: {msg}" if where else msg)
+                return error_page(request, 422, f"{where}: {msg}" if where else msg)
 
         return route
