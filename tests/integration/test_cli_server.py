@@ -748,6 +748,27 @@ def test_tokens_create_list_revoke(world: World) -> None:
     assert cli.fails(admin, "token", "revoke", "nope") == "error: no token 'nope'"
 
 
+def test_an_admin_resets_a_users_password(world: World) -> None:
+    cli, admin = world.cli, world.admin
+    first, second = "erin-password-10", "erin-reset-password-11"
+    cli.secrets.update((first, second))
+    cli.ok(admin, "user", "create", "erin", "--password-stdin", stdin=first)
+    erin = cli.user("erin")
+    cli.login(erin, first)
+    out = cli.ok(admin, "user", "reset-password", "erin", "--password-stdin", stdin=second + "\n")
+    assert out.stdout == "password of erin reset; 1 of their sessions and tokens revoked\n"
+    assert cli.fails(erin, "cluster", "list") == "error: the API token is not valid; log in again"
+    cli.login(erin, second)
+    line = cli.fails(erin, "user", "reset-password", "admin", "--password-stdin", stdin=second)
+    assert line == "error: only an admin can reset another user's password"
+    line = cli.fails(admin, "user", "reset-password", "erin", "--password-stdin", stdin="short")
+    assert line == "error: a new password needs at least 12 characters (field: password)"
+    line = cli.fails(admin, "user", "reset-password", "erin")
+    assert (
+        line == "error: no terminal to ask for the new password: pipe it in with --password-stdin"
+    )
+
+
 def test_audit_listing(world: World) -> None:
     cli, admin = world.cli, world.admin
     cli.ok(admin, "credential", "config", "hub", reveal=True)

@@ -189,6 +189,35 @@ def test_users(env: Env) -> None:
     assert env.admin.ok("GET", "users")["items"][1]["id"] == alice["id"]
 
 
+def test_an_admin_resets_another_users_password(env: Env) -> None:
+    alice, token = env.user("alice", login=True)
+    _, other = env.user("alice-ci")
+    new = "alice-new-passphrase-1"
+    assert env.api(token).ok("GET", "me")["username"] == "alice"
+
+    # Not an admin, not a good password, not oneself, nobody: refused, nothing changed.
+    assert_error(env.api(other).put("users/alice/password", json={"password": new}), 403)
+    assert_error(
+        env.admin.put("users/alice/password", json={"password": "too-short"}), 422, field="password"
+    )
+    assert_error(
+        env.admin.put("users/alice/password", json={"password": "ALICE"}), 422, field="password"
+    )
+    assert_error(env.admin.put("users/nobody/password", json={"password": new}), 404)
+    assert_error(env.admin.put("users/admin/password", json={"password": new}), 422)
+    assert env.api(token).ok("GET", "me")["username"] == "alice"
+
+    done = env.admin.ok("PUT", f"users/{alice['id']}/password", json={"password": new})
+    assert done == {"user": "alice", "revoked_tokens": 1}
+    assert_error(env.api(token).get("me"), 401)
+    old = env.anon.post("login", json={"username": "alice", "password": user_password("alice")})
+    assert_error(old, 401)
+    assert env.anon.ok("POST", "login", json={"username": "alice", "password": new})["token"]
+    [event] = env.audit(action="user.password_reset")
+    assert (event["actor"], event["after"]) == ("admin", {"user": "alice", "revoked_tokens": 1})
+    assert new not in str(env.audit())
+
+
 def test_project_members(env: Env) -> None:
     env.cluster("c1")
     web = env.project("web")

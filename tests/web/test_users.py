@@ -112,6 +112,88 @@ def test_members_get_no_user_pages(page: Any, site: Site) -> None:
     expect()(page.locator("#tokens")).to_contain_text("(this session)")
 
 
+def _new_user(site: Site, name: str, password: str) -> str:
+    r = site.api.post("/users", json={"username": name, "password": password})
+    assert r.status_code == 201, r.text
+    user_id: str = r.json()["id"]
+    return user_id
+
+
+def test_an_admin_resets_a_users_password(page: Any, site: Site, browser: Any) -> None:
+    old, new = "frank-initial-pw-7", "frank-reset-passphrase-8"  # throwaway test values
+    frank_id = _new_user(site, "frank", old)
+    other = browser.new_context()
+    try:
+        franks = other.new_page()
+        log_in(franks, site, "frank", old)
+
+        log_in(page, site, "admin", site.server.admin_password)
+        # No reset form for one's own account: that is Change password, with the current one.
+        page.goto(site.url + "/users/admin")
+        expect()(page.get_by_role("heading", name="API tokens")).to_be_visible()
+        expect()(page.locator("#reset-form")).to_have_count(0)
+
+        page.goto(f"{site.url}/users/{frank_id}")
+        page.get_by_label("New password", exact=True).fill(new)
+        page.get_by_label("New password again").fill(new + "x")
+        page.get_by_role("button", name="Reset password").click()
+        expect()(page.locator("#again-error")).to_contain_text("the two passwords differ")
+        expect()(page.get_by_label("New password", exact=True)).to_have_value("")
+        page.get_by_label("New password", exact=True).fill("frank")
+        page.get_by_label("New password again").fill("frank")
+        page.get_by_role("button", name="Reset password").click()
+        expect()(page.locator("#password-error")).to_have_text(
+            "a new password needs at least 12 characters"
+        )
+        assert _api_login(site, "frank", old).status_code == 201  # nothing changed so far
+
+        page.get_by_label("New password", exact=True).fill(new)
+        page.get_by_label("New password again").fill(new)
+        page.get_by_role("button", name="Reset password").click()
+        page.wait_for_url(re.compile(rf"/users/{frank_id}\?reset=2$"))
+        expect()(page.get_by_role("status")).to_have_text(
+            "Password reset; 2 of the user's sessions and tokens were revoked."
+        )
+        expect()(page.locator("#tokens tbody tr", has_text="valid")).to_have_count(0)
+        assert new not in page.content()
+        screenshot(page, "user-reset-password")
+
+        # frank's browser session is over; the new password is the one that works.
+        franks.goto(site.url + "/registries")
+        franks.wait_for_url(re.compile(r"/login\?next="))
+        assert _api_login(site, "frank", old).status_code == 401
+        log_in(franks, site, "frank", new)
+        page.goto(site.url + "/audit?action=user.password_reset")
+        expect()(page.locator("tbody tr")).to_have_count(1)
+        expect()(page.locator("tbody tr")).to_contain_text("admin")
+    finally:
+        other.close()
+
+
+def test_wrong_current_passwords_are_throttled(page: Any, site: Site) -> None:
+    password = "gina-initial-pw-9"  # throwaway test value
+    _new_user(site, "gina", password)
+    log_in(page, site, "gina", password)
+    page.goto(site.url + "/account/password")
+
+    def attempt(current: str) -> Any:
+        page.get_by_label("Current password").fill(current)
+        page.get_by_label("New password", exact=True).fill("gina-next-passphrase")
+        page.get_by_label("New password again").fill("gina-next-passphrase")
+        with page.expect_response(site.url + "/account/password") as answer:
+            page.get_by_role("button", name="Change password").click()
+        return answer.value
+
+    for i in range(5):
+        assert attempt(f"guess-{i}").status == 422
+        expect()(page.locator("#current-error")).to_have_text("the current password is wrong")
+    # The sixth guess within the minute is refused unchecked, and so is the right password.
+    for current in ("guess-5", password):
+        assert attempt(current).status == 429
+        expect()(page.get_by_role("alert")).to_contain_text("try again in")
+    assert _api_login(site, "gina", password).status_code == 201  # logging in is unaffected
+
+
 def test_the_first_start_admin_changes_the_initial_password(
     page: Any, site: Site, browser: Any
 ) -> None:

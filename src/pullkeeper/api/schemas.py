@@ -36,6 +36,10 @@ class UserIn(Body):
     viewer: bool = False
 
 
+class PasswordIn(Body):
+    password: str = Field(max_length=1024)
+
+
 class TokenIn(Body):
     name: str = Field("", max_length=64)
     expires_in_days: int | None = Field(None, ge=1, le=3650)

@@ -53,6 +53,29 @@ def user_create(
         click.echo(f"user {u['username']} created (id {u['id']})")
 
 
+@user.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@output_option
+@with_api
+def user_reset_password(api: Remote, username: str, password_stdin: bool, output: str) -> None:
+    """Set another user's password (admins); all their sessions and tokens are revoked.
+
+    Your own password is changed in the web UI, with the current one.
+    """
+    password = (
+        read_stdin_secret("password")
+        if password_stdin
+        else prompt_secret("new password", confirm=True)
+    )
+    result = api.put(f"/users/{_seg(username)}/password", {"password": password})
+    if not emit(result, output):
+        click.echo(
+            f"password of {result['user']} reset; {result['revoked_tokens']} of their "
+            "sessions and tokens revoked"
+        )
+
+
 def _kind(u: dict[str, Any]) -> str:
     return "admin" if u["admin"] else "viewer" if u["viewer"] else "user"
 

@@ -206,35 +206,20 @@ def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToke
 MIN_CHANGED_PASSWORD = 12
 
 
-def change_password(
-    session: Session,
-    actor: Actor,
-    user: User,
-    current: str,
-    new: str,
-    *,
-    keep_token: str | None = None,
-) -> int:
-    """Replace the actor's own password; the user's other tokens are revoked (returns how many).
+# Failed current-password checks share the login throttle under a source of their own:
+# a stolen session must not become a way to guess the password.
+_CHANGE_SOURCE = "password-change"
 
-    `keep_token` is the id of the token the change was made with (the browser session),
-    which stays valid so the change does not log the user out where they made it.
-    """
-    if user.id != actor.user_id:
-        raise Forbidden("a password is changed by its user; an admin cannot change another's")
-    try:
-        _hasher.verify(user.password_hash or _DUMMY_HASH, current)
-        ok = bool(user.password_hash)
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        raise Invalid("the current password is wrong", "current")
+
+def _check_new_password(user: User, new: str, field: str) -> None:
     if len(new) < MIN_CHANGED_PASSWORD:
-        raise Invalid(f"a new password needs at least {MIN_CHANGED_PASSWORD} characters", "new")
-    if new == current:
-        raise Invalid("the new password is the current one; choose another", "new")
+        raise Invalid(f"a new password needs at least {MIN_CHANGED_PASSWORD} characters", field)
     if new.lower() == user.username.lower():
-        raise Invalid("the new password is the user name; choose another", "new")
+        raise Invalid("the new password is the user name; choose another", field)
+
+
+def _replace_password(session: Session, user: User, new: str, keep_token: str | None) -> int:
+    """Set the hash and revoke every other token of the user; how many were revoked."""
     user.password_hash = _hasher.hash(new)
     now = utcnow()
     others = session.scalars(
@@ -248,10 +233,68 @@ def change_password(
     for row in others:
         row.revoked_at = now
         revoked += 1
+    return revoked
+
+
+def change_password(
+    session: Session,
+    throttle: LoginThrottle,
+    actor: Actor,
+    user: User,
+    current: str,
+    new: str,
+    *,
+    keep_token: str | None = None,
+) -> int:
+    """Replace the actor's own password; the user's other tokens are revoked (returns how many).
+
+    `keep_token` is the id of the token the change was made with (the browser session),
+    which stays valid so the change does not log the user out where they made it.
+    """
+    if user.id != actor.user_id:
+        raise Forbidden(
+            "a password is changed by its user; an admin sets a new one with a password reset"
+        )
+    throttle.check(user.username, _CHANGE_SOURCE)
+    try:
+        _hasher.verify(user.password_hash or _DUMMY_HASH, current)
+        ok = bool(user.password_hash)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        throttle.failed(user.username, _CHANGE_SOURCE)
+        raise Invalid("the current password is wrong", "current")
+    throttle.succeeded(user.username, _CHANGE_SOURCE)
+    _check_new_password(user, new, "new")
+    if new == current:
+        raise Invalid("the new password is the current one; choose another", "new")
+    revoked = _replace_password(session, user, new, keep_token)
     audit.record(
         session,
         actor,
         "user.password",
+        "user",
+        user.id,
+        after={"user": user.username, "revoked_tokens": revoked},
+    )
+    return revoked
+
+
+def reset_password(session: Session, actor: Actor, user: User, new: str) -> int:
+    """An admin sets another user's password (forgotten, or to lock a leaked one out); every
+    token of that user is revoked (returns how many), so each of their sessions ends."""
+    if not actor.is_admin:
+        raise Forbidden("only an admin can reset another user's password")
+    if user.id == actor.user_id:
+        raise Invalid(
+            "your own password is changed with your current one: use Change password", "password"
+        )
+    _check_new_password(user, new, "password")
+    revoked = _replace_password(session, user, new, None)
+    audit.record(
+        session,
+        actor,
+        "user.password_reset",
         "user",
         user.id,
         after={"user": user.username, "revoked_tokens": revoked},

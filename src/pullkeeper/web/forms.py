@@ -25,15 +25,23 @@ def parse(model: type[M], values: Mapping[str, object], errors: Errors) -> M | N
         return None
 
 
-def attempt(action: Callable[[], object], errors: Errors, fields: tuple[str, ...]) -> bool:
-    """Run a use case; a ServiceError lands next to its field (or above the form)."""
+def failure(
+    action: Callable[[], object], errors: Errors, fields: tuple[str, ...]
+) -> ServiceError | None:
+    """Run a use case; a ServiceError lands next to its field (or above the form) and is
+    returned, for the pages whose status follows it."""
     try:
         action()
     except ServiceError as e:
         where = e.field if e.field in fields else "form"
         errors.setdefault(where, e.message)
-        return False
-    return True
+        return e
+    return None
+
+
+def attempt(action: Callable[[], object], errors: Errors, fields: tuple[str, ...]) -> bool:
+    """Run a use case; True when it worked, else its error is in errors."""
+    return failure(action, errors, fields) is None
 
 
 def text(value: str | None) -> str | None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from pullkeeper.api.schemas import UserIn
 from pullkeeper.services import auth
-from pullkeeper.services.errors import Forbidden, Invalid
+from pullkeeper.services.errors import Forbidden, Invalid, TooManyRequests
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other
 
@@ -88,9 +88,14 @@ def create_user(
     return _users_page(request, web, values, errors, status=422)
 
 
-@router.get("/users/{ref}")
-def user_page(request: Request, ref: str, revoked: str = "") -> Response:
-    web = session.required(request)
+def _user_page(
+    request: Request,
+    web: session.WebSession,
+    ref: str,
+    errors: forms.Errors,
+    notice: str = "",
+    status: int = 200,
+) -> Response:
     with session.server_of(request).reading() as s:
         user = auth.get_user(s, ref)
         tokens = [auth.token_dict(t) for t in auth.list_user_tokens(s, web.actor, user)]
@@ -99,11 +104,49 @@ def user_page(request: Request, ref: str, revoked: str = "") -> Response:
         request,
         "user.html",
         web,
+        status=status,
         user=shown,
         tokens=tokens,
         current_token=web.token_id,
-        notice="Token revoked." if revoked else "",
+        errors=errors,
+        notice=notice,
     )
+
+
+@router.get("/users/{ref}")
+def user_page(request: Request, ref: str, revoked: str = "", reset: str = "") -> Response:
+    web = session.required(request)
+    notice = "Token revoked." if revoked else ""
+    if reset.isdigit():
+        notice = f"Password reset; {reset} of the user's sessions and tokens were revoked."
+    return _user_page(request, web, ref, {}, notice)
+
+
+@router.post("/users/{ref}/password")
+def reset_password(
+    request: Request,
+    ref: str,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    again: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    _admin(web, "reset another user's password")
+    errors: forms.Errors = {}
+    done: list[tuple[str, int]] = []
+
+    def run() -> None:
+        if password != again:
+            raise Invalid("the two passwords differ; type the same one twice", "again")
+        with session.server_of(request).transaction() as s:
+            user = auth.get_user(s, ref)
+            done.append((user.id, auth.reset_password(s, web.actor, user, password)))
+
+    if forms.attempt(run, errors, ("password", "again")):
+        user_id, revoked = done[0]
+        return see_other(f"/users/{user_id}?reset={revoked}")
+    return _user_page(request, web, ref, errors, status=422)
 
 
 @router.post("/users/{ref}/tokens/{token_id}/revoke")
@@ -154,9 +197,13 @@ def change_password(
             raise Invalid("the two new passwords differ; type the same one twice", "again")
         with server.transaction() as s:
             user = auth.get_user(s, web.actor.user_id)
-            auth.change_password(s, web.actor, user, current, new, keep_token=web.token_id)
+            auth.change_password(
+                s, server.throttle, web.actor, user, current, new, keep_token=web.token_id
+            )
 
-    if forms.attempt(run, errors, PASSWORD_FIELDS):
+    failed = forms.failure(run, errors, PASSWORD_FIELDS)
+    if failed is None:
         return see_other("/account/password?changed=1")
+    status = 429 if isinstance(failed, TooManyRequests) else 422
     # No password is ever sent back into the form.
-    return page(request, "password.html", web, status=422, errors=errors)
+    return page(request, "password.html", web, status=status, errors=errors)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 
 from pullkeeper.api.deps import ActorDep, ServerDep, source
-from pullkeeper.api.schemas import LoginIn, MemberIn, TokenIn, UserIn
+from pullkeeper.api.schemas import LoginIn, MemberIn, PasswordIn, TokenIn, UserIn
 from pullkeeper.services import audit, auth, clusters
 from pullkeeper.services.errors import Forbidden
 
@@ -57,6 +57,19 @@ def create_user(body: UserIn, actor: ActorDep, server: ServerDep) -> dict[str, A
             session, actor, body.username, body.password, admin=body.admin, viewer=body.viewer
         )
         return auth.user_dict(user)
+
+
+@router.put("/users/{user}/password")
+def reset_password(
+    user: str, body: PasswordIn, actor: ActorDep, server: ServerDep
+) -> dict[str, Any]:
+    """An admin sets another user's password; every token of that user is revoked. Audited."""
+    if not actor.is_admin:
+        raise Forbidden("only an admin can reset another user's password")
+    with server.transaction() as session:
+        u = auth.get_user(session, user)
+        revoked = auth.reset_password(session, actor, u, body.password)
+        return {"user": u.username, "revoked_tokens": revoked}
 
 
 @router.get("/tokens")
