@@ -13,7 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core.names import InvalidName, validate_label
@@ -443,6 +443,38 @@ def unbind_role(session: Session, actor: Actor, project: Project, user: User) ->
         project_id=project.id,
         before={"user": user.username, "role": row.role},
     )
+
+
+def may_change_members(actor: Actor, project: Project) -> bool:
+    return actor.owns(project.id)
+
+
+def check_may_change_members(actor: Actor, project: Project) -> None:
+    if not may_change_members(actor, project):
+        raise Forbidden("only an admin or the project's owner can change its members")
+
+
+def set_member(session: Session, actor: Actor, project: Project, username: str, role: str) -> User:
+    """Give a user a role in the project (or change it): admins and the project's owners."""
+    check_may_change_members(actor, project)
+    user = get_user(session, username)
+    bind_role(session, actor, project, user, role)
+    return user
+
+
+def remove_member(session: Session, actor: Actor, project: Project, username: str) -> None:
+    """Take a user's role in the project away: admins and the project's owners."""
+    check_may_change_members(actor, project)
+    unbind_role(session, actor, project, get_user(session, username))
+
+
+def member_counts(session: Session, project_ids: list[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(RoleBinding.project_id, func.count())
+        .where(RoleBinding.project_id.in_(project_ids))
+        .group_by(RoleBinding.project_id)
+    )
+    return {p: n for p, n in rows}
 
 
 def members(session: Session, project: Project) -> list[dict[str, str]]:

@@ -400,3 +400,51 @@ def attach(
                 },
             )
     return result
+
+
+def may_deploy(actor: Actor) -> bool:
+    """Whether the actor may deploy anywhere: admins, and owners and members of a project."""
+    return actor.is_admin or any(role != VIEWER for role in actor.projects.values())
+
+
+def _resolve(
+    server: Server, actor: Actor, cluster_ref: str, namespace: str
+) -> tuple[Cluster, str | None]:
+    """The cluster and the namespace's project; each NotFound names its field, for a form."""
+    with server.reading() as session:
+        try:
+            cluster = clusters.get_cluster(session, actor, cluster_ref)
+        except NotFound as e:
+            raise NotFound(e.message, "cluster") from None
+        try:
+            ns = clusters.get_namespace(session, actor, cluster, namespace)
+        except NotFound as e:
+            raise NotFound(e.message, "namespace") from None
+        session.expunge(cluster)
+        return cluster, ns.project_id
+
+
+def plan(
+    server: Server, actor: Actor, cluster_ref: str, namespace: str, images: Sequence[str]
+) -> dict[str, Any]:
+    """What `deploy` would attach for these images, without deploying: the same checks of the
+    target, the permission and the images, each error on the field it concerns."""
+    cluster, project_id = _resolve(server, actor, cluster_ref, namespace)
+    _may_use(actor, project_id, "deploy workloads in it")
+    names, used = matching_secrets(server, actor, cluster, namespace, images)
+    return {
+        "cluster": cluster.name,
+        "namespace": namespace,
+        "images": list(images),
+        "image_pull_secrets": names,
+        "credentials": used,
+    }
+
+
+def credentials_for(
+    server: Server, actor: Actor, cluster_ref: str, namespace: str, images: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The credentials whose Secrets the kubelet would use for these images, in its order, for
+    anyone who sees the namespace (a workload's page shows where its Secrets come from)."""
+    cluster, _project_id = _resolve(server, actor, cluster_ref, namespace)
+    return matching_secrets(server, actor, cluster, namespace, images)[1]

@@ -112,20 +112,14 @@ def set_member(
 ) -> dict[str, Any]:
     with server.transaction() as session:
         p = clusters.get_project(session, actor, project)
-        if not actor.owns(p.id):
-            raise Forbidden("only an admin or the project's owner can change its members")
-        u = auth.get_user(session, user)
-        auth.bind_role(session, actor, p, u, body.role)
+        u = auth.set_member(session, actor, p, user, body.role)
         return {"user": u.username, "role": body.role}
 
 
 @router.delete("/projects/{project}/members/{user}", status_code=204)
 def remove_member(project: str, user: str, actor: ActorDep, server: ServerDep) -> Response:
     with server.transaction() as session:
-        p = clusters.get_project(session, actor, project)
-        if not actor.owns(p.id):
-            raise Forbidden("only an admin or the project's owner can change its members")
-        auth.unbind_role(session, actor, p, auth.get_user(session, user))
+        auth.remove_member(session, actor, clusters.get_project(session, actor, project), user)
     return Response(status_code=204)
 
 
