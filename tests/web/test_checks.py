@@ -6,11 +6,14 @@ would; the credentials live on the server and are tried there, never shown.
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
 from tests.registry.servers import TokenRegistry
@@ -216,3 +219,91 @@ def test_members_cannot_test_logins(page: Any, site: Site, token_registry: Token
     expect()(page.locator("#login-result")).to_have_text(
         "Not tested: only an admin or a project owner can test a registry login"
     )
+
+
+def _docker_config(host: str, username: str, password: str) -> dict[str, Any]:
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"auths": {host: {"auth": auth}}}
+
+
+def _pull_secret(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()},
+    }
+
+
+def _check_with_file(page: Any, image: str, name: str, content: bytes) -> Any:
+    page.get_by_label("Image", exact=True).fill(image)
+    page.get_by_label("Or a credential file (optional)").set_input_files(
+        {"name": name, "mimeType": "application/octet-stream", "buffer": content}
+    )
+    page.get_by_role("button", name="Check").click()
+    return page.locator("#check-result")
+
+
+def test_check_with_an_uploaded_credential_file(
+    page: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+    console: Console,
+) -> None:
+    image = token_registry.image("team-a/app:v1")
+    alice, host = token_registry.alice, token_registry.host
+    log_in(page, site, "carol")  # her project's credentials play no part: the file's do
+    page.goto(site.url + "/checks")
+
+    config = json.dumps(_docker_config(host, alice.username, alice.password)).encode()
+    result = _check_with_file(page, image.reference, "config.json", config)
+    expect()(result.locator("h2")).to_have_text(f"{image.reference} with config.json")
+    expect()(result.locator(".decision")).to_have_text("Can pull")
+    expect()(result.locator(".attempts li")).to_have_count(1)
+    expect()(result.locator(".attempts li")).to_contain_text(f"config.json ({alice.username}@")
+    expect()(result.locator(".digest")).to_have_text(image.digest)
+
+    # Two pull secrets in one manifest: tried in their order, each with its answer.
+    secrets = yaml.safe_dump_all(
+        [
+            _pull_secret("stale", _docker_config(host, alice.username, WRONG_PASSWORD)),
+            _pull_secret("current", _docker_config(host, alice.username, alice.password)),
+        ]
+    ).encode()
+    result = _check_with_file(page, image.reference, "secrets.yaml", secrets)
+    attempts = result.locator(".attempts li")
+    expect()(attempts).to_have_count(2)
+    expect()(attempts.nth(0)).to_contain_text("secrets.yaml#0 (stale)")
+    expect()(attempts.nth(0).locator(".cause")).to_have_text("unauthorized")
+    expect()(attempts.nth(1)).to_contain_text("secrets.yaml#1 (current)")
+    expect()(attempts.nth(1).locator(".badge")).to_have_text("works")
+    screenshot(page, "pull-check-file")
+
+    # A file for another registry: the kubelet would pull anonymously, and is refused.
+    other = json.dumps(_docker_config("quay.io", "robot", "robot-s3cret")).encode()
+    result = _check_with_file(page, image.reference, "other.json", other)
+    expect()(result.locator(".decision")).to_contain_text("Cannot pull")
+    expect()(result).to_contain_text("No credential in the file matches this image")
+
+    # A file that is none of the kinds says so next to the field, and nothing is checked.
+    _check_with_file(page, image.reference, "notes.txt", b"{not json")
+    expect()(page.locator("#config-error")).to_contain_text(
+        "notes.txt: not a docker config or a Secret manifest"
+    )
+    expect()(page.locator("#check-result")).to_have_count(0)
+    html = page.content()
+    assert alice.password not in html and WRONG_PASSWORD not in html
+    assert console.csp_violations() == []
+
+
+def test_viewers_cannot_check_with_a_file(page: Any, site: Site) -> None:
+    password = "vic-viewer-pw-12"  # throwaway test value
+    r = site.api.post("/users", json={"username": "vic", "password": password, "viewer": True})
+    assert r.status_code == 201, r.text
+    log_in(page, site, "vic", password)
+    page.goto(site.url + "/checks")
+    config = json.dumps(_docker_config("quay.io", "robot", "robot-s3cret")).encode()
+    _check_with_file(page, "quay.io/org/app:1", "config.json", config)
+    expect()(page.get_by_role("alert")).to_contain_text("only an admin, or an owner or member")
+    expect()(page.locator("#check-result")).to_have_count(0)

@@ -18,7 +18,7 @@ from pullkeeper.core import providers, pullpolicy
 from pullkeeper.core.reference import Reference
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import RegistryError
-from pullkeeper.services import clusters, credentials, policies, pullcheck
+from pullkeeper.services import clusters, credentials, credfiles, policies, pullcheck
 from pullkeeper.services.actor import OWNER, VIEWER, Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
@@ -57,15 +57,7 @@ def _may_use(actor: Actor, project_id: str | None) -> None:
 
 def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
     """The pull check of an image in a namespace, as the kubelet there would pull it."""
-    try:  # bad input fails before anything is read
-        pullcheck.parse_image(req.image)
-        pullcheck.parse_platform(req.platform)
-    except pullcheck.CheckInputError as e:
-        raise Invalid(str(e), "platform" if "platform" in str(e) else "image") from None
-    try:
-        pullpolicy.effective_pull_policy(req.image, req.pull_policy)
-    except pullpolicy.InvalidPullPolicy as e:
-        raise Invalid(str(e), "pull_policy") from None
+    _validated(req.image, req.platform, req.pull_policy)
     with server.reading() as session:
         cluster = clusters.get_cluster(session, actor, req.cluster)
         found = credentials.effective(session, actor, cluster, req.namespace, req.image)
@@ -110,6 +102,48 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
     _record(server, [(a.credential_id, a.error) for a in report.attempts if a.credential_id])
     result = report.as_dict()
     result.update(cluster=cluster.name, namespace=req.namespace)
+    return result
+
+
+def _validated(image: str, platform: str | None, pull_policy: str | None) -> None:
+    try:  # bad input fails before anything is read
+        pullcheck.parse_image(image)
+        pullcheck.parse_platform(platform)
+    except pullcheck.CheckInputError as e:
+        raise Invalid(str(e), "platform" if "platform" in str(e) else "image") from None
+    try:
+        pullpolicy.effective_pull_policy(image, pull_policy)
+    except pullpolicy.InvalidPullPolicy as e:
+        raise Invalid(str(e), "pull_policy") from None
+
+
+def run_with_file(
+    server: Server,
+    actor: Actor,
+    req: CheckRequest,
+    content: bytes,
+    filename: str,
+) -> dict[str, Any]:
+    """The pull check with a credential file instead of a namespace's credentials: a docker
+    config.json, a .dockercfg or Secret manifests, as the pod's imagePullSecrets. Nothing of
+    the file is stored; the report names its entries, never their secrets."""
+    if not (actor.is_admin or any(r != VIEWER for r in actor.projects.values())):
+        raise Forbidden("only an admin, or an owner or member of a project, can run pull checks")
+    _validated(req.image, req.platform, req.pull_policy)
+    try:
+        found = credfiles.resolve_content(req.image, content, filename or "the file")
+    except credfiles.InputError as e:
+        raise Invalid(str(e), "config") from None
+    report = pullcheck.check(
+        req.image,
+        pullcheck.candidates_from_keyring(found.matches),
+        tls_for(server),
+        platform=req.platform,
+        pull_policy=req.pull_policy,
+        try_all=req.try_all,
+    )
+    result = report.as_dict()
+    result.update(file=filename, warnings=found.warnings)
     return result
 
 

@@ -68,7 +68,11 @@ def _secret_sources(path: str, text: str, json_error: str | None = None) -> list
 
 def load_sources(path: str) -> list[Source]:
     """The credential files in path: a raw config.json or .dockercfg, or Secret manifests."""
-    data = _read(path)
+    return parse_sources(_read(path), path)
+
+
+def parse_sources(data: bytes, path: str) -> list[Source]:
+    """load_sources of a file's content (an upload, say); path names it in messages."""
     try:
         doc = gojson.loads(data)
     except gojson.JSONSyntaxError as e:
@@ -117,6 +121,21 @@ def _keyring(sources: Sequence[Source], warnings: list[str]) -> Keyring:
     return keyring
 
 
+def _repository(image: str) -> str:
+    try:
+        return parse_normalized_named(image).name
+    except InvalidReference as e:
+        raise InputError(f"{image!r} is not a valid image reference: {e}") from None
+
+
+def _resolution(
+    image: str, repository: str, pod: Sequence[Source], node: Sequence[Source] = ()
+) -> Resolution:
+    warnings: list[str] = []
+    keyrings = [_keyring(pod, warnings), _keyring(node, warnings)]
+    return Resolution(image, repository, lookup_union(keyrings, repository), warnings)
+
+
 def resolve(
     image: str,
     config_paths: Sequence[str],
@@ -129,18 +148,16 @@ def resolve(
     The --config files are the pod's imagePullSecrets, merged into one keyring
     in order; the node's config files form a second keyring tried after it.
     """
-    if normalize:
-        try:
-            repository = parse_normalized_named(image).name
-        except InvalidReference as e:
-            raise InputError(f"{image!r} is not a valid image reference: {e}") from None
-    else:
-        repository = image
-    warnings: list[str] = []
-    pod = _keyring([s for p in config_paths for s in load_sources(p)], warnings)
-    node = _keyring([s for p in node_config_paths for s in load_sources(p)], warnings)
-    matches = lookup_union([pod, node], repository)
-    return Resolution(image, repository, matches, warnings)
+    repository = _repository(image) if normalize else image
+    pod = [s for p in config_paths for s in load_sources(p)]
+    node = [s for p in node_config_paths for s in load_sources(p)]
+    return _resolution(image, repository, pod, node)
+
+
+def resolve_content(image: str, data: bytes, label: str) -> Resolution:
+    """resolve() with one file's content (an upload) as the pod's only pull secret."""
+    repository = _repository(image)
+    return _resolution(image, repository, parse_sources(data, label))
 
 
 def docker_registry_secret(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from pullkeeper.core.pullpolicy import POLICIES
 from pullkeeper.services import checks, clusters
@@ -12,7 +12,9 @@ from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-FIELDS = ("image", "cluster", "namespace", "platform", "pull_policy")
+FIELDS = ("image", "cluster", "namespace", "platform", "pull_policy", "config")
+# A docker config or a few Secret manifests; anything bigger is not one.
+CONFIG_LIMIT = 256 * 1024
 
 
 def _render(
@@ -56,10 +58,14 @@ def run_check(
     platform: Annotated[str, Form(max_length=64)] = "",
     pull_policy: Annotated[str, Form(max_length=16)] = "",
     try_all: Annotated[str, Form(alias="all", max_length=3)] = "",
+    config: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """The same server-side check as POST /api/v1/checks, shown in words."""
+    """The same server-side check as POST /api/v1/checks, shown in words; with a credential
+    file uploaded, that file's entries are tried instead of the namespace's credentials."""
     web = session.required(request)
     security.check(request, csrf, web.csrf)
+    uploaded = config is not None and bool(config.filename)
+    content = config.file.read(CONFIG_LIMIT + 1) if config is not None and uploaded else b""
     values: dict[str, Any] = {
         "image": image.strip(),
         "cluster": cluster,
@@ -71,10 +77,18 @@ def run_check(
     errors: forms.Errors = {}
     if not values["image"]:
         errors["image"] = "write the image as a pod spec names it, e.g. nginx:1.27"
-    if not cluster:
-        errors["cluster"] = "choose the cluster the namespace is in"
-    if not values["namespace"]:
-        errors["namespace"] = "write the namespace the pod runs in"
+    if len(content) > CONFIG_LIMIT:
+        errors["config"] = (
+            f"the file is over {CONFIG_LIMIT // 1024} KiB: upload a docker config.json, "
+            "a .dockercfg or a Secret manifest"
+        )
+    elif uploaded and not content.strip():
+        errors["config"] = "the file is empty: upload a docker config.json or a Secret manifest"
+    if not uploaded:
+        if not cluster:
+            errors["cluster"] = "choose the cluster the namespace is in"
+        if not values["namespace"]:
+            errors["namespace"] = "write the namespace the pod runs in, or upload a file"
     found: list[dict[str, Any]] = []
 
     def run() -> None:
@@ -86,7 +100,13 @@ def run_check(
             forms.text(pull_policy),
             values["try_all"],
         )
-        found.append(checks.run(session.server_of(request), web.actor, req))
+        server = session.server_of(request)
+        if uploaded and config is not None:
+            found.append(
+                checks.run_with_file(server, web.actor, req, content, config.filename or "")
+            )
+        else:
+            found.append(checks.run(server, web.actor, req))
 
     if not errors:
         forms.attempt(run, errors, FIELDS)
