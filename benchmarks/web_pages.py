@@ -11,7 +11,14 @@ request at a time, over one keep-alive connection on loopback:
   registries, filtered       GET /registries?cluster=cluster-0&provider=harbor&q=harbor
   registries, page 100       GET /registries?page=100
   registry detail            GET /registries/<id>
+  registries, superseded     GET /registries?state=superseded
   policies                   GET /policies?cluster=cluster-0
+  projects                   GET /projects
+  project detail             GET /projects/<id>
+  pull check form            GET /checks
+  deploy form                GET /workloads/new
+  audit, first page          GET /audit
+  users                      GET /users
 
 Timing starts once the server is idle (its workers' first pass over the store
 after start is done). Latency is the client's wall clock around one request after 5 unmeasured
@@ -63,12 +70,12 @@ def log_in(serve: Serve) -> httpx.Client:
     return client
 
 
-def some_credential(serve: Serve) -> str:
+def first_id(serve: Serve, collection: str) -> str:
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    r = httpx.get(serve.url + "/api/v1/credentials", params={"limit": 1}, headers=headers)
+    r = httpx.get(f"{serve.url}/api/v1/{collection}", params={"limit": 1}, headers=headers)
     r.raise_for_status()
-    cred_id: str = r.json()["items"][0]["id"]
-    return cred_id
+    found: str = r.json()["items"][0]["id"]
+    return found
 
 
 def measure(
@@ -129,7 +136,7 @@ def main() -> None:
         serve = Serve(data, "")
         try:
             client = log_in(serve)
-            cred_id = some_credential(serve)
+            cred_id, project_id = first_id(serve, "credentials"), first_id(serve, "projects")
             print(f"server idle after {settle(serve):.1f} s", flush=True)
             pages = [
                 ("registries, first page", "/registries", "registries, page 1 of"),
@@ -140,7 +147,14 @@ def main() -> None:
                 ),
                 ("registries, page 100", "/registries?page=100", "page 100 of"),
                 ("registry detail", f"/registries/{cred_id}", "<h2>Delivery</h2>"),
+                ("registries, superseded", "/registries?state=superseded", "<tbody>"),
                 ("policies", "/policies?cluster=cluster-0", "Cluster cluster-0"),
+                ("projects", "/projects", "<tbody>"),
+                ("project detail", f"/projects/{project_id}", "Members</h2>"),
+                ("pull check form", "/checks", "<form"),
+                ("deploy form", "/workloads/new", "<form"),
+                ("audit, first page", "/audit", "<tbody>"),
+                ("users", "/users", "<tbody>"),
             ]
             rows = []
             for label, path, expect in pages:

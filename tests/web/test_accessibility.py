@@ -1,0 +1,158 @@
+"""Accessibility of every page: axe-core's WCAG 2 A/AA rules (labels, names, contrast, ARIA,
+landmarks) in real Chromium, at desktop and phone width, and the main paths by keyboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import Site, log_in
+
+pytestmark = pytest.mark.integration
+
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def expect() -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect
+
+
+def violations(page: Any) -> list[str]:
+    """What axe-core finds against WCAG 2.1 A/AA on the page as it is now, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
+    found = []
+    for v in results.response["violations"]:
+        where = "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        found.append(f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {where}")
+    return found
+
+
+def test_axe_finds_what_it_should(page: Any) -> None:
+    """The audit really runs: a page with an unlabelled field and faint text fails it."""
+    page.set_content(
+        '<html lang="en"><head><title>t</title></head><body><main><input id="x">'
+        '<p style="color:#bbb;background:#fff">faint</p></main></body></html>'
+    )
+    found = " ".join(violations(page))
+    assert "label" in found and "color-contrast" in found, found
+
+
+@pytest.fixture(scope="module")
+def ids(site: Site) -> dict[str, str]:
+    cred = site.create_credential(
+        name="a11y-quay",
+        cluster="prod",
+        scope="project",
+        project=site.projects["team-a"],
+        provider="quay",
+        username="org+a11y",
+        password="a11y-s3cret",
+    )
+    users = {u["username"]: u["id"] for u in site.api.get("/users").json()["items"]}
+    return {"cred": cred["id"], "project": site.projects["team-a"], "alice": users["alice"]}
+
+
+def _pages(ids: dict[str, str]) -> list[str]:
+    cred, project = ids["cred"], ids["project"]
+    return [
+        "/registries",
+        "/registries?q=nothing-matches",
+        "/registries/new",
+        "/registries/new?provider=gcr",
+        f"/registries/{cred}",
+        f"/registries/{cred}/edit",
+        f"/registries/{cred}/delete",
+        "/policies?cluster=prod",
+        f"/policies?project={project}",
+        "/checks",
+        "/projects",
+        f"/projects/{project}",
+        f"/projects/{project}/members/bob/remove",
+        "/workloads/new",
+        "/audit",
+        "/users",
+        f"/users/{ids['alice']}",
+        "/account/password",
+        "/no/such/page",
+    ]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(site.url + "/login")
+        found = violations(page)
+        log_in(page, site, "admin", site.server.admin_password)
+        for path in _pages(ids):
+            page.goto(site.url + path)
+            found += violations(page)
+        # Forms showing their errors: the messages and marked fields must pass too.
+        page.goto(site.url + "/registries/new?provider=custom")
+        page.get_by_role("button", name="Save registry").click()
+        expect()(page.locator(".field-error").first).to_be_visible()
+        found += violations(page)
+        page.goto(site.url + "/checks")
+        page.get_by_role("button", name="Check").click()
+        expect()(page.locator("#image-error")).to_be_visible()
+        found += violations(page)
+    finally:
+        context.close()
+    assert found == []
+
+
+def test_a_member_s_pages_pass_axe(page: Any, site: Site, ids: dict[str, str]) -> None:
+    log_in(page, site, "bob")
+    found = []
+    for path in ("/registries", f"/registries/{ids['cred']}", f"/projects/{ids['project']}"):
+        page.goto(site.url + path)
+        found += violations(page)
+    assert found == []
+
+
+def test_log_in_and_add_a_registry_by_keyboard_alone(page: Any, site: Site) -> None:
+    page.goto(site.url + "/login")
+    # The user name field has the focus from the start.
+    expect()(page.locator(":focus")).to_have_id("username")
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type("alice-owner-pw-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/registries")
+    # On every page the skip link comes first, and leads past the navigation.
+    page.keyboard.press("Tab")
+    expect()(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    expect()(page.locator(":focus")).to_have_id("main")
+
+    page.goto(site.url + "/registries/new?provider=custom")
+    page.get_by_label("Name", exact=True).focus()
+    page.keyboard.type("keyboard-only")
+    # Every control on the way to Save is reached with Tab and shows where focus is.
+    typed = {
+        "namespace": "a-web",
+        "server": "keyboard.example.com",
+        "username": "robot",
+        "password": "keyboard-s3cret",
+    }
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        outline = focused.evaluate("e => getComputedStyle(e).outlineStyle")
+        assert outline != "none", focused.evaluate("e => e.outerHTML")
+        field = focused.evaluate("e => e.id")
+        if field in typed:
+            page.keyboard.type(typed.pop(field))
+        if focused.evaluate("e => e.textContent.trim()") == "Save registry":
+            break
+    else:
+        pytest.fail("Save registry was not reached with Tab")
+    assert typed == {}, f"never focused: {typed}"
+    page.keyboard.press("Enter")
+    expect()(page.get_by_role("heading", level=1)).to_have_text("keyboard-only active")
