@@ -186,3 +186,18 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def violations(page: Any) -> list[str]:
+    """What axe-core finds against WCAG 2.1 A/AA on the page as it is now, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
+    found = []
+    for v in results.response["violations"]:
+        where = "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        found.append(f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {where}")
+    return found

@@ -7,29 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import Site, log_in, violations
 
 pytestmark = pytest.mark.integration
-
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def expect() -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect
-
-
-def violations(page: Any) -> list[str]:
-    """What axe-core finds against WCAG 2.1 A/AA on the page as it is now, one line each."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
-    found = []
-    for v in results.response["violations"]:
-        where = "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
-        found.append(f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {where}")
-    return found
 
 
 def test_axe_finds_what_it_should(page: Any) -> None:

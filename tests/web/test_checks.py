@@ -17,7 +17,15 @@ import yaml
 
 from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
 from tests.registry.servers import TokenRegistry
-from tests.web.conftest import Console, Site, _require_browser, log_in, open_site, screenshot
+from tests.web.conftest import (
+    Console,
+    Site,
+    _require_browser,
+    log_in,
+    open_site,
+    screenshot,
+    violations,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +110,7 @@ def test_check_names_the_failing_and_the_working_credential(
     # The form keeps what was asked.
     expect()(page.get_by_label("Namespace")).to_have_value("a-web")
     screenshot(page, "pull-check")
+    assert violations(page) == []  # WCAG 2.1 A/AA, results shown
     html = page.content()
     assert WRONG_PASSWORD not in html and token_registry.alice.password not in html
     assert console.csp_violations() == []
@@ -279,6 +288,7 @@ def test_check_with_an_uploaded_credential_file(
     expect()(attempts.nth(1)).to_contain_text("secrets.yaml#1 (current)")
     expect()(attempts.nth(1).locator(".badge")).to_have_text("works")
     screenshot(page, "pull-check-file")
+    assert violations(page) == []  # WCAG 2.1 A/AA, results shown
 
     # A file for another registry: the kubelet would pull anonymously, and is refused.
     other = json.dumps(_docker_config("quay.io", "robot", "robot-s3cret")).encode()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Console, Site, log_in, screenshot
+from tests.web.conftest import Console, Site, log_in, screenshot, violations
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +59,7 @@ def test_set_a_cluster_policy_and_preview_images(page: Any, site: Site, console:
     page.get_by_label("Mode").select_option("enforce")
     expect()(result.locator(".decision")).to_contain_text("Denied")
     screenshot(page, "policies-preview")
+    assert violations(page) == []  # WCAG 2.1 A/AA, results shown
 
     page.get_by_role("button", name="Save policy").click()
     page.wait_for_url(re.compile(r"/policies\?cluster=prod&saved=1$"))

@@ -19,7 +19,15 @@ import pytest
 from tests.kube.fake_apiserver import FakeApiServer
 from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
 from tests.registry.servers import TokenRegistry
-from tests.web.conftest import Console, Site, _require_browser, log_in, open_site, screenshot
+from tests.web.conftest import (
+    Console,
+    Site,
+    _require_browser,
+    log_in,
+    open_site,
+    screenshot,
+    violations,
+)
 from tests.workloads.conftest import PROJECT_LABEL, WRONG_PASSWORD, Kubelet, eventually, trust
 
 pytestmark = pytest.mark.integration
@@ -193,6 +201,7 @@ def test_the_preview_follows_the_image_as_it_is_typed(
     page.get_by_label("Name", exact=True).fill("shown")
     expect()(rows).to_have_count(2)
     screenshot(page, "workload-new")
+    assert violations(page) == []  # WCAG 2.1 A/AA, results shown
     setup.assert_no_password(page.content())
     assert "shown" not in setup.deployments()
     assert console.csp_violations() == []
@@ -243,6 +252,7 @@ def test_deploy_then_follow_the_rollout_until_ready(
     expect()(rollout.get_by_role("link", name="Refresh")).to_have_count(0)
     expect()(rollout.locator(".diagnosis")).to_have_count(0)
     screenshot(page, "workload-status")
+    assert violations(page) == []  # WCAG 2.1 A/AA, results shown
     setup.assert_no_password(page.content())
     assert console.csp_violations() == []
 
@@ -277,6 +287,7 @@ def test_a_failed_pull_shows_the_event_and_the_diagnosis(page: Any, setup: Setup
     expect()(page.locator("#rollout[hx-trigger]")).to_have_count(0)
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "workload-failed-narrow")
+    assert violations(page) == []  # WCAG 2.1 A/AA, results shown
     setup.assert_no_password(page.content())
 
     # staging has no kubeconfig: said on the cluster field, nothing else to fix.
