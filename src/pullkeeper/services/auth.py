@@ -218,8 +218,10 @@ def _check_new_password(user: User, new: str, field: str) -> None:
         raise Invalid("the new password is the user name; choose another", field)
 
 
-def _replace_password(session: Session, user: User, new: str, keep_token: str | None) -> int:
-    """Set the hash and revoke every other token of the user; how many were revoked."""
+def _replace_password(
+    session: Session, actor: Actor, user: User, new: str, keep_token: str | None, action: str
+) -> int:
+    """Set the hash, revoke every other token of the user and audit it; how many were revoked."""
     user.password_hash = _hasher.hash(new)
     now = utcnow()
     others = session.scalars(
@@ -233,6 +235,14 @@ def _replace_password(session: Session, user: User, new: str, keep_token: str | 
     for row in others:
         row.revoked_at = now
         revoked += 1
+    audit.record(
+        session,
+        actor,
+        action,
+        "user",
+        user.id,
+        after={"user": user.username, "revoked_tokens": revoked},
+    )
     return revoked
 
 
@@ -268,16 +278,7 @@ def change_password(
     _check_new_password(user, new, "new")
     if new == current:
         raise Invalid("the new password is the current one; choose another", "new")
-    revoked = _replace_password(session, user, new, keep_token)
-    audit.record(
-        session,
-        actor,
-        "user.password",
-        "user",
-        user.id,
-        after={"user": user.username, "revoked_tokens": revoked},
-    )
-    return revoked
+    return _replace_password(session, actor, user, new, keep_token, "user.password")
 
 
 def reset_password(session: Session, actor: Actor, user: User, new: str) -> int:
@@ -290,16 +291,7 @@ def reset_password(session: Session, actor: Actor, user: User, new: str) -> int:
             "your own password is changed with your current one: use Change password", "password"
         )
     _check_new_password(user, new, "password")
-    revoked = _replace_password(session, user, new, None)
-    audit.record(
-        session,
-        actor,
-        "user.password_reset",
-        "user",
-        user.id,
-        after={"user": user.username, "revoked_tokens": revoked},
-    )
-    return revoked
+    return _replace_password(session, actor, user, new, None, "user.password_reset")
 
 
 def actor_for(session: Session, user: User, source: str) -> Actor:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 
 from pullkeeper.api.routes.workloads import WorkloadIn
 from pullkeeper.core.workloads import FAILED, READY
@@ -76,14 +76,18 @@ def _render(
     )
 
 
+Text = Annotated[str, Form(max_length=253)]
+
+
 def _values(
-    cluster: str = "",
-    namespace: str = "",
-    name: str = "",
-    image: str = "",
-    replicas: str = "1",
-    port: str = "",
+    cluster: Text = "",
+    namespace: Text = "",
+    name: Text = "",
+    image: Annotated[str, Form(max_length=1024)] = "",
+    replicas: Text = "1",
+    port: Text = "",
 ) -> dict[str, str]:
+    """The form's fields, trimmed (a dependency of the routes that take the form)."""
     return {
         "cluster": cluster,
         "namespace": namespace.strip(),
@@ -94,29 +98,21 @@ def _values(
     }
 
 
+Values = Annotated[dict[str, str], Depends(_values)]
+
+
 @router.get("/workloads/new")
 def new_form(request: Request) -> Response:
     return _render(request, session.required(request), _values(), {})
 
 
-Text = Annotated[str, Form(max_length=253)]
-
-
 @router.post("/workloads/preview")
 def preview(
-    request: Request,
-    csrf: Annotated[str, Form(max_length=128)] = "",
-    cluster: Text = "",
-    namespace: Text = "",
-    name: Text = "",
-    image: Annotated[str, Form(max_length=1024)] = "",
-    replicas: Text = "1",
-    port: Text = "",
+    request: Request, values: Values, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
     """The pull secrets the form's workload would get: a fragment for htmx, else the page."""
     web = session.required(request)
     security.check(request, csrf, web.csrf)
-    values = _values(cluster, namespace, name, image, replicas, port)
     if request.headers.get("hx-request") != "true":
         return _render(request, web, values, {})
     plan, errors = _preview(request, web, values)
@@ -127,19 +123,11 @@ def preview(
 
 @router.post("/workloads")
 def deploy(
-    request: Request,
-    csrf: Annotated[str, Form(max_length=128)] = "",
-    cluster: Text = "",
-    namespace: Text = "",
-    name: Text = "",
-    image: Annotated[str, Form(max_length=1024)] = "",
-    replicas: Text = "1",
-    port: Text = "",
+    request: Request, values: Values, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
     """The same checks and use case as POST /api/v1/.../workloads; the rollout's page after."""
     web = session.required(request)
     security.check(request, csrf, web.csrf)
-    values = _values(cluster, namespace, name, image, replicas, port)
     errors: forms.Errors = {}
     for field, missing in (
         ("cluster", "choose the cluster to deploy to"),
@@ -161,7 +149,7 @@ def deploy(
     )
     if body is None or errors:
         return _render(request, web, values, errors, status=422)
-    server, ns = session.server_of(request), values["namespace"]
+    server, cluster, ns = session.server_of(request), values["cluster"], values["namespace"]
 
     def run() -> None:
         # First the checks that name their field (namespace, image), then the use case.
