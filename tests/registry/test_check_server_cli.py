@@ -124,6 +124,11 @@ def test_credential_verify(setup: Setup) -> None:
     assert "failing (unauthorized)" in refused.stdout
     shown = setup.pk("credential", "show", "wrong")
     assert "last check" in shown.stdout and "failing (unauthorized)" in shown.stdout
+    history = setup.pk("credential", "checks", "wrong").stdout.splitlines()
+    assert history[0].split() == ["TIME", "CHECK", "BY", "RESULT"]
+    newest = history[1].split(None, 3)
+    assert newest[1:3] == ["login", "admin"]
+    assert newest[3].startswith("failing (unauthorized): ")
 
 
 def test_server_mode_refusals(setup: Setup) -> None:

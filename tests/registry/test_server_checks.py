@@ -12,7 +12,9 @@ import shutil
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
+from pullkeeper.store.models import CredentialCheck
 from tests.registry.servers import TokenRegistry
 from tests.registry.token_server import TokenServer
 from tests.server.conftest import Env, assert_error
@@ -177,6 +179,56 @@ def test_verify_logs_in_with_the_stored_credential(
     assert_error(env.api(member).post(f"credentials/{creds['bob']['id']}/verify"), 403)
     _, outsider = env.user("oz")
     assert_error(env.api(outsider).post(f"credentials/{creds['alice']['id']}/verify"), 404)
+
+
+def test_each_credential_keeps_its_last_checks(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _trust(env, token_registry)
+    creds = _world(env, token_registry)
+    wrong, alice = creds["wrong"]["id"], creds["alice"]["id"]
+    image = token_registry.image("team-a/app:v1").reference
+    env.admin.ok("POST", f"credentials/{alice}/verify")
+    env.admin.ok("POST", "checks", json={"image": image, "cluster": "c1", "namespace": "shop"})
+
+    # The pull check tried wrong, then alice: each got an entry, newest first.
+    [pulled] = env.admin.ok("GET", f"credentials/{wrong}/checks")["items"]
+    assert (pulled["kind"], pulled["image"], pulled["by"], pulled["status"], pulled["cause"]) == (
+        "pull",
+        image,
+        "admin",
+        "failing",
+        "unauthorized",
+    )
+    assert pulled["message"]
+    latest, first = env.admin.ok("GET", f"credentials/{alice}/checks")["items"]
+    assert (latest["kind"], latest["status"], first["kind"], first["status"]) == (
+        "pull",
+        "ok",
+        "login",
+        "ok",
+    )
+    assert first["image"] is None and latest["at"] >= first["at"]
+
+    # Only the last 20 are kept; whoever sees the credential sees them; deleting it drops them.
+    for _ in range(22):
+        env.admin.ok("POST", f"credentials/{wrong}/verify")
+    kept = env.admin.ok("GET", f"credentials/{wrong}/checks")["items"]
+    assert len(kept) == 20 and all(c["kind"] == "login" for c in kept)
+    _, member = env.user("mia")
+    env.member("web", "mia", "member")
+    assert len(env.api(member).ok("GET", f"credentials/{wrong}/checks")["items"]) == 20
+    _, outsider = env.user("oz")
+    assert_error(env.api(outsider).get(f"credentials/{wrong}/checks"), 404)
+    assert "not-alices-password-91" not in str(kept)
+    assert env.admin.delete(f"credentials/{wrong}").status_code == 204
+    with env.server.reading() as session:
+        left = session.scalar(
+            select(func.count())
+            .select_from(CredentialCheck)
+            .where(CredentialCheck.credential_id == wrong)
+        )
+    assert left == 0
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
 from sqlalchemy import text
 
@@ -44,3 +46,37 @@ def test_supersession_survives_a_downgrade_and_upgrade_of_the_slot_column(env: E
     }
     assert env.admin.ok("GET", "credentials")["items"] == before
     assert other_ns["superseded_by"] is None
+
+
+def test_the_check_history_starts_with_each_credentials_last_check(env: Env) -> None:
+    env.cluster()
+    checked = env.cred("checked", server="registry.example.com")
+    env.cred("unchecked", server="registry.example.org")
+    engine = env.server.db.engine
+    cfg = db.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE credentials SET check_status = 'failing', check_cause = 'unauthorized', "
+                "check_message = 'wrong user name or password', checked_at = :at WHERE id = :id"
+            ),
+            {"at": datetime(2026, 11, 30, 12, 0, tzinfo=UTC), "id": checked["id"]},
+        )
+    env.server.db.engine.dispose()
+    db.upgrade(engine)
+
+    [first] = env.admin.ok("GET", f"credentials/{checked['id']}/checks")["items"]
+    assert first == {
+        "at": "2026-11-30T12:00:00+00:00",
+        "kind": "login",
+        "image": None,
+        "by": "",
+        "status": "failing",
+        "cause": "unauthorized",
+        "message": "wrong user name or password",
+    }
+    unchecked = env.admin.ok("GET", "credentials", params={"q": "unchecked"})["items"][0]
+    assert env.admin.ok("GET", f"credentials/{unchecked['id']}/checks")["items"] == []

@@ -317,3 +317,38 @@ def test_viewers_cannot_check_with_a_file(page: Any, site: Site) -> None:
     _check_with_file(page, "quay.io/org/app:1", "config.json", config)
     expect()(page.get_by_role("alert")).to_contain_text("only an admin, or an owner or member")
     expect()(page.locator("#check-result")).to_have_count(0)
+
+
+def test_a_registrys_page_lists_its_last_checks_and_checks_the_login_now(
+    page: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+) -> None:
+    image = token_registry.image("team-a/app:v1")
+    log_in(page, site, "bob")
+    page.goto(site.url + "/checks")
+    _check(page, image.reference, "a-api")  # team-a's project credential only: it works
+    [alice] = site.credentials("alice")
+    page.goto(f"{site.url}/registries/{alice['id']}")
+    latest = page.locator("#checks tbody tr").first
+    expect()(latest).to_contain_text(f"pull check of {image.reference}")
+    expect()(latest).to_contain_text("bob")
+    expect()(latest.locator(".badge")).to_have_text("ok")
+
+    [wrong] = site.credentials("wrong")
+    page.goto(f"{site.url}/registries/{wrong['id']}")
+    before = page.locator("#checks tbody tr").count()
+    page.get_by_role("button", name="Check login now").click()
+    expect()(page.get_by_role("status")).to_have_text("Login checked: it fails (unauthorized).")
+    rows = page.locator("#checks tbody tr")
+    expect()(rows).to_have_count(before + 1)
+    expect()(rows.first).to_contain_text("login")
+    expect()(rows.first.locator(".cause")).to_have_text("unauthorized")
+    assert violations(page) == []
+    assert WRONG_PASSWORD not in page.content()
+
+    # carol (team-b) does not see team-a's registry, nor its checks.
+    page.context.clear_cookies()
+    log_in(page, site, "carol")
+    page.goto(f"{site.url}/registries/{wrong['id']}")
+    expect()(page.get_by_role("heading", level=1)).to_have_text("Not found")

@@ -373,6 +373,27 @@ def credential_verify(api: Remote, ref: str, output: str) -> None:
         raise SystemExit(1)
 
 
+@credential.command("checks")
+@click.argument("ref", metavar="ID|NAME")
+@output_option
+@with_api
+def credential_checks(api: Remote, ref: str, output: str) -> None:
+    """The credential's last checks, newest first: logins and pull checks, and why they failed."""
+    result = api.get(f"/credentials/{_seg(credential_id(api, ref))}/checks")
+    if emit(result, output):
+        return
+    rows = [
+        [
+            when(c["at"]),
+            f"pull {c['image']}" if c["kind"] == "pull" else "login",
+            c["by"] or "-",
+            c["status"] if not c["cause"] else f"{c['status']} ({c['cause']}): {c['message']}",
+        ]
+        for c in result["items"]
+    ]
+    click.echo(rows_table(["TIME", "CHECK", "BY", "RESULT"], rows, "Never checked."))
+
+
 @credential.command("delete")
 @click.argument("ref", metavar="ID|NAME")
 @with_api

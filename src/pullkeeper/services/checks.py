@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from pullkeeper.core import policy as rules
 from pullkeeper.core import providers, pullpolicy
@@ -22,7 +22,7 @@ from pullkeeper.services import clusters, credentials, credfiles, policies, pull
 from pullkeeper.services.actor import OWNER, VIEWER, Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
-from pullkeeper.store.models import Credential, Namespace, Project, utcnow
+from pullkeeper.store.models import Credential, CredentialCheck, Namespace, Project, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,13 @@ def tls_for(server: Server) -> Callable[[str], TLS]:
     return tls
 
 
+def may_check(actor: Actor, project_id: str | None) -> bool:
+    """Admins, and owners and members of the project, check with its credentials."""
+    return actor.is_admin or actor.role_in(project_id) not in (None, VIEWER)
+
+
 def _may_use(actor: Actor, project_id: str | None) -> None:
-    if actor.is_admin or actor.role_in(project_id) not in (None, VIEWER):
+    if may_check(actor, project_id):
         return
     raise Forbidden(
         "only an admin, or an owner or member of the project, can check with its credentials"
@@ -99,7 +104,12 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
         try_all=req.try_all,
         allowed=allowed,
     )
-    _record(server, [(a.credential_id, a.error) for a in report.attempts if a.credential_id])
+    _record(
+        server,
+        actor,
+        [(a.credential_id, a.error) for a in report.attempts if a.credential_id],
+        req.image,
+    )
     result = report.as_dict()
     result.update(cluster=cluster.name, namespace=req.namespace)
     return result
@@ -161,7 +171,7 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
             registry.verify_login()
     except RegistryError as e:
         error = e
-    _record(server, [(credential_id, error)])
+    _record(server, actor, [(credential_id, error)])
     with server.reading() as session:
         return credentials.describe(session, credentials.get(session, actor, credential_id))
 
@@ -195,21 +205,86 @@ def _registry_host(server_field: str) -> str:
     return "docker.io" if host in ("index.docker.io", "docker.io") else host
 
 
-def _record(server: Server, results: list[tuple[str | None, RegistryError | None]]) -> None:
+# How many checks of each credential are kept: enough to see when it started failing.
+KEPT_CHECKS = 20
+
+
+def _record(
+    server: Server,
+    actor: Actor,
+    results: list[tuple[str | None, RegistryError | None]],
+    image: str | None = None,
+) -> None:
+    """Each tried credential's result: its last check, and one more entry of its history."""
     if not results:
         return
     now = utcnow()
     with server.transaction() as session:
         for credential_id, error in results:
+            if credential_id is None:
+                continue
+            values = {
+                "status": "failing" if error else "ok",
+                "cause": str(error.cause) if error else None,
+                "message": error.message if error else None,
+            }
             session.execute(
                 update(Credential)
                 .where(Credential.id == credential_id)
                 .values(
-                    check_status="failing" if error else "ok",
-                    check_cause=str(error.cause) if error else None,
-                    check_message=error.message if error else None,
+                    check_status=values["status"],
+                    check_cause=values["cause"],
+                    check_message=values["message"],
                     checked_at=now,
                     # A check is not an edit: keep updated_at off its onupdate default.
                     updated_at=Credential.updated_at,
                 )
             )
+            kind = "pull" if image else "login"
+            session.add(
+                CredentialCheck(
+                    credential_id=credential_id,
+                    at=now,
+                    kind=kind,
+                    image=image,
+                    actor=actor.username,
+                    **values,
+                )
+            )
+            session.flush()
+            kept = (
+                select(CredentialCheck.id)
+                .where(CredentialCheck.credential_id == credential_id)
+                .order_by(CredentialCheck.id.desc())
+                .limit(KEPT_CHECKS)
+            )
+            session.execute(
+                delete(CredentialCheck).where(
+                    CredentialCheck.credential_id == credential_id,
+                    CredentialCheck.id.not_in(kept.scalar_subquery()),
+                )
+            )
+
+
+def history(server: Server, actor: Actor, credential_id: str) -> list[dict[str, Any]]:
+    """A credential's last checks, newest first, for whoever may see the credential."""
+    with server.reading() as session:
+        cred = credentials.get(session, actor, credential_id)
+        rows = session.scalars(
+            select(CredentialCheck)
+            .where(CredentialCheck.credential_id == cred.id)
+            .order_by(CredentialCheck.id.desc())
+            .limit(KEPT_CHECKS)
+        )
+        return [
+            {
+                "at": r.at.isoformat(),
+                "kind": r.kind,
+                "image": r.image,
+                "by": r.actor,
+                "status": r.status,
+                "cause": r.cause,
+                "message": r.message,
+            }
+            for r in rows
+        ]

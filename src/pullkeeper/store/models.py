@@ -186,6 +186,24 @@ class Policy(Stamped, Base):
     mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
+class CredentialCheck(Base):
+    """One check of a credential against its registry: a login, or a pull check's attempt.
+    The last few per credential are kept (services/checks.py); never a secret."""
+
+    __tablename__ = "credential_checks"
+    __table_args__ = (Index("ix_credential_checks_credential_at", "credential_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    credential_id: Mapped[str] = mapped_column(ForeignKey("credentials.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))  # login, or pull (of `image`)
+    image: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16))  # ok or failing
+    cause: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 

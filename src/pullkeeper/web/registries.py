@@ -356,18 +356,41 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
         "item": item,
         "delivery": sync.status_of(server, cred),
         "manage": manage,
+        "may_check": checks.may_check(web.actor, svc.project_of(s, cred)),
         "history": history,
     }
 
 
 @router.get("/registries/{cred_id}")
-def detail(request: Request, cred_id: str, created: str = "", saved: str = "") -> Response:
+def detail(
+    request: Request, cred_id: str, created: str = "", saved: str = "", checked: str = ""
+) -> Response:
     web = session.required(request)
-    with session.server_of(request).reading() as s:
+    server = session.server_of(request)
+    with server.reading() as s:
         found = _detail(s, request, web, cred_id)
     del found["cred"]
+    found["checks"] = checks.history(server, web.actor, cred_id)
     notice = "Registry created." if created else "Changes saved." if saved else ""
+    if checked and found["checks"]:
+        last = found["checks"][0]
+        notice = (
+            "Login checked: it works."
+            if last["status"] == "ok"
+            else f"Login checked: it fails ({last['cause']})."
+        )
     return page(request, "registry.html", web, notice=notice, **found)
+
+
+@router.post("/registries/{cred_id}/verify")
+def verify(
+    request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """Log in to the registry with the stored credential now, as `docker login` would."""
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    checks.verify(session.server_of(request), web.actor, cred_id)
+    return see_other(f"/registries/{cred_id}?checked=1")
 
 
 def _set_state(request: Request, cred_id: str, csrf: str, state: str) -> Response:

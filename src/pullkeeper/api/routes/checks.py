@@ -41,3 +41,10 @@ async def verify_credential(
 ) -> dict[str, Any]:
     """Log in to the registry with the credential; its last_check holds the result."""
     return await _off_the_request_threads(partial(checks.verify, server, actor, credential_id))
+
+
+@router.get("/credentials/{credential_id}/checks")
+def credential_checks(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """The credential's last checks, newest first: logins (verify) and pull checks' attempts,
+    with when, by whom, and the cause and message of a failure."""
+    return {"items": checks.history(server, actor, credential_id)}
