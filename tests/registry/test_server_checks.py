@@ -8,6 +8,8 @@ directory's conftest).
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from typing import Any
 
@@ -229,6 +231,43 @@ def test_each_credential_keeps_its_last_checks(
             .where(CredentialCheck.credential_id == wrong)
         )
     assert left == 0
+
+
+def test_check_with_a_credential_file_instead_of_a_namespace(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _trust(env, token_registry)
+    _world(env, token_registry)
+    alice, host = token_registry.alice, token_registry.host
+    image = token_registry.image("team-a/app:v1")
+
+    def config(password: str) -> str:
+        auth = base64.b64encode(f"{alice.username}:{password}".encode()).decode()
+        return json.dumps({"auths": {host: {"auth": auth}}})
+
+    report = env.admin.ok(
+        "POST", "checks", json={"image": image.reference, "config": config(alice.password)}
+    )
+    assert report["ok"] and report["digest"] == image.digest
+    [attempt] = report["attempts"]
+    assert (attempt["source"], attempt["username"], attempt["credential_id"]) == (
+        "config",
+        alice.username,
+        None,
+    )
+    refused = env.admin.ok(
+        "POST", "checks", json={"image": image.reference, "config": config("nope-123")}
+    )
+    assert not refused["ok"] and refused["attempts"][0]["cause"] == "unauthorized"
+    assert "nope-123" not in json.dumps(refused) and alice.password not in json.dumps(report)
+
+    both = {"image": image.reference, "config": "{}", "cluster": "c1", "namespace": "shop"}
+    assert_error(env.admin.post("checks", json=both), 422, field="config")
+    assert_error(env.admin.post("checks", json={"image": "x"}), 422, field="namespace")
+    bad = {"image": image.reference, "config": "{not json"}
+    assert_error(env.admin.post("checks", json=bad), 422, field="config")
+    _, viewer = env.user("vic", viewer=True)
+    assert_error(env.api(viewer).post("checks", json={"image": "x", "config": "{}"}), 403)
 
 
 @pytest.mark.parametrize(

@@ -129,8 +129,16 @@ class PolicyIn(Body):
 
 class CheckIn(Body):
     image: str = Field(max_length=1024, description="The image, as a pod spec would name it.")
-    cluster: str = Field(max_length=253)
-    namespace: str = Field(max_length=63)
+    cluster: str | None = Field(
+        None, max_length=253, description="With namespace; not with config."
+    )
+    namespace: str | None = Field(None, max_length=63)
+    config: str | None = Field(
+        None,
+        max_length=256 * 1024,
+        description="A docker config.json, .dockercfg or Secret manifests (the file's text) "
+        "whose entries are tried instead of a namespace's credentials; never stored.",
+    )
     platform: str | None = Field(None, max_length=64, description="os/arch[/variant]")
     pull_policy: str | None = Field(None, max_length=16)
     all: bool = Field(

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.schemas import CheckIn
 from pullkeeper.services import checks
+from pullkeeper.services.errors import Invalid
 
 router = APIRouter(tags=["checks"])
 # Checks wait on registries for seconds; they get threads of their own so that they
@@ -28,7 +29,17 @@ async def _off_the_request_threads(call: partial[dict[str, Any]]) -> dict[str, A
 
 @router.post("/checks")
 async def run_check(body: CheckIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    """Can this image be pulled in this namespace, with which credential, and why not."""
+    """Can this image be pulled in this namespace (or with this credential file), with which
+    credential, and why not."""
+    if body.config is not None:
+        if body.cluster or body.namespace:
+            raise Invalid("give a cluster and namespace, or a config, not both", "config")
+        request = checks.CheckRequest(body.image, "", "", body.platform, body.pull_policy, body.all)
+        content = body.config.encode()
+        call = partial(checks.run_with_file, server, actor, request, content, "config")
+        return await _off_the_request_threads(call)
+    if not (body.cluster and body.namespace):
+        raise Invalid("give the cluster and namespace the pod runs in (or a config)", "namespace")
     request = checks.CheckRequest(
         body.image, body.cluster, body.namespace, body.platform, body.pull_policy, body.all
     )
