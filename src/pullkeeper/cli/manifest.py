@@ -30,15 +30,14 @@ def manifest() -> None:
 @contextmanager
 def _errors() -> Iterator[None]:
     from pullkeeper.core.imageindex import IndexBuildError
-    from pullkeeper.registry.errors import RegistryError
-    from pullkeeper.services.manifests import ManifestInputError
+    from pullkeeper.services.manifests import ManifestInputError, RegistryFailure
     from pullkeeper.services.pullcheck import CheckInputError
 
     try:
         yield
     except (ManifestInputError, IndexBuildError, CheckInputError) as e:
         raise CLIError(str(e)) from None
-    except RegistryError as e:
+    except RegistryFailure as e:
         click.echo(f"error: {e.message}", err=True)
         raise SystemExit(EXIT_REGISTRY_FAILED) from None
     except OSError as e:

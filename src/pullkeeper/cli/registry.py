@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from cryptography import x509
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, warn
 from pullkeeper.paths import certs_dir
-from pullkeeper.registry import trust as tls_trust
+from pullkeeper.services import trust as tls_trust
 
 
 @click.group()
@@ -69,31 +68,29 @@ def trust(
             "-o json asks no question, so storing needs --yes; check the fingerprint, "
             "then add --yes"
         )
+    own = certs_dir()
     try:
-        target = tls_trust.parse_target(address)
-        chain = tls_trust.fetch_chain(target, timeout)
+        presented = tls_trust.inspect(address, timeout, own)
     except tls_trust.TrustError as e:
         raise CLIError(str(e)) from None
-    report = tls_trust.assess(chain, target.host, tls_trust.now_utc())
-    anchor = chain[report.anchor]
-    own = certs_dir()
+    target, report = presented.target, presented.report
 
     if print_pem:
         for w in report.warnings:
             warn(w)
-        click.echo(tls_trust.to_pem(chain), nl=False)
+        click.echo(presented.pem(), nl=False)
         return
     if output == "json":
         for w in report.warnings:
             warn(w)
-        stored = _store(anchor, target, own, write_certs_d) if yes else []
-        echo_json(_as_json(target, report, chain, stored))
+        stored = _store(presented, own, write_certs_d) if yes else []
+        echo_json(_as_json(presented, stored))
         return
 
     _print_report(target, report)
     for w in report.warnings:
         warn(w)
-    _print_existing(target, own, report)
+    _print_existing(presented)
     if not yes:
         if not sys.stdin.isatty():
             raise CLIError(
@@ -105,15 +102,13 @@ def trust(
         ):
             click.echo("Not trusted; nothing was stored.", err=True)
             raise SystemExit(1)
-    for path in _store(anchor, target, own, write_certs_d):
+    for path in _store(presented, own, write_certs_d):
         click.echo(f"Trusted {target.address}: wrote {path}")
 
 
-def _store(
-    cert: x509.Certificate, target: tls_trust.Target, own: Path, certs_d: Path | None
-) -> list[Path]:
+def _store(presented: tls_trust.Presented, own: Path, certs_d: Path | None) -> list[Path]:
     try:
-        return tls_trust.store(cert, target, own, certs_d)
+        return presented.store(own, certs_d)
     except tls_trust.TrustError as e:
         raise CLIError(str(e)) from None
 
@@ -169,11 +164,11 @@ def _print_report(target: tls_trust.Target, report: tls_trust.Assessment) -> Non
     click.echo(f"Certificate to trust: [{report.anchor}], {why}.")
 
 
-def _print_existing(target: tls_trust.Target, own: Path, report: tls_trust.Assessment) -> None:
-    existing = tls_trust.trusted_fingerprints(own, target)
+def _print_existing(presented: tls_trust.Presented) -> None:
+    existing, target = presented.trusted_now, presented.target
     if not existing:
         return
-    if report.certificates[report.anchor].sha256 in existing:
+    if presented.anchor.sha256 in existing:
         click.echo(f"It is already trusted for {target.name}.")
     else:
         warn(
@@ -183,12 +178,8 @@ def _print_existing(target: tls_trust.Target, own: Path, report: tls_trust.Asses
         )
 
 
-def _as_json(
-    target: tls_trust.Target,
-    report: tls_trust.Assessment,
-    chain: list[x509.Certificate],
-    stored: list[Path],
-) -> dict[str, Any]:
+def _as_json(presented: tls_trust.Presented, stored: list[Path]) -> dict[str, Any]:
+    target, report = presented.target, presented.report
     certificates = [
         {
             "subject": info.subject,
@@ -200,9 +191,9 @@ def _as_json(
             "names": list(info.names),
             "self_signed": info.self_signed,
             "ca": info.ca,
-            "pem": tls_trust.to_pem([cert]),
+            "pem": presented.pem(i),
         }
-        for info, cert in zip(report.certificates, chain, strict=True)
+        for i, info in enumerate(report.certificates)
     ]
     return {
         "address": target.address,

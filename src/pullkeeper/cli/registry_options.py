@@ -66,11 +66,11 @@ def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def make_tls(
     ca_file: Path | None, client_cert: Path | None, client_key: Path | None, insecure: bool
 ) -> Any:
-    from pullkeeper.registry.client import TLS
+    from pullkeeper.services import pullcheck
 
     if client_key and not client_cert:
         raise CLIError("--key needs --cert")
-    return TLS(ca_file, client_cert, client_key, insecure)
+    return pullcheck.tls(ca_file, client_cert, client_key, insecure)
 
 
 def docker_config_path() -> Path:
@@ -107,32 +107,15 @@ def candidates(
 
 def _from_helpers(image: str, path: str) -> list[Any]:
     """docker's own order for its config: credHelpers[host], else credsStore."""
-    from pullkeeper.node import credhelpers
-    from pullkeeper.registry.client import Login
-    from pullkeeper.services import credfiles, pullcheck
+    from pullkeeper.services import credfiles
 
     try:
-        config = credfiles.load_one(path).config
-        domain = pullcheck.parse_image(image).domain
-    except (credfiles.InputError, pullcheck.CheckInputError) as e:
+        found, warnings = credfiles.helper_candidates(image, path)
+    except credfiles.InputError as e:
         raise CLIError(str(e)) from None
-    server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
-    helper = config.cred_helpers.get(server) or config.creds_store
-    if not helper:
-        return []
-    try:
-        found = credhelpers.get(helper, server)
-    except credhelpers.CredentialHelperError as e:
-        warn(str(e))
-        return []
-    if found is None:
-        return []
-    login = (
-        Login(identity_token=found.secret)
-        if found.is_identity_token
-        else Login(found.username, found.secret)
-    )
-    return [pullcheck.Candidate(f"docker-credential-{helper}", server, login)]
+    for message in warnings:
+        warn(message)
+    return found
 
 
 def _logged_in(server: str | None, token: str | None) -> Any:
@@ -155,7 +138,6 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
     from pullkeeper.cli.remote import RemoteError
     from pullkeeper.core import dockerconfig
     from pullkeeper.core.keyring import Keyring
-    from pullkeeper.registry.client import Login
     from pullkeeper.services import pullcheck
 
     remote = _logged_in(server, token)
@@ -185,11 +167,12 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
                 continue
             for registry, entry in dockerconfig.parse_config_json(raw).auths.items():
                 found.append(
-                    pullcheck.Candidate(
+                    pullcheck.candidate(
                         f"server:{names[match.source]}",
                         registry,
-                        Login(entry.username, entry.password),
-                        match.source,
+                        entry.username,
+                        entry.password,
+                        credential_id=match.source,
                     )
                 )
     if refused:

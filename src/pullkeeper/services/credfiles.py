@@ -253,3 +253,30 @@ def decode(path: str) -> Decoded:
 
 def dumps_secret(obj: dict[str, Any], output: str) -> str:
     return manifest.to_json(obj) + "\n" if output == "json" else manifest.to_yaml(obj)
+
+
+def helper_candidates(image: str, path: str) -> tuple[list[Any], list[str]]:
+    """docker's own credential for image from the config at path: its credHelpers entry for
+    the registry, else its credsStore; none when it names no helper. The warnings say why a
+    helper gave nothing."""
+    from pullkeeper.services import pullcheck  # the checks' candidate type
+
+    try:
+        config = load_one(path).config
+        domain = pullcheck.parse_image(image).domain
+    except pullcheck.CheckInputError as e:
+        raise InputError(str(e)) from None
+    server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
+    helper = config.cred_helpers.get(server) or config.creds_store
+    if not helper:
+        return [], []
+    try:
+        found = credhelpers.get(helper, server)
+    except credhelpers.CredentialHelperError as e:
+        return [], [str(e)]
+    if found is None:
+        return [], []
+    source = f"docker-credential-{helper}"
+    if found.is_identity_token:
+        return [pullcheck.candidate(source, server, identity_token=found.secret)], []
+    return [pullcheck.candidate(source, server, found.username, found.secret)], []

@@ -29,6 +29,8 @@ from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.services.pullcheck import Candidate, parse_image
 
 T = TypeVar("T")
+# What these use cases raise when a registry refuses or fails; the face reports its message.
+RegistryFailure = RegistryError
 CandidatesFor = Callable[[str], Sequence[Candidate]]
 TLSFor = Callable[[str], TLS]
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pullkeeper.core import oci, pullpolicy
@@ -95,6 +96,30 @@ class Report:
             "pull_policy": self.pull_policy,
             "error": self.error.as_dict() if self.error else None,
         }
+
+
+def candidate(
+    source: str,
+    registry: str,
+    username: str = "",
+    password: str = "",
+    *,
+    identity_token: str | None = None,
+    credential_id: str | None = None,
+) -> Candidate:
+    """A credential to try: a user name and password, or an identity (refresh) token."""
+    login = Login(identity_token=identity_token) if identity_token else Login(username, password)
+    return Candidate(source, registry, login, credential_id)
+
+
+def tls(
+    ca_file: Path | None = None,
+    client_cert: Path | None = None,
+    client_key: Path | None = None,
+    insecure: bool = False,
+) -> TLS:
+    """How to reach a registry: an extra CA, a client certificate, or no verification."""
+    return TLS(ca_file, client_cert, client_key, insecure)
 
 
 def candidates_from_keyring(matches: Sequence[Credential]) -> list[Candidate]:
