@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         ge=0.1,
         description="How often to look for changes other server processes made to the store.",
     )
+    sync_lease_seconds: float = Field(
+        15.0,
+        ge=3,
+        description="With several replicas on one store, one syncs: it holds a lease this long "
+        "and renews it; when it stops or dies, another takes over within this time.",
+    )
     sync_excluded_namespaces: list[str] = Field(
         default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease"],
         description="Namespaces cluster-wide credentials are not delivered to (a namespace "

@@ -151,6 +151,11 @@ def _metrics(app: FastAPI, server: Server) -> None:
         "Clusters the sync cannot currently reach or list.",
         registry=registry,
     )
+    leading = Gauge(
+        "pullkeeper_sync_leader",
+        "1 when this replica holds the sync lease and syncs the clusters, else 0.",
+        registry=registry,
+    )
 
     reviews = Gauge(
         "pullkeeper_admission_reviews",
@@ -172,6 +177,7 @@ def _metrics(app: FastAPI, server: Server) -> None:
             for state, n in server.sync.statuses.counts().items():
                 delivered.labels(state).set(n)
             unreachable.set(len(server.sync.statuses.errors()))
+            leading.set(1 if server.sync.leading else 0)
         if server.admission is not None:
             for (webhook, result), n in server.admission.snapshot().items():
                 reviews.labels(webhook, result).set(n)

@@ -66,6 +66,15 @@ class Status:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Statuses set (by key) and gone since the last look; the cluster errors, if changed."""
+
+    present: dict[tuple[str, str, str], Status]
+    gone: set[tuple[str, str, str]]
+    errors: dict[str, str] | None
+
+
 class Statuses:
     """Where each credential's Secrets stand, per cluster and namespace; thread-safe."""
 
@@ -76,6 +85,9 @@ class Statuses:
         self._cluster_errors: dict[str, str] = {}
         # (cluster id, namespace) -> names of Secrets that are someone else's there
         self._conflicts: dict[tuple[str, str], set[str]] = {}
+        # What changed since the last take_changes(): (credential id, cluster id, namespace).
+        self._dirty: set[tuple[str, str, str]] = set()
+        self._errors_dirty = False
 
     def set(self, cluster_id: str, credential_id: str, status: Status) -> None:
         with self._lock:
@@ -84,6 +96,7 @@ class Statuses:
             if old is not None and (old.state, old.reason) == (status.state, status.reason):
                 return  # keep "since"
             slots[(cluster_id, status.namespace)] = status
+            self._dirty.add((credential_id, cluster_id, status.namespace))
             names = self._conflicts.setdefault((cluster_id, status.namespace), set())
             if status.state == CONFLICT:
                 names.add(status.secret)
@@ -98,6 +111,7 @@ class Statuses:
                 for slot in [s for s in slots if s[0] == cluster_id]:
                     if (credential_id, slot[1]) not in keep:
                         del slots[slot]
+                        self._dirty.add((credential_id, *slot))
                 if not slots:
                     del self._by_credential[credential_id]
             for key in [k for k in self._conflicts if k[0] == cluster_id]:
@@ -114,10 +128,26 @@ class Statuses:
 
     def cluster_error(self, cluster_id: str, message: str | None) -> None:
         with self._lock:
+            if self._cluster_errors.get(cluster_id) == message:
+                return
             if message is None:
                 self._cluster_errors.pop(cluster_id, None)
             else:
                 self._cluster_errors[cluster_id] = message
+            self._errors_dirty = True
+
+    def take_changes(self) -> Changes:
+        """What changed since the last call, for the other replicas to read (sync_status)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            errors = dict(self._cluster_errors) if self._errors_dirty else None
+            self._errors_dirty = False
+            present = {
+                key: status
+                for key in dirty
+                if (status := self._by_credential.get(key[0], {}).get(key[1:])) is not None
+            }
+        return Changes(present, dirty - set(present), errors)
 
     def of(self, credential_id: str) -> list[Status]:
         with self._lock:
@@ -147,6 +177,7 @@ class Options:
     watch_timeout: int = 300
     excluded: tuple[str, ...] = delivery.DEFAULT_EXCLUDED
     max_backoff: float = 60.0
+    lease_seconds: float = 15.0
 
 
 def _rv(value: str) -> int:
@@ -695,7 +726,8 @@ def _namespace(obj: dict[str, Any]) -> delivery.Namespace:
 
 
 class SyncManager:
-    """One ClusterSync per registered cluster, started and stopped as clusters come and go."""
+    """One ClusterSync per registered cluster, started and stopped as clusters come and go,
+    in the one replica that holds the sync lease; the others read its statuses."""
 
     def __init__(
         self,
@@ -703,15 +735,34 @@ class SyncManager:
         options: Options,
         api_for: Callable[[Access], ClusterAPI] | None = None,
     ) -> None:
+        from pullkeeper.services import leader, sync_status
+
         self.server, self.options, self._api_for = server, options, api_for
-        self.statuses = Statuses()
+        self.lease = leader.Lease(server.db, leader.SYNC, options.lease_seconds)
+        self._own = Statuses()
+        self._stored = sync_status.StoredStatuses(server.db, options.poll_seconds)
+        self.leading = False
         self.loops: dict[str, ClusterSync] = {}
         self._lock = threading.Lock()
         self._changed = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sync-manager", daemon=True)
 
+    @property
+    def statuses(self) -> Any:
+        """This replica's statuses while it syncs, else those the syncing one wrote."""
+        return self._own if self.leading else self._stored
+
+    @property
+    def synced_by(self) -> str:
+        """The replica that syncs: this one's holder name, another's, or "" (none yet)."""
+        return self.lease.holder if self.leading else self.lease.other
+
     def start(self) -> None:
+        try:  # a lone server syncs from its first moment
+            self._step()
+        except Exception:
+            log.exception("sync: cannot take part in the election yet")
         self._thread.start()
 
     def changed(self) -> None:
@@ -721,13 +772,31 @@ class SyncManager:
     def _run(self) -> None:
         poke = False
         while not self._stop.is_set():
-            try:
-                self.refresh(poke)
-            except Exception:  # the store may be briefly unreachable; look again later
-                log.exception("sync: cannot read the clusters")
             # Other processes' changes the loops find by polling; this one's come at once.
             poke = self._changed.wait(self.options.poll_seconds)
             self._changed.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._step(poke)
+            except Exception:  # the store may be briefly unreachable; look again later
+                log.exception("sync: cannot read the clusters")
+
+    def _step(self, poke: bool = False) -> None:
+        from pullkeeper.services import sync_status
+
+        if self.lease.hold():
+            if not self.leading:
+                sync_status.clear(self.server.db)
+                self._own = Statuses()
+                self.leading = True
+                log.info("sync: this replica (%s) syncs the clusters", self.lease.holder)
+            self.refresh(poke)
+            sync_status.publish(self.server.db, self._own.take_changes())
+        elif self.leading:
+            log.warning("sync: %s holds the sync lease now; this replica stops", self.lease.other)
+            self.leading = False
+            self._stop_loops()
 
     def refresh(self, poke: bool = True) -> None:
         """Start loops for new clusters, stop those of removed ones; poke the rest to look."""
@@ -737,21 +806,27 @@ class SyncManager:
             for gone in set(self.loops) - ids:
                 self.loops.pop(gone).stop()
             for cid in ids - set(self.loops):
-                loop = ClusterSync(self.server, cid, self.statuses, self.options, self._api_for)
+                loop = ClusterSync(self.server, cid, self._own, self.options, self._api_for)
                 self.loops[cid] = loop
                 loop.start()
             if poke:
                 for cid in ids & set(self.loops):
                     self.loops[cid].store_changed()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._changed.set()
-        self._thread.join(5)
+    def _stop_loops(self) -> None:
         with self._lock:
             loops, self.loops = list(self.loops.values()), {}
         for loop in loops:
             loop.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+        self._thread.join(5)
+        self._stop_loops()
+        if self.leading:
+            self.leading = False
+            self.lease.release()  # another replica goes on at once
 
 
 def start(server: Any, api_for: Callable[[Access], ClusterAPI] | None = None) -> SyncManager:
@@ -761,6 +836,8 @@ def start(server: Any, api_for: Callable[[Access], ClusterAPI] | None = None) ->
         resync_seconds=settings.sync_resync_seconds,
         poll_seconds=settings.sync_poll_seconds,
         excluded=tuple(settings.sync_excluded_namespaces),
+        # The holder renews it on its polls: a lease shorter than three polls would lapse.
+        lease_seconds=max(settings.sync_lease_seconds, 3 * settings.sync_poll_seconds),
     )
     manager = SyncManager(server, options, api_for)
     server.sync = manager
@@ -790,6 +867,7 @@ def status_of(server: Any, credential: Any) -> dict[str, Any]:
     return {
         "credential": credential.id,
         "sync": "on",
+        "synced_by": manager.synced_by,
         "cluster_error": error,
         "note": note,
         "summary": summary,

@@ -204,6 +204,43 @@ class CredentialCheck(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class Lease(Base):
+    """Who does a job that one replica at a time must do (the Kubernetes sync), until when."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class SyncStatus(Base):
+    """Where one credential's Secret stands in one namespace, as the syncing replica last saw
+    it; every replica reads it from here."""
+
+    __tablename__ = "sync_statuses"
+    __table_args__ = (Index("ix_sync_statuses_place", "cluster_id", "namespace"),)
+
+    credential_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(63), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(253))
+    secret: Mapped[str] = mapped_column(String(253))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column()
+
+
+class SyncClusterError(Base):
+    """A cluster the syncing replica cannot reach, and why."""
+
+    __tablename__ = "sync_cluster_errors"
+
+    cluster_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 

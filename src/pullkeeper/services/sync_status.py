@@ -1,0 +1,117 @@
+"""The sync's statuses in the store: written by the replica that syncs, read by all others.
+
+The syncing replica keeps its statuses in memory (services/sync.py) and writes what
+changed here every poll; a replica that does not sync answers from these tables, so
+every replica's API, pages, metrics and webhook see the same delivery.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import cast
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select
+
+from pullkeeper.services.sync import CONFLICT, STATES, Changes, Status
+from pullkeeper.store.db import Database
+from pullkeeper.store.models import SyncClusterError, SyncStatus
+
+_TABLE = cast(Table, SyncStatus.__table__)
+# Core, not ORM: an executemany of one DELETE per key.
+_GONE = delete(_TABLE).where(
+    _TABLE.c.credential_id == bindparam("c"),
+    _TABLE.c.cluster_id == bindparam("k"),
+    _TABLE.c.namespace == bindparam("n"),
+)
+
+
+def clear(db: Database) -> None:
+    """Forget the previous syncing replica's statuses: a new one starts from what it sees."""
+    with db.session() as session:
+        session.execute(delete(SyncStatus))
+        session.execute(delete(SyncClusterError))
+
+
+def publish(db: Database, changes: Changes) -> None:
+    if not (changes.present or changes.gone or changes.errors is not None):
+        return
+    keys = [{"c": c, "k": k, "n": n} for c, k, n in (*changes.present, *changes.gone)]
+    rows = [
+        {
+            "credential_id": c,
+            "cluster_id": k,
+            "namespace": n,
+            "cluster": s.cluster,
+            "secret": s.secret,
+            "state": s.state,
+            "reason": s.reason,
+            "since": s.since,
+        }
+        for (c, k, n), s in changes.present.items()
+    ]
+    with db.session() as session:
+        if keys:
+            session.connection().execute(_GONE, keys)
+        if rows:
+            session.execute(insert(SyncStatus), rows)
+        if changes.errors is not None:
+            session.execute(delete(SyncClusterError))
+            if changes.errors:
+                session.execute(
+                    insert(SyncClusterError),
+                    [{"cluster_id": k, "message": m} for k, m in changes.errors.items()],
+                )
+
+
+class StoredStatuses:
+    """Statuses as the syncing replica last wrote them: the read side of sync.Statuses."""
+
+    def __init__(self, db: Database, refresh_seconds: float) -> None:
+        self.db, self.refresh_seconds = db, refresh_seconds
+        self._lock = threading.Lock()
+        # The webhook asks on every review: conflicts are read at most once a refresh.
+        self._conflicts: dict[tuple[str, str], frozenset[str]] = {}
+        self._conflicts_at = float("-inf")
+
+    def of(self, credential_id: str) -> list[Status]:
+        with self.db.reading() as session:
+            rows = session.scalars(
+                select(SyncStatus)
+                .where(SyncStatus.credential_id == credential_id)
+                .order_by(SyncStatus.cluster, SyncStatus.namespace)
+            )
+            return [
+                Status(r.cluster, r.namespace, r.secret, r.state, r.reason, r.since) for r in rows
+            ]
+
+    def errors(self) -> dict[str, str]:
+        with self.db.reading() as session:
+            return dict(
+                session.execute(select(SyncClusterError.cluster_id, SyncClusterError.message)).all()
+            )
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        with self.db.reading() as session:
+            for state, n in session.execute(
+                select(SyncStatus.state, func.count()).group_by(SyncStatus.state)
+            ):
+                out[state] = n
+        return out
+
+    def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
+        with self._lock:
+            if time.monotonic() - self._conflicts_at >= self.refresh_seconds:
+                found: dict[tuple[str, str], set[str]] = defaultdict(set)
+                with self.db.reading() as session:
+                    for k, n, secret in session.execute(
+                        select(
+                            SyncStatus.cluster_id, SyncStatus.namespace, SyncStatus.secret
+                        ).where(SyncStatus.state == CONFLICT)
+                    ):
+                        found[(k, n)].add(secret)
+                self._conflicts = {key: frozenset(v) for key, v in found.items()}
+                self._conflicts_at = time.monotonic()
+            return self._conflicts.get((cluster_id, namespace), frozenset())
