@@ -163,3 +163,11 @@ def hook(tmp_path: Path) -> Iterator[Hook]:
     with TestClient(create_app(server), raise_server_exceptions=False) as client:
         yield Hook(server, client)
     server.close()
+
+
+def pull_secrets_added(hook: Any, image: str, namespace: str, cluster: str = "c1") -> list[str]:
+    """The imagePullSecrets the webhook's mutation gives a pod of image in namespace."""
+    obj = pod(image)
+    obj["metadata"]["namespace"] = namespace
+    out = applied(obj, hook.mutate(review(obj, namespace=namespace)["request"], cluster))
+    return [e["name"] for e in out["spec"].get("imagePullSecrets") or []]

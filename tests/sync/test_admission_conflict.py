@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pullkeeper.services import admission
-from tests.admission.conftest import applied, pod, review
+from tests.admission.conftest import pull_secrets_added
 from tests.sync.conftest import World, eventually
 
 
@@ -26,10 +26,7 @@ def test_a_conflicted_secret_is_not_added_to_pods(world: World) -> None:
         eventually(lambda: hook.index.ready.is_set() and hook.index.cluster("c1") is not None)
 
         def secrets(namespace: str) -> list[str]:
-            obj = pod("quay.io/team/app:v1")
-            obj["metadata"]["namespace"] = namespace
-            out = applied(obj, hook.mutate(review(obj, namespace=namespace)["request"], "c1"))
-            return [e["name"] for e in out["spec"].get("imagePullSecrets") or []]
+            return pull_secrets_added(hook, "quay.io/team/app:v1", namespace)
 
         eventually(lambda: secrets("default") == ["pull"], what="delivered: added")
         assert secrets("shop") == []  # someone else's Secret of that name: not added

@@ -17,7 +17,7 @@ from pullkeeper.services import admission, leader, sync
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
 from pullkeeper.store.models import Credential, Lease, utcnow
-from tests.admission.conftest import applied, pod, review
+from tests.admission.conftest import pull_secrets_added
 from tests.kube.fake_apiserver import FakeApiServer
 from tests.server.conftest import Backend, backend  # noqa: F401
 from tests.sync.conftest import World, eventually
@@ -109,10 +109,7 @@ def test_the_followers_webhook_skips_secrets_the_leader_found_in_conflict(
         eventually(lambda: hook.index.ready.is_set() and hook.index.cluster("c1") is not None)
 
         def secrets(namespace: str) -> list[str]:
-            obj = pod("quay.io/team/app:v1")
-            obj["metadata"]["namespace"] = namespace
-            out = applied(obj, hook.mutate(review(obj, namespace=namespace)["request"], "c1"))
-            return [e["name"] for e in out["spec"].get("imagePullSecrets") or []]
+            return pull_secrets_added(hook, "quay.io/team/app:v1", namespace)
 
         eventually(lambda: secrets("default") == ["pull"], what="delivered: added")
         eventually(lambda: secrets("shop") == [], what="someone else's Secret: not added")
