@@ -90,6 +90,23 @@ def test_one_replica_syncs_and_every_replica_reports_its_statuses(replicas: list
     assert second.manager.statuses.counts()["in_sync"] == 3
 
 
+def test_the_follower_reports_a_cluster_the_leader_cannot_reach(replicas: list[World]) -> None:
+    first, second = replicas
+    down = FakeApiServer().start()
+    first.cluster("c2", down)
+    down.stop()  # registered, but its API server is gone
+    cid = second.cred("far", cluster="c2")
+
+    def error() -> str | None:
+        found: str | None = _status(second, cid)["cluster_error"]
+        return found
+
+    message = eventually(error, what="the follower sees the leader's cluster error")
+    assert "cannot reach the API server" in message
+    assert second.manager.statuses.errors() == first.manager.statuses.errors()
+    assert "cannot be synced" in _status(second, cid)["note"]
+
+
 def test_the_followers_webhook_skips_secrets_the_leader_found_in_conflict(
     replicas: list[World],
 ) -> None:

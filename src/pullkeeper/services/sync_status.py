@@ -74,6 +74,8 @@ class StoredStatuses:
         # The webhook asks on every review: conflicts are read at most once a refresh.
         self._conflicts: dict[tuple[str, str], frozenset[str]] = {}
         self._conflicts_at = float("-inf")
+        self._errors: dict[str, str] = {}
+        self._errors_at = float("-inf")
 
     def of(self, credential_id: str) -> list[Status]:
         with self.db.reading() as session:
@@ -87,10 +89,16 @@ class StoredStatuses:
             ]
 
     def errors(self) -> dict[str, str]:
-        with self.db.reading() as session:
-            return dict(
-                session.execute(select(SyncClusterError.cluster_id, SyncClusterError.message)).all()
-            )
+        # Asked once per credential a page lists: read at most once a refresh.
+        with self._lock:
+            if time.monotonic() - self._errors_at >= self.refresh_seconds:
+                with self.db.reading() as session:
+                    rows = session.execute(
+                        select(SyncClusterError.cluster_id, SyncClusterError.message)
+                    )
+                    self._errors = dict(rows.all())
+                self._errors_at = time.monotonic()
+            return dict(self._errors)
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
