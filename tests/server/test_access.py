@@ -6,12 +6,13 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from pullkeeper.services.errors import Unauthorized
+from pullkeeper.services import auth
+from pullkeeper.services.errors import TooManyRequests, Unauthorized
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
-from pullkeeper.store.models import ApiToken, utcnow
+from pullkeeper.store.models import ApiToken, LoginFailure, utcnow
 from tests.server.conftest import Env, assert_error, user_password
 
 
@@ -294,3 +295,48 @@ def test_revocation_reaches_other_servers_within_the_cache_time(env: Env) -> Non
     finally:
         eager.close()
         cached.close()
+
+
+def test_failed_logins_are_counted_by_every_server_on_the_store(env: Env) -> None:
+    """Three failures through this server and two through another hold alice back on both:
+    the throttle's count lives in the store (5 a minute by default)."""
+    env.user("alice")
+    other = _second_process(env, 0)
+    try:
+        bad, good = "pw-guess-Wq01", user_password("alice")
+
+        def elsewhere(password: str) -> None:
+            with other.transaction() as session:
+                auth.login(session, other.throttle, "alice", password, "10.9.9.9", timedelta(1))
+
+        here = env.client_from("10.9.9.9")
+        for _ in range(3):
+            assert_error(here.post("login", json={"username": "alice", "password": bad}), 401)
+        for _ in range(2):
+            with pytest.raises(Unauthorized, match="wrong user name or password"):
+                elsewhere(bad)
+        with pytest.raises(TooManyRequests):
+            elsewhere(good)
+        r = here.post("login", json={"username": "alice", "password": good})
+        assert_error(r, 429, "too_many_requests")
+        # Another source is not held back, and its success clears only its own count.
+        assert (
+            env.client_from("10.8.8.8")
+            .post("login", json={"username": "alice", "password": good})
+            .status_code
+            == 201
+        )
+        assert_error(here.post("login", json={"username": "alice", "password": good}), 429)
+    finally:
+        other.close()
+
+
+def test_a_refused_login_is_counted_but_writes_nothing_else(env: Env) -> None:
+    env.user("alice")
+    before = len(env.audit())
+    r = env.anon.post("login", json={"username": "alice", "password": "pw-guess-Wq01"})
+    assert_error(r, 401)
+    with env.server.reading() as session:
+        failures = session.scalars(select(LoginFailure)).all()
+        assert [f.username for f in failures] == ["alice"]
+    assert len(env.audit()) == before  # no token, no login event

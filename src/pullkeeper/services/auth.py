@@ -6,14 +6,13 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core.names import InvalidName, validate_label
@@ -23,11 +22,13 @@ from pullkeeper.services.errors import (
     Conflict,
     Forbidden,
     Invalid,
+    KeepsWrites,
     NotFound,
     TooManyRequests,
     Unauthorized,
+    WrongPassword,
 )
-from pullkeeper.store.models import ApiToken, Project, RoleBinding, User, utcnow
+from pullkeeper.store.models import ApiToken, LoginFailure, Project, RoleBinding, User, utcnow
 
 TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
 ADMIN = "admin"
@@ -47,36 +48,47 @@ def new_token() -> str:
 
 
 class LoginThrottle:
-    """At most `limit` failed logins per user name and source address in a minute."""
+    """At most `limit` failed logins per user name and source address in a minute.
+
+    The failures are rows in the store, written in the login's own transaction (which
+    commits though the login is refused: WrongPassword keeps its writes), so every server
+    process sharing the store counts the same attempts.
+    """
 
     def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self.limit, self.window = limit, timedelta(seconds=window)
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        q = self._failures[key]
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
-
-    def check(self, username: str, source: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            q = self._recent((username, source), now)
-            if len(q) >= self.limit:
-                wait = int(self.window - (now - q[0])) + 1
-                raise TooManyRequests(
-                    f"too many failed logins for {username!r}; try again in {wait}s", wait
+    def check(self, session: Session, username: str, source: str) -> None:
+        since = utcnow() - self.window
+        recent = list(
+            session.scalars(
+                select(LoginFailure.at)
+                .where(
+                    LoginFailure.username == username,
+                    LoginFailure.source == source,
+                    LoginFailure.at > since,
                 )
+                .order_by(LoginFailure.at)
+            )
+        )
+        if len(recent) >= self.limit:
+            wait = int((recent[0] - since).total_seconds()) + 1
+            raise TooManyRequests(
+                f"too many failed logins for {username!r}; try again in {wait}s", wait
+            )
 
-    def failed(self, username: str, source: str) -> None:
-        with self._lock:
-            self._recent((username, source), time.monotonic()).append(time.monotonic())
+    def failed(self, session: Session, username: str, source: str) -> None:
+        now = utcnow()
+        # Old failures count no more: the table holds about a minute of them.
+        session.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.window))
+        session.add(LoginFailure(username=username[:64], source=source[:64], at=now))
 
-    def succeeded(self, username: str, source: str) -> None:
-        with self._lock:
-            self._failures.pop((username, source), None)
+    def succeeded(self, session: Session, username: str, source: str) -> None:
+        session.execute(
+            delete(LoginFailure).where(
+                LoginFailure.username == username, LoginFailure.source == source
+            )
+        )
 
 
 def user_dict(user: User) -> dict[str, Any]:
@@ -206,6 +218,10 @@ def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToke
 MIN_CHANGED_PASSWORD = 12
 
 
+class WrongCurrentPassword(KeepsWrites, Invalid):
+    """Refused, and counted by the throttle."""
+
+
 # Failed current-password checks share the login throttle under a source of their own:
 # a stolen session must not become a way to guess the password.
 _CHANGE_SOURCE = "password-change"
@@ -265,16 +281,16 @@ def change_password(
         raise Forbidden(
             "a password is changed by its user; an admin sets a new one with a password reset"
         )
-    throttle.check(user.username, _CHANGE_SOURCE)
+    throttle.check(session, user.username, _CHANGE_SOURCE)
     try:
         _hasher.verify(user.password_hash or _DUMMY_HASH, current)
         ok = bool(user.password_hash)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
-        throttle.failed(user.username, _CHANGE_SOURCE)
-        raise Invalid("the current password is wrong", "current")
-    throttle.succeeded(user.username, _CHANGE_SOURCE)
+        throttle.failed(session, user.username, _CHANGE_SOURCE)
+        raise WrongCurrentPassword("the current password is wrong", "current")
+    throttle.succeeded(session, user.username, _CHANGE_SOURCE)
     _check_new_password(user, new, "new")
     if new == current:
         raise Invalid("the new password is the current one; choose another", "new")
@@ -376,7 +392,7 @@ def login(
     source: str,
     ttl: timedelta,
 ) -> IssuedToken:
-    throttle.check(username, source)
+    throttle.check(session, username, source)
     user = session.scalar(select(User).where(User.username == username))
     try:
         _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
@@ -384,9 +400,9 @@ def login(
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
-        throttle.failed(username, source)
-        raise Unauthorized("wrong user name or password")
-    throttle.succeeded(username, source)
+        throttle.failed(session, username, source)
+        raise WrongPassword("wrong user name or password")
+    throttle.succeeded(session, username, source)
     actor = actor_for(session, user, source)
     audit.record(session, actor, "user.login", "user", user.id)
     return issue_token(session, actor, user, "login", ttl)

@@ -19,6 +19,15 @@ class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
 
+class KeepsWrites(Exception):
+    """A refusal whose transaction still commits what it wrote (a failed login is counted
+    in the store, where every server process sees it)."""
+
+
+class WrongPassword(KeepsWrites, Unauthorized):
+    pass
+
+
 class Forbidden(ServiceError):
     status, code = 403, "forbidden"
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.services import auth, credentials
 from pullkeeper.services.actor import Actor
-from pullkeeper.services.errors import Conflict, ServiceError
+from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
 from pullkeeper.settings import Settings
 from pullkeeper.store import db
 from pullkeeper.store.vault import Vault, VaultError
@@ -58,9 +58,15 @@ class Server:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction; a race lost to a concurrent writer is a Conflict."""
+        kept: KeepsWrites | None = None
         try:
             with self.db.session() as session:
-                yield session
+                try:
+                    yield session
+                except KeepsWrites as e:  # refused, but what it wrote stands
+                    kept = e
+            if kept is not None:
+                raise kept
         except IntegrityError:
             raise Conflict(
                 "this conflicts with a concurrent change; look again and retry"

@@ -204,6 +204,18 @@ class CredentialCheck(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class LoginFailure(Base):
+    """A failed login (or current-password check), counted by the login throttle."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_who", "username", "source", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Lease(Base):
     """Who does a job that one replica at a time must do (the Kubernetes sync), until when."""
 
