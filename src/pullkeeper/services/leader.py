@@ -63,6 +63,18 @@ class Lease:
             return True  # renewed lately: no write on every poke of a busy server
         until = now + self.ttl
         try:
+            if self.until is None:
+                # A follower looks first, without taking the store's write lock each poll.
+                with self.db.reading() as session:
+                    seen = session.get(LeaseRow, self.name)
+                    if (
+                        seen is not None
+                        and seen.holder != self.holder
+                        and seen.expires_at > now
+                        and not _gone(seen.holder)
+                    ):
+                        self.other = seen.holder
+                        return False
             with self.db.session() as session:
                 row = session.get(LeaseRow, self.name, with_for_update=True)
                 if row is None:
