@@ -29,5 +29,17 @@ class Actor:
     def owns(self, project_id: str | None) -> bool:
         return self.is_admin or self.role_in(project_id) == OWNER
 
+    def uses(self, project_id: str | None) -> bool:
+        """Admins, and the project's owners and members: they use its credentials."""
+        return self.is_admin or self.role_in(project_id) not in (None, VIEWER)
+
+    @property
+    def owns_a_project(self) -> bool:
+        return self.is_admin or OWNER in self.projects.values()
+
+    @property
+    def uses_a_project(self) -> bool:
+        return self.is_admin or any(role != VIEWER for role in self.projects.values())
+
 
 SYSTEM = Actor(user_id="", username="system", is_admin=True)

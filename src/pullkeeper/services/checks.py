@@ -19,7 +19,7 @@ from pullkeeper.core.reference import Reference
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import RegistryError
 from pullkeeper.services import clusters, credentials, credfiles, policies, pullcheck
-from pullkeeper.services.actor import OWNER, VIEWER, Actor
+from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import Credential, CredentialCheck, Namespace, Project, utcnow
@@ -47,13 +47,8 @@ def tls_for(server: Server) -> Callable[[str], TLS]:
     return tls
 
 
-def may_check(actor: Actor, project_id: str | None) -> bool:
-    """Admins, and owners and members of the project, check with its credentials."""
-    return actor.is_admin or actor.role_in(project_id) not in (None, VIEWER)
-
-
 def _may_use(actor: Actor, project_id: str | None) -> None:
-    if may_check(actor, project_id):
+    if actor.uses(project_id):
         return
     raise Forbidden(
         "only an admin, or an owner or member of the project, can check with its credentials"
@@ -137,7 +132,7 @@ def run_with_file(
     """The pull check with a credential file instead of a namespace's credentials: a docker
     config.json, a .dockercfg or Secret manifests, as the pod's imagePullSecrets. Nothing of
     the file is stored; the report names its entries, never their secrets."""
-    if not (actor.is_admin or any(r != VIEWER for r in actor.projects.values())):
+    if not actor.uses_a_project:
         raise Forbidden("only an admin, or an owner or member of a project, can run pull checks")
     _validated(req.image, req.platform, req.pull_policy)
     try:
@@ -183,7 +178,7 @@ def verify_unsaved(
 
     The result names the registry and, when refused, the cause and message (never the secret).
     """
-    if not (actor.is_admin or any(role == OWNER for role in actor.projects.values())):
+    if not actor.owns_a_project:
         raise Forbidden("only an admin or a project owner can test a registry login")
     try:
         address, username = providers.check(provider, address, username, password)

@@ -23,7 +23,7 @@ from pullkeeper.core.workloads import Container
 from pullkeeper.kube.api import Access, KubeError, client_for
 from pullkeeper.kube.workloads import WorkloadAPI
 from pullkeeper.services import audit, checks, clusters, credentials
-from pullkeeper.services.actor import VIEWER, Actor
+from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import Cluster, Namespace
@@ -39,7 +39,7 @@ class ClusterFailed(ServiceError):
 
 
 def _may_use(actor: Actor, project_id: str | None, what: str) -> None:
-    if actor.is_admin or actor.role_in(project_id) not in (None, VIEWER):
+    if actor.uses(project_id):
         return
     raise Forbidden(f"only an admin, or an owner or member of the namespace's project, can {what}")
 
@@ -400,11 +400,6 @@ def attach(
                 },
             )
     return result
-
-
-def may_deploy(actor: Actor) -> bool:
-    """Whether the actor may deploy anywhere: admins, and owners and members of a project."""
-    return actor.is_admin or any(role != VIEWER for role in actor.projects.values())
 
 
 def _resolve(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pullkeeper.services import audit
 from pullkeeper.services.errors import Forbidden, Invalid, ServiceError
 from pullkeeper.web import session
-from pullkeeper.web.render import WebRoute, may_audit, page, with_query
+from pullkeeper.web.render import WebRoute, page, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -43,7 +43,7 @@ def audit_page(
     page_no: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
 ) -> Response:
     web = session.required(request)
-    if not may_audit(web.actor):
+    if not web.actor.owns_a_project:
         raise Forbidden("only an admin or a project owner can read the audit trail")
     error = ""
     items: list[dict[str, Any]] = []

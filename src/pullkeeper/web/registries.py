@@ -70,10 +70,6 @@ def may_manage(session: Session, actor: Actor, cred: Any) -> bool:
     return cred.scope != "cluster" and actor.owns(svc.project_of(session, cred))
 
 
-def may_create(actor: Actor) -> bool:
-    return actor.is_admin or any(role == "owner" for role in actor.projects.values())
-
-
 # --------------------------------------------------------------------------- list
 
 
@@ -136,7 +132,7 @@ def list_page(
         clusters=known_clusters,
         projects=known_projects,
         providers=PROVIDERS.values(),
-        may_create=may_create(actor),
+        may_create=actor.owns_a_project,
         notice="Registry deleted." if deleted else "",
     )
 
@@ -356,7 +352,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
         "item": item,
         "delivery": sync.status_of(server, cred),
         "manage": manage,
-        "may_check": checks.may_check(web.actor, svc.project_of(s, cred)),
+        "may_check": web.actor.uses(svc.project_of(s, cred)),
         "history": history,
     }
 

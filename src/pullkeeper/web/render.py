@@ -15,7 +15,6 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pullkeeper import __version__
-from pullkeeper.services.actor import OWNER, Actor
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.web.session import LoginRequired, WebSession, optional
 
@@ -44,11 +43,6 @@ env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not i
 env.globals["version"] = __version__
 
 
-def may_audit(actor: Actor) -> bool:
-    """Admins and project owners get the audit page and its link; members do not."""
-    return actor.is_admin or any(role == OWNER for role in actor.projects.values())
-
-
 def page(
     request: Request,
     template: str,
@@ -60,7 +54,8 @@ def page(
         request=request,
         path=request.url.path,
         actor=web.actor if web else None,
-        may_audit=web is not None and may_audit(web.actor),
+        # Admins and project owners get the audit page and its link; members do not.
+        may_audit=web is not None and web.actor.owns_a_project,
         csrf=web.csrf if web else context.pop("login_csrf", ""),
         htmx=request.headers.get("hx-request") == "true",
         **context,

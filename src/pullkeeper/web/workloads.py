@@ -16,12 +16,11 @@ from pullkeeper.services import clusters
 from pullkeeper.services import workloads as svc
 from pullkeeper.services.errors import Forbidden, ServiceError
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, env, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("cluster", "namespace", "name", "image", "replicas", "port")
 PREVIEW_FIELDS = ("cluster", "namespace", "image")
-env.globals["may_deploy"] = svc.may_deploy
 
 
 def _url(cluster: str, namespace: str, name: str) -> str:
@@ -55,7 +54,7 @@ def _render(
     errors: forms.Errors,
     status: int = 200,
 ) -> Response:
-    if not svc.may_deploy(web.actor):
+    if not web.actor.uses_a_project:
         return page(request, "workload_new.html", web, status=403, may_deploy_here=False)
     with session.server_of(request).reading() as s:
         known = [c.name for c in clusters.list_clusters(s, web.actor)]
