@@ -102,7 +102,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
     _record(
         server,
         actor,
-        [(a.credential_id, a.error) for a in report.attempts if a.credential_id],
+        [(a.credential_id, a.error) for a in report.attempts if a.credential_id is not None],
         req.image,
     )
     result = report.as_dict()
@@ -207,7 +207,7 @@ KEPT_CHECKS = 20
 def _record(
     server: Server,
     actor: Actor,
-    results: list[tuple[str | None, RegistryError | None]],
+    results: list[tuple[str, RegistryError | None]],
     image: str | None = None,
 ) -> None:
     """Each tried credential's result: its last check, and one more entry of its history."""
@@ -216,8 +216,6 @@ def _record(
     now = utcnow()
     with server.transaction() as session:
         for credential_id, error in results:
-            if credential_id is None:
-                continue
             values = {
                 "status": "failing" if error else "ok",
                 "cause": str(error.cause) if error else None,
@@ -235,12 +233,11 @@ def _record(
                     updated_at=Credential.updated_at,
                 )
             )
-            kind = "pull" if image else "login"
             session.add(
                 CredentialCheck(
                     credential_id=credential_id,
                     at=now,
-                    kind=kind,
+                    kind="pull" if image else "login",
                     image=image,
                     actor=actor.username,
                     **values,
