@@ -3,7 +3,6 @@ its rollout as it happens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -155,21 +154,12 @@ def deploy(
         svc.plan(server, web.actor, cluster, ns, [body.image or ""])
         svc.deploy(server, web.actor, cluster, ns, body.name, body.to_containers(), body.replicas)
 
-    if _attempt(run, errors):
+    failed = forms.failure(run, errors, FIELDS)
+    if failed is None:
         return see_other(with_query(_url(cluster, ns, body.name), created=1))
+    if isinstance(failed, Forbidden):
+        raise failed  # the error page: no field of the form fixes a refusal
     return _render(request, web, values, errors, status=422)
-
-
-def _attempt(action: Callable[[], object], errors: forms.Errors) -> bool:
-    """forms.attempt, except that a refusal is the error page: no field of the form fixes it."""
-    try:
-        action()
-    except Forbidden:
-        raise
-    except ServiceError as e:
-        errors.setdefault(e.field if e.field in FIELDS else "form", e.message)
-        return False
-    return True
 
 
 def _clock(value: str) -> str:
