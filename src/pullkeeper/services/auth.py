@@ -22,10 +22,10 @@ from pullkeeper.services.errors import (
     Conflict,
     Forbidden,
     Invalid,
-    KeepsWrites,
     NotFound,
     TooManyRequests,
     Unauthorized,
+    WrongCurrentPassword,
     WrongPassword,
 )
 from pullkeeper.store.models import ApiToken, LoginFailure, Project, RoleBinding, User, utcnow
@@ -216,10 +216,6 @@ def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToke
 
 # A chosen password, unlike the generated first-start one, is what people type and reuse.
 MIN_CHANGED_PASSWORD = 12
-
-
-class WrongCurrentPassword(KeepsWrites, Invalid):
-    """Refused, and counted by the throttle."""
 
 
 # Failed current-password checks share the login throttle under a source of their own:

@@ -25,7 +25,7 @@ class KeepsWrites(Exception):
 
 
 class WrongPassword(KeepsWrites, Unauthorized):
-    pass
+    """A refused login, counted by the login throttle."""
 
 
 class Forbidden(ServiceError):
@@ -42,6 +42,10 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     status, code = 422, "invalid"
+
+
+class WrongCurrentPassword(KeepsWrites, Invalid):
+    """A refused password change, counted by the login throttle."""
 
 
 class TooManyRequests(ServiceError):
