@@ -259,7 +259,8 @@ def helper_candidates(image: str, path: str) -> tuple[list[Any], list[str]]:
     """docker's own credential for image from the config at path: its credHelpers entry for
     the registry, else its credsStore; none when it names no helper. The warnings say why a
     helper gave nothing."""
-    from pullkeeper.services import pullcheck  # the checks' candidate type
+    # Here only: pullcheck brings the registry client, which the other file commands lack.
+    from pullkeeper.services import pullcheck
 
     try:
         config = load_one(path).config
