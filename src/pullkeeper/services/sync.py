@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.core.delivery import Desired, Existing
 from pullkeeper.kube.api import Access, ClusterAPI, KubeError, client_for
-from pullkeeper.services import audit
+from pullkeeper.services import audit, leader
 from pullkeeper.services import delivery as store_state
 from pullkeeper.services.actor import Actor
 from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Project
@@ -735,7 +735,7 @@ class SyncManager:
         options: Options,
         api_for: Callable[[Access], ClusterAPI] | None = None,
     ) -> None:
-        from pullkeeper.services import leader, sync_status
+        from pullkeeper.services import sync_status  # it reads this module's Status
 
         self.server, self.options, self._api_for = server, options, api_for
         self.lease = leader.Lease(server.db, leader.SYNC, options.lease_seconds)
@@ -783,7 +783,7 @@ class SyncManager:
                 log.exception("sync: cannot read the clusters")
 
     def _step(self, poke: bool = False) -> None:
-        from pullkeeper.services import sync_status
+        from pullkeeper.services import sync_status  # it reads this module's Status
 
         if self.lease.hold():
             if not self.leading:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from typing import cast
+from collections.abc import Callable
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 
@@ -18,6 +19,7 @@ from pullkeeper.services.sync import CONFLICT, STATES, Changes, Status
 from pullkeeper.store.db import Database
 from pullkeeper.store.models import SyncClusterError, SyncStatus
 
+T = TypeVar("T")
 _TABLE = cast(Table, SyncStatus.__table__)
 # Core, not ORM: an executemany of one DELETE per key.
 _GONE = delete(_TABLE).where(
@@ -65,17 +67,30 @@ def publish(db: Database, changes: Changes) -> None:
                 )
 
 
+class _Every(Generic[T]):
+    """A value read from the store at most once a period: for what is asked on every
+    review or listed row, where a poll's staleness is what the followers promise anyway."""
+
+    def __init__(self, seconds: float, read: Callable[[], T]) -> None:
+        self.seconds, self._read = seconds, read
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._at = float("-inf")
+
+    def get(self) -> T:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._at >= self.seconds:
+                self._value, self._at = self._read(), time.monotonic()
+            return self._value
+
+
 class StoredStatuses:
     """Statuses as the syncing replica last wrote them: the read side of sync.Statuses."""
 
     def __init__(self, db: Database, refresh_seconds: float) -> None:
-        self.db, self.refresh_seconds = db, refresh_seconds
-        self._lock = threading.Lock()
-        # The webhook asks on every review: conflicts are read at most once a refresh.
-        self._conflicts: dict[tuple[str, str], frozenset[str]] = {}
-        self._conflicts_at = float("-inf")
-        self._errors: dict[str, str] = {}
-        self._errors_at = float("-inf")
+        self.db = db
+        self._errors = _Every(refresh_seconds, self._read_errors)
+        self._conflicts = _Every(refresh_seconds, self._read_conflicts)
 
     def of(self, credential_id: str) -> list[Status]:
         with self.db.reading() as session:
@@ -89,16 +104,7 @@ class StoredStatuses:
             ]
 
     def errors(self) -> dict[str, str]:
-        # Asked once per credential a page lists: read at most once a refresh.
-        with self._lock:
-            if time.monotonic() - self._errors_at >= self.refresh_seconds:
-                with self.db.reading() as session:
-                    rows = session.execute(
-                        select(SyncClusterError.cluster_id, SyncClusterError.message)
-                    )
-                    self._errors = dict(rows.all())
-                self._errors_at = time.monotonic()
-            return dict(self._errors)
+        return dict(self._errors.get())
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
@@ -110,16 +116,21 @@ class StoredStatuses:
         return out
 
     def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
-        with self._lock:
-            if time.monotonic() - self._conflicts_at >= self.refresh_seconds:
-                found: dict[tuple[str, str], set[str]] = defaultdict(set)
-                with self.db.reading() as session:
-                    for k, n, secret in session.execute(
-                        select(
-                            SyncStatus.cluster_id, SyncStatus.namespace, SyncStatus.secret
-                        ).where(SyncStatus.state == CONFLICT)
-                    ):
-                        found[(k, n)].add(secret)
-                self._conflicts = {key: frozenset(v) for key, v in found.items()}
-                self._conflicts_at = time.monotonic()
-            return self._conflicts.get((cluster_id, namespace), frozenset())
+        return self._conflicts.get().get((cluster_id, namespace), frozenset())
+
+    def _read_errors(self) -> dict[str, str]:
+        with self.db.reading() as session:
+            rows = session.execute(select(SyncClusterError.cluster_id, SyncClusterError.message))
+            return dict(rows.all())
+
+    def _read_conflicts(self) -> dict[tuple[str, str], frozenset[str]]:
+        found: dict[tuple[str, str], set[str]] = defaultdict(set)
+        with self.db.reading() as session:
+            rows = session.execute(
+                select(SyncStatus.cluster_id, SyncStatus.namespace, SyncStatus.secret).where(
+                    SyncStatus.state == CONFLICT
+                )
+            )
+            for k, n, secret in rows:
+                found[(k, n)].add(secret)
+        return {key: frozenset(v) for key, v in found.items()}
