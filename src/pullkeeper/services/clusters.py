@@ -308,6 +308,16 @@ def list_namespaces(
     return [namespace_dict(n, cluster.name, p) for n, p in session.execute(stmt)]
 
 
+def namespace_counts(session: Session, project_ids: list[str]) -> dict[str, int]:
+    """How many namespaces each of these projects has."""
+    rows = session.execute(
+        select(Namespace.project_id, func.count())
+        .where(Namespace.project_id.in_(project_ids))
+        .group_by(Namespace.project_id)
+    )
+    return {p: n for p, n in rows if p is not None}
+
+
 def put_namespace(
     session: Session, actor: Actor, cluster: Cluster, name: str, project: Project | None
 ) -> Namespace:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
@@ -32,18 +31,13 @@ def projects_page(request: Request, left: str = "") -> Response:
     web = session.required(request)
     with session.server_of(request).reading() as s:
         found = clusters.list_projects(s, web.actor)
-        namespaces: Counter[str] = Counter()
-        for c in clusters.list_clusters(s, web.actor):
-            namespaces.update(
-                n["project_id"]
-                for n in clusters.list_namespaces(s, web.actor, c)
-                if n["project_id"]
-            )
-        members = auth.member_counts(s, [p["id"] for p in found])
+        ids = [p["id"] for p in found]
+        namespaces = clusters.namespace_counts(s, ids)
+        members = auth.member_counts(s, ids)
     rows = [
         {
             **p,
-            "namespaces": namespaces[p["id"]],
+            "namespaces": namespaces.get(p["id"], 0),
             "members": members.get(p["id"], 0),
             "role": _role_word(web.actor, p["id"]),
         }
