@@ -64,8 +64,8 @@ def run_check(
     file uploaded, that file's entries are tried instead of the namespace's credentials."""
     web = session.required(request)
     security.check(request, csrf, web.csrf)
-    uploaded = config is not None and bool(config.filename)
-    content = config.file.read(CONFIG_LIMIT + 1) if config is not None and uploaded else b""
+    upload = config if config is not None and config.filename else None
+    content = upload.file.read(CONFIG_LIMIT + 1) if upload is not None else b""
     values: dict[str, Any] = {
         "image": image.strip(),
         "cluster": cluster,
@@ -82,9 +82,9 @@ def run_check(
             f"the file is over {CONFIG_LIMIT // 1024} KiB: upload a docker config.json, "
             "a .dockercfg or a Secret manifest"
         )
-    elif uploaded and not content.strip():
+    elif upload is not None and not content.strip():
         errors["config"] = "the file is empty: upload a docker config.json or a Secret manifest"
-    if not uploaded:
+    if upload is None:
         if not cluster:
             errors["cluster"] = "choose the cluster the namespace is in"
         if not values["namespace"]:
@@ -101,9 +101,9 @@ def run_check(
             values["try_all"],
         )
         server = session.server_of(request)
-        if uploaded and config is not None:
+        if upload is not None:
             found.append(
-                checks.run_with_file(server, web.actor, req, content, config.filename or "")
+                checks.run_with_file(server, web.actor, req, content, upload.filename or "")
             )
         else:
             found.append(checks.run(server, web.actor, req))
