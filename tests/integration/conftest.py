@@ -1,8 +1,8 @@
 """Shared pieces of the integration suite: the real `pullkeeper` executable, real tools, a
 real registry (distribution 2.8 with htpasswd basic auth and TLS) holding one pushed image.
 
-Nothing here is faked. A tool that is missing makes the tests needing it skip, with the
-tool's name in the reason; CI installs them all (see scripts/test).
+Nothing here is faked. A tool that is missing fails the tests needing it under CI (elsewhere
+it skips them, loudly), with the tool's name in the reason; scripts/test installs them all.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.tools import missing
+
 RUN_TIMEOUT = 60
 
 
@@ -50,12 +52,12 @@ PULLKEEPER = pullkeeper_executable()
 
 
 def require(tool: str, why: str) -> str:
-    """The path of a real tool, or skip loudly when this machine does not have it."""
+    """The path of a real tool; `missing` when this machine does not have it."""
     path = shutil.which(tool)
     if path is None:
-        pytest.skip(
-            f"MISSING TOOL: {tool} is not on PATH, so {why} are SKIPPED here; CI must have "
-            "it (scripts/test installs the Debian packages; kubectl comes with the image)"
+        missing(
+            f"{tool} is not on PATH, so {why} do not run here (scripts/test installs the "
+            "Debian packages; kubectl comes with the image)"
         )
     return path
 

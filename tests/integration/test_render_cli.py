@@ -19,6 +19,7 @@ import yaml
 from tests.integration.conftest import Result, isolated_env, pk
 from tests.integration.test_cli_server import ADMIN_TOKEN, Server, start_server
 from tests.kube.fake_apiserver import FakeApiServer
+from tests.tools import missing
 
 PASSWORDS = {"shop-pull": "shop-pass-Xy7142", "web-pull": "web-pass-Qz9931"}  # test values
 
@@ -121,7 +122,7 @@ def test_kubectl_accepts_the_render(setup: Setup, tmp_path: Path) -> None:
     """`pullkeeper render | kubectl apply -f -`, dry run and for real, against an API server."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.skip("MISSING TOOL: kubectl is not installed, so the render is not applied")
+        missing("kubectl is not installed, so the render is not applied")
     rendered = setup.pk("render")
     assert rendered.returncode == 0, rendered.describe()
     with FakeApiServer() as fake:

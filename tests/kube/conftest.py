@@ -12,6 +12,7 @@ import pytest
 from lightkube import Client, KubeConfig
 
 from tests.kube.fake_apiserver import FakeApiServer
+from tests.tools import missing
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -49,9 +50,9 @@ def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
     failing command's result instead of failing the test."""
     path = KUBECTL if os.access(KUBECTL, os.X_OK) else shutil.which("kubectl")
     if path is None:
-        pytest.skip(
-            f"MISSING TOOL: kubectl is not at {KUBECTL} nor on PATH, so the kubectl tests of the "
-            "fake API server are SKIPPED here; the machine image ships it"
+        missing(
+            f"kubectl is not at {KUBECTL} nor on PATH, so the kubectl tests of the "
+            "fake API server do not run here; the machine image ships it"
         )
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

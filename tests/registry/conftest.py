@@ -1,7 +1,8 @@
 """Fixtures for registry-client tests: real registries (distribution 2.8.2), a token server,
 a fault proxy. See servers.py for what each fixture's dataclass holds.
 
-A missing tool (docker-registry, skopeo, htpasswd) skips the tests that need it, loudly,
+A missing tool (docker-registry, skopeo, htpasswd) fails the tests that need it under CI and
+skips them loudly elsewhere,
 through the integration suite's `require`.
 """
 

@@ -14,6 +14,7 @@ import pytest
 from pullkeeper.core.dockerconfig import AuthEntry, encode_config_json
 from pullkeeper.core.keyring import Keyring
 from tests.server.conftest import Env, assert_error
+from tests.tools import missing
 
 SCOPE_ORDER = {"namespace": 0, "project": 1, "cluster": 2}
 
@@ -228,9 +229,9 @@ def test_dockerconfigjson_is_what_kubectl_writes(env: Env) -> None:
         if kubectl:
             assert r.content == _kubectl(c["server"], c["username"], password, email)
     if kubectl is None:
-        pytest.skip(
-            "MISSING TOOL: kubectl is not on PATH, so the byte comparison with kubectl's "
-            "Secret was SKIPPED (the comparison with encode_config_json ran)"
+        missing(
+            "kubectl is not on PATH, so the byte comparison with kubectl's "
+            "Secret does not run (the comparison with encode_config_json ran)"
         )
 
 

@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from tests import pg
+from tests.tools import missing
 
 from . import Serve, client, ok
 
@@ -275,7 +276,7 @@ def test_sigkill_mid_batch_then_restart_sqlite(tmp_path: Path) -> None:
 def postgres_url() -> Iterator[str]:
     reason = pg.available()
     if reason:
-        pytest.skip(f"POSTGRESQL MISSING: {reason}; the PostgreSQL restart test is SKIPPED")
+        missing(f"PostgreSQL: {reason}; the PostgreSQL restart test does not run")
     with pg.postgres() as url:
         yield url
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.integration.test_cli_server import ADMIN_TOKEN, Server, start_server
+from tests.tools import missing
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -43,11 +44,11 @@ PASSWORDS = {
 
 def _require_browser() -> None:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"MISSING TOOL: {CHROMIUM} (Debian packages chromium and chromium-driver)")
+        missing(f"{CHROMIUM} (Debian packages chromium and chromium-driver)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.skip("MISSING TOOL: the Python package playwright (pip install -e '.[test]')")
+        missing("the Python package playwright (pip install -e '.[test]')")
 
 
 @dataclass

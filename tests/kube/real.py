@@ -1,0 +1,309 @@
+"""A real Kubernetes control plane for the tests, started by `scripts/kube`, and a per-test
+view of it with the same calls as the fake (`create`, `get`, `objects`, `replace`, `delete`,
+`kubeconfig`), so one test body runs against either.
+
+The control plane (etcd, kube-apiserver with RBAC, kube-controller-manager with the
+serviceaccount, namespace, garbage-collector, deployment and replicaset controllers) is
+started once per test session. Each test's view remembers what the test made and removes it
+afterwards; the next test starts once deleted namespaces are really gone, so it finds the
+cluster as it was: `default`, `kube-system`, `kube-public` and `kube-node-lease`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.kube import resources
+from tests.tools import missing
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "kube"
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+CLUSTER_KINDS = (
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+)
+Obj = dict[str, Any]
+
+
+def require_control_plane() -> None:
+    """`missing` unless scripts/kube can start a control plane without building first."""
+    found = subprocess.run([str(SCRIPT), "check"], capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        missing(
+            f"{found.stdout.strip() or found.stderr.strip()}: the tests on a real Kubernetes "
+            "API server do not run (scripts/test builds it)"
+        )
+
+
+class ControlPlane:
+    """etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, in `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.url = self.token = ""
+        self.ca_file = directory / "pki" / "ca.crt"
+        self._http: httpx.Client | None = None
+
+    def start(self) -> ControlPlane:
+        started = time.monotonic()
+        up = subprocess.run(
+            [str(SCRIPT), "up", str(self.directory), str(os.getpid())],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if up.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"scripts/kube up failed:\n{up.stderr}")
+        config = yaml.safe_load((self.directory / "kubeconfig").read_text())
+        self.url = config["clusters"][0]["cluster"]["server"]
+        self.token = (self.directory / "admin.token").read_text().strip()
+        self.product_token = (self.directory / "pullkeeper.token").read_text().strip()
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
+            timeout=30,
+        )
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        subprocess.run([str(SCRIPT), "down", str(self.directory)], timeout=60, check=False)
+
+    @property
+    def http(self) -> httpx.Client:
+        assert self._http is not None, "the control plane is not started"
+        return self._http
+
+    def kubeconfig(self, path: Path, token: str | None = None, user: str = "pullkeeper") -> Path:
+        """A kubeconfig for the API server: user pullkeeper's (the product's: a cluster admin
+        whose requests the audit log tells apart), or one for a bearer token."""
+        ca = base64.b64encode(self.ca_file.read_bytes()).decode()
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "test", "cluster": {"server": self.url, "certificate-authority-data": ca}}
+            ],
+            "users": [{"name": user, "user": {"token": token or self.product_token}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": user}}],
+            "current-context": "test",
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(doc))
+        path.chmod(0o600)
+        return path
+
+    def audit_end(self) -> int:
+        """Where the audit log ends now: events after it are news."""
+        return (self.directory / "audit.log").stat().st_size
+
+    def audit(self, user: str = "pullkeeper", since: int = 0) -> tuple[list[Obj], int]:
+        """The API server's audit events of a user (what a request was, its answer and when)
+        from byte `since` of the log on, and where the log's last whole line ends now."""
+        start = max(since - 1, 0)
+        with (self.directory / "audit.log").open("rb") as f:
+            f.seek(start)
+            data = f.read()
+        if since > 0:  # skip to the first line that begins at or after `since`
+            cut = data.find(b"\n") + 1
+            if cut == 0:
+                return [], since
+            data, start = data[cut:], start + cut
+        whole = data[: data.rfind(b"\n") + 1]
+        events = [json.loads(line) for line in whole.splitlines() if line]
+        return [e for e in events if e["user"]["username"] == user], start + len(whole)
+
+
+# Kinds the real server serves that the fake does not.
+_MORE = {
+    r.plural: r
+    for r in (
+        resources.Resource("apps", "v1", "statefulsets", "StatefulSet", True),
+        resources.Resource("apps", "v1", "daemonsets", "DaemonSet", True),
+    )
+}
+
+
+def _resource(name: str) -> resources.Resource:
+    return resources.BY_NAME.get(name) or _MORE[name]
+
+
+def _path(resource: str, namespace: str | None = None, name: str = "") -> str:
+    res = _resource(resource)
+    out = res.path_prefix()
+    if res.namespaced and namespace:
+        out += f"/namespaces/{namespace}"
+    out += f"/{res.plural}"
+    return f"{out}/{name}" if name else out
+
+
+class ApiFailure(AssertionError):
+    """The real API server refused a call a test made."""
+
+    def __init__(self, answer: httpx.Response) -> None:
+        super().__init__(f"{answer.request.method} {answer.request.url.path}: {answer.text}")
+        self.status = answer.status_code
+        self.body: Obj = answer.json() if answer.content else {}
+
+
+class RealCluster:
+    """One test's view of the shared control plane: the fake's calls, on the real server."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self._namespaces: list[str] = []
+        self._cluster_objects: list[tuple[str, str]] = []
+        self._applied: list[tuple[str, str]] = []  # (kind, name) of cluster-wide objects
+        self.reset_counts()
+
+    @property
+    def url(self) -> str:
+        return self.plane.url
+
+    def kubeconfig(self, path: Path, token: str | None = None) -> Path:
+        return self.plane.kubeconfig(path, token)
+
+    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self.plane.http.request(method, path, **kw)
+
+    def _ok(self, answer: httpx.Response) -> Obj:
+        if answer.status_code >= 400:
+            raise ApiFailure(answer)
+        out: Obj = answer.json()
+        return out
+
+    def create(self, resource: str, obj: Obj, namespace: str | None = None) -> Obj:
+        res = _resource(resource)
+        namespace = (
+            namespace
+            or obj.get("metadata", {}).get("namespace")
+            or ("default" if res.namespaced else None)
+        )
+        body = {"apiVersion": res.api_version, "kind": res.kind, **obj}
+        made = self._ok(self.call("POST", _path(resource, namespace), json=body))
+        if resource == "namespaces":
+            self._namespaces.append(made["metadata"]["name"])
+        elif not res.namespaced:
+            self._cluster_objects.append((resource, made["metadata"]["name"]))
+        return made
+
+    def get(self, resource: str, name: str, namespace: str = "") -> Obj | None:
+        answer = self.call("GET", _path(resource, namespace, name))
+        return None if answer.status_code == 404 else self._ok(answer)
+
+    def objects(self, resource: str, namespace: str | None = None) -> list[Obj]:
+        items: list[Obj] = self._ok(self.call("GET", _path(resource, namespace)))["items"]
+        return items
+
+    def replace(self, resource: str, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        res = _resource(resource)
+        body = {"apiVersion": res.api_version, "kind": res.kind, **obj}
+        path = _path(resource, meta.get("namespace"), meta["name"])
+        return self._ok(self.call("PUT", path, json=body))
+
+    def delete(self, resource: str, name: str, namespace: str = "") -> None:
+        answer = self.call("DELETE", _path(resource, namespace, name))
+        if answer.status_code != 404:
+            self._ok(answer)
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until only the cluster's own namespaces are left: the namespace controller
+        takes its time (it waits 5 s before it empties a deleted namespace), so the tests
+        before this one may have left some Terminating."""
+        deadline = time.monotonic() + timeout
+        while left := [
+            n for n in self.objects("namespaces") if n["metadata"]["name"] not in SYSTEM_NAMESPACES
+        ]:
+            for ns in left:
+                if not ns["metadata"].get("deletionTimestamp"):
+                    self.delete("namespaces", ns["metadata"]["name"])
+            if time.monotonic() > deadline:
+                names = [n["metadata"]["name"] for n in left]
+                raise AssertionError(f"namespaces {names} not gone within {timeout} s")
+            time.sleep(0.1)
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """The real kubectl as the cluster's admin."""
+        if shutil.which("kubectl") is None:
+            missing("kubectl (it comes with the machine image)")
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.plane.directory / "kubeconfig"), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
+        return done
+
+    def apply(self, docs: list[Obj], *flags: str) -> subprocess.CompletedProcess[str]:
+        """`kubectl apply -f -` of these objects; what it makes is removed after the test."""
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            if doc["kind"] == "Namespace":
+                self._namespaces.append(name)
+            elif "namespace" not in doc["metadata"] and doc["kind"] in CLUSTER_KINDS:
+                self._applied.append((doc["kind"], name))
+        return self.kubectl("apply", *flags, "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def reset_counts(self) -> None:
+        """Count the product's requests from now on."""
+        self._mark = self.plane.audit_end()
+
+    def count(
+        self, verb: str | None = None, resource: str | None = None, namespace: str | None = None
+    ) -> int:
+        """The product's requests (user pullkeeper) since the last `reset_counts`, as the API
+        server's audit log tells them; verb "write" counts every write."""
+        verbs = WRITE_VERBS if verb == "write" else (verb,)
+        events, _ = self.plane.audit("pullkeeper", self._mark)
+        return sum(
+            1
+            for e in events
+            if (verb is None or e["verb"] in verbs)
+            and (resource is None or (e.get("objectRef") or {}).get("resource") == resource)
+            and (namespace is None or (e.get("objectRef") or {}).get("namespace") == namespace)
+        )
+
+    def cleanup(self) -> None:
+        """Remove what the test made (its namespaces go on terminating: see `settle`)."""
+        for resource, name in reversed(self._cluster_objects):
+            self.delete(resource, name)
+        for kind, name in reversed(self._applied):
+            self.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+        for name in self._namespaces:
+            self.delete("namespaces", name)
+        self._applied.clear()
+        # `default` stays: what a test (or a cluster-wide credential) put there goes.
+        for resource in ("deployments", "replicasets", "pods", "configmaps", "events", "secrets"):
+            self.call("DELETE", _path(resource, "default"))
+        for account in self.objects("serviceaccounts", "default"):
+            if account.get("imagePullSecrets") or account["metadata"]["name"] != "default":
+                self.delete("serviceaccounts", account["metadata"]["name"], "default")
+        self._namespaces.clear()
+        self._cluster_objects.clear()
