@@ -42,7 +42,7 @@ def test_the_webhook_serves_tls_trusted_by_the_printed_ca_bundle(tmp_path: Path)
             kubernetes_validate.validate(doc, "1.32", strict=True)
         (mutating,) = docs[3]["webhooks"]
         (validating,) = docs[4]["webhooks"]
-        assert mutating["clientConfig"]["url"] == f"{url}/admission/mutate?cluster=c1"
+        assert mutating["clientConfig"]["url"] == f"{url}/admission/mutate/c1"
         assert (mutating["failurePolicy"], validating["failurePolicy"]) == ("Ignore", "Fail")
         assert mutating["reinvocationPolicy"] == "IfNeeded"
         assert mutating["sideEffects"] == validating["sideEffects"] == "None"
@@ -56,9 +56,7 @@ def test_the_webhook_serves_tls_trusted_by_the_printed_ca_bundle(tmp_path: Path)
         assert ca == (data / "webhook" / "ca.crt").read_bytes()
         context = ssl.create_default_context(cadata=ca.decode())
         body = review(pod("nginx"))
-        answer = httpx.post(
-            f"{url}/admission/mutate?cluster=c1", json=body, verify=context, timeout=10
-        )
+        answer = httpx.post(f"{url}/admission/mutate/c1", json=body, verify=context, timeout=10)
         assert answer.status_code == 200, answer.text
         response = answer.json()["response"]
         assert (response["uid"], response["allowed"]) == (body["request"]["uid"], True)

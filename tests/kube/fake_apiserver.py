@@ -326,6 +326,13 @@ class FakeApiServer:
         ns = namespace or obj.get("metadata", {}).get("namespace") or "default"
         return self.api.create(res, ns if res.namespaced else "", obj, manager="fake-seed")
 
+    def replace(self, resource: str, obj: Obj) -> Obj:
+        """Replace an object (PUT), at the resourceVersion it carries if it carries one."""
+        res = resources.resource_for(resource)
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "") if res.namespaced else ""
+        return self.api.update(res, ns, meta["name"], obj, manager="fake-seed")
+
     def delete(self, resource: str, name: str, namespace: str = "") -> None:
         res = resources.resource_for(resource)
         self.api.delete(res, namespace if res.namespaced else "", name)

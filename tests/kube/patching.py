@@ -20,6 +20,10 @@ from typing import Any
 
 from tests.kube.errors import ApiFailure, bad_request
 
+# How the real API server answers any JSON patch that does not apply (a failed `test`, a
+# missing path): 422 Invalid, with this message and empty details, whatever went wrong.
+PATCH_REJECTED = "the server rejected our request due to an error in our request"
+
 # --- JSON patch ------------------------------------------------------------------------------
 
 
@@ -39,7 +43,7 @@ def _parent(doc: Any, parts: list[str]) -> tuple[Any, str]:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            raise ApiFailure(422, f"doc is missing path: /{'/'.join(parts)}")
+            raise ApiFailure(422, PATCH_REJECTED, details={})
     return node, parts[-1]
 
 
@@ -52,7 +56,7 @@ def _get(doc: Any, path: str) -> Any:
         return node[last]
     if isinstance(node, list) and last.isdigit() and int(last) < len(node):
         return node[int(last)]
-    raise ApiFailure(422, f"doc is missing path: {path}")
+    raise ApiFailure(422, PATCH_REJECTED, details={})
 
 
 def _add(doc: Any, path: str, value: Any) -> Any:
@@ -68,9 +72,9 @@ def _add(doc: Any, path: str, value: Any) -> Any:
         elif last.isdigit() and int(last) <= len(node):
             node.insert(int(last), value)
         else:
-            raise ApiFailure(422, f"add operation does not apply: index out of range: {path}")
+            raise ApiFailure(422, PATCH_REJECTED, details={})
     else:
-        raise ApiFailure(422, f"doc is missing path: {path}")
+        raise ApiFailure(422, PATCH_REJECTED, details={})
     return doc
 
 
@@ -82,7 +86,7 @@ def _remove(doc: Any, path: str) -> Any:
     elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
         del node[int(last)]
     else:
-        raise ApiFailure(422, f"remove operation does not apply: doc is missing path: {path}")
+        raise ApiFailure(422, PATCH_REJECTED, details={})
     return doc
 
 
@@ -109,7 +113,7 @@ def json_patch(doc: dict[str, Any], patch: Any) -> dict[str, Any]:
             out = _add(out, path, value)
         elif kind == "test":
             if _get(out, path) != op.get("value"):
-                raise ApiFailure(422, f"testing value {path} failed")
+                raise ApiFailure(422, PATCH_REJECTED, details={})
         else:
             raise bad_request(f"Unexpected kind: {kind}")
     if not isinstance(out, dict):

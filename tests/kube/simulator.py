@@ -355,7 +355,8 @@ class Simulator:
         stamp = now()
         event: Obj = {
             "metadata": {
-                "name": f"{meta['name']}.{_short_hash([reason, message, time.time_ns()], 16)}"
+                # As client-go's recorder names them: the object's name, the time in hex ns.
+                "name": f"{meta['name']}.{time.time_ns():x}"
             },
             "involvedObject": involved,
             "reason": reason,

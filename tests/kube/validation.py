@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from pullkeeper.core.go import json as gojson
 from tests.kube.errors import ApiFailure, invalid
 from tests.kube.resources import Resource
 
@@ -179,7 +180,13 @@ def _secret_causes(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Caus
             causes.append((f"data[{required}]", "FieldValueRequired", "Required value"))
         else:
             try:
-                json.loads(base64.b64decode(data[required]))
+                # As the real server decodes it: Go's JSON into a map (null decodes too).
+                config = gojson.loads(base64.b64decode(data[required]))
+                if not isinstance(config, gojson.Members) and config is not None:
+                    raise ValueError(
+                        f"json: cannot unmarshal {gojson.type_name(config)} into Go value of "
+                        "type map[string]interface {}"
+                    )
             except ValueError as e:
                 causes.append(
                     (

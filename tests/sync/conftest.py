@@ -1,8 +1,10 @@
-"""A running sync against fake Kubernetes API servers, with a real store behind it.
+"""A running sync against Kubernetes API servers, with a real store behind it.
 
 The store is the server's own (SQLite in a temporary data directory), changed through the
-service layer as the API would change it; the clusters are `tests/kube` fakes, reached by the
-product's lightkube client through kubeconfig files.
+service layer as the API would change it. Cluster c1 of `world` is the real control plane
+(kube-apiserver, etcd and the controllers); the `tests/kube` fake stands in only where a test
+injects faults, counts requests or needs a second cluster. Either is reached by the product's
+lightkube client through a kubeconfig file.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
 from pullkeeper.store.models import Cluster, Credential
 from tests.kube.fake_apiserver import FakeApiServer
+from tests.kube.real import RealCluster
 
 T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=pullkeeper"
+Kube = FakeApiServer | RealCluster
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "") -> T:
@@ -44,15 +48,15 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "") ->
 class World:
     server: Server
     manager: sync.SyncManager
-    fakes: dict[str, FakeApiServer]
+    kubes: dict[str, Kube]
     tmp: Path
     passwords: dict[str, str] = field(default_factory=dict)
 
-    def cluster(self, name: str, fake: FakeApiServer | None = None, **kw: Any) -> str:
-        """Register a cluster (reached through the fake's kubeconfig, or `kubeconfig=`)."""
-        if fake is not None:
-            self.fakes[name] = fake
-            kw.setdefault("kubeconfig", str(fake.kubeconfig(self.tmp / f"{name}.kubeconfig")))
+    def cluster(self, name: str, kube: Kube | None = None, **kw: Any) -> str:
+        """Register a cluster (reached through the API server's kubeconfig, or `kubeconfig=`)."""
+        if kube is not None:
+            self.kubes[name] = kube
+            kw.setdefault("kubeconfig", str(kube.kubeconfig(self.tmp / f"{name}.kubeconfig")))
         with self.server.transaction() as session:
             return clusters.create_cluster(session, SYSTEM, name, **kw).id
 
@@ -68,7 +72,7 @@ class World:
         meta: dict[str, Any] = {"name": name}
         if labels:
             meta["labels"] = labels
-        self.fakes[cluster].create("namespaces", {"metadata": meta})
+        self.kubes[cluster].create("namespaces", {"metadata": meta})
 
     def cred(
         self,
@@ -121,7 +125,7 @@ class World:
         """Every Secret pullkeeper manages in the cluster, by (namespace, name)."""
         return {
             (s["metadata"]["namespace"], s["metadata"]["name"]): s
-            for s in self.fakes[cluster].objects("secrets")
+            for s in self.kubes[cluster].objects("secrets")
             if (s["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by")
             == "pullkeeper"
         }
@@ -152,6 +156,7 @@ def password_of(secret: dict[str, Any]) -> str:
 
 @pytest.fixture
 def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
+    """Servers with a running sync; the fakes registered in them are stopped afterwards."""
     made: list[World] = []
 
     def make(**settings: Any) -> World:
@@ -166,13 +171,23 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
     for world in made:
         world.manager.stop()
         world.server.close()
-        for fake in world.fakes.values():
-            fake.stop()
+        for kube in world.kubes.values():
+            if isinstance(kube, FakeApiServer):
+                kube.stop()
 
 
 @pytest.fixture
-def world(make_world: Callable[..., World]) -> World:
-    """One cluster c1 on a fake, with a project web."""
+def world(make_world: Callable[..., World], real_kube: RealCluster) -> World:
+    """One cluster c1 on the real API server, with a project web."""
+    w = make_world()
+    w.cluster("c1", real_kube)
+    w.project("web")
+    return w
+
+
+@pytest.fixture
+def fake_world(make_world: Callable[..., World]) -> World:
+    """One cluster c1 on the fake (faults, request counts), with a project web."""
     w = make_world()
     w.cluster("c1", FakeApiServer().start())
     w.project("web")

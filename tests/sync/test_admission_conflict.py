@@ -8,7 +8,7 @@ from tests.sync.conftest import World, eventually
 
 
 def test_a_conflicted_secret_is_not_added_to_pods(world: World) -> None:
-    fake = world.fakes["c1"]
+    fake = world.kubes["c1"]
     world.namespace("shop")
     fake.create(
         "secrets",

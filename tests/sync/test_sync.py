@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.kube.fake_apiserver import FakeApiServer
+from tests.kube.real import RealCluster
 from tests.sync.conftest import World, eventually, password_of
 
 PROJECT = "pullkeeper.io/project"
@@ -56,29 +57,20 @@ def test_a_new_or_relabelled_namespace_gets_its_secrets(world: World) -> None:
     eventually(lambda: "later" in world.where("wide"))
     assert "later" not in world.where("web-pull")
     # Relabel: `later` joins the project, then leaves it.
-    fake = world.fakes["c1"]
-    ns = fake.get("namespaces", "later")
+    kube = world.kubes["c1"]
+    ns = kube.get("namespaces", "later")
     assert ns is not None
     ns["metadata"]["labels"][PROJECT] = "web"
-    _replace_namespace(fake, ns)
+    kube.replace("namespaces", ns)
     eventually(lambda: world.where("web-pull") == ["later", "shop"])
-    ns = fake.get("namespaces", "later")
+    ns = kube.get("namespaces", "later")
     assert ns is not None
     del ns["metadata"]["labels"][PROJECT]
     ns["metadata"]["labels"]["pullkeeper.io/exclude"] = "true"
-    _replace_namespace(fake, ns)
+    kube.replace("namespaces", ns)
     eventually(
         lambda: "later" not in world.where("web-pull") and "later" not in world.where("wide")
     )
-
-
-def _replace_namespace(fake: FakeApiServer, ns: dict[str, object]) -> None:
-    import httpx
-
-    meta = ns["metadata"]
-    assert isinstance(meta, dict)
-    answer = httpx.put(f"{fake.url}/api/v1/namespaces/{meta['name']}", json=ns)
-    assert answer.status_code == 200, answer.text
 
 
 def test_credential_changes_reach_every_copy(world: World) -> None:
@@ -106,15 +98,12 @@ def test_hand_edits_and_deletions_are_repaired(world: World) -> None:
     world.namespace("shop")
     cid = world.cred("wide")
     eventually(lambda: ("shop", "wide") in world.secrets())
-    fake = world.fakes["c1"]
-    fake.delete("secrets", "wide", "shop")
+    kube = world.kubes["c1"]
+    kube.delete("secrets", "wide", "shop")
     eventually(lambda: ("shop", "wide") in world.secrets(), what="a deleted Secret restored")
     edited = world.secrets()[("shop", "wide")]
     edited["data"][".dockerconfigjson"] = "e30="  # "{}"
-    import httpx
-
-    answer = httpx.put(f"{fake.url}/api/v1/namespaces/shop/secrets/wide", json=edited)
-    assert answer.status_code == 200, answer.text
+    kube.replace("secrets", edited)
     eventually(
         lambda: (
             password_of(world.secrets()[("shop", "wide")]) == world.passwords["wide"]
@@ -128,35 +117,38 @@ def test_hand_edits_and_deletions_are_repaired(world: World) -> None:
 
 def test_an_unmanaged_secret_is_a_conflict_unless_adopted(world: World) -> None:
     world.namespace("shop")
-    fake = world.fakes["c1"]
+    kube = world.kubes["c1"]
     theirs = {
         "metadata": {"name": "pull", "namespace": "shop"},
         "type": "Opaque",
         "data": {"x": "eQ=="},
     }
-    fake.create("secrets", theirs)
+    kube.create("secrets", theirs)
     cid = world.cred("pull")
     eventually(lambda: world.status(cid).get(("c1", "shop"), ("",))[0] == "conflict")
     reason = world.status(cid)[("c1", "shop")][1]
     assert "did not create" in reason and "adopt" in reason
-    untouched = fake.get("secrets", "pull", "shop")
+    untouched = kube.get("secrets", "pull", "shop")
     assert untouched is not None and untouched["type"] == "Opaque"
     assert untouched["data"] == {"x": "eQ=="}
     assert eventually(lambda: ("default", "pull") in world.secrets())
 
-    fake.create("secrets", {**theirs, "metadata": {"name": "other", "namespace": "shop"}})
+    kube.create("secrets", {**theirs, "metadata": {"name": "other", "namespace": "shop"}})
     adopter = world.cred("other", adopt=True)
     eventually(lambda: world.status(adopter).get(("c1", "shop"), ("",))[0] == "in_sync")
-    taken = fake.get("secrets", "other", "shop")
+    taken = kube.get("secrets", "other", "shop")
     assert taken is not None and taken["type"] == "kubernetes.io/dockerconfigjson"
 
 
+def _versions(world: World) -> dict[tuple[str, str], str]:
+    return {slot: s["metadata"]["resourceVersion"] for slot, s in world.secrets().items()}
+
+
 def test_a_resync_that_finds_nothing_to_do_writes_nothing(
-    make_world: Callable[..., World],
+    make_world: Callable[..., World], real_kube: RealCluster
 ) -> None:
     world = make_world(sync_resync_seconds=1)
-    fake = FakeApiServer().start()
-    world.cluster("c1", fake)
+    world.cluster("c1", real_kube)
     world.project("web")
     for i in range(20):
         world.namespace(f"ns-{i}", {PROJECT: "web" if i % 2 else "none"})
@@ -164,18 +156,38 @@ def test_a_resync_that_finds_nothing_to_do_writes_nothing(
     world.cred("web-pull", "project", project="web")
     eventually(lambda: len(world.where("wide")) == 21 and len(world.where("web-pull")) == 10)
     loop = world.loop()
-    eventually(lambda: loop.writes == 31, what="one write per Secret")
-    fake.reset_counts()
-    before = fake.resource_version
-    # Several full resyncs (each lists namespaces and managed Secrets once).
-    eventually(lambda: fake.count("list") >= 6, timeout=15, what="three resyncs")
-    assert fake.count("write") == 0, [r for r in fake.requests if r.verb != "list"]
-    assert fake.resource_version == before
+    eventually(lambda: loop.writes >= 31, what="a write per Secret")
+    assert loop.writes == 31, "one write per Secret"
+    before, passes = _versions(world), loop.passes
+    # Several full resyncs: every Secret stays at the version the first write gave it.
+    eventually(lambda: loop.passes >= passes + 3, timeout=15, what="three resyncs")
+    assert _versions(world) == before
     assert loop.writes == 31
 
 
-def test_api_errors_are_reported_and_retried(world: World) -> None:
-    fake = world.fakes["c1"]
+def test_a_resync_lists_and_writes_nothing_more_on_the_fake(
+    make_world: Callable[..., World],
+) -> None:
+    """The request count the real server does not give: two lists a resync, no write."""
+    world = make_world(sync_resync_seconds=1)
+    fake = FakeApiServer().start()
+    world.cluster("c1", fake)
+    for i in range(20):
+        world.namespace(f"ns-{i}")
+    world.cred("wide")
+    loop = world.loop()
+    eventually(lambda: loop.writes == 21, what="one write per Secret")
+    fake.reset_counts()
+    before = fake.resource_version
+    eventually(lambda: fake.count("list") >= 6, timeout=15, what="three resyncs")
+    assert fake.count("write") == 0, [r for r in fake.requests if r.verb != "list"]
+    assert fake.resource_version == before
+
+
+def test_api_errors_are_reported_and_retried(fake_world: World) -> None:
+    world = fake_world
+    fake = world.kubes["c1"]
+    assert isinstance(fake, FakeApiServer)
     world.namespace("locked")
     world.namespace("busy")
     fake.inject("POST", r"/namespaces/locked/secrets$", 403, times=None)
@@ -183,7 +195,7 @@ def test_api_errors_are_reported_and_retried(world: World) -> None:
     cid = world.cred("wide")
     eventually(lambda: world.status(cid).get(("c1", "locked"), ("",))[0] == "error")
     _, reason = world.status(cid)[("c1", "locked")]
-    assert "forbidden" in reason.lower() and "RBAC" in reason
+    assert "forbidden" in reason.lower() and "may not create secrets" in reason
     # Throttled twice, then delivered.
     eventually(lambda: ("busy", "wide") in world.secrets(), what="retried after 429")
     eventually(lambda: world.status(cid).get(("c1", "busy")) == ("in_sync", ""))
@@ -195,9 +207,11 @@ def test_api_errors_are_reported_and_retried(world: World) -> None:
     eventually(lambda: ("locked", "wide") in world.secrets(), timeout=20, what="403 healed")
 
 
-def test_one_cluster_down_does_not_hold_up_another(make_world: Callable[..., World]) -> None:
+def test_one_cluster_down_does_not_hold_up_another(
+    make_world: Callable[..., World], real_kube: RealCluster
+) -> None:
     world = make_world()
-    world.cluster("c1", FakeApiServer().start())
+    world.cluster("c1", real_kube)
     down = FakeApiServer().start()
     world.cluster("c2", down)
     down.stop()  # registered, but its API server is gone

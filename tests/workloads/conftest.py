@@ -1,6 +1,7 @@
-"""A cluster (the fake API server with its controller/kubelet simulator) whose kubelet pulls
-from the real token registry with the Secrets the pod names, and a pullkeeper server that
-syncs those Secrets into it.
+"""A cluster and a pullkeeper server that syncs Secrets into it: `cluster` is the real API
+server (with the deployment and replicaset controllers; its pods stay Pending, since no
+kubelet runs), `pulling_cluster` the fake API server whose kubelet stand-in pulls from the
+real token registry with the Secrets the pod names.
 
 The kubelet stand-in does what the real one does with imagePullSecrets: it reads each named
 Secret from the cluster, keeps the entries for the image's registry, and tries them in order
@@ -23,9 +24,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.kube import resources
 from tests.kube.fake_apiserver import FakeApiServer
-from tests.kube.resources import Resource
+from tests.kube.real import RealCluster
 from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
 from tests.registry.servers import TokenRegistry
 from tests.server.conftest import Backend, Env, env, template  # noqa: F401
@@ -105,8 +105,8 @@ def _skopeo_error(stderr: str) -> str:
 @dataclass
 class Cluster:
     env: Env
-    fake: FakeApiServer
-    kubelet: Kubelet
+    kube: FakeApiServer | RealCluster
+    kubelet: Kubelet | None  # on the fake only
     registry: TokenRegistry
     creds: dict[str, dict[str, Any]]
 
@@ -114,7 +114,7 @@ class Cluster:
         return self.registry.ref(name)
 
     def secrets_in(self, namespace: str) -> set[str]:
-        return {s["metadata"]["name"] for s in self.fake.objects("secrets", namespace)}
+        return {s["metadata"]["name"] for s in self.kube.objects("secrets", namespace)}
 
     def delivered(self, namespace: str, *names: str) -> None:
         eventually(
@@ -123,7 +123,7 @@ class Cluster:
         )
 
     def deployment(self, namespace: str, name: str) -> dict[str, Any]:
-        found = self.fake.get("deployments", name, namespace)
+        found = self.kube.get("deployments", name, namespace)
         assert found is not None, f"no Deployment {namespace}/{name} in the cluster"
         return found
 
@@ -140,78 +140,90 @@ def start_fake(
     registry: TokenRegistry, namespaces: dict[str, str | None]
 ) -> tuple[FakeApiServer, Kubelet]:
     fake = FakeApiServer().start()
-    for ns, project in namespaces.items():
-        labels = {PROJECT_LABEL: project} if project else {}
-        fake.create("namespaces", {"metadata": {"name": ns, "labels": labels}})
+    make_namespaces(fake, namespaces)
     kubelet = Kubelet(fake, registry)
     fake.simulate(kubelet)
     return fake, kubelet
+
+
+def make_namespaces(kube: FakeApiServer | RealCluster, namespaces: dict[str, str | None]) -> None:
+    for ns, project in namespaces.items():
+        labels = {PROJECT_LABEL: project} if project else {}
+        kube.create("namespaces", {"metadata": {"name": ns, "labels": labels}})
 
 
 @pytest.fixture
 def cluster(
     env: Env,  # noqa: F811
     token_registry: TokenRegistry,  # noqa: F811
+    real_kube: RealCluster,
+    tmp_path: Path,
+) -> Cluster:
+    """Cluster c1 on the real API server, with the credentials of `pulling_cluster`."""
+    trust(env.data, token_registry)
+    make_namespaces(real_kube, {"shop": "web", "cart": "store"})
+    return _registered(env, real_kube, None, token_registry, tmp_path)
+
+
+@pytest.fixture
+def pulling_cluster(
+    env: Env,  # noqa: F811
+    token_registry: TokenRegistry,  # noqa: F811
     tmp_path: Path,
 ) -> Iterator[Cluster]:
-    """Cluster c1 on the fake. shop (project web) is reached, for the registry, by a
-    namespace credential with a wrong password, web's project credential (alice) and a
-    cluster-wide one (bob, who may not pull team-a/*), in that kubelet order; plus a
-    namespace credential of shop for quay.io and one of cart (project store) for the
+    """Cluster c1 on the fake, whose kubelet pulls. shop (project web) is reached, for the
+    registry, by a namespace credential with a wrong password, web's project credential
+    (alice) and a cluster-wide one (bob, who may not pull team-a/*), in that kubelet order;
+    plus a namespace credential of shop for quay.io and one of cart (project store) for the
     registry, which a Deployment in shop must not get."""
     trust(env.data, token_registry)
     fake, kubelet = start_fake(token_registry, {"shop": "web", "cart": "store"})
     try:
-        env.cluster("c1", kubeconfig=str(fake.kubeconfig(tmp_path / "kubeconfig")))
-        web, store = env.project("web"), env.project("store")
-        env.namespace("shop", web["id"])
-        env.namespace("cart", store["id"])
-        host, alice, bob = token_registry.host, token_registry.alice, token_registry.bob
-        creds = {
-            "shop-wrong": env.cred(
-                "shop-wrong",
-                scope="namespace",
-                namespace="shop",
-                server=host,
-                username=alice.username,
-                password=WRONG_PASSWORD,
-            ),
-            "web-alice": env.cred(
-                "web-alice",
-                scope="project",
-                project=web["id"],
-                server=host,
-                username=alice.username,
-                password=alice.password,
-            ),
-            "wide-bob": env.cred(
-                "wide-bob", server=host, username=bob.username, password=bob.password
-            ),
-            "shop-quay": env.cred(
-                "shop-quay", scope="namespace", namespace="shop", server="quay.io", provider="quay"
-            ),
-            "cart-alice": env.cred(
-                "cart-alice",
-                scope="namespace",
-                namespace="cart",
-                server=host,
-                username=alice.username,
-                password=WRONG_PASSWORD + "-cart",
-            ),
-        }
-        yield Cluster(env, fake, kubelet, token_registry, creds)
+        yield _registered(env, fake, kubelet, token_registry, tmp_path)
     finally:
         fake.stop()
 
 
-def serve_more_workloads(fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the fake serve StatefulSets and DaemonSets as plain stored objects (no controller):
-    enough to read and patch their pod templates."""
-    for plural, kind, short in (
-        ("statefulsets", "StatefulSet", "sts"),
-        ("daemonsets", "DaemonSet", "ds"),
-    ):
-        res = Resource("apps", "v1", plural, kind, True, (short,), ("status",), True)
-        monkeypatch.setitem(resources.BY_PLURAL, ("apps", "v1", plural), res)
-        monkeypatch.setitem(resources.BY_NAME, plural, res)
-        fake.store._objects.setdefault(plural, {})
+def _registered(
+    env: Env,  # noqa: F811
+    kube: FakeApiServer | RealCluster,
+    kubelet: Kubelet | None,
+    token_registry: TokenRegistry,  # noqa: F811
+    tmp_path: Path,
+) -> Cluster:
+    env.cluster("c1", kubeconfig=str(kube.kubeconfig(tmp_path / "kubeconfig")))
+    web, store = env.project("web"), env.project("store")
+    env.namespace("shop", web["id"])
+    env.namespace("cart", store["id"])
+    host, alice, bob = token_registry.host, token_registry.alice, token_registry.bob
+    creds = {
+        "shop-wrong": env.cred(
+            "shop-wrong",
+            scope="namespace",
+            namespace="shop",
+            server=host,
+            username=alice.username,
+            password=WRONG_PASSWORD,
+        ),
+        "web-alice": env.cred(
+            "web-alice",
+            scope="project",
+            project=web["id"],
+            server=host,
+            username=alice.username,
+            password=alice.password,
+        ),
+        "wide-bob": env.cred("wide-bob", server=host, username=bob.username, password=bob.password),
+        "shop-quay": env.cred(
+            "shop-quay", scope="namespace", namespace="shop", server="quay.io", provider="quay"
+        ),
+        "cart-alice": env.cred(
+            "cart-alice",
+            scope="namespace",
+            namespace="cart",
+            server=host,
+            username=alice.username,
+            password=WRONG_PASSWORD + "-cart",
+        ),
+    }
+    return Cluster(env, kube, kubelet, token_registry, creds)

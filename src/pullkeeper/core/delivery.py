@@ -10,6 +10,9 @@ after it in every namespace its scope covers:
 - cluster scope: every namespace but the excluded ones (a list, and any
   namespace labelled `pullkeeper.io/exclude=true`).
 
+A namespace being deleted (Terminating) gets nothing and loses nothing: the
+cluster refuses new objects there and removes the old ones itself.
+
 A Secret carries labels that say who manages it and for which credential,
 and an annotation with a keyed hash of its content, so that comparing two
 hashes tells whether a write is needed without reading the secret itself.
@@ -64,6 +67,15 @@ class Namespace:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     recorded_project: str | None = None  # the membership recorded in pullkeeper
+    terminating: bool = False  # being deleted: the cluster accepts nothing new there
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> Namespace:
+        meta = obj.get("metadata") or {}
+        terminating = bool(meta.get("deletionTimestamp")) or (
+            (obj.get("status") or {}).get("phase") == "Terminating"
+        )
+        return cls(str(meta.get("name", "")), dict(meta.get("labels") or {}), None, terminating)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,8 @@ def desired_state(
     out: dict[tuple[str, str], Desired] = {}
     collisions: list[Collision] = []
     for ns in namespaces:
+        if ns.terminating:
+            continue
         project = project_of(ns, known)
         for cred in ordered:
             if not covers(cred, ns, project, excluded):

@@ -32,8 +32,10 @@ class Options:
 
 
 def _client(o: Options, path: str) -> dict[str, Any]:
+    # The API server refuses a query string in a webhook's URL, and wants every segment of a
+    # Service path to be a DNS-1123 subdomain: a cluster name (a DNS label) is one.
     if o.cluster:
-        path += f"?cluster={o.cluster}"
+        path += f"/{o.cluster}"
     config: dict[str, Any] = {"caBundle": o.ca_bundle}
     if o.url:
         config["url"] = o.url.rstrip("/") + path
@@ -125,6 +127,11 @@ def manifests(o: Options) -> list[dict[str, Any]]:
                     "apiGroups": ["apps"],
                     "resources": ["deployments", "statefulsets", "daemonsets"],
                     "verbs": ["get", "list", "watch", "create", "patch"],
+                },
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["replicasets"],
+                    "verbs": ["get", "list", "watch"],
                 },
             ],
         },

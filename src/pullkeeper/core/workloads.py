@@ -186,35 +186,38 @@ def failed_pulls(events: Sequence[Obj]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def owned_pods(workload: Obj, pods: Iterable[Obj]) -> list[Obj]:
-    """The pods a workload owns, directly or through one of its ReplicaSets (NAME-HASH)."""
-    meta = workload["metadata"]
-    uid, prefix = meta.get("uid"), f"{meta['name']}-"
-    return [
-        pod
-        for pod in pods
-        if any(
-            o.get("uid") == uid
-            or (o.get("kind") == "ReplicaSet" and o.get("name", "").startswith(prefix))
-            for o in pod["metadata"].get("ownerReferences") or []
-        )
-    ]
+def _owned_by(obj: Obj, owners: set[str]) -> bool:
+    return any(o.get("uid") in owners for o in obj["metadata"].get("ownerReferences") or [])
 
 
-def related_events(workload: Obj, pods: Sequence[Obj], events: Iterable[Obj]) -> list[Obj]:
-    """Events about the workload, its ReplicaSets and its pods, oldest first, as plain rows."""
-    name = workload["metadata"]["name"]
+def owned_replicasets(workload: Obj, replicasets: Iterable[Obj]) -> list[Obj]:
+    """The ReplicaSets a Deployment owns: by owner reference, never by name (the ReplicaSets
+    of a Deployment `web-api` start with `web-` too)."""
+    return [rs for rs in replicasets if _owned_by(rs, {workload["metadata"].get("uid")})]
+
+
+def owned_pods(workload: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj]) -> list[Obj]:
+    """The pods a workload owns, directly or through one of the ReplicaSets it owns."""
+    owners = {workload["metadata"].get("uid")}
+    owners |= {rs["metadata"].get("uid") for rs in owned_replicasets(workload, replicasets)}
+    return [pod for pod in pods if _owned_by(pod, owners)]
+
+
+def related_events(
+    workload: Obj, replicasets: Sequence[Obj], pods: Sequence[Obj], events: Iterable[Obj]
+) -> list[Obj]:
+    """Events about the workload, its ReplicaSets and its pods (by uid, else by kind and exact
+    name), oldest first, as plain rows."""
     kind = workload.get("kind", "Deployment")
-    pod_names = {p["metadata"]["name"] for p in pods}
+    mine = [(kind, workload), *(("ReplicaSet", rs) for rs in replicasets)]
+    mine += [("Pod", p) for p in pods]
+    uids = {o["metadata"].get("uid") for _, o in mine} - {None, ""}
+    names = {(k, o["metadata"]["name"]) for k, o in mine}
     rows = []
     for e in events:
         obj = e.get("involvedObject") or {}
         who, what = obj.get("name", ""), obj.get("kind", "")
-        if not (
-            (what == kind and who == name)
-            or (what == "Pod" and who in pod_names)
-            or (what == "ReplicaSet" and who.startswith(f"{name}-"))
-        ):
+        if not (obj.get("uid") in uids if obj.get("uid") else (what, who) in names):
             continue
         rows.append(
             {
@@ -226,15 +229,19 @@ def related_events(workload: Obj, pods: Sequence[Obj], events: Iterable[Obj]) ->
                 "reason": e.get("reason", ""),
                 "object": f"{what}/{who}",
                 "message": e.get("message", ""),
-                "_order": _rv(e),
+                "_name": str(e["metadata"].get("name", "")),
             }
         )
-    rows.sort(key=lambda r: (r["first_at"], r["_order"]))
-    for r in rows:
-        del r["_order"]
+    rows.sort(key=lambda r: (r["first_at"], _recorded_at(r.pop("_name"))))
     return rows
 
 
-def _rv(obj: Obj) -> int:
-    text = str(obj["metadata"].get("resourceVersion") or "0")
-    return int(text) if text.isdigit() else 0
+def _recorded_at(name: str) -> int:
+    """When an event was recorded, to the nanosecond, as client-go's recorder names events
+    (OBJECT.HEX-NANOSECONDS): the order within one second of `firstTimestamp`. 0 when the
+    name is not of that form (the list's order then stays)."""
+    suffix = name.rpartition(".")[2]
+    try:
+        return int(suffix, 16) if 15 <= len(suffix) <= 16 else 0
+    except ValueError:
+        return 0

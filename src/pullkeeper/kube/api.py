@@ -29,9 +29,12 @@ T = TypeVar("T")
 class KubeError(Exception):
     """A Kubernetes API failure; `status` is the HTTP status, None for no answer at all."""
 
-    def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
+    def __init__(
+        self, message: str, status: int | None = None, reason: str = "", terminating: bool = False
+    ) -> None:
         super().__init__(message)
         self.message, self.status, self.reason = message, status, reason
+        self.terminating = terminating  # refused because the namespace is being deleted
 
     @property
     def retryable(self) -> bool:
@@ -46,26 +49,34 @@ class KubeError(Exception):
 
 _HINTS = {
     401: "the cluster refused pullkeeper's credentials; check the kubeconfig's user",
-    403: "pullkeeper's account lacks RBAC permission for this; grant it the role in "
-    "`pullkeeper webhook manifests` (or edit secrets/namespaces)",
-    404: "not found",
-    409: "conflict",
     422: "the API server refused the object as invalid",
     429: "the API server is throttling requests",
 }
+# The cause (its JSON field is "reason") NamespaceLifecycle admission gives a create in a
+# namespace being deleted.
+_TERMINATING = "NamespaceTerminating"
 
 
-def translated(call: Callable[[], T], what: str) -> T:
+def translated(call: Callable[[], T], what: str, verb: str = "", resource: str = "") -> T:
+    """call(), its failures as KubeErrors that say what was refused and what to do; `verb`
+    and `resource` name the permission a 403 lacks."""
     try:
         return call()
     except ApiError as e:
         code = e.status.code or 0
         reason = e.status.reason or ""
-        hint = _HINTS.get(code, "")
+        causes = (e.status.details.causes if e.status.details else None) or []
+        terminating = code == 403 and any(c.reason == _TERMINATING for c in causes)
         message = f"{what}: {e.status.message or reason or f'HTTP {code}'}"
-        if hint and hint not in ("not found", "conflict"):
-            message += f" ({hint})"
-        raise KubeError(message, code, reason) from None
+        if code == 403 and not terminating:
+            needed = f"{verb} {resource}" if verb and resource else "this"
+            message += (
+                f" (pullkeeper's account may not {needed}: grant it, for example with the "
+                "ClusterRole that `pullkeeper webhook manifests` prints)"
+            )
+        elif code in _HINTS:
+            message += f" ({_HINTS[code]})"
+        raise KubeError(message, code, reason, terminating) from None
     except httpx2.HTTPError as e:
         raise KubeError(f"{what}: cannot reach the API server: {type(e).__name__}: {e}") from None
 
@@ -122,7 +133,7 @@ class ClusterAPI:
             items = [_dict(n) for n in found]
             return items, found.resourceVersion
 
-        return translated(call, "listing namespaces")
+        return translated(call, "listing namespaces", "list", "namespaces")
 
     def list_managed_secrets(self) -> tuple[list[dict[str, Any]], str]:
         """Every Secret pullkeeper manages, in every namespace: one list, whatever their number."""
@@ -134,7 +145,7 @@ class ClusterAPI:
             items = [_dict(s) for s in found]
             return items, found.resourceVersion
 
-        return translated(call, "listing the managed Secrets")
+        return translated(call, "listing the managed Secrets", "list", "secrets")
 
     def watch_namespaces(
         self, resource_version: str, timeout: int
@@ -144,6 +155,7 @@ class ClusterAPI:
                 Namespace, resource_version=resource_version, server_timeout=timeout
             ),
             "watching namespaces",
+            "namespaces",
         )
 
     def watch_managed_secrets(
@@ -158,14 +170,15 @@ class ClusterAPI:
                 server_timeout=timeout,
             ),
             "watching the managed Secrets",
+            "secrets",
         )
 
     def _watch(
-        self, start: Callable[[], Iterator[tuple[str, Any]]], what: str
+        self, start: Callable[[], Iterator[tuple[str, Any]]], what: str, resource: str
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        events = translated(start, what)
+        events = translated(start, what, "watch", resource)
         while True:
-            got = translated(lambda: next(events, None), what)
+            got = translated(lambda: next(events, None), what, "watch", resource)
             if got is None:
                 return
             kind, obj = got
@@ -177,7 +190,7 @@ class ClusterAPI:
             items = [_dict(a) for a in found]
             return items, found.resourceVersion
 
-        return translated(call, "listing ServiceAccounts")
+        return translated(call, "listing ServiceAccounts", "list", "serviceaccounts")
 
     def watch_service_accounts(
         self, resource_version: str, timeout: int
@@ -190,6 +203,7 @@ class ClusterAPI:
                 server_timeout=timeout,
             ),
             "watching ServiceAccounts",
+            "serviceaccounts",
         )
 
     def replace_service_account(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +215,8 @@ class ClusterAPI:
                 self._client.replace(cast(ServiceAccount, ServiceAccount.from_dict(obj)))
             ),
             f"updating ServiceAccount {meta['namespace']}/{meta['name']}",
+            "update",
+            "serviceaccounts",
         )
 
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -212,13 +228,15 @@ class ClusterAPI:
                     return None
                 raise
 
-        return translated(call, f"reading Secret {namespace}/{name}")
+        return translated(call, f"reading Secret {namespace}/{name}", "get", "secrets")
 
     def create_secret(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = manifest["metadata"]
         return translated(
             lambda: _dict(self._client.create(_secret(manifest))),
             f"creating Secret {meta['namespace']}/{meta['name']}",
+            "create",
+            "secrets",
         )
 
     def replace_secret(self, manifest: dict[str, Any], resource_version: str) -> dict[str, Any]:
@@ -228,6 +246,8 @@ class ClusterAPI:
         return translated(
             lambda: _dict(self._client.replace(_secret(body))),
             f"updating Secret {meta['namespace']}/{meta['name']}",
+            "update",
+            "secrets",
         )
 
     def delete_secret(self, namespace: str, name: str) -> bool:
@@ -242,7 +262,7 @@ class ClusterAPI:
                 raise
             return True
 
-        return translated(call, f"deleting Secret {namespace}/{name}")
+        return translated(call, f"deleting Secret {namespace}/{name}", "delete", "secrets")
 
 
 def _selector(text: str) -> dict[str, str | Operator[Any] | Iterable[Any] | None]:

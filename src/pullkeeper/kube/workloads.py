@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 from lightkube import Client
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import NamespacedResourceG
-from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
+from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
 from lightkube.resources.core_v1 import Event, Pod, Secret
 from lightkube.types import PatchType
 
@@ -25,13 +25,12 @@ _RESOURCES: dict[str, type[NamespacedResourceG]] = {
     "StatefulSet": StatefulSet,
     "DaemonSet": DaemonSet,
 }
-_PULL_SECRETS = "/spec/template/spec/imagePullSecrets"
 
 
-def translated(call: Callable[[], T], what: str) -> T:
+def translated(call: Callable[[], T], what: str, verb: str = "", resource: str = "") -> T:
     """kube.api's translation, plus an answer lightkube cannot read as the kind it asked for."""
     try:
-        return _translated(call, what)
+        return _translated(call, what, verb, resource)
     except ValueError as e:  # msgspec's ValidationError: a field the kind requires is missing
         raise KubeError(f"{what}: the API server's answer is not a valid object: {e}") from None
 
@@ -63,6 +62,8 @@ class WorkloadAPI:
         return translated(
             lambda: _dict(self._client.create(cast(Deployment, Deployment.from_dict(manifest)))),
             f"creating Deployment {meta['namespace']}/{meta['name']}",
+            "create",
+            "deployments",
         )
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
@@ -79,7 +80,7 @@ class WorkloadAPI:
             found.setdefault("kind", kind)
             return found
 
-        return translated(call, f"reading {kind} {namespace}/{name}")
+        return translated(call, f"reading {kind} {namespace}/{name}", "get", kind.lower() + "s")
 
     def pods(self, namespace: str, labels: dict[str, str]) -> list[Obj]:
         return translated(
@@ -88,12 +89,29 @@ class WorkloadAPI:
                 for p in self._client.list(Pod, namespace=namespace, labels=dict(labels.items()))
             ],
             f"listing the pods of namespace {namespace}",
+            "list",
+            "pods",
+        )
+
+    def replicasets(self, namespace: str, labels: dict[str, str]) -> list[Obj]:
+        return translated(
+            lambda: [
+                _dict(r)
+                for r in self._client.list(
+                    ReplicaSet, namespace=namespace, labels=dict(labels.items())
+                )
+            ],
+            f"listing the ReplicaSets of namespace {namespace}",
+            "list",
+            "replicasets",
         )
 
     def events(self, namespace: str) -> list[Obj]:
         return translated(
             lambda: [_dict(e) for e in self._client.list(Event, namespace=namespace)],
             f"listing the events of namespace {namespace}",
+            "list",
+            "events",
         )
 
     def has_secret(self, namespace: str, name: str) -> bool:
@@ -106,35 +124,26 @@ class WorkloadAPI:
                 raise
             return True
 
-        return translated(call, f"reading Secret {namespace}/{name}")
+        return translated(call, f"reading Secret {namespace}/{name}", "get", "secrets")
 
-    def add_pull_secrets(
-        self,
-        kind: str,
-        namespace: str,
-        name: str,
-        resource_version: str,
-        had_list: bool,
-        names: Sequence[str],
+    def set_pull_secrets(
+        self, kind: str, namespace: str, name: str, resource_version: str, names: Sequence[str]
     ) -> Obj:
-        """Append these imagePullSecrets to the pod template, if the workload is still at
-        resource_version (a JSON patch whose first operation tests it): every entry it holds
-        stays, in its place."""
-        ops: list[Obj] = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}
-        ]
-        if had_list:
-            ops += [
-                {"op": "add", "path": f"{_PULL_SECRETS}/-", "value": {"name": n}} for n in names
-            ]
-        else:
-            ops.append({"op": "add", "path": _PULL_SECRETS, "value": [{"name": n} for n in names]})
+        """Set the pod template's imagePullSecrets to these, if the workload is still at
+        resource_version (else 409): a merge patch carrying the resourceVersion, since a
+        failed JSON-patch `test` is a 422 the API server words like any other bad patch."""
+        body = {
+            "metadata": {"resourceVersion": resource_version},
+            "spec": {"template": {"spec": {"imagePullSecrets": [{"name": n} for n in names]}}},
+        }
         resource = _RESOURCES[kind]
         return translated(
             lambda: _dict(
                 self._client.patch(
-                    resource, name, ops, namespace=namespace, patch_type=PatchType.JSON
+                    resource, name, body, namespace=namespace, patch_type=PatchType.MERGE
                 )
             ),
             f"adding imagePullSecrets to {kind} {namespace}/{name}",
+            "patch",
+            kind.lower() + "s",
         )

@@ -252,7 +252,10 @@ class Webhook:
         view = self.index.cluster(cluster)
         if view is None:
             which = f"no cluster {cluster!r}" if cluster else "not exactly one cluster"
-            return f"pullkeeper knows {which} (set ?cluster= in the webhook's URL); passed"
+            return (
+                f"pullkeeper knows {which} (name the cluster at the end of the webhook's "
+                "path: /admission/mutate/CLUSTER); passed"
+            )
         return view.view(str(request.get("namespace") or ""))
 
     def mutate(self, request: Mapping[str, Any], cluster: str | None) -> dict[str, Any]:
@@ -312,7 +315,10 @@ class Webhook:
             return _answer(uid)
         mode = view.policy.mode or imagepolicy.ENFORCE
         messages = [f"{f.where}: {f.violation.message}" for f in findings]
-        self._record(request, mode, messages, cluster)
+        if not request.get("dryRun"):
+            # A dry run (`kubectl apply --dry-run=server`) admits nothing: no record of it, as
+            # the webhook's `sideEffects: None` promises the API server.
+            self._record(request, mode, messages, cluster)
         self._count("validate", {"enforce": "denied", "warn": "warned"}.get(mode, "audited"))
         if mode == imagepolicy.ENFORCE:
             return _answer(uid, False, status=_status("; ".join(messages)))
@@ -351,7 +357,6 @@ class Webhook:
                 after={
                     "namespace": request.get("namespace"),
                     "operation": request.get("operation"),
-                    "dry_run": bool(request.get("dryRun")),
                     "findings": messages,
                 },
             )

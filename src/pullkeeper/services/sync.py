@@ -121,6 +121,16 @@ class Statuses:
                     if cid == cluster_id and status.state == CONFLICT:
                         self._conflicts.setdefault((cid, namespace), set()).add(status.secret)
 
+    def drop(self, cluster_id: str, namespace: str) -> None:
+        """Forget the cluster's statuses in a namespace that is going or gone."""
+        with self._lock:
+            for credential_id, slots in list(self._by_credential.items()):
+                if slots.pop((cluster_id, namespace), None) is not None:
+                    self._dirty.add((credential_id, cluster_id, namespace))
+                if not slots:
+                    del self._by_credential[credential_id]
+            self._conflicts.pop((cluster_id, namespace), None)
+
     def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
         """Names of Secrets in the namespace that pullkeeper found but does not manage."""
         with self._lock:
@@ -180,11 +190,36 @@ class Options:
     lease_seconds: float = 15.0
 
 
-def _rv(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return -1
+class Echoes:
+    """Tells the watch's echoes of the loop's own writes from news, without ordering
+    resourceVersions (to a client they are opaque strings): a watch delivers in order, so
+    while a write of ours has not come back through it, every event on that object is older
+    than what we wrote."""
+
+    _DELETED = ""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], str] = {}
+
+    def wrote(self, key: tuple[str, str], resource_version: str) -> None:
+        self._pending[key] = resource_version
+
+    def deleted(self, key: tuple[str, str]) -> None:
+        self._pending[key] = self._DELETED
+
+    def stale(self, key: tuple[str, str], event: str, resource_version: str) -> bool:
+        """Whether the event is our own write coming back, or older than it."""
+        pending = self._pending.get(key)
+        if pending is None:
+            return False
+        if (event == "DELETED") == (pending == self._DELETED) and (
+            event == "DELETED" or resource_version == pending
+        ):
+            del self._pending[key]
+        return True
+
+    def clear(self) -> None:
+        self._pending.clear()
 
 
 class ClusterSync:
@@ -211,6 +246,8 @@ class ClusterSync:
         self._namespaces: dict[str, delivery.Namespace] = {}
         self._secrets: dict[tuple[str, str], Existing] = {}
         self._accounts: dict[tuple[str, str], dict[str, Any]] = {}  # ServiceAccount objects
+        self._echoes = Echoes()  # of Secret writes
+        self._account_echoes = Echoes()
         self._state: store_state.ClusterState | None = None
         self._cluster_name = cluster_id
         self._hash_key = b""
@@ -274,15 +311,19 @@ class ClusterSync:
         namespaces, ns_rv = api.list_namespaces()
         secrets, secret_rv = api.list_managed_secrets()
         accounts, account_rv = api.list_service_accounts()
+        self._echoes.clear()
+        self._account_echoes.clear()
         self._accounts = {_key(a): a for a in accounts}
-        self._namespaces = {n.name: n for n in (_namespace(o) for o in namespaces)}
+        self._namespaces = {
+            n.name: n for n in (delivery.Namespace.from_object(o) for o in namespaces)
+        }
         self._hash_key = self.server.vault.hash_key()
         self._secrets = {
             (e.namespace, e.name): e
             for e in (Existing.from_object(o, self._hash_key) for o in secrets)
         }
         self.statuses.cluster_error(self.cluster_id, None)
-        self._record_namespaces(self._namespaces.values())
+        self._record_namespaces(n for n in self._namespaces.values() if not n.terminating)
         self._load_store()
         self._reconcile(api, None)
         epoch = self._epoch
@@ -372,48 +413,58 @@ class ClusterSync:
     # -- events
 
     def _namespace_event(self, event: str, obj: dict[str, Any]) -> set[str]:
-        ns = _namespace(obj)
+        ns = delivery.Namespace.from_object(obj)
         if event == "DELETED":
             self._namespaces.pop(ns.name, None)
             for slot in [s for s in self._secrets if s[0] == ns.name]:
                 del self._secrets[slot]
             for key in [k for k in self._accounts if k[0] == ns.name]:
                 del self._accounts[key]
-            return {ns.name}
+            self.statuses.drop(self.cluster_id, ns.name)
+            return set()
         old = self._namespaces.get(ns.name)
+        if ns.terminating:
+            if old is None or not old.terminating:
+                self._terminating(ns.name)
+            return set()
         recorded = old.recorded_project if old else None
         if old is not None and _labelled(old) and not _labelled(ns):
             # The label that put it in a project is gone: so is that membership.
             recorded = None
             self._unrecord(ns.name)
         self._namespaces[ns.name] = delivery.Namespace(ns.name, ns.labels, recorded)
-        if old is None or old.labels != ns.labels:
+        if old is None or old.labels != ns.labels or old.terminating:
             self._record_namespaces([self._namespaces[ns.name]])
             return {ns.name}
         return set()
 
+    def _terminating(self, name: str) -> None:
+        """The namespace is being deleted: nothing more to write there, nothing to report."""
+        old = self._namespaces.get(name)
+        if old is not None:
+            self._namespaces[name] = delivery.Namespace(
+                name, old.labels, old.recorded_project, terminating=True
+            )
+        self.statuses.drop(self.cluster_id, name)
+
     def _secret_event(self, event: str, obj: dict[str, Any]) -> set[str]:
         found = Existing.from_object(obj, self._hash_key)
         slot = (found.namespace, found.name)
-        known = self._secrets.get(slot)
+        if self._echoes.stale(slot, event, found.resource_version):
+            return set()
         if event == "DELETED":
-            if known is not None and _rv(known.resource_version) > _rv(found.resource_version):
-                return set()  # deleted before a newer write of ours
             self._secrets.pop(slot, None)
         else:
-            if known is not None and _rv(known.resource_version) >= _rv(found.resource_version):
-                return set()  # an echo of our own write, or older
             self._secrets[slot] = found
         return {found.namespace}
 
     def _account_event(self, event: str, obj: dict[str, Any]) -> set[str]:
         key = _key(obj)
-        known = self._accounts.get(key)
+        if self._account_echoes.stale(key, event, _version(obj)):
+            return set()
         if event == "DELETED":
             self._accounts.pop(key, None)
             return set()
-        if known is not None and _rv(_version(known)) >= _rv(_version(obj)):
-            return set()  # an echo of our own write, or older
         self._accounts[key] = obj
         return {key[0]}
 
@@ -435,7 +486,7 @@ class ClusterSync:
         self._hash_key = self.server.vault.hash_key()
         recorded = {n.name: n.recorded_project for n in self._state.namespaces}
         self._namespaces = {
-            name: delivery.Namespace(name, ns.labels, recorded.get(name))
+            name: delivery.Namespace(name, ns.labels, recorded.get(name), ns.terminating)
             for name, ns in self._namespaces.items()
         }
         # A project created after its namespaces were labelled: record them in it now.
@@ -444,6 +495,7 @@ class ClusterSync:
             ns
             for ns in self._namespaces.values()
             if _labelled(ns)
+            and not ns.terminating
             and (labelled := delivery.project_of(delivery.Namespace(ns.name, ns.labels), projects))
             and labelled != ns.recorded_project
         ]
@@ -549,11 +601,15 @@ class ClusterSync:
         if state is None:
             return
         self.passes += 1
-        scope = [n for n in self._namespaces.values() if only is None or n.name in only]
+        scope = [
+            n
+            for n in self._namespaces.values()
+            if (only is None or n.name in only) and not n.terminating
+        ]
         desired, collisions = delivery.desired_state(
             state.credentials, scope, state.projects.values(), self._hash_key, self.options.excluded
         )
-        plan = delivery.plan(desired, self._secrets, only)
+        plan = delivery.plan(desired, self._secrets, [n.name for n in scope])
         cluster = self._cluster_name
         for want in plan.in_sync:
             self._status(want, IN_SYNC)
@@ -574,10 +630,12 @@ class ClusterSync:
         for want, have in plan.update:
             self._write(api, want, have)
         for have in plan.delete:
+            slot = (have.namespace, have.name)
             try:
-                api.delete_secret(have.namespace, have.name)
+                if api.delete_secret(*slot):
+                    self._echoes.deleted(slot)
                 self.writes += 1
-                self._secrets.pop((have.namespace, have.name), None)
+                self._secrets.pop(slot, None)
             except KubeError as e:
                 self._failed(e, have.namespace)
         self._reconcile_accounts(api, scope, desired)
@@ -618,6 +676,7 @@ class ClusterSync:
                 written = api.replace_service_account(change.apply_to(self._accounts[key]))
                 self.writes += 1
                 self._accounts[key] = written
+                self._account_echoes.wrote(key, _version(written))
             except KubeError as e:
                 if e.status == 409:
                     self._events.put(("retry", key[0]))  # changed meanwhile: look again
@@ -643,7 +702,8 @@ class ClusterSync:
             else:
                 obj = api.replace_secret(want.manifest(), have.resource_version)
             self.writes += 1
-            self._secrets[slot] = Existing.from_object(obj, self._hash_key)
+            self._secrets[slot] = written = Existing.from_object(obj, self._hash_key)
+            self._echoes.wrote(slot, written.resource_version)
             self._status(want, IN_SYNC)
         except KubeError as e:
             if e.status == 409:
@@ -680,6 +740,9 @@ class ClusterSync:
     def _failed(self, e: KubeError, namespace: str, want: Desired | None = None) -> None:
         if e.status is None:
             raise e  # no answer at all: reconnect and list again
+        if e.terminating:
+            self._terminating(namespace)  # its watch event is on its way
+            return
         if e.retryable:
             delay = 1.0
             threading.Timer(delay, self._events.put, args=(("retry", namespace),)).start()
@@ -715,11 +778,6 @@ def _labelled(ns: delivery.Namespace) -> bool:
     return bool(
         ns.labels.get(delivery.PROJECT_LABEL) or ns.labels.get(delivery.RANCHER_PROJECT_LABEL)
     )
-
-
-def _namespace(obj: dict[str, Any]) -> delivery.Namespace:
-    meta = obj.get("metadata") or {}
-    return delivery.Namespace(str(meta.get("name", "")), dict(meta.get("labels") or {}))
 
 
 # --------------------------------------------------------------------------- all clusters

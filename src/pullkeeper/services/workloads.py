@@ -228,8 +228,10 @@ def status(
             if workload is None:
                 raise NotFound(f"no Deployment {name!r} in namespace {namespace!r}")
             labels = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            pods = rules.owned_pods(workload, api.pods(namespace, labels) if labels else [])
-            events = rules.related_events(workload, pods, api.events(namespace))
+            found = api.replicasets(namespace, labels) if labels else []
+            sets = rules.owned_replicasets(workload, found)
+            pods = rules.owned_pods(workload, sets, api.pods(namespace, labels) if labels else [])
+            events = rules.related_events(workload, sets, pods, api.events(namespace))
         except KubeError as e:
             raise _failed(e, namespace) from None
     roll = rules.rollout(workload, pods, events)
@@ -317,12 +319,6 @@ def _furthest(attempts: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return min(ranked, key=lambda a: _FURTHEST.index(a["cause"]), default=None)
 
 
-def _changed_meanwhile(e: KubeError) -> bool:
-    """The patch's resourceVersion test failed: the workload changed since it was read (the
-    API server answers 409; some answer 422 naming the failed test)."""
-    return e.status == 409 or (e.status == 422 and "test" in e.message.lower())
-
-
 def attach(
     server: Server, actor: Actor, cluster_ref: str, namespace: str, kind_text: str, name: str
 ) -> dict[str, Any]:
@@ -354,17 +350,16 @@ def attach(
             if not added:
                 break
             try:
-                workload = api.add_pull_secrets(
+                workload = api.set_pull_secrets(
                     kind,
                     namespace,
                     name,
                     str(workload["metadata"].get("resourceVersion", "")),
-                    "imagePullSecrets" in spec,
-                    added,
+                    [*had, *added],
                 )
                 break
             except KubeError as e:
-                if not _changed_meanwhile(e):
+                if e.status != 409:  # 409: changed since it was read; read it again
                     raise _failed(e, namespace) from None
         else:
             raise Conflict(f"{kind} {namespace}/{name} kept changing; try again", "name")

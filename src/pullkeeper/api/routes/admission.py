@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs
 
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pullkeeper.services.admission import BadReview, parse_review
 
-PATHS = {"/admission/mutate": "mutate", "/admission/validate": "validate"}
+WEBHOOKS = ("mutate", "validate")
+
+
+def route(path: str) -> tuple[str, str | None] | None:
+    """The webhook and the cluster a path names: /admission/WEBHOOK[/CLUSTER]."""
+    parts = path.split("/")
+    if len(parts) not in (3, 4) or parts[:2] != ["", "admission"] or parts[2] not in WEBHOOKS:
+        return None
+    cluster = parts[3] if len(parts) == 4 else None
+    return (parts[2], cluster) if cluster != "" else None
 
 
 class AdmissionLayer:
@@ -27,8 +35,8 @@ class AdmissionLayer:
         self.app, self.server, self.limit = app, server, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        webhook = PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if webhook is None or scope.get("method") != "POST":
+        target = route(scope.get("path", "")) if scope["type"] == "http" else None
+        if target is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
         body = bytearray()
@@ -44,10 +52,10 @@ class AdmissionLayer:
                 return
             if not message.get("more_body"):
                 break
-        status, answer = await self._decide(webhook, bytes(body), scope)
+        status, answer = await self._decide(*target, bytes(body))
         await _send(send, status, answer)
 
-    async def _decide(self, webhook: str, body: bytes, scope: Scope) -> tuple[int, Any]:
+    async def _decide(self, webhook: str, cluster: str | None, body: bytes) -> tuple[int, Any]:
         hook = self.server.admission
         try:
             review = parse_review(body)
@@ -55,8 +63,6 @@ class AdmissionLayer:
             return 400, _error("bad_request", str(e))
         if hook is None:
             return 503, _error("unavailable", "the webhook is off")
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        cluster = (query.get("cluster") or [None])[0]
         if webhook == "mutate" and hook.index.ready.is_set():
             return 200, hook.mutate(review, cluster)  # in memory: no thread hand-off
         # Validation may write an audit record; either may wait for the index to be built.
