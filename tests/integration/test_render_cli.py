@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import stat
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +15,7 @@ import yaml
 
 from tests.integration.conftest import Result, isolated_env, pk
 from tests.integration.test_cli_server import ADMIN_TOKEN, Server, start_server
-from tests.kube.fake_apiserver import FakeApiServer
-from tests.tools import missing
+from tests.kube.real import RealCluster
 
 PASSWORDS = {"shop-pull": "shop-pass-Xy7142", "web-pull": "web-pass-Qz9931"}  # test values
 
@@ -118,42 +114,25 @@ def test_render_refusals(setup: Setup) -> None:
     assert unknown.returncode == 2 and "no cluster 'nope'" in unknown.stderr, unknown.describe()
 
 
-def test_kubectl_accepts_the_render(setup: Setup, tmp_path: Path) -> None:
-    """`pullkeeper render | kubectl apply -f -`, dry run and for real, against an API server."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        missing("kubectl is not installed, so the render is not applied")
+def test_kubectl_accepts_the_render(setup: Setup, real_kube: RealCluster) -> None:
+    """`pullkeeper render | kubectl apply -f -` against the real API server: a server-side dry
+    run (the server's own validation), a server-side apply, and again (nothing changes)."""
     rendered = setup.pk("render")
     assert rendered.returncode == 0, rendered.describe()
-    with FakeApiServer() as fake:
-        for ns in ("shop", "cart", "tools"):
-            fake.create("namespaces", {"metadata": {"name": ns}})
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(tmp_path),
-            "KUBECONFIG": str(fake.kubeconfig(tmp_path / "kubeconfig")),
-        }
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    for ns in ("shop", "cart", "tools"):
+        real_kube.create("namespaces", {"metadata": {"name": ns}})
 
-        def apply(*extra: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [kubectl, "apply", *extra, "-f", "-"],
-                input=rendered.stdout,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=60,
-                check=False,
-            )
-
-        dry = apply("--dry-run=client")
-        assert dry.returncode == 0, dry.stderr
-        assert dry.stdout.count("(dry run)") == 3, dry.stdout
-        assert fake.objects("secrets", "shop") == []
-        real = apply()
-        assert real.returncode == 0, real.stderr
-        assert sorted(s["metadata"]["name"] for s in fake.objects("secrets", "shop")) == [
-            "shop-pull",
-            "web-pull",
-        ]
-        again = apply()
-        assert again.returncode == 0 and again.stdout.count("unchanged") == 3, again.stdout
+    dry = real_kube.apply(docs, "--dry-run=server")
+    assert dry.stdout.count("(server dry run)") == len(docs), dry.stdout
+    assert real_kube.objects("secrets", "shop") == []
+    real_kube.apply(docs, "--server-side", "--field-manager=pullkeeper-render")
+    stored = {s["metadata"]["name"]: s for s in real_kube.objects("secrets", "shop")}
+    assert sorted(stored) == ["shop-pull", "web-pull"]
+    assert stored["shop-pull"]["type"] == "kubernetes.io/dockerconfigjson"
+    again = real_kube.apply(docs, "--server-side", "--field-manager=pullkeeper-render")
+    assert again.stdout.count("serverside-applied") == len(docs), again.stdout
+    after = {s["metadata"]["name"]: s for s in real_kube.objects("secrets", "shop")}
+    assert {n: s["metadata"]["resourceVersion"] for n, s in after.items()} == {
+        n: s["metadata"]["resourceVersion"] for n, s in stored.items()
+    }, "applying the same render again writes nothing"

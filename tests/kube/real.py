@@ -53,8 +53,9 @@ def require_control_plane() -> None:
 class ControlPlane:
     """etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, in `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, apiserver_flags: str = "") -> None:
         self.directory = directory
+        self.apiserver_flags = apiserver_flags  # more flags for kube-apiserver
         self.url = self.token = ""
         self.ca_file = directory / "pki" / "ca.crt"
         self._http: httpx.Client | None = None
@@ -63,6 +64,7 @@ class ControlPlane:
         started = time.monotonic()
         up = subprocess.run(
             [str(SCRIPT), "up", str(self.directory), str(os.getpid())],
+            env={**os.environ, "KUBE_APISERVER_FLAGS": self.apiserver_flags},
             capture_output=True,
             text=True,
             timeout=300,

@@ -281,6 +281,7 @@ class ClusterSync:
                 backoff = 1.0
             except KubeError as e:
                 if e.gone:
+                    log.info("cluster %s: %s; listing again", self._cluster_name, e.message)
                     continue  # list again at once
                 self.statuses.cluster_error(self.cluster_id, e.message)
                 log.warning("cluster %s: %s; retrying in %.0f s", self._cluster_name, e, backoff)
