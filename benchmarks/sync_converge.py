@@ -1,40 +1,47 @@
-"""The Kubernetes sync against the tests' fake API server: converging, resyncing, new namespaces.
+"""The Kubernetes sync against a real API server and the tests' fake: converging, resyncing,
+new namespaces.
 
 A real Server (SQLite store in a temporary data directory) is set up through
 the service layer, with one cluster reached through a kubeconfig pointing at
-`tests/kube`'s fake API server (the real REST protocol on loopback, driven by
-the product's lightkube client). The scenario: --namespaces namespaces
+the API server: with --api real, kube-apiserver v1.34, etcd and
+kube-controller-manager started by `scripts/kube` (requests counted from the
+API server's audit log, user pullkeeper); with --api fake, `tests/kube`'s fake
+API server (the real REST protocol on loopback, requests counted by the fake);
+--api both (the default) runs the real one, then the fake. The scenario: --namespaces namespaces
 (default 2,000) spread over --projects projects (default 50), each labelled
 `pullkeeper.io/project=<project>`; --creds-per-project project-scoped
 credentials per project (default 5); and --cluster-creds cluster-scoped ones
 (default 2), which go to every namespace but the excluded ones (kube-system).
 
-1. Converging from empty: the namespaces are created in the fake first, then
-   the cluster, projects and credentials are registered, then the sync is
-   started; timed until every expected Secret exists in the fake (its store is
-   looked at every 20 ms). The API requests the sync issued, by verb; writes
-   per Secret created; list requests and list operations (a list of many pages
-   is one operation of several requests, pages of 500). The same is run at
+1. Converging from empty: the namespaces are created in the API server first,
+   then the cluster, projects and credentials are registered, then the sync is
+   started; timed until every expected Secret exists (the fake's store is
+   looked at every 20 ms; for the real server, the audit log's count of
+   Secret creates every 100 ms, then one list confirms). The API requests the
+   sync issued, by verb; writes per Secret created; list requests and list
+   operations (a list of many pages is one operation of several requests,
+   pages of 500). The same is run at
    --small namespaces (default 200) first, to compare list calls.
 2. No-op resync: the sync is stopped and started again with
    sync_resync_seconds=--resync (default 2) on the converged cluster; its
    first pass and the next --resyncs (default 3) full resyncs, counting writes
    and list requests. (Run last, after 3.)
 3. New namespaces: after convergence, --new namespaces (default 50) are
-   created one at a time through the fake's HTTP API (POST
-   /api/v1/namespaces, as kubectl does); for each, the time until all of its
-   Secrets exist (looked up in the fake's store every 5 ms).
+   created one at a time through the HTTP API (POST /api/v1/namespaces, as
+   kubectl does); for each, the time until all of its Secrets exist (looked up
+   every 5 ms: in the fake's store, or with GETs on the real server).
 
 The fake is the tests' (tests/kube), with a longer watch history
 (--history), so that watches resume after convergence instead of listing
 everything again.
 
-CPU is this process's (the fake API server, the store and the sync all run in
-it) and, separately, the sync loop thread's own (from /proc/self/task); peak
-RSS is the process's (ru_maxrss), the fake's copy of every object included.
+CPU is this process's (the store and the sync run in it, and the fake API
+server when it is the fake) and, separately, the sync loop thread's own (from
+/proc/self/task); peak RSS is the process's (ru_maxrss). The real API server's
+watch requests are counted when they end (the audit log's last stage).
 
-Run: .venv/bin/python benchmarks/sync_converge.py [--namespaces 2000] [--projects 50]
-     [--creds-per-project 5]
+Run: .venv/bin/python benchmarks/sync_converge.py [--api both|real|fake]
+     [--namespaces 2000] [--projects 50] [--creds-per-project 5]
 """
 
 from __future__ import annotations
@@ -55,8 +62,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import parse_qsl, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -64,8 +70,8 @@ sys.path.insert(0, str(ROOT))
 from tests.kube.fake_apiserver import (  # noqa: E402
     WRITE_VERBS,
     FakeApiServer,
-    RequestRecord,
 )
+from tests.kube.real import ControlPlane, RealCluster  # noqa: E402
 
 from pullkeeper.core import delivery  # noqa: E402
 from pullkeeper.services import clusters, credentials, sync  # noqa: E402
@@ -105,6 +111,105 @@ def wait_for(check: Callable[[], bool], timeout: float, every: float, what: str)
         time.sleep(every)
 
 
+@dataclass(frozen=True)
+class Rec:
+    """One request of the sync's: its Kubernetes verb, resource and query."""
+
+    verb: str | None
+    resource: str | None
+    query: dict[str, str]
+
+
+class Api:
+    """The API server the sync talks to, and what the benchmark asks of it."""
+
+    name = ""
+
+    def kubeconfig(self, path: Path) -> Path: ...
+    def create(self, resource: str, obj: dict[str, Any]) -> None: ...
+    def has(self, namespace: str, name: str) -> bool: ...
+    def objects(self, resource: str) -> list[dict[str, Any]]: ...
+    def reset(self) -> None: ...
+    def requests(self) -> list[Rec]: ...
+    def writes(self) -> int:
+        """Writes since the last reset, by anyone (the fake's resourceVersion moves; on the
+        real server, the product's writes in the audit log)."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+class FakeApi(Api):
+    name = "fake"
+
+    def __init__(self, history: int) -> None:
+        self.fake = FakeApiServer(history_limit=history).start()
+        self.rv0 = 0
+
+    def kubeconfig(self, path: Path) -> Path:
+        return self.fake.kubeconfig(path)
+
+    def create(self, resource: str, obj: dict[str, Any]) -> None:
+        self.fake.create(resource, obj)
+
+    def has(self, namespace: str, name: str) -> bool:
+        return self.fake.get("secrets", name, namespace) is not None
+
+    def objects(self, resource: str) -> list[dict[str, Any]]:
+        return self.fake.objects(resource)
+
+    def reset(self) -> None:
+        self.fake.reset_counts()
+        self.rv0 = self.fake.resource_version
+
+    def requests(self) -> list[Rec]:
+        return [Rec(r.verb, r.resource, r.query) for r in self.fake.requests]
+
+    def writes(self) -> int:
+        return self.fake.resource_version - self.rv0
+
+    def stop(self) -> None:
+        self.fake.stop()
+
+
+class RealApi(Api):
+    name = "real"
+
+    def __init__(self, base: Path) -> None:
+        self.plane = ControlPlane(base / "kube").start()
+        self.kube = RealCluster(self.plane)
+        self.mark, self.seen = self.plane.audit_end(), []  # type: ignore[var-annotated]
+
+    def kubeconfig(self, path: Path) -> Path:
+        return self.kube.kubeconfig(path)
+
+    def create(self, resource: str, obj: dict[str, Any]) -> None:
+        self.kube.create(resource, obj)
+
+    def has(self, namespace: str, name: str) -> bool:
+        return self.kube.get("secrets", name, namespace) is not None
+
+    def objects(self, resource: str) -> list[dict[str, Any]]:
+        return self.kube.objects(resource)
+
+    def reset(self) -> None:
+        self.mark, self.seen = self.plane.audit_end(), []
+
+    def requests(self) -> list[Rec]:
+        events, self.mark = self.plane.audit("pullkeeper", self.mark)
+        for e in events:
+            ref = e.get("objectRef") or {}
+            query = dict(parse_qsl(urlsplit(e["requestURI"]).query))
+            self.seen.append(Rec(e["verb"], ref.get("resource"), query))
+        return list(self.seen)
+
+    def writes(self) -> int:
+        return sum(1 for r in self.requests() if r.verb in WRITE_VERBS)
+
+    def stop(self) -> None:
+        self.plane.stop()
+
+
 @dataclass
 class Requests:
     by_verb: dict[str, int]
@@ -112,7 +217,7 @@ class Requests:
     writes: int
 
     @classmethod
-    def of(cls, recs: list[RequestRecord]) -> Requests:
+    def of(cls, recs: list[Rec]) -> Requests:
         by_verb = {v: sum(1 for r in recs if r.verb == v) for v in VERBS}
         ops: dict[str, int] = {}
         for r in recs:
@@ -134,7 +239,7 @@ class World:
     args: argparse.Namespace
     namespaces: int
     base: Path
-    fake: FakeApiServer
+    api: Api
     server: Server
     manager: sync.SyncManager | None = None
     cluster_id: str = ""
@@ -156,12 +261,12 @@ class World:
         return out
 
     def has_all(self, namespace: str, names: list[str]) -> bool:
-        return all(self.fake.get("secrets", n, namespace) is not None for n in names)
+        return all(self.api.has(namespace, n) for n in names)
 
     def managed(self) -> set[tuple[str, str]]:
         return {
             (s["metadata"]["namespace"], s["metadata"]["name"])
-            for s in self.fake.objects("secrets")
+            for s in self.api.objects("secrets")
             if (s["metadata"].get("labels") or {}).get(delivery.MANAGED_BY) == delivery.MANAGER
         }
 
@@ -180,20 +285,20 @@ class World:
 def build(
     args: argparse.Namespace, namespaces: int, base: Path
 ) -> tuple[World, list[tuple[str, str]]]:
-    """The namespaces in a fake, then the cluster, projects and credentials in a store."""
-    fake = FakeApiServer(history_limit=args.history)
-    fake.start()
+    """The namespaces in the API server, then the cluster, projects and credentials in a
+    store."""
+    api: Api = RealApi(base) if args.which == "real" else FakeApi(args.history)
     server = Server.open(
         Settings(data=base / "data", sync_poll_seconds=args.poll, sync_resync_seconds=600)
     )
-    w = World(args, namespaces, base, fake, server)
+    w = World(args, namespaces, base, api, server)
     expected: list[tuple[str, str]] = []
     for i in range(namespaces):
         project = w.project_of(i)
         name = f"{project}-ns-{i // args.projects:04d}"
         labels = {delivery.PROJECT_LABEL: project}
-        fake.create("namespaces", {"metadata": {"name": name, "labels": labels}})
-    kubeconfig = fake.kubeconfig(base / "bench.kubeconfig")
+        api.create("namespaces", {"metadata": {"name": name, "labels": labels}})
+    kubeconfig = api.kubeconfig(base / "bench.kubeconfig")
     with server.transaction() as s:
         cluster = clusters.create_cluster(s, SYSTEM, CLUSTER, kubeconfig=str(kubeconfig))
         w.cluster_id = cluster.id
@@ -210,7 +315,7 @@ def build(
             cred = f"mirror-{k}"
             made(s, w, cred, credentials.Scope("cluster", cluster), 10**6 + k)
             w.cluster_wide.append(cred)
-    for ns in fake.objects("namespaces"):
+    for ns in api.objects("namespaces"):
         name = ns["metadata"]["name"]
         project = (ns["metadata"].get("labels") or {}).get(delivery.PROJECT_LABEL)
         expected += [(name, n) for n in w.expected_for(name, project)]
@@ -245,23 +350,24 @@ class Converged:
 
 def converge(w: World, expected: list[tuple[str, str]]) -> Converged:
     want = set(expected)
-    w.fake.reset_counts()
-    rv0 = w.fake.resource_version
+    w.api.reset()
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     w.start_sync()
 
     def done() -> bool:
-        # Cheap first (every write moves the store's resourceVersion), then the real check.
-        return w.fake.resource_version - rv0 >= len(want) and want <= w.managed()
+        # Cheap first (the writes so far), then the real check.
+        return w.api.writes() >= len(want) and want <= w.managed()
 
-    t1 = wait_for(done, 600, 0.02, f"{len(want)} Secrets")
+    every = 0.02 if w.api.name == "fake" else 0.1
+    t1 = wait_for(done, 600, every, f"{len(want)} Secrets")
     seconds = t1 - t0
     cpu = cpu_seconds() - cpu0
     loop_cpu = thread_cpu(f"sync-{w.cluster_id}")
     time.sleep(0.5)  # requests still in flight are counted too
-    requests = Requests.of(w.fake.requests)
-    created = w.fake.count("create", "secrets")
+    recs = w.api.requests()
+    requests = Requests.of(recs)
+    created = sum(1 for r in recs if r.verb == "create" and r.resource == "secrets")
     return Converged(
         w.namespaces, len(want), seconds, requests, created, cpu, loop_cpu, w.loop.passes
     )
@@ -278,27 +384,27 @@ class NewNamespaces:
 
 
 def new_namespaces(w: World) -> NewNamespaces:
-    w.fake.reset_counts()
+    w.api.reset()
     cpu0 = cpu_seconds()
     passes0 = w.loop.passes
     latencies = []
-    with httpx.Client(base_url=w.fake.url, timeout=10) as client:
-        for i in range(w.args.new):
-            project = w.project_of(i)
-            name = f"{project}-new-{i:04d}"
-            names = w.expected_for(name, project)
-            body = {"metadata": {"name": name, "labels": {delivery.PROJECT_LABEL: project}}}
-            t0 = time.perf_counter()
-            client.post("/api/v1/namespaces", json=body).raise_for_status()
-            t1 = wait_for(partial(w.has_all, name, names), 60, 0.005, f"the Secrets of {name}")
-            latencies.append(t1 - t0)
+    for i in range(w.args.new):
+        project = w.project_of(i)
+        name = f"{project}-new-{i:04d}"
+        names = w.expected_for(name, project)
+        body = {"metadata": {"name": name, "labels": {delivery.PROJECT_LABEL: project}}}
+        t0 = time.perf_counter()
+        w.api.create("namespaces", body)
+        t1 = wait_for(partial(w.has_all, name, names), 60, 0.005, f"the Secrets of {name}")
+        latencies.append(t1 - t0)
     cpu = cpu_seconds() - cpu0
     time.sleep(0.5)
+    recs = [r for r in w.api.requests() if r.resource == "secrets"]
     return NewNamespaces(
         latencies,
         w.args.creds_per_project + w.args.cluster_creds,
-        w.fake.count("write", "secrets"),
-        w.fake.count("create", "secrets"),
+        sum(1 for r in recs if r.verb in WRITE_VERBS),
+        sum(1 for r in recs if r.verb == "create"),
         cpu,
         w.loop.passes - passes0,
     )
@@ -316,8 +422,7 @@ class Resync:
 
 def resync(w: World) -> Resync:
     w.stop_sync()
-    w.fake.reset_counts()
-    rv0 = w.fake.resource_version
+    w.api.reset()
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     w.start_sync(sync_resync_seconds=w.args.resync)
@@ -327,17 +432,18 @@ def resync(w: World) -> Resync:
         """Where each full pass begins in the request log: its list of the namespaces."""
         return [
             i
-            for i, r in enumerate(w.fake.requests)
+            for i, r in enumerate(w.api.requests())
             if r.verb == "list" and r.resource == "namespaces" and not r.query.get("continue")
         ]
 
     t1 = wait_for(lambda: len(starts()) > passes, 120, 0.05, f"{passes} full passes")
     cpu = cpu_seconds() - cpu0
     loop_cpu = thread_cpu(f"sync-{w.cluster_id}")
+    moved = w.api.writes()
     # The passes counted end where the next one begins.
     end = starts()[passes]
-    requests = Requests.of(w.fake.requests[:end])
-    return Resync(t1 - t0, passes, requests, w.fake.resource_version - rv0, cpu, loop_cpu)
+    requests = Requests.of(w.api.requests()[:end])
+    return Resync(t1 - t0, passes, requests, moved, cpu, loop_cpu)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -378,13 +484,14 @@ def run(args: argparse.Namespace, namespaces: int, full: bool) -> dict[str, Any]
     finally:
         w.stop_sync()
         w.server.close()
-        w.fake.stop()
+        w.api.stop()
         shutil.rmtree(base, ignore_errors=True)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api", choices=("both", "real", "fake"), default="both")
     parser.add_argument("--namespaces", type=int, default=2000)
     parser.add_argument("--projects", type=int, default=50)
     parser.add_argument("--creds-per-project", type=int, default=5)
@@ -417,15 +524,22 @@ def main() -> None:
         "(every namespace but kube-system, the fake's default namespace included)"
     )
     print(
-        f"fake API server in this process; it keeps the last {args.history} changes for "
-        f"watches; "
-        f"sync_poll_seconds={args.poll:g}"
+        f"the fake API server runs in this process and keeps the last {args.history} changes "
+        f"for watches; sync_poll_seconds={args.poll:g}"
     )
 
-    small = run(args, args.small, full=False) if args.small else None
-    big = run(args, args.namespaces, full=True)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for which in ("real", "fake") if args.api == "both" else (args.api,):
+        args.which = which
+        small = run(args, args.small, full=False) if args.small else None
+        big = run(args, args.namespaces, full=True)
+        report(args, small, big)
 
+
+def report(args: argparse.Namespace, small: dict[str, Any] | None, big: dict[str, Any]) -> None:
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print()
+    title = {"real": "REAL API server (kube-apiserver v1.34, etcd 3.6)", "fake": "FAKE API server"}
+    print(f"=== {title[args.which]} ===")
     rows = []
     for out in [o for o in (small, big) if o]:
         c: Converged = out["converged"]
@@ -533,8 +647,8 @@ def main() -> None:
     )
     print()
     print(
-        f"4. peak RSS {peak_mb:.0f} MB (this process: fake API server, store and sync); "
-        f"statuses at the end {big.get('statuses')}"
+        f"4. peak RSS {peak_mb:.0f} MB so far (this process: store and sync, and the fake when "
+        f"it is the fake); statuses at the end {big.get('statuses')}"
     )
 
     c = big["converged"]
