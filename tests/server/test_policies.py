@@ -66,7 +66,13 @@ def test_cluster_and_project_policy(env: Env) -> None:
         "require_digest": None,
         "forbid_latest": None,
         "mode": None,
-        "warnings": [HUB_WARNING],
+        # Effectively, nginx becomes mirror.example.com/library/nginx, which is refused.
+        "warnings": [
+            "the default registry mirror.example.com is not on the allowlist: every image "
+            "that names no registry (nginx) is rewritten to "
+            "mirror.example.com/library/nginx and then refused; add mirror.example.com to "
+            "the allowlist"
+        ],
     }
     # Fields not in a PUT keep their values.
     assert env.admin.ok("GET", "projects/web/policy") == {
@@ -127,7 +133,12 @@ def test_policy_validation(env: Env) -> None:
         assert env.admin.ok("GET", target) == EMPTY
     ok = {
         "default_registry": "harbor.example.com:8443/dockerhub",
-        "allowlist": ["index.docker.io", "registry.example.com:5000/team/sub", "*.corp.example"],
+        "allowlist": [
+            "index.docker.io",
+            "registry.example.com:5000/team/sub",
+            "*.corp.example",
+            "harbor.example.com:8443/dockerhub",
+        ],
     }
     assert env.admin.ok("PUT", "clusters/c1/policy", json=ok)["warnings"] == []
     assert_error(env.admin.get("clusters/nope/policy"), 404)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pullkeeper.core.policy import allowlist_admits
+from pullkeeper.core.policy import Policy, allowlist_admits, warnings
 from pullkeeper.core.reference import parse_normalized_named
 
 LIST = ("myregistry.io", "*.corp.example.com", "harbor.example.com:8443/team", "docker.io")
@@ -39,3 +39,40 @@ def test_index_docker_io_on_the_list_admits_docker_hub_images() -> None:
     ref = parse_normalized_named("nginx")
     assert allowlist_admits(("index.docker.io",), ref.domain, ref.path)
     assert not allowlist_admits((), ref.domain, ref.path)
+
+
+HUB = "Docker Hub is not on the allowlist"
+DEFAULT = "the default registry {} is not on the allowlist"
+
+
+@pytest.mark.parametrize(
+    ("default_registry", "allowlist", "warned"),
+    [
+        (None, None, None),
+        (None, ("quay.io",), HUB),
+        (None, ("quay.io", "docker.io"), None),
+        (None, ("docker.io/library",), None),
+        # Unqualified images go to the default registry first: that one must be allowed.
+        ("mirror.example.com", ("quay.io",), DEFAULT.format("mirror.example.com")),
+        ("mirror.example.com", ("quay.io", "mirror.example.com"), None),
+        ("mirror.example.com", ("*.example.com",), None),
+        ("harbor.example.com/dockerhub", ("harbor.example.com",), None),
+        ("harbor.example.com/dockerhub", ("harbor.example.com/dockerhub",), None),
+        (
+            "harbor.example.com/dockerhub",
+            ("harbor.example.com/other",),
+            DEFAULT.format("harbor.example.com/dockerhub"),
+        ),
+        ("mirror.example.com", ("docker.io",), DEFAULT.format("mirror.example.com")),
+        ("mirror.example.com", None, None),  # no allowlist: nothing is refused
+    ],
+)
+def test_policy_warnings(
+    default_registry: str | None, allowlist: tuple[str, ...] | None, warned: str | None
+) -> None:
+    found = warnings(Policy(default_registry=default_registry, allowlist=allowlist))
+    if warned is None:
+        assert found == []
+    else:
+        (only,) = found
+        assert only.startswith(warned), only

@@ -68,9 +68,26 @@ def check_allowlist_entry(value: str) -> str:
     return value
 
 
-def allowlist_warnings(allowlist: tuple[str, ...]) -> list[str]:
-    """What a user likely did not mean (seed 004: Docker Hub must be listed to stay allowed)."""
-    if allowlist and not any(e.split("/", 1)[0] in DOCKER_HUB_NAMES for e in allowlist):
+def warnings(p: Policy) -> list[str]:
+    """What a user likely did not mean. The API server runs mutating admission before
+    validating admission, so an unqualified image is first rewritten to the default registry,
+    then held against the allowlist: a default registry the allowlist refuses refuses every
+    such image. Without a default registry they stay Docker Hub's (seed 004: Docker Hub must
+    then be listed to stay allowed)."""
+    allowlist = p.allowlist or ()
+    if not allowlist:
+        return []
+    if p.default_registry:
+        host, _, prefix = p.default_registry.partition("/")
+        rewritten = f"{prefix}/library/nginx" if prefix else "library/nginx"
+        if allowlist_admits(allowlist, host, rewritten):
+            return []
+        return [
+            f"the default registry {p.default_registry} is not on the allowlist: every image "
+            f"that names no registry (nginx) is rewritten to {p.default_registry}/library/nginx "
+            f"and then refused; add {p.default_registry} to the allowlist"
+        ]
+    if not any(e.split("/", 1)[0] in DOCKER_HUB_NAMES for e in allowlist):
         return [
             "Docker Hub is not on the allowlist: images such as nginx (docker.io) will be "
             "refused; add docker.io to allow them"

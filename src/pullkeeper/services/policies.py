@@ -60,7 +60,7 @@ def as_dict(p: rules.Policy) -> dict[str, Any]:
         "require_digest": p.require_digest,
         "forbid_latest": p.forbid_latest,
         "mode": p.mode,
-        "warnings": rules.allowlist_warnings(p.allowlist or ()),
+        "warnings": rules.warnings(p),
     }
 
 

@@ -94,7 +94,7 @@ def _render(
         project=p,
         form=form or _form_of(own),
         inherited=_form_of(inherited) if inherited is not None else None,
-        warnings=rules.allowlist_warnings(own.allowlist or ()),
+        warnings=rules.warnings(own),
         errors=errors,
         modes=MODES,
         may_change=c is not None and _may_change(web.actor, p),
