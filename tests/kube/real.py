@@ -61,7 +61,6 @@ class ControlPlane:
         self._http: httpx.Client | None = None
 
     def start(self) -> ControlPlane:
-        started = time.monotonic()
         up = subprocess.run(
             [str(SCRIPT), "up", str(self.directory), str(os.getpid())],
             env={**os.environ, "KUBE_APISERVER_FLAGS": self.apiserver_flags},
@@ -83,7 +82,6 @@ class ControlPlane:
             verify=ssl.create_default_context(cafile=str(self.ca_file)),
             timeout=30,
         )
-        self.startup_seconds = time.monotonic() - started
         return self
 
     def stop(self) -> None:
