@@ -665,6 +665,13 @@ MALFORMED = {
     "password-not-a-string.json": json.dumps(
         {"auths": {"r.example.com": {"username": "u", "password": [CANARY]}}}
     ),
+    "bad-yaml.yaml": f"kind: Secret\ndata:\n  .dockerconfigjson: {b64(CANARY)}\n bad: [yaml\n",
+}
+
+
+# Secrets the kubelet passes over without an error: a pod naming one pulls as if it named
+# nothing.
+IGNORED = {
     "type-dockerconfigjson-key-dockercfg.json": _secret_doc(
         "kubernetes.io/dockerconfigjson",
         {".dockercfg": b64(json.dumps({"r.example.com": {"auth": b64(f"u:{CANARY}")}}))},
@@ -678,7 +685,6 @@ MALFORMED = {
         "Opaque",
         {".dockerconfigjson": b64(json.dumps({"auths": {"r.example.com": {"password": CANARY}}}))},
     ),
-    "bad-yaml.yaml": f"kind: Secret\ndata:\n  .dockerconfigjson: {b64(CANARY)}\n bad: [yaml\n",
 }
 
 
@@ -713,6 +719,22 @@ def test_malformed_file(malformed: Path, command: tuple[str, ...], files: Files)
     assert str(malformed) in line, f"the error must name the file\n{result.describe()}"
     assert CANARY not in result.stdout + result.stderr, result.describe()
     assert b64(CANARY) not in result.stdout + result.stderr, result.describe()
+
+
+@pytest.mark.parametrize("name", sorted(IGNORED))
+def test_a_secret_the_kubelet_ignores_counts_as_no_credentials(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_text(IGNORED[name])
+    result = pk("creds", "resolve", "r.example.com/app", "--config", str(path), "-o", "json")
+    assert result.returncode == 0, result.describe()
+    assert result.json()["found"] is False and result.json()["matches"] == []
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"warning: {path}: ") and "counts as no credentials" in line
+    assert ("is not a registry credential" in line) == name.startswith("opaque")
+    assert CANARY not in result.stdout + result.stderr
+    # Decoding it is still an error: there is nothing to decode.
+    decoded = pk("secret", "decode", str(path))
+    assert assert_one_line_error(decoded).startswith(f"error: {path}: Secret: ")
 
 
 def test_malformed_second_config_is_named(files: Files, tmp_path: Path) -> None:

@@ -30,6 +30,11 @@ class SecretError(ValueError):
     """A Secret that is not a usable registry credential, and why."""
 
 
+class IgnoredSecret(SecretError):
+    """A Secret the kubelet passes over without an error: not of a registry type, or without
+    its data key. A pod naming it pulls as if it named nothing."""
+
+
 def _secret(
     name: str, namespace: str | None, type_: str, key: str, payload: bytes
 ) -> dict[str, Any]:
@@ -114,14 +119,14 @@ def read_secret(obj: Mapping[str, Any]) -> SecretPayload:
     type_ = obj.get("type") or "Opaque"
     key = DATA_KEY.get(type_) if isinstance(type_, str) else None
     if key is None:
-        raise SecretError(
+        raise IgnoredSecret(
             f"type {type_!r} is not a registry credential; the kubelet only reads "
             f"{TYPE_DOCKERCONFIGJSON} (data key {KEY_DOCKERCONFIGJSON}) and "
             f"{TYPE_DOCKERCFG} (data key {KEY_DOCKERCFG})"
         )
     payload = _data(obj).get(key, b"")
     if not payload:
-        raise SecretError(
+        raise IgnoredSecret(
             f"type {type_} needs a non-empty data key {key}; the kubelet ignores this Secret"
         )
     try:

@@ -30,6 +30,7 @@ class Source:
     label: str
     type: str
     config: DockerConfig
+    ignored: str = ""  # why the kubelet passes over this Secret, when it does
 
 
 def _read(path: str) -> bytes:
@@ -56,12 +57,18 @@ def _secret_sources(path: str, text: str, json_error: str | None = None) -> list
         raise InputError(f"{path}: not a docker config.json, .dockercfg or Secret manifest")
     sources = []
     for i, doc in enumerate(docs):
+        meta = doc.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        label = path if len(docs) == 1 else f"{path}#{i} ({name})"
         try:
             payload = ksecret.read_secret(doc)
+        except ksecret.IgnoredSecret as e:
+            nothing = DockerConfig(dockerconfig.CONFIG_JSON, {})
+            sources.append(Source(label, str(doc.get("type") or "Opaque"), nothing, str(e)))
+            continue
         except (ksecret.SecretError, DockerConfigError) as e:
-            which = f"Secret {doc.get('metadata', {}).get('name')!r}" if len(docs) > 1 else "Secret"
+            which = f"Secret {name!r}" if len(docs) > 1 else "Secret"
             raise InputError(f"{path}: {which}: {e}") from None
-        label = path if len(docs) == 1 else f"{path}#{i} ({payload.name})"
         sources.append(Source(label, payload.type, payload.config))
     return sources
 
@@ -95,6 +102,8 @@ def load_one(path: str) -> Source:
     sources = load_sources(path)
     if len(sources) != 1:
         raise InputError(f"{path}: holds {len(sources)} Secrets; give a file with one")
+    if sources[0].ignored:
+        raise InputError(f"{path}: Secret: {sources[0].ignored}")
     return sources[0]
 
 
@@ -109,6 +118,9 @@ class Resolution:
 def _keyring(sources: Sequence[Source], warnings: list[str]) -> Keyring:
     keyring = Keyring()
     for source in sources:
+        if source.ignored:
+            warnings.append(f"{source.label}: {source.ignored}; it counts as no credentials")
+            continue
         config = source.config
         if config.creds_store or config.cred_helpers:
             warnings.append(
