@@ -288,6 +288,27 @@ def test_latest_is_the_default_tag_and_always_pulled(
     assert "pull policy: IfNotPresent" in overridden.stdout.splitlines()
 
 
+def test_what_the_kubelet_does_not_pull_asks_no_registry(
+    desk: Desk, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    image = f"{token_registry.host}/team-a/app:v1"
+    creds = (*configs("alice"), *ca(token_registry))
+    before = token_server.request_count()
+    never = desk.pk("check", image, "--pull-policy", "Never", *creds)
+    assert never.returncode == 1, never.describe()
+    assert "ErrImageNeverPull" in never.stdout.splitlines()[-1]
+    for policy in ("Never", "IfNotPresent"):
+        there = desk.pk("check", image, "--pull-policy", policy, "--on-node", *creds)
+        assert there.returncode == 0, there.describe()
+        lines = there.stdout.splitlines()
+        assert (
+            "from node:   uses only the image already on the node; the registry is not asked"
+            in (lines)
+        )
+        assert lines[-1] == "result:      can pull"
+    assert token_server.request_count() == before
+
+
 # --------------------------------------------------------------------------- TLS options
 
 

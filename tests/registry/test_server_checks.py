@@ -136,8 +136,61 @@ def test_platforms_policy_and_the_allowlist(
         [],
         "not_allowed",
     )
-    assert "not on the registry allowlist" in report["error"]["message"]
+    assert "which is not on the allowlist" in report["error"]["message"]
+    assert (
+        "the admission webhook of namespace shop would refuse the pod"
+        in (report["error"]["message"])
+    )
     assert token_server.request_count() == before  # refused before contacting anyone
+
+
+def test_the_check_pulls_what_admission_makes_of_the_image(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    """The default registry rewrites an image that names none before any credential is
+    matched, as the API server runs mutating before validating admission."""
+    _trust(env, token_registry)
+    _world(env, token_registry)
+    token_registry.image("team-a/app:v1")
+    env.admin.ok("PUT", "clusters/c1/policy", json={"default_registry": token_registry.host})
+    body = {"image": "team-a/app:v1", "cluster": "c1", "namespace": "shop"}
+    report = env.admin.ok("POST", "checks", json=body)
+    assert report["ok"], report
+    assert (report["image"], report["pulled"], report["rewritten"]) == (
+        "team-a/app:v1",
+        f"{token_registry.host}/team-a/app:v1",
+        True,
+    )
+    assert [(a["source"], a["ok"]) for a in report["attempts"]] == [
+        ("wrong", False),
+        ("alice", True),
+    ]
+    # In warn mode a refused image is let in: the check goes on and says why it warns.
+    env.admin.ok("PUT", "clusters/c1/policy", json={"allowlist": ["quay.io"], "mode": "warn"})
+    report = env.admin.ok("POST", "checks", json=body)
+    assert report["ok"] and len(report["warnings"]) == 1
+    assert "which is not on the allowlist" in report["warnings"][0]
+
+
+def test_a_pull_policy_that_does_not_pull_asks_no_registry(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    _trust(env, token_registry)
+    _world(env, token_registry)
+    image = token_registry.image("team-a/app:v1").reference
+    body = {"image": image, "cluster": "c1", "namespace": "shop"}
+    before = token_server.request_count()
+    never = env.admin.ok("POST", "checks", json=body | {"pull_policy": "Never"})
+    assert (never["ok"], never["attempts"], never["error"]["cause"]) == (False, [], "never_pulled")
+    assert "ErrImageNeverPull" in never["error"]["message"]
+    for policy in ("Never", "IfNotPresent"):
+        there = env.admin.ok("POST", "checks", json=body | {"pull_policy": policy, "on_node": True})
+        assert (there["ok"], there["from_node"], there["attempts"]) == (True, True, []), policy
+    assert token_server.request_count() == before
+    # Always asks the registry even for an image on the node: the kubelet resolves the tag.
+    always = env.admin.ok("POST", "checks", json=body | {"pull_policy": "Always", "on_node": True})
+    assert always["from_node"] is False and [a["ok"] for a in always["attempts"]] == [False, True]
+    assert token_server.request_count() > before
 
 
 def test_an_untrusted_registry_is_reported_not_retried(

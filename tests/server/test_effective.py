@@ -148,6 +148,46 @@ def test_effective_credentials_for_an_image(env: Env, subtests: pytest.Subtests)
             assert all(c["secret_name"] == c["name"] for c in result["items"])
 
 
+def test_the_default_registry_is_applied_before_matching(env: Env) -> None:
+    """Admission rewrites an image that names no registry before the kubelet sees it: the
+    credentials of the default registry apply, and the allowlist judges the rewritten name."""
+    env.cluster("c1")
+    env.project("web")
+    env.namespace("shop", "web")
+    env.cred("mirror", scope="namespace", namespace="shop", server="mirror.example.com")
+    env.cred("hub", scope="namespace", namespace="shop", provider="dockerhub", server=None)
+    assert [c["name"] for c in _effective(env, "shop", image="nginx:1.27")["items"]] == ["hub"]
+    env.admin.ok("PUT", "clusters/c1/policy", json={"default_registry": "mirror.example.com"})
+    result = _effective(env, "shop", image="nginx:1.27")
+    assert (result["pulled"], result["rewritten"]) == (
+        "mirror.example.com/library/nginx:1.27",
+        True,
+    )
+    assert [c["name"] for c in result["items"]] == ["mirror"]
+    assert result["admission"] == {"allowed": True, "mode": "enforce", "violations": []}
+    # An image that names its registry, Docker Hub included, is left alone.
+    named = _effective(env, "shop", image="docker.io/library/nginx:1.27")
+    assert (named["pulled"], named["rewritten"]) == ("docker.io/library/nginx:1.27", False)
+    assert [c["name"] for c in named["items"]] == ["hub"]
+    env.admin.ok("PUT", "clusters/c1/policy", json={"allowlist": ["docker.io"]})
+    refused = _effective(env, "shop", image="nginx:1.27")["admission"]
+    assert refused["allowed"] is False
+    assert refused["violations"] == [
+        "image mirror.example.com/library/nginx:1.27 comes from mirror.example.com, which is "
+        "not on the allowlist (allowed: docker.io)"
+    ]
+
+
+def test_cluster_wide_credentials_do_not_reach_excluded_namespaces(env: Env) -> None:
+    env.cluster("c1")
+    env.namespace("kube-system")
+    env.namespace("tools")
+    env.cred("wide")
+    env.cred("sys", scope="namespace", namespace="kube-system", server="quay.io")
+    assert [c["name"] for c in _effective(env, "tools")["items"]] == ["wide"]
+    assert [c["name"] for c in _effective(env, "kube-system")["items"]] == ["sys"]
+
+
 def test_effective_credentials_errors(env: Env) -> None:
     _world(env)
     path = "namespaces/shop/effective-credentials"

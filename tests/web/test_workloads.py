@@ -189,6 +189,17 @@ def test_the_preview_follows_the_image_as_it_is_typed(
     expect()(preview).to_contain_text("pulls it anonymously")
     expect()(rows).to_have_count(0)
 
+    # An image that names no registry is previewed as admission rewrites it.
+    _ok(setup.site.api.put("/clusters/prod/policy", json={"default_registry": setup.registry.host}))
+    try:
+        _type(page.get_by_label("Image", exact=True), "team-a/app:v1")
+        expect()(preview.locator(".rewritten")).to_contain_text(
+            f"it is pulled as {setup.registry.host}/team-a/app:v1"
+        )
+        expect()(rows).to_have_count(2)
+    finally:
+        _ok(setup.site.api.put("/clusters/prod/policy", json={"default_registry": None}))
+
     _type(page.get_by_label("Image", exact=True), "Bad//Image")
     expect()(preview.locator("#preview-error")).to_contain_text(
         "'Bad//Image' is not a valid image reference"

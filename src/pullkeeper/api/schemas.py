@@ -144,3 +144,8 @@ class CheckIn(Body):
     all: bool = Field(
         False, description="Try every credential, not only up to the first that works."
     )
+    on_node: bool = Field(
+        False,
+        description="The image is already on the node: with pull policy Never or IfNotPresent "
+        "the kubelet runs that copy and the registry is not asked.",
+    )

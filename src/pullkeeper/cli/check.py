@@ -33,6 +33,12 @@ EXIT_CANNOT_PULL = 1
     "--all", "try_all", is_flag=True, help="Try every credential, not only to the first that works."
 )
 @click.option(
+    "--on-node",
+    is_flag=True,
+    help="The image is already on the node: with pull policy Never or IfNotPresent the "
+    "kubelet runs that copy and the registry is not asked.",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
@@ -58,6 +64,7 @@ def check(
     platform: str | None,
     pull_policy: str | None,
     try_all: bool,
+    on_node: bool,
     jobs: int,
     namespace: str | None,
     cluster: str | None,
@@ -76,20 +83,23 @@ def check(
     and the server does the check (the secrets never leave it). Exit status 1
     when an image cannot be pulled.
     """
+    options = {
+        "platform": platform,
+        "pull_policy": pull_policy,
+        "try_all": try_all,
+        "on_node": on_node,
+    }
     if namespace:
         if configs:
             raise CLIError("--config and --namespace exclude each other")
         results = [
-            _on_server(image, namespace, cluster, platform, pull_policy, try_all, server, token)
-            for image in images
+            _on_server(image, namespace, cluster, server, token, options) for image in images
         ]
     else:
         if cluster:
             raise CLIError("--cluster needs --namespace")
         tls = make_tls(ca_file, client_cert, client_key, insecure)
-        results = _offline(
-            images, configs, platform, pull_policy, try_all, jobs, tls, server, token
-        )
+        results = _offline(images, configs, jobs, tls, server, token, options)
     if not emit(results[0] if len(results) == 1 else results, output):
         click.echo("\n\n".join(render(r) for r in results))
     if not all(r["ok"] for r in results):
@@ -99,31 +109,23 @@ def check(
 def _offline(
     images: tuple[str, ...],
     configs: tuple[str, ...],
-    platform: str | None,
-    pull_policy: str | None,
-    try_all: bool,
     jobs: int,
     tls: Any,
     server: str | None,
     token: str | None,
+    options: dict[str, Any],
 ) -> list[dict[str, Any]]:
     from pullkeeper.services import pullcheck
 
     try:
         for image in images:
             pullcheck.parse_image(image)
-        pullcheck.parse_platform(platform)
+        pullcheck.parse_platform(options["platform"])
         found = {
             image: candidates(image, configs, server, token) for image in dict.fromkeys(images)
         }
         reports = pullcheck.check_many(
-            images,
-            found.__getitem__,
-            lambda _host: tls,
-            jobs=jobs,
-            platform=platform,
-            pull_policy=pull_policy,
-            try_all=try_all,
+            images, found.__getitem__, lambda _host: tls, jobs=jobs, **options
         )
     except pullcheck.CheckInputError as e:
         raise CLIError(str(e)) from None
@@ -134,24 +136,16 @@ def _on_server(
     image: str,
     namespace: str,
     cluster: str | None,
-    platform: str | None,
-    pull_policy: str | None,
-    try_all: bool,
     server: str | None,
     token: str | None,
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     from pullkeeper.cli.session import connect
 
     if not cluster:
         raise CLIError("--namespace needs --cluster (the cluster's name or id)")
-    body = {
-        "image": image,
-        "cluster": cluster,
-        "namespace": namespace,
-        "platform": platform,
-        "pull_policy": pull_policy,
-        "all": try_all,
-    }
+    body = {"image": image, "cluster": cluster, "namespace": namespace, **options}
+    body["all"] = body.pop("try_all")
     with connect(server, token) as api:
         result: dict[str, Any] = api.post("/checks", body)
     return result
@@ -159,8 +153,15 @@ def _on_server(
 
 def render(r: dict[str, Any]) -> str:
     lines = [f"image:       {r['reference']}"]
+    if r.get("rewritten"):
+        lines.append(f"rewritten:   {r['image']} is pulled as {r['pulled']} (the default registry)")
+    lines += [f"warning:     {w}" for w in r.get("warnings") or []]
     attempts = r["attempts"]
-    if r["error"] and r["error"]["cause"] == "not_allowed":
+    if r["from_node"]:
+        lines.append(
+            "from node:   uses only the image already on the node; the registry is not asked"
+        )
+    elif r["error"] and r["error"]["cause"] == "not_allowed":
         lines.append(f"not allowed: {r['error']['message']}")
     elif len(attempts) == 1 and attempts[0]["source"] == "anonymous":
         a = attempts[0]

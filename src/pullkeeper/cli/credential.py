@@ -450,13 +450,23 @@ def credential_effective(
         return
     where = f"namespace {result['namespace']} of cluster {result['cluster']}"
     items = result["items"]
+    pulled = result.get("pulled") or image
+    if image and result["rewritten"]:
+        click.echo(f"Admission rewrites {image} to the default registry: it is pulled as {pulled}.")
+    if image and result["admission"]["violations"]:
+        verdict = "refuses it" if not result["admission"]["allowed"] else "lets it in, warning"
+        click.echo(f"Admission {verdict}: {'; '.join(result['admission']['violations'])}")
+    for c in result["conflicts"]:
+        click.echo(
+            f"Not delivered here: {c['name']} ({c['scope']} scope, {c['id']}): {c['reason']}"
+        )
     if not items:
         if image:
-            click.echo(f"No credential in {where} matches {image}: it is pulled anonymously.")
+            click.echo(f"No credential in {where} matches {pulled}: it is pulled anonymously.")
         else:
             click.echo(f"No credential applies in {where}.")
         return
-    what = f"for {image}" if image else f"in {where}"
+    what = f"for {pulled}" if image else f"in {where}"
     n = len(items)
     click.echo(f"{n} credential{'s' if n > 1 else ''} {what}, in the order the kubelet tries them:")
     rows = [

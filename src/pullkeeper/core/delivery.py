@@ -113,6 +113,10 @@ class Collision:
     kept: str  # credential id delivered
     refused: str  # credential id not delivered there
 
+    @property
+    def reason(self) -> str:
+        return f"another credential ({self.kept}) of a narrower scope has this name here"
+
 
 def project_of(ns: Namespace, projects: Iterable[str]) -> str | None:
     """The project a namespace belongs to: its label, Rancher's label, else what is recorded."""

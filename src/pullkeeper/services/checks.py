@@ -13,9 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from pullkeeper.core import policy as rules
 from pullkeeper.core import providers, pullpolicy
-from pullkeeper.core.reference import Reference
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import RegistryError
 from pullkeeper.services import clusters, credentials, credfiles, policies, pullcheck
@@ -33,6 +31,7 @@ class CheckRequest:
     platform: str | None = None
     pull_policy: str | None = None
     try_all: bool = False
+    on_node: bool = False  # the image is already on the node
 
 
 def tls_for(server: Server) -> Callable[[str], TLS]:
@@ -56,11 +55,19 @@ def _may_use(actor: Actor, project_id: str | None) -> None:
 
 
 def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
-    """The pull check of an image in a namespace, as the kubelet there would pull it."""
+    """The pull check of an image in a namespace, as the kubelet there would pull it: after
+    admission has rewritten it to the default registry and judged it."""
     _validated(req.image, req.platform, req.pull_policy)
     with server.reading() as session:
         cluster = clusters.get_cluster(session, actor, req.cluster)
-        found = credentials.effective(session, actor, cluster, req.namespace, req.image)
+        found = credentials.effective(
+            session,
+            actor,
+            cluster,
+            req.namespace,
+            req.image,
+            server.settings.sync_excluded_namespaces,
+        )
         project_id = session.scalar(
             select(Namespace.project_id).where(
                 Namespace.cluster_id == cluster.id, Namespace.name == req.namespace
@@ -78,26 +85,23 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
             candidates.append(
                 pullcheck.Candidate(item["name"], row.server, Login(row.username, password), row.id)
             )
-
-    def allowed(ref: Reference) -> str | None:
-        if policy.allowlist is None or rules.allowlist_admits(
-            policy.allowlist, ref.domain, ref.path
-        ):
-            return None
-        return (
-            f"{ref.domain} is not on the registry allowlist of namespace {req.namespace} "
-            f"({', '.join(policy.allowlist) or 'empty'}); the admission webhook would refuse it"
+    admission = found["admission"]
+    refused = None
+    if not admission["allowed"]:
+        refused = (
+            "; ".join(admission["violations"])
+            + f"; the admission webhook of namespace {req.namespace} would refuse the pod"
         )
-
     report = pullcheck.check(
-        req.image,
+        found["pulled"],
         candidates,
         tls_for(server),
         platform=req.platform,
         pull_policy=req.pull_policy,
         always_pull=bool(policy.always_pull),
         try_all=req.try_all,
-        allowed=allowed,
+        allowed=(lambda _ref: refused) if refused else None,
+        on_node=req.on_node,
     )
     _record(
         server,
@@ -106,7 +110,14 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
         req.image,
     )
     result = report.as_dict()
-    result.update(cluster=cluster.name, namespace=req.namespace)
+    result.update(
+        image=req.image,
+        pulled=found["pulled"],
+        rewritten=found["rewritten"],
+        warnings=[] if refused else admission["violations"],
+        cluster=cluster.name,
+        namespace=req.namespace,
+    )
     return result
 
 
@@ -146,6 +157,7 @@ def run_with_file(
         platform=req.platform,
         pull_policy=req.pull_policy,
         try_all=req.try_all,
+        on_node=req.on_node,
     )
     result = report.as_dict()
     result.update(file=filename, warnings=found.warnings)

@@ -9,6 +9,7 @@ would land in the same namespace, since it becomes the Secret's name there.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +17,13 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pullkeeper.core import dockerconfig, providers
+from pullkeeper.core.delivery import DEFAULT_EXCLUDED, Collision
 from pullkeeper.core.dockerconfig import AuthEntry
 from pullkeeper.core.go.url import URLError
 from pullkeeper.core.keyring import Keyring, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
-from pullkeeper.services import audit, clusters
+from pullkeeper.services import audit, clusters, policies, preview
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
@@ -559,14 +561,23 @@ def list_page(
 
 
 def effective(
-    session: Session, actor: Actor, cluster: Cluster, namespace: str, image: str | None = None
+    session: Session,
+    actor: Actor,
+    cluster: Cluster,
+    namespace: str,
+    image: str | None = None,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
 ) -> dict[str, Any]:
     """The credentials that apply in a namespace, in the order the kubelet would try them.
 
     Without an image: every effective credential, ordered as the kubelet orders
     keyring keys (reverse byte order of the normalized address, then Secret
     order: namespace, project, cluster scope, by name). With an image: only
-    those the kubelet would try for it, in its exact order.
+    those the kubelet would try for it, in its exact order, for the image as it
+    is pulled: admission rewrites an unqualified image to the default registry
+    before anything is matched, and judges the result. A credential whose name
+    a narrower scope's takes in this namespace is left out as the sync leaves it
+    out (a conflict), and cluster-wide ones do not reach an excluded namespace.
     """
     ns = session.scalar(
         select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == namespace)
@@ -574,14 +585,17 @@ def effective(
     if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
         raise NotFound(f"no namespace {namespace!r} in cluster {cluster.name!r}")
     covering = _covering(cluster.id, namespace, ns.project_id)
+    if namespace in excluded:
+        covering = and_(covering, Credential.scope != "cluster")
     rows = session.execute(_LISTING.where(covering, Credential.state == "active")).all()
     # Every peer of these is among them (same scope, same namespace reach).
-    live = sorted(
-        (r for r in rows if r.newest == r.id), key=lambda r: (_SCOPE_ORDER[r.scope], r.name)
-    )
+    live, conflicts = _named_once(r for r in rows if r.newest == r.id)
+    result: dict[str, Any] = {"cluster": cluster.name, "namespace": namespace, "image": image}
     if image:
+        project = session.get(Project, ns.project_id) if ns.project_id else None
+        verdict = preview.preview(image, policies.effective(session, cluster, project))
         try:
-            repository = parse_normalized_named(image).name
+            repository = parse_normalized_named(verdict.pulled).name
         except InvalidReference as e:
             raise Invalid(f"{image!r} is not a valid image reference: {e}", "image") from None
         keyring = Keyring()
@@ -589,11 +603,39 @@ def effective(
             keyring.add([(r.server, AuthEntry(r.username, "", r.email))], r.id)
         by_id = {r.id: r for r in live}
         ordered = [by_id[m.source] for m in keyring.lookup(repository)]
+        result.update(
+            pulled=verdict.pulled,
+            rewritten=verdict.rewritten,
+            admission={
+                "allowed": verdict.allowed,
+                "mode": verdict.mode,
+                "violations": list(verdict.violations),
+            },
+        )
     else:
         order = {r.id: i for i, r in enumerate(live)}
         ordered = sorted(live, key=lambda r: (_invert(r.address_key), order[r.id]))
-    items = [as_dict(r) | {"secret_name": r.name} for r in ordered]
-    return {"cluster": cluster.name, "namespace": namespace, "image": image, "items": items}
+    result["items"] = [as_dict(r) | {"secret_name": r.name} for r in ordered]
+    result["conflicts"] = conflicts
+    return result
+
+
+def _named_once(rows: Iterable[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """One credential per Secret name, in Secret order; those a narrower scope's name
+    shadows, as the sync reports them (core.delivery.desired_state: scope, then id)."""
+    kept: dict[str, Any] = {}
+    conflicts: list[dict[str, Any]] = []
+    for r in sorted(rows, key=lambda r: (_SCOPE_ORDER[r.scope], r.id)):
+        if r.name in kept:
+            collision = Collision("", r.name, kept[r.name].id, r.id)
+            conflicts.append(
+                {"id": r.id, "name": r.name, "scope": r.scope, "kept": collision.kept}
+                | {"reason": collision.reason}
+            )
+        else:
+            kept[r.name] = r
+    live = sorted(kept.values(), key=lambda r: (_SCOPE_ORDER[r.scope], r.name))
+    return live, conflicts
 
 
 def effective_rows(session: Session, cluster_id: str) -> list[Any]:

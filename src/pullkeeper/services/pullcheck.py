@@ -73,9 +73,12 @@ class Report:
     platform_digest: str | None = None
     pull_policy: str = ""
     error: RegistryError | None = None
+    from_node: bool = False  # the kubelet uses the node's copy; the registry is not asked
 
     @property
     def ok(self) -> bool:
+        if self.from_node:
+            return True
         return any(a.ok for a in self.attempts) and self.platform_available is not False
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,6 +97,7 @@ class Report:
             "platform_available": self.platform_available,
             "platform_digest": self.platform_digest,
             "pull_policy": self.pull_policy,
+            "from_node": self.from_node,
             "error": self.error.as_dict() if self.error else None,
         }
 
@@ -163,11 +167,13 @@ def check(
     try_all: bool = False,
     allowed: Callable[[Reference], str | None] | None = None,
     pool: RegistryPool | None = None,
+    on_node: bool = False,
 ) -> Report:
     """Try the candidates as the kubelet would; the report says what worked and why not.
 
     `allowed` returns a reason when policy forbids the image's registry; the
-    registry is then not contacted.
+    registry is then not contacted. Nor is it when the kubelet would not pull:
+    with imagePullPolicy Never, or IfNotPresent and the image `on_node` already.
     """
     ref = parse_image(image)
     wanted = parse_platform(platform)
@@ -183,6 +189,17 @@ def check(
     reason = allowed(ref) if allowed else None
     if reason:
         report.error = RegistryError(Cause.NOT_ALLOWED, reason)
+        return report
+    if report.pull_policy == pullpolicy.NEVER and not on_node:
+        report.error = RegistryError(
+            Cause.NEVER_PULLED,
+            "imagePullPolicy is Never and the image is not on the node: the kubelet does not "
+            "pull it and the pod fails with ErrImageNeverPull; put the image on the node first "
+            "(if it is there, say so with --on-node), or let the container pull",
+        )
+        return report
+    if on_node and report.pull_policy != pullpolicy.ALWAYS:
+        report.from_node = True  # the kubelet runs the node's copy, credentials or not
         return report
     tls = tls_for(api_host(ref.domain))
     tries = list(candidates) or [Candidate("anonymous", ref.domain, Login())]

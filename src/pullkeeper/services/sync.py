@@ -618,13 +618,7 @@ class ClusterSync:
             self.statuses.set(
                 self.cluster_id,
                 c.refused,
-                Status(
-                    cluster,
-                    c.namespace,
-                    c.name,
-                    CONFLICT,
-                    f"another credential ({c.kept}) of a narrower scope has this name here",
-                ),
+                Status(cluster, c.namespace, c.name, CONFLICT, c.reason),
             )
         for want in plan.create:
             self._write(api, want, None)

@@ -84,14 +84,22 @@ def _target(
 
 def matching_secrets(
     server: Server, actor: Actor, cluster: Cluster, namespace: str, images: Sequence[str]
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """The Secrets the kubelet would use for these images, in its order, each once; and the
-    credentials they come from."""
+) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Secrets the kubelet would use for these images, in its order, each once; the
+    credentials they come from; and what admission does to each image first (the rewrite to
+    the default registry, and its verdict)."""
     names: list[str] = []
     used: list[dict[str, Any]] = []
+    admitted: list[dict[str, Any]] = []
+    excluded = server.settings.sync_excluded_namespaces
     with server.reading() as session:
         for image in images:
-            for item in credentials.effective(session, actor, cluster, namespace, image)["items"]:
+            found = credentials.effective(session, actor, cluster, namespace, image, excluded)
+            admitted.append(
+                {"image": image, "pulled": found["pulled"], "rewritten": found["rewritten"]}
+                | found["admission"]
+            )
+            for item in found["items"]:
                 if item["secret_name"] not in names:
                     names.append(item["secret_name"])
                     used.append(
@@ -100,7 +108,7 @@ def matching_secrets(
                             for k in ("id", "name", "scope", "server", "username", "secret_name")
                         }
                     )
-    return names, used
+    return names, used, admitted
 
 
 def _workload_name(name: str) -> None:
@@ -151,7 +159,7 @@ def deploy(
     _may_use(actor, ns.project_id, "deploy workloads in it")
     _validate(name, containers, replicas, one_image=len(containers) == 1)
     images = list(dict.fromkeys(c.image for c in containers))
-    secrets, used = matching_secrets(server, actor, cluster, namespace, images)
+    secrets, used, _ = matching_secrets(server, actor, cluster, namespace, images)
     manifest = rules.deployment(name, namespace, containers, replicas, secrets)
     with _api(cluster, access) as api:
         try:
@@ -345,7 +353,7 @@ def attach(
             spec = rules.pod_spec(workload)
             images = rules.images(spec)
             had = rules.pull_secret_names(spec)
-            wanted, used = matching_secrets(server, actor, cluster, namespace, images)
+            wanted, used, _ = matching_secrets(server, actor, cluster, namespace, images)
             added = rules.merge_pull_secrets(had, wanted)
             if not added:
                 break
@@ -421,13 +429,14 @@ def plan(
     target, the permission and the images, each error on the field it concerns."""
     cluster, project_id = _resolve(server, actor, cluster_ref, namespace)
     _may_use(actor, project_id, "deploy workloads in it")
-    names, used = matching_secrets(server, actor, cluster, namespace, images)
+    names, used, admitted = matching_secrets(server, actor, cluster, namespace, images)
     return {
         "cluster": cluster.name,
         "namespace": namespace,
         "images": list(images),
         "image_pull_secrets": names,
         "credentials": used,
+        "admission": admitted,
     }
 
 

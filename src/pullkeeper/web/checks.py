@@ -45,7 +45,9 @@ def _render(
 @router.get("/checks")
 def check_form(request: Request) -> Response:
     web = session.required(request)
-    return _render(request, web, {"image": "", "namespace": "", "try_all": False}, {})
+    return _render(
+        request, web, {"image": "", "namespace": "", "try_all": False, "on_node": False}, {}
+    )
 
 
 @router.post("/checks")
@@ -58,6 +60,7 @@ def run_check(
     platform: Annotated[str, Form(max_length=64)] = "",
     pull_policy: Annotated[str, Form(max_length=16)] = "",
     try_all: Annotated[str, Form(alias="all", max_length=3)] = "",
+    on_node: Annotated[str, Form(max_length=3)] = "",
     config: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """The same server-side check as POST /api/v1/checks, shown in words; with a credential
@@ -73,6 +76,7 @@ def run_check(
         "platform": platform.strip(),
         "pull_policy": pull_policy,
         "try_all": try_all == "on",
+        "on_node": on_node == "on",
     }
     errors: forms.Errors = {}
     if not values["image"]:
@@ -99,6 +103,7 @@ def run_check(
             forms.text(platform),
             forms.text(pull_policy),
             values["try_all"],
+            values["on_node"],
         )
         server = session.server_of(request)
         if upload is not None:

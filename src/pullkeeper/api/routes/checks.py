@@ -34,14 +34,22 @@ async def run_check(body: CheckIn, actor: ActorDep, server: ServerDep) -> dict[s
     if body.config is not None:
         if body.cluster or body.namespace:
             raise Invalid("give a cluster and namespace, or a config, not both", "config")
-        request = checks.CheckRequest(body.image, "", "", body.platform, body.pull_policy, body.all)
+        request = checks.CheckRequest(
+            body.image, "", "", body.platform, body.pull_policy, body.all, body.on_node
+        )
         content = body.config.encode()
         call = partial(checks.run_with_file, server, actor, request, content, "config")
         return await _off_the_request_threads(call)
     if not (body.cluster and body.namespace):
         raise Invalid("give the cluster and namespace the pod runs in (or a config)", "namespace")
     request = checks.CheckRequest(
-        body.image, body.cluster, body.namespace, body.platform, body.pull_policy, body.all
+        body.image,
+        body.cluster,
+        body.namespace,
+        body.platform,
+        body.pull_policy,
+        body.all,
+        body.on_node,
     )
     return await _off_the_request_threads(partial(checks.run, server, actor, request))
 

@@ -132,4 +132,5 @@ def effective_credentials(
 ) -> dict[str, Any]:
     with server.reading() as session:
         c = clusters.get_cluster(session, actor, cluster)
-        return svc.effective(session, actor, c, namespace, image)
+        excluded = server.settings.sync_excluded_namespaces
+        return svc.effective(session, actor, c, namespace, image, excluded)
