@@ -64,9 +64,13 @@ class Api:
         store: Store,
         create_default_serviceaccount: bool = True,
         list_cache_size: int = 64,
+        namespace_grace: float = 0.5,
     ) -> None:
         self.store = store
         self.create_default_serviceaccount = create_default_serviceaccount
+        # A deleted namespace is Terminating this long before it is emptied and gone (the
+        # namespace controller waits 5 s; tests need not).
+        self.namespace_grace = namespace_grace
         # Snapshots for limit/continue: the pages of one LIST come from one moment, as on etcd.
         self._snapshots: OrderedDict[str, list[Obj]] = OrderedDict()
         self._snapshot_limit = list_cache_size
@@ -148,9 +152,14 @@ class Api:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def _check_namespace(self, res: Resource, namespace: str) -> None:
-        if res.namespaced and self.store.get("namespaces", "", namespace) is None:
+    def _check_namespace(self, res: Resource, namespace: str, name: str = "") -> None:
+        if not res.namespaced:
+            return
+        ns = self.store.get("namespaces", "", namespace)
+        if ns is None:
             raise errors.not_found(BY_NAME["namespaces"], namespace)
+        if name and ns["metadata"].get("deletionTimestamp"):
+            raise errors.terminating(res, name, namespace)
 
     def _check_type(self, res: Resource, body: Any) -> Obj:
         if not isinstance(body, dict):
@@ -235,7 +244,7 @@ class Api:
         validation.validate(res, obj)
         name = meta["name"]
         with self.store.cond:
-            self._check_namespace(res, namespace)
+            self._check_namespace(res, namespace, name)
             if self.store.get(res.plural, namespace if res.namespaced else "", name) is not None:
                 raise errors.already_exists(res, name)
             if res.plural == "pods":
@@ -487,9 +496,7 @@ class Api:
             if dry_run:
                 return old
             if res.plural == "namespaces":
-                self._empty_namespace(name)
-                old["status"] = {"phase": "Terminating"}
-                old["metadata"]["deletionTimestamp"] = now()
+                return self._terminate(old)
             gone = self.store.delete(res.plural, namespace, name)
             assert gone is not None
             self._collect_garbage(namespace, gone["metadata"]["uid"])
@@ -505,6 +512,28 @@ class Api:
                     meta = obj["metadata"]
                     self.delete(res, meta.get("namespace", ""), meta["name"])
             return listed
+
+    def _terminate(self, ns: Obj) -> Obj:
+        """A deleted namespace is Terminating (creates in it are refused) until the namespace
+        controller has emptied it; deleting it again changes nothing."""
+        if ns["metadata"].get("deletionTimestamp"):
+            return ns
+        ns["metadata"]["deletionTimestamp"] = now()
+        ns["status"] = {"phase": "Terminating"}
+        stored = self.store.write("namespaces", ns)
+        name = ns["metadata"]["name"]
+        gone = threading.Timer(self.namespace_grace, self._finish_namespace, args=(name,))
+        gone.daemon = True
+        gone.start()
+        return stored
+
+    def _finish_namespace(self, name: str) -> None:
+        with self.store.cond:
+            ns = self.store.get("namespaces", "", name)
+            if ns is None or not ns["metadata"].get("deletionTimestamp"):
+                return
+            self._empty_namespace(name)
+            self.store.delete("namespaces", "", name)
 
     def _empty_namespace(self, namespace: str) -> None:
         """What the namespace controller does before the namespace goes: delete its objects."""

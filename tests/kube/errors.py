@@ -74,6 +74,24 @@ def not_found(res: Resource, name: str) -> ApiFailure:
     return ApiFailure(404, f'{res.qualified} "{name}" not found', details=_details(res, name))
 
 
+def terminating(res: Resource, name: str, namespace: str) -> ApiFailure:
+    """A create in a namespace that is being deleted (the NamespaceLifecycle admission)."""
+    details = _details(res, name)
+    details["causes"] = [
+        {
+            "reason": "NamespaceTerminating",
+            "message": f"namespace {namespace} is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
+    return ApiFailure(
+        403,
+        f'{res.qualified} "{name}" is forbidden: unable to create new content in namespace '
+        f"{namespace} because it is being terminated",
+        details=details,
+    )
+
+
 def already_exists(res: Resource, name: str) -> ApiFailure:
     return ApiFailure(
         409, f'{res.qualified} "{name}" already exists', "AlreadyExists", _details(res, name)

@@ -4,6 +4,7 @@ real server is right, and these pin the fake to it."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -97,3 +98,61 @@ def test_a_json_patch_that_does_not_apply_is_422_without_details(call: Call) -> 
             assert body["details"] == {}
     finally:
         call("DELETE", path)
+
+
+def test_a_deleted_namespace_is_terminating_and_refuses_new_content(call: Call) -> None:
+    """Pinned from kube-apiserver v1.34: the delete answers 200 with the namespace Terminating,
+    a second delete the same, a create in it 403 NamespaceTerminating; then it goes."""
+    made = call("POST", "/api/v1/namespaces", json={
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "leaving"},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert made.json()["spec"] == {"finalizers": ["kubernetes"]}
+    for _ in range(2):
+        deleted = call("DELETE", "/api/v1/namespaces/leaving")
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json()["status"] == {"phase": "Terminating"}
+        assert deleted.json()["metadata"]["deletionTimestamp"]
+    refused = call("POST", "/api/v1/namespaces/leaving/secrets", json={
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "late"},
+    })  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    body = refused.json()
+    assert (body["reason"], body["message"]) == (
+        "Forbidden",
+        'secrets "late" is forbidden: unable to create new content in namespace leaving '
+        "because it is being terminated",
+    )
+    assert body["details"] == {
+        "name": "late",
+        "kind": "secrets",
+        "causes": [
+            {
+                "reason": "NamespaceTerminating",
+                "message": "namespace leaving is being terminated",
+                "field": "metadata.namespace",
+            }
+        ],
+    }
+    deadline = time.monotonic() + 30
+    while call("GET", "/api/v1/namespaces/leaving").status_code == 200:
+        assert time.monotonic() < deadline, "the namespace is still there"
+        time.sleep(0.1)
+    assert call("GET", "/api/v1/namespaces/leaving").status_code == 404
+
+
+def test_a_new_namespace_gets_a_default_service_account(call: Call) -> None:
+    """The ServiceAccount controller makes it (on the real server, a moment later)."""
+    made = call("POST", "/api/v1/namespaces", json={
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fresh"},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    deadline = time.monotonic() + 10
+    found = call("GET", "/api/v1/namespaces/fresh/serviceaccounts/default")
+    while found.status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = call("GET", "/api/v1/namespaces/fresh/serviceaccounts/default")
+    assert found.status_code == 200, found.text
+    assert found.json()["metadata"]["namespace"] == "fresh"
+    assert isinstance(found.json()["metadata"]["resourceVersion"], str)
+    call("DELETE", "/api/v1/namespaces/fresh")

@@ -87,6 +87,11 @@ def test_namespaces_gate_and_cascade(kube_client: Client, fake_kube: FakeApiServ
     kube_client.create(secret("s", namespace="team-a"))
 
     kube_client.delete(Namespace, "team-a")
+    # Terminating first (tests/kube/test_agreement.py), then emptied and gone.
+    assert kube_client.get(Namespace, "team-a").status.phase == "Terminating"
+    deadline = time.monotonic() + 5
+    while fake_kube.get("namespaces", "team-a") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert fake_kube.objects("secrets", "team-a") == []
     assert fake_kube.objects("serviceaccounts", "team-a") == []
     with pytest.raises(ApiError) as e:
@@ -581,6 +586,29 @@ def test_simulator_plays_a_rollout_and_its_pull_events(
         ("Failed", "Error: ImagePullBackOff"),
     ]
     assert {e.source.component for e in events} == {"default-scheduler", "kubelet"}
+    # The pod went through ErrImagePull (its message the pull's error) to ImagePullBackOff,
+    # as a real kubelet's pod does; the good one's pull reports its size, as the real one's.
+    waiting = pod.status.containerStatuses[0].state.waiting
+    assert waiting.message == (
+        'Back-off pulling image "registry.example.com/app:v1": '
+        "ErrImagePull: unauthorized: authentication required"
+    )
+    reasons = [
+        c.obj["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+        for c in fake_kube.store.changes_after(fake_kube.store.compacted_rv) or []
+        if c.resource == "pods"
+        and c.obj["metadata"]["name"] == pod.metadata.name
+        and c.obj.get("status", {}).get("containerStatuses")
+    ]
+    assert reasons == ["ErrImagePull", "ImagePullBackOff"]
+    (good_pod,) = kube_client.list(Pod, namespace="default", labels={"app": "good"})
+    pulled = kube_client.list(
+        Event, namespace="default", fields={"involvedObject.name": good_pod.metadata.name}
+    )
+    assert [e.message for e in pulled if e.reason == "Pulled"] == [
+        'Successfully pulled image "registry.example.com/app:v1" in 1ms (1ms including '
+        "waiting). Image size: 1028746 bytes."
+    ]
 
     good = kube_client.get(Deployment, "good", namespace="default")
     assert (good.status.readyReplicas, good.status.availableReplicas) == (1, 1)
