@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +43,19 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "") ->
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or check}; last: {value!r}")
+            raise AssertionError(
+                f"not within {timeout} s: {what or check}; last: {value!r}\n{_threads()}"
+            )
         time.sleep(0.02)
+
+
+def _threads() -> str:
+    """Where every thread is: a sync that stopped moving shows where it waits."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return "\n".join(
+        f"--- thread {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame)[-8:])
+        for ident, frame in sys._current_frames().items()
+    )
 
 
 @dataclass
