@@ -306,7 +306,7 @@ def main() -> None:
               f"{PROJECTS} policies in {time.perf_counter() - t0:.1f} s")  # fmt: skip
         proc, base, ca = start(data)
         try:
-            url = f"{base}/admission/mutate?cluster=bench"
+            url = f"{base}/admission/mutate/bench"
             bodies = [review(ns) for ns in namespaces]
             lines = Path(tmp) / "reviews.txt"
             lines.write_bytes(b"\n".join(bodies) + b"\n")
