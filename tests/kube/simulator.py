@@ -36,6 +36,8 @@ from tests.kube.store import Change, Store
 
 Obj = dict[str, Any]
 Pull = Callable[[str, str, list[str]], tuple[bool, str]]
+# What a successful pull reports, as the kubelet's "Pulled" event does since v1.30.
+PULLED_IMAGE_SIZE = 1028746
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -188,6 +190,7 @@ class Simulator:
                 "attempting to pull the image may not succeed.",
             )
         statuses, all_ok = [], True
+        backing_off: list[tuple[int, str, str, str]] = []  # (status index, image, field, error)
         for c in pod["spec"].get("containers") or []:
             image, path = c["image"], f"spec.containers{{{c['name']}}}"
             self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"', field_path=path)
@@ -201,7 +204,8 @@ class Simulator:
                     pod,
                     "Normal",
                     "Pulled",
-                    f'Successfully pulled image "{image}" in 0s (0s including waiting)',
+                    f'Successfully pulled image "{image}" in 1ms (1ms including waiting). '
+                    f"Image size: {PULLED_IMAGE_SIZE} bytes.",
                     field_path=path,
                 )
                 self._event(
@@ -221,16 +225,8 @@ class Simulator:
                     field_path=path,
                 )
                 self._event(pod, "Warning", "Failed", "Error: ErrImagePull", field_path=path)
-                self._event(
-                    pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', field_path=path
-                )
-                self._event(pod, "Warning", "Failed", "Error: ImagePullBackOff", field_path=path)
-                state = {
-                    "waiting": {
-                        "reason": "ImagePullBackOff",
-                        "message": f'Back-off pulling image "{image}": ErrImagePull: {message}',
-                    }
-                }
+                state = {"waiting": {"reason": "ErrImagePull", "message": message}}
+                backing_off.append((len(statuses), image, path, message))
             statuses.append(
                 {
                     "name": c["name"],
@@ -243,6 +239,23 @@ class Simulator:
                 }
             )
         self._write_pod_status(pod, statuses, all_ok)
+        if backing_off:
+            # As the kubelet: ErrImagePull first, then, at its next sync, the back-off.
+            for i, image, path, message in backing_off:
+                self._event(
+                    pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', field_path=path
+                )
+                self._event(pod, "Warning", "Failed", "Error: ImagePullBackOff", field_path=path)
+                statuses[i] = {
+                    **statuses[i],
+                    "state": {
+                        "waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": f'Back-off pulling image "{image}": ErrImagePull: {message}',
+                        }
+                    },
+                }
+            self._write_pod_status(pod, statuses, all_ok)
         return all_ok
 
     def _write_pod_status(self, pod: Obj, statuses: list[Obj], ok: bool) -> None:
