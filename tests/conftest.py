@@ -1,4 +1,5 @@
-"""Fixtures every part of the suite may use: the real Kubernetes control plane."""
+"""Fixtures every part of the suite may use: the real Kubernetes control plane, and a real
+node for it (started only when a test asks for `node`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kube.real import ControlPlane, RealCluster, require_control_plane
+from tests.kube.real import ControlPlane, Node, RealCluster, require_control_plane, require_node
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,13 @@ def real_kube(control_plane: ControlPlane) -> Iterator[RealCluster]:
     cluster.settle()
     yield cluster
     cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def node(control_plane: ControlPlane) -> Iterator[Node]:
+    """A kubelet with containerd and the scheduler, joined to the control plane, started the
+    first time a test asks for it and stopped (host changes undone) at the session's end."""
+    require_node()
+    started = Node(control_plane).start()
+    yield started
+    started.stop()

@@ -1,6 +1,7 @@
 """A real Kubernetes control plane for the tests, started by `scripts/kube`, and a per-test
 view of it with the same calls as the fake (`create`, `get`, `objects`, `replace`, `delete`,
-`kubeconfig`), so one test body runs against either.
+`kubeconfig`), so one test body runs against either; and, for the tests that need pods to
+run, a real node (`Node`: kubelet, containerd and runc, with a scheduler).
 
 The control plane (etcd, kube-apiserver with RBAC, kube-controller-manager with the
 serviceaccount, namespace, garbage-collector, deployment and replicaset controllers) is
@@ -38,6 +39,13 @@ CLUSTER_KINDS = (
     "ValidatingWebhookConfiguration",
 )
 Obj = dict[str, Any]
+NODE_TAINT = "pullkeeper.test/node"  # scripts/kube node-up's
+# A namespace's annotation that gives its pods the toleration (PodTolerationRestriction).
+TOLERATE_NODE = {
+    "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(
+        [{"key": NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
+    )
+}
 
 
 def require_control_plane() -> None:
@@ -47,6 +55,19 @@ def require_control_plane() -> None:
         missing(
             f"{found.stdout.strip() or found.stderr.strip()}: the tests on a real Kubernetes "
             "API server do not run (scripts/test builds it)"
+        )
+
+
+def require_node() -> None:
+    """`missing` unless scripts/kube can start a node: binaries built, packages, root."""
+    require_control_plane()
+    found = subprocess.run(
+        [str(SCRIPT), "check", "node"], capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0:
+        missing(
+            f"{found.stdout.strip() or found.stderr.strip()}: the tests that run pods on a "
+            "real kubelet do not run"
         )
 
 
@@ -131,7 +152,85 @@ class ControlPlane:
             data, start = data[cut:], start + cut
         whole = data[: data.rfind(b"\n") + 1]
         events = [json.loads(line) for line in whole.splitlines() if line]
-        return [e for e in events if e["user"]["username"] == user], start + len(whole)
+        # Requests refused before authentication (a wrong token) have no user name.
+        return [e for e in events if e["user"].get("username") == user], start + len(whole)
+
+
+class Node:
+    """A real node for the control plane: kubelet v1.34 with Debian's containerd and runc, the
+    scheduler, and the controllers a node needs (`scripts/kube node-up`), in PLANE/node.
+
+    It is tainted: only pods in a namespace annotated with `TOLERATE_NODE` are scheduled there, so
+    the other tests' pods stay Pending as before. containerd pulls from the registries the tests
+    `trust`: each gets a hosts.toml in the node's certs.d, with its CA for TLS. `busybox` is an
+    OCI layout of a runnable image (Debian's static busybox) for tests to push.
+    """
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.directory = plane.directory / "node"
+        self.busybox = self.directory / "images" / "busybox"
+        self.started_in = 0.0  # seconds node-up took
+
+    def start(self) -> Node:
+        started = time.monotonic()
+        up = subprocess.run(
+            [str(SCRIPT), "node-up", str(self.plane.directory), str(os.getpid())],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if up.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"scripts/kube node-up failed:\n{up.stderr}")
+        self.started_in = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        subprocess.run(
+            [str(SCRIPT), "node-down", str(self.plane.directory)], timeout=120, check=False
+        )
+
+    def trust(self, host: str, ca_file: Path | None) -> None:
+        """containerd pulls from registry HOST (127.0.0.1:PORT): over TLS with its CA, or
+        plain HTTP without one."""
+        target = self.directory / "certs.d" / host
+        target.mkdir(parents=True, exist_ok=True)
+        url = f"{'https' if ca_file else 'http'}://{host}"
+        ca = ""
+        if ca_file is not None:
+            shutil.copyfile(ca_file, target / "ca.crt")
+            ca = f'ca = "{target / "ca.crt"}"\n'
+        # containerd 1.6 wants a [host] table; after that host it tries `server` too (on a 404,
+        # a missing tag), so both trust the CA, or the answer would be an x509 error.
+        (target / "hosts.toml").write_text(
+            f'server = "{url}"\n{ca}\n[host."{url}"]\ncapabilities = ["pull", "resolve"]\n{ca}'
+        )
+
+    def ctr(self, *args: str) -> str:
+        sock = self.directory / "containerd" / "containerd.sock"
+        done = subprocess.run(
+            ["ctr", "--address", str(sock), "-n", "k8s.io", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"ctr {' '.join(args)}: {done.stderr}")
+        return done.stdout
+
+    def images(self) -> list[str]:
+        """The images on the node, by name (the sandbox's included)."""
+        return [n for n in self.ctr("images", "ls", "-q").split() if not n.startswith("sha256:")]
+
+    def forget_images(self) -> None:
+        """Remove what pods pulled: a pull the next test expects must reach the registry (an
+        image on the node is used without asking it, whatever the credentials)."""
+        pulled = [n for n in self.ctr("images", "ls", "-q").split() if "pullkeeper.test/" not in n]
+        if pulled:
+            self.ctr("images", "rm", *pulled)
 
 
 # Kinds the real server serves that the fake does not.
@@ -230,7 +329,9 @@ class RealCluster:
     def settle(self, timeout: float = 60.0) -> None:
         """Wait until only the cluster's own namespaces are left: the namespace controller
         takes its time (it waits 5 s before it empties a deleted namespace), so the tests
-        before this one may have left some Terminating."""
+        before this one may have left some Terminating. `default` is cleared again: the
+        sync of the test before may have written there after that test's cleanup."""
+        self._clear_default()
         deadline = time.monotonic() + timeout
         while left := [
             n for n in self.objects("namespaces") if n["metadata"]["name"] not in SYSTEM_NAMESPACES
@@ -299,11 +400,14 @@ class RealCluster:
         for name in self._namespaces:
             self.delete("namespaces", name)
         self._applied.clear()
-        # `default` stays: what a test (or a cluster-wide credential) put there goes.
+        self._clear_default()
+        self._namespaces.clear()
+        self._cluster_objects.clear()
+
+    def _clear_default(self) -> None:
+        """`default` stays: what a test (or a cluster-wide credential) put there goes."""
         for resource in ("deployments", "replicasets", "pods", "configmaps", "events", "secrets"):
             self.call("DELETE", _path(resource, "default"))
         for account in self.objects("serviceaccounts", "default"):
             if account.get("imagePullSecrets") or account["metadata"]["name"] != "default":
                 self.delete("serviceaccounts", account["metadata"]["name"], "default")
-        self._namespaces.clear()
-        self._cluster_objects.clear()

@@ -1,13 +1,13 @@
 """A cluster and a pullkeeper server that syncs Secrets into it: `cluster` is the real API
-server (with the deployment and replicaset controllers; its pods stay Pending, since no
-kubelet runs), `pulling_cluster` the fake API server whose kubelet stand-in pulls from the
-real token registry with the Secrets the pod names.
+server (with the deployment and replicaset controllers; its pods stay Pending, since they do
+not tolerate the node's taint, if a node runs at all), `pulling_cluster` the same API server
+with a real node whose kubelet and containerd pull from the real token registry with the
+Secrets the pod names, and run what they pulled.
 
-The kubelet stand-in does what the real one does with imagePullSecrets: it reads each named
-Secret from the cluster, keeps the entries for the image's registry, and tries them in order
-with a real client (skopeo), stopping at the first that works; with none, it pulls
-anonymously. So a Deployment pulls only when pullkeeper gave it the right Secrets and the
-sync put them in its namespace.
+`Kubelet` is the fake API server's kubelet stand-in, for what a real node cannot do on demand
+(hold a pull while a page looks): it reads each named Secret, keeps the entries for the
+image's registry and tries them in order with a real client (skopeo), stopping at the first
+that works, as the real kubelet does, and reports a failure with the real kubelet's words.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.kube.fake_apiserver import FakeApiServer
-from tests.kube.real import RealCluster
+from tests.kube.real import TOLERATE_NODE, Node, RealCluster
 from tests.registry.conftest import oci_layouts, token_registry  # noqa: F401
 from tests.registry.servers import TokenRegistry
 from tests.server.conftest import Backend, Env, env, template  # noqa: F401
@@ -33,6 +33,8 @@ from tests.server.conftest import Backend, Env, env, template  # noqa: F401
 T = TypeVar("T")
 PROJECT_LABEL = "pullkeeper.io/project"
 WRONG_PASSWORD = "not-alices-password-4711"
+# An image the node can run (Debian's static busybox), in a repository alice may pull.
+RUNNABLE = "team-a/pod:v1"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,11 +89,12 @@ class Kubelet:
             self.tried.append((image, name, "ok" if ok else "failed"))
             if ok:
                 return True, ""
-            errors.append(_skopeo_error(result.stderr))
-        return False, (
-            f'rpc error: code = Unknown desc = failed to pull and unpack image "{image}": '
-            f'failed to resolve reference "{image}": {errors[-1]}'
-        )
+            errors.append(
+                f'failed to pull and unpack image "{image}": failed to resolve reference '
+                f'"{image}": {_skopeo_error(result.stderr)}'
+            )
+        # The kubelet's words: one error per credential tried, joined as a list when several.
+        return False, errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]"
 
 
 def _skopeo_error(stderr: str) -> str:
@@ -106,7 +109,7 @@ def _skopeo_error(stderr: str) -> str:
 class Cluster:
     env: Env
     kube: FakeApiServer | RealCluster
-    kubelet: Kubelet | None  # on the fake only
+    node: Node | None  # the real node, for `pulling_cluster`
     registry: TokenRegistry
     creds: dict[str, dict[str, Any]]
 
@@ -146,10 +149,45 @@ def start_fake(
     return fake, kubelet
 
 
-def make_namespaces(kube: FakeApiServer | RealCluster, namespaces: dict[str, str | None]) -> None:
+def make_namespaces(
+    kube: FakeApiServer | RealCluster, namespaces: dict[str, str | None], on_node: bool = False
+) -> None:
+    """Namespaces, labelled with their project; with `on_node`, their pods tolerate the real
+    node's taint and run there."""
     for ns, project in namespaces.items():
         labels = {PROJECT_LABEL: project} if project else {}
-        kube.create("namespaces", {"metadata": {"name": ns, "labels": labels}})
+        meta: dict[str, Any] = {"name": ns, "labels": labels}
+        if on_node:
+            meta["annotations"] = TOLERATE_NODE
+        kube.create("namespaces", {"metadata": meta})
+
+
+@pytest.fixture(scope="session")
+def runnable(node: Node, token_registry: TokenRegistry) -> str:  # noqa: F811
+    """RUNNABLE pushed to the token registry, whose host the node trusts."""
+    node.trust(token_registry.host, token_registry.ca_file)
+    pushed = token_registry.skopeo(
+        "copy",
+        "--quiet",
+        *token_registry.tls_args("dest-"),
+        "--dest-creds",
+        token_registry.seeder.creds,
+        f"oci:{node.busybox}:v1",
+        f"docker://{token_registry.ref(RUNNABLE)}",
+    )
+    assert pushed.returncode == 0, pushed.describe()
+    return token_registry.ref(RUNNABLE)
+
+
+def pulls_by_the_node(registry: TokenRegistry, since: int) -> list[tuple[str | None, int]]:
+    """(user, status) of the token requests containerd made for the node since request
+    number `since`: the credentials the kubelet gave it, in the order it tried them. (Each
+    try begins with an OAuth POST naming containerd; a refused one is tried again by GET.)"""
+    return [
+        (r.username, r.status)
+        for r in registry.token_server.requests[since:]
+        if r.method == "POST" and r.params.get("client_id") == ("containerd-client",)
+    ]
 
 
 @pytest.fixture
@@ -169,25 +207,27 @@ def cluster(
 def pulling_cluster(
     env: Env,  # noqa: F811
     token_registry: TokenRegistry,  # noqa: F811
+    real_kube: RealCluster,
+    node: Node,
+    runnable: str,
     tmp_path: Path,
-) -> Iterator[Cluster]:
-    """Cluster c1 on the fake, whose kubelet pulls. shop (project web) is reached, for the
-    registry, by a namespace credential with a wrong password, web's project credential
-    (alice) and a cluster-wide one (bob, who may not pull team-a/*), in that kubelet order;
-    plus a namespace credential of shop for quay.io and one of cart (project store) for the
-    registry, which a Deployment in shop must not get."""
+) -> Cluster:
+    """Cluster c1 on the real API server, whose pods in shop and cart run on the real node.
+    shop (project web) is reached, for the registry, by a namespace credential with a wrong
+    password, web's project credential (alice) and a cluster-wide one (bob, who may not pull
+    team-a/*), in that kubelet order; plus a namespace credential of shop for quay.io and one
+    of cart (project store) for the registry, which a Deployment in shop must not get. No
+    image is on the node yet: every pull asks the registry."""
     trust(env.data, token_registry)
-    fake, kubelet = start_fake(token_registry, {"shop": "web", "cart": "store"})
-    try:
-        yield _registered(env, fake, kubelet, token_registry, tmp_path)
-    finally:
-        fake.stop()
+    node.forget_images()
+    make_namespaces(real_kube, {"shop": "web", "cart": "store"}, on_node=True)
+    return _registered(env, real_kube, node, token_registry, tmp_path)
 
 
 def _registered(
     env: Env,  # noqa: F811
     kube: FakeApiServer | RealCluster,
-    kubelet: Kubelet | None,
+    node: Node | None,
     token_registry: TokenRegistry,  # noqa: F811
     tmp_path: Path,
 ) -> Cluster:
@@ -226,4 +266,4 @@ def _registered(
             password=WRONG_PASSWORD + "-cart",
         ),
     }
-    return Cluster(env, kube, kubelet, token_registry, creds)
+    return Cluster(env, kube, node, token_registry, creds)

@@ -1,5 +1,5 @@
 """Deploy, follow and attach through the API (in-process server, sync on) against the real
-API server; rollouts that pull, against the fake, whose kubelet pulls from the real token
+API server; rollouts that pull, on its real node, whose kubelet pulls from the real token
 registry with the Secrets it is given."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.server.conftest import Env, assert_error
-from tests.workloads.conftest import Cluster, eventually
+from tests.workloads.conftest import RUNNABLE, Cluster, eventually, pulls_by_the_node
 
 pytestmark = pytest.mark.settings(sync=True, sync_poll_seconds=0.2)
 
@@ -17,14 +17,24 @@ SHOP = "clusters/c1/namespaces/shop/workloads"
 CART = "clusters/c1/namespaces/cart/workloads"
 
 
-def _settled(env: Env, base: str, name: str) -> dict[str, Any]:
+def _settled(env: Env, base: str, name: str, timeout: float = 10.0) -> dict[str, Any]:
     """The workload's status once its rollout is ready or failed."""
 
     def done() -> dict[str, Any] | None:
         status: dict[str, Any] = env.admin.ok("GET", f"{base}/{name}")
         return status if status["state"] != "progressing" else None
 
-    return eventually(done, what=f"the rollout of {name} ends")
+    return eventually(done, timeout, what=f"the rollout of {name} ends")
+
+
+def _backing_off(env: Env, base: str, name: str) -> dict[str, Any]:
+    """The workload's status once the kubelet backs off pulling its image."""
+
+    def backing_off() -> dict[str, Any] | None:
+        status: dict[str, Any] = env.admin.ok("GET", f"{base}/{name}")
+        return status if "ImagePullBackOff" in status["reason"] else None
+
+    return eventually(backing_off, 30, what=f"the kubelet backs off pulling {name}'s image")
 
 
 def _pull_secrets(obj: dict[str, Any]) -> list[str]:
@@ -36,7 +46,8 @@ def test_deploy_gives_exactly_the_matching_secrets_and_rolls_out(pulling_cluster
     cluster = pulling_cluster
     env = cluster.env
     cluster.delivered("shop", "shop-wrong", "web-alice", "wide-bob", "shop-quay")
-    image = cluster.image()
+    image = cluster.image(RUNNABLE)
+    asked = len(cluster.registry.token_server.requests)
     created = env.admin.ok(
         "POST", SHOP, status=201, json={"name": "web", "image": image, "replicas": 2, "port": 8080}
     )
@@ -55,7 +66,7 @@ def test_deploy_gives_exactly_the_matching_secrets_and_rolls_out(pulling_cluster
     assert (container["name"], container["image"]) == ("web", image)
     assert container["ports"][0]["containerPort"] == 8080
 
-    status = _settled(env, SHOP, "web")
+    status = _settled(env, SHOP, "web", timeout=60)
     assert (status["state"], status["ready"], status["replicas"]) == ("ready", 2, 2)
     assert status["image_pull_secrets"] == expected
     assert status["diagnosis"] == []
@@ -64,12 +75,13 @@ def test_deploy_gives_exactly_the_matching_secrets_and_rolls_out(pulling_cluster
     assert reasons.count("Scheduled") == reasons.count("Pulled") == 2
     assert reasons.index("Scheduled") < reasons.index("Pulling") < reasons.index("Pulled")
     assert not [e for e in status["events"] if e["type"] == "Warning"]
-    # The kubelet tried the wrong password first, then alice's, which works.
-    assert cluster.kubelet is not None
-    assert cluster.kubelet.tried[:2] == [
-        (image, "shop-wrong", "failed"),
-        (image, "web-alice", "ok"),
-    ]
+    # For each pod the kubelet had containerd try the wrong password first (refused by the
+    # token server), then alice's, which works; it never got to bob's. (The two pods pull at
+    # once: their tries interleave.)
+    tried = pulls_by_the_node(cluster.registry, asked)
+    assert tried[0] == ("alice", 401) and ("alice", 200) in tried, tried
+    assert {user for user, _ in tried} == {"alice"}
+    assert [p["phase"] for p in status["pods"]] == ["Running", "Running"]
     available = {c["type"]: c["status"] for c in status["conditions"]}
     assert available == {"Available": "True", "Progressing": "True"}
 
@@ -119,18 +131,32 @@ def test_a_failed_pull_comes_with_the_events_and_the_servers_diagnosis(
     cluster = pulling_cluster
     env = cluster.env
     cluster.delivered("cart", "cart-alice", "wide-bob")
-    image = cluster.image()
+    image = cluster.image(RUNNABLE)
+    asked = len(cluster.registry.token_server.requests)
     created = env.admin.ok("POST", CART, status=201, json={"name": "api", "image": image})
     assert created["image_pull_secrets"] == ["cart-alice", "wide-bob"]
 
-    status = _settled(env, CART, "api")
+    status = _settled(env, CART, "api", timeout=60)
     assert status["state"] == "failed"
+    assert "ErrImagePull" in status["reason"] or "ImagePullBackOff" in status["reason"]
+    # The kubelet reports ErrImagePull, then, at its next sync, backs off.
+    status = _backing_off(env, CART, "api")
     assert "ImagePullBackOff" in status["reason"]
     messages = [(e["reason"], e["message"]) for e in status["events"]]
+    assert ("Failed", "Error: ErrImagePull") in messages
+    assert ("BackOff", f'Back-off pulling image "{image}"') in messages
     assert ("Failed", "Error: ImagePullBackOff") in messages
-    failed = [m for r, m in messages if m.startswith(f'Failed to pull image "{image}"')]
-    assert failed and "unauthorized" in failed[0].lower()
-    assert status["pods"][0]["containers"][0]["reason"] == "ImagePullBackOff"
+    # One error per Secret the kubelet tried, in its order: alice's wrong password, then bob,
+    # whose token does not reach team-a/pod.
+    [failed] = {m for r, m in messages if m.startswith(f'Failed to pull image "{image}": [')}
+    assert "unauthorized" in failed.lower()
+    assert failed.index("401 Unauthorized") < failed.index("insufficient_scope")
+    tried = pulls_by_the_node(cluster.registry, asked)
+    assert tried[0] == ("alice", 401) and ("bob", 200) in tried, tried
+    assert ("alice", 200) not in tried
+    container = status["pods"][0]["containers"][0]
+    assert container["reason"] == "ImagePullBackOff"
+    assert container["message"].startswith(f'Back-off pulling image "{image}": ErrImagePull: [')
 
     # The server's own check, with the stored secrets, against the real registry.
     [diagnosis] = status["diagnosis"]
@@ -140,7 +166,7 @@ def test_a_failed_pull_comes_with_the_events_and_the_servers_diagnosis(
     assert "wrong user name or password" in diagnosis["check"]["attempts"][0]["message"]
     assert diagnosis["cause"] == "denied"
     assert diagnosis["message"].startswith("wide-bob: ")
-    assert "no access to team-a/app" in diagnosis["message"]
+    assert "no access to team-a/pod" in diagnosis["message"]
     # The check is recorded on the credentials, as any check is.
     shown = env.admin.ok("GET", f"credentials/{cluster.creds['cart-alice']['id']}")
     assert shown["last_check"]["cause"] == "unauthorized"
@@ -152,10 +178,16 @@ def test_an_image_that_is_not_there_is_diagnosed_as_not_found(pulling_cluster: C
     cluster = pulling_cluster
     env = cluster.env
     cluster.delivered("shop", "shop-wrong", "web-alice", "wide-bob")
-    image = cluster.image("team-a/app:no-such-tag")
+    image = cluster.image("team-a/pod:no-such-tag")
     env.admin.ok("POST", SHOP, status=201, json={"name": "gone", "image": image})
-    status = _settled(env, SHOP, "gone")
+    status = _settled(env, SHOP, "gone", timeout=60)
     assert status["state"] == "failed"
+    failed = [e["message"] for e in status["events"] if e["message"].startswith("Failed to pull")]
+    # The kubelet tried every Secret: the wrong password, alice's (the tag is not there), bob's.
+    assert failed, status["events"]
+    steps = ("401 Unauthorized", f" {image}: not found", "insufficient_scope")
+    found = [failed[0].find(step) for step in steps]
+    assert -1 not in found and found == sorted(found), failed[0]
     [diagnosis] = status["diagnosis"]
     assert diagnosis["cause"] == "not_found"
     assert [a["cause"] for a in diagnosis["check"]["attempts"]] == [
