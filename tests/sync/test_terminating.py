@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pullkeeper.kube.api import Access, ClusterAPI, KubeError, client_for
+from pullkeeper.kube.api import Access, ClusterAPI, KubeError
 from tests.kube.real import RealCluster
 from tests.sync.conftest import World, eventually
 
@@ -75,7 +75,7 @@ def test_a_create_refused_in_a_terminating_namespace_is_not_an_rbac_error(
     real_kube.create("namespaces", {"metadata": {"name": "closing"}})
     _hold(real_kube, "closing")
     real_kube.delete("namespaces", "closing")
-    api = ClusterAPI(client_for(Access(kubeconfig=str(real_kube.kubeconfig(tmp_path / "kc")))))
+    api = ClusterAPI(Access(kubeconfig=str(real_kube.kubeconfig(tmp_path / "kc"))))
     try:
         manifest = {
             "apiVersion": "v1",

@@ -8,6 +8,7 @@ whether trying again later can help.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,22 @@ def translated(call: Callable[[], T], what: str, verb: str = "", resource: str =
             message += f" ({_HINTS[code]})"
         raise KubeError(message, code, reason, terminating) from None
     except httpx2.HTTPError as e:
-        raise KubeError(f"{what}: cannot reach the API server: {type(e).__name__}: {e}") from None
+        raise KubeError(f"{what}: {_unreachable(e)}") from None
+
+
+def _unreachable(e: httpx2.HTTPError) -> str:
+    """No answer from the API server: what happened, and where in the kubeconfig to look."""
+    said = f"cannot reach the API server: {type(e).__name__}: {e}"
+    if "CERTIFICATE_VERIFY_FAILED" in str(e):
+        return (
+            f"{said} (its certificate is not signed by the kubeconfig's certificate-authority: "
+            "give the cluster's CA there)"
+        )
+    if isinstance(e, httpx2.ConnectError):
+        return f"{said} (check the kubeconfig's server address, and that the API server runs)"
+    if isinstance(e, httpx2.TimeoutException):
+        return f"{said} (it did not answer in time; retried with backoff)"
+    return said
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +114,21 @@ def client_for(access: Access, *, timeout: float = 15.0) -> Client:
         else:
             if not access.kubeconfig:
                 raise KubeError("the cluster has no kubeconfig; set its path (and context)")
-            config = KubeConfig.from_file(Path(access.kubeconfig).expanduser())
+            path = Path(access.kubeconfig).expanduser()
+            if not path.is_file():
+                raise KubeError(
+                    f"the kubeconfig {access.kubeconfig} does not exist on the server; put it "
+                    "there or set the cluster's kubeconfig path"
+                )
+            config = KubeConfig.from_file(path)
             if access.context:
-                chosen = config.get(context_name=access.context)
-                if chosen is None:
+                if access.context not in config.contexts:
+                    known = ", ".join(sorted(config.contexts)) or "none"
                     raise KubeError(
-                        f"the kubeconfig {access.kubeconfig} has no context {access.context!r}"
+                        f"the kubeconfig {access.kubeconfig} has no context {access.context!r} "
+                        f"(it has: {known}); set the cluster's context to one of them"
                     )
-                config = chosen
+                config = cast(SingleConfig, config.get(context_name=access.context))
     except (ConfigError, OSError, ValueError, KeyError) as e:
         raise KubeError(f"cannot load the cluster's access settings: {e}") from None
     return Client(
@@ -118,11 +141,17 @@ def _dict(obj: Any) -> dict[str, Any]:
     return out
 
 
-class ClusterAPI:
-    """The calls the sync makes, each translated to dicts and KubeErrors."""
+class _Stopped(Exception):
+    """A stopped watch's client refuses to ask again."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+
+class ClusterAPI:
+    """The calls the sync makes, each translated to dicts and KubeErrors. Requests go through
+    one client, used by one thread at a time; each watch has a client of its own."""
+
+    def __init__(self, access: Access, timeout: float = 15.0) -> None:
+        self._access, self._timeout = access, timeout
+        self._client = client_for(access, timeout=timeout)
 
     def close(self) -> None:
         self._client.close()
@@ -148,41 +177,65 @@ class ClusterAPI:
         return translated(call, "listing the managed Secrets", "list", "secrets")
 
     def watch_namespaces(
-        self, resource_version: str, timeout: int
+        self, resource_version: str, timeout: int, stop: threading.Event
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         return self._watch(
-            lambda: self._client.watch(
+            lambda client: client.watch(
                 Namespace, resource_version=resource_version, server_timeout=timeout
             ),
+            stop,
             "watching namespaces",
             "namespaces",
         )
 
     def watch_managed_secrets(
-        self, resource_version: str, timeout: int
+        self, resource_version: str, timeout: int, stop: threading.Event
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         return self._watch(
-            lambda: self._client.watch(
+            lambda client: client.watch(
                 Secret,
                 namespace=ALL_NS,
                 labels=_selector(MANAGED_SELECTOR),
                 resource_version=resource_version,
                 server_timeout=timeout,
             ),
+            stop,
             "watching the managed Secrets",
             "secrets",
         )
 
     def _watch(
-        self, start: Callable[[], Iterator[tuple[str, Any]]], what: str, resource: str
+        self,
+        start: Callable[[Client], Iterator[tuple[str, Any]]],
+        stop: threading.Event,
+        what: str,
+        resource: str,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        events = translated(start, what, "watch", resource)
-        while True:
-            got = translated(lambda: next(events, None), what, "watch", resource)
-            if got is None:
-                return
-            kind, obj = got
-            yield kind, _dict(obj)
+        """The events of one watch, on a client of its own that the reading thread closes:
+        a TLS connection closed by another thread while this one still reads it leaves its
+        file descriptor to the next connection opened, whose bytes this thread would then
+        read. Once `stop` is set, the watch ends at its next event, or where lightkube would
+        ask again after the server ended it (`timeout` seconds at most)."""
+        client = client_for(self._access, timeout=self._timeout)
+
+        def refuse(_request: object) -> None:
+            if stop.is_set():
+                raise _Stopped
+
+        http = client._client._client  # lightkube's httpx client: its hooks are public
+        http.event_hooks = {**http.event_hooks, "request": [refuse]}
+        try:
+            events = translated(lambda: start(client), what, "watch", resource)
+            while not stop.is_set():
+                got = translated(lambda: next(events, None), what, "watch", resource)
+                if got is None:
+                    return
+                kind, obj = got
+                yield kind, _dict(obj)
+        except _Stopped:
+            return
+        finally:
+            client.close()
 
     def list_service_accounts(self) -> tuple[list[dict[str, Any]], str]:
         def call() -> tuple[list[dict[str, Any]], str]:
@@ -193,15 +246,16 @@ class ClusterAPI:
         return translated(call, "listing ServiceAccounts", "list", "serviceaccounts")
 
     def watch_service_accounts(
-        self, resource_version: str, timeout: int
+        self, resource_version: str, timeout: int, stop: threading.Event
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         return self._watch(
-            lambda: self._client.watch(
+            lambda client: client.watch(
                 ServiceAccount,
                 namespace=ALL_NS,
                 resource_version=resource_version,
                 server_timeout=timeout,
             ),
+            stop,
             "watching ServiceAccounts",
             "serviceaccounts",
         )

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.core.delivery import Desired, Existing
-from pullkeeper.kube.api import Access, ClusterAPI, KubeError, client_for
+from pullkeeper.kube.api import Access, ClusterAPI, KubeError
 from pullkeeper.services import audit, leader
 from pullkeeper.services import delivery as store_state
 from pullkeeper.services.actor import Actor
@@ -184,7 +184,8 @@ class Statuses:
 class Options:
     resync_seconds: float = 600.0
     poll_seconds: float = 2.0
-    watch_timeout: int = 300
+    # A stopped watch's thread ends at the latest when the server ends its watch.
+    watch_timeout: int = 60
     excluded: tuple[str, ...] = delivery.DEFAULT_EXCLUDED
     max_backoff: float = 60.0
     lease_seconds: float = 15.0
@@ -239,7 +240,7 @@ class ClusterSync:
             statuses,
             options,
         )
-        self._api_for = api_for or (lambda access: ClusterAPI(client_for(access)))
+        self._api_for = api_for or ClusterAPI
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sync-{cluster_id}", daemon=True)
@@ -252,7 +253,7 @@ class ClusterSync:
         self._cluster_name = cluster_id
         self._hash_key = b""
         self._seen = 0  # the store revision (newest audit id) the loaded state includes
-        self._epoch = 0  # watches of an older epoch stop reporting
+        self._watching = threading.Event()  # set: the current watches end
         self.writes = 0  # Secret writes (create, update, delete) this loop has made
         self.passes = 0  # reconcile passes, full or partial
 
@@ -263,6 +264,7 @@ class ClusterSync:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._watching.set()
         self._events.put(("stop", None))
         self._thread.join(timeout)
 
@@ -292,7 +294,7 @@ class ClusterSync:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff)
             finally:
-                self._epoch += 1
+                self._watching.set()  # each watch closes its own client
                 if api is not None:
                     api.close()
 
@@ -327,14 +329,14 @@ class ClusterSync:
         self._record_namespaces(n for n in self._namespaces.values() if not n.terminating)
         self._load_store()
         self._reconcile(api, None)
-        epoch = self._epoch
+        stop = self._watching = threading.Event()
         timeout = self.options.watch_timeout
         for kind, start, rv in (
-            ("namespace", lambda rv: api.watch_namespaces(rv, timeout), ns_rv),
-            ("secret", lambda rv: api.watch_managed_secrets(rv, timeout), secret_rv),
-            ("account", lambda rv: api.watch_service_accounts(rv, timeout), account_rv),
+            ("namespace", lambda rv: api.watch_namespaces(rv, timeout, stop), ns_rv),
+            ("secret", lambda rv: api.watch_managed_secrets(rv, timeout, stop), secret_rv),
+            ("account", lambda rv: api.watch_service_accounts(rv, timeout, stop), account_rv),
         ):
-            threading.Thread(target=self._watch, args=(kind, start, rv, epoch), daemon=True).start()
+            threading.Thread(target=self._watch, args=(kind, start, rv, stop), daemon=True).start()
         next_resync = time.monotonic() + self.options.resync_seconds
         next_poll = time.monotonic() + self.options.poll_seconds
         while not self._stop.is_set():
@@ -393,22 +395,22 @@ class ClusterSync:
         kind: str,
         start: Callable[[str], Iterable[tuple[str, dict[str, Any]]]],
         rv: str,
-        epoch: int,
+        stop: threading.Event,
     ) -> None:
-        """Follow one watch, restarting it where it ended, until the loop moves on."""
+        """Follow one watch until the loop moves on (`stop`)."""
         try:
-            while not self._stop.is_set() and epoch == self._epoch:
-                for event, obj in start(rv):
-                    if epoch != self._epoch or self._stop.is_set():
-                        return
-                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
-                    if event in ("ADDED", "MODIFIED", "DELETED"):
-                        self._events.put((kind, (event, obj)))
+            for event, obj in start(rv):
+                if stop.is_set():
+                    return
+                if event in ("ADDED", "MODIFIED", "DELETED"):
+                    self._events.put((kind, (event, obj)))
+            if not stop.is_set():
+                self._events.put(("failed", KubeError(f"the {kind} watch ended")))
         except KubeError as e:
-            if epoch == self._epoch:
+            if not stop.is_set():
                 self._events.put(("failed", e))
-        except Exception as e:  # the client closed under it, or a surprise: relist
-            if epoch == self._epoch:
+        except Exception as e:  # a surprise: list again
+            if not stop.is_set():
                 self._events.put(("failed", KubeError(f"the watch failed: {e}")))
 
     # -- events
