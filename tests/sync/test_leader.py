@@ -1,8 +1,6 @@
 """Several replicas on one store: one syncs (it holds the sync lease), the others report its
 statuses; when it stops or dies another takes over. Two servers of the product share one
-store here, and one fake cluster whose API counts every write (on the real API server, a
-stopping replica's store connection was once seen to hang: kept on the fake until that is
-understood)."""
+store here, and the real cluster, whose audit log counts every write."""
 
 from __future__ import annotations
 
@@ -21,6 +19,7 @@ from pullkeeper.settings import Settings
 from pullkeeper.store.models import Credential, Lease, utcnow
 from tests.admission.conftest import pull_secrets_added
 from tests.kube.fake_apiserver import FakeApiServer
+from tests.kube.real import RealCluster
 from tests.server.conftest import Backend, backend  # noqa: F401
 from tests.sync.conftest import World, eventually
 
@@ -28,11 +27,14 @@ LEASE = 3.0  # seconds: short, so that a takeover after a crash is quick to see
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, backend: Backend) -> Iterator[list[World]]:  # noqa: F811
+def replicas(
+    tmp_path: Path,
+    backend: Backend,  # noqa: F811
+    real_kube: RealCluster,
+) -> Iterator[list[World]]:
     """Two replicas (server + sync) on one store (SQLite, then PostgreSQL), and cluster c1
-    on one fake."""
+    on the real API server."""
     made: list[World] = []
-    fake = FakeApiServer().start()
     url = backend.fresh_url()
 
     def replica() -> World:
@@ -43,12 +45,12 @@ def replicas(tmp_path: Path, backend: Backend) -> Iterator[list[World]]:  # noqa
             sync_lease_seconds=LEASE,
         )
         server = Server.open(settings)
-        world = World(server, sync.start(server), {"c1": fake}, tmp_path)
+        world = World(server, sync.start(server), {"c1": real_kube}, tmp_path)
         made.append(world)
         return world
 
     first = replica()
-    first.cluster("c1", fake)
+    first.cluster("c1", real_kube)
     second = replica()
     try:
         yield [first, second]
@@ -56,7 +58,6 @@ def replicas(tmp_path: Path, backend: Backend) -> Iterator[list[World]]:  # noqa
         for world in made:
             world.manager.stop()
             world.server.close()
-        fake.stop()
 
 
 def _status(world: World, credential_id: str) -> dict[str, Any]:
