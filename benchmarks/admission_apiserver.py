@@ -40,45 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.kube.real import ControlPlane  # noqa: E402
 
-from admission_load import start  # noqa: E402
-from pullkeeper.services import clusters, credentials, policies  # noqa: E402
-from pullkeeper.services.actor import SYSTEM  # noqa: E402
-from pullkeeper.services.server import Server  # noqa: E402
-from pullkeeper.settings import Settings  # noqa: E402
-
-CREDS = 20
-DEFAULT_REGISTRY = "registry-0.example.com/hub"
-
-
-def seed(data: Path, kubeconfig: Path, namespaces: list[str]) -> None:
-    server = Server.open(Settings(data=data, sync=False))
-    with server.transaction() as session:
-        c = clusters.create_cluster(session, SYSTEM, "bench", kubeconfig=str(kubeconfig))
-        project = clusters.create_project(session, SYSTEM, c, "team")
-        for name in namespaces:
-            clusters.put_namespace(session, SYSTEM, c, name, project)
-        scope = credentials.resolve_scope(session, SYSTEM, "project", c, project, None)
-        for i in range(CREDS):
-            credentials.create(
-                session,
-                SYSTEM,
-                server.vault,
-                name=f"pull-{i}",
-                scope=scope,
-                provider="custom",
-                server=f"registry-{i}.example.com",
-                username="robot",
-                password=f"bench-pw-{i}",
-            )
-        allow = ["docker.io", *(f"registry-{i}.example.com" for i in range(CREDS))]
-        policies.put(
-            session,
-            SYSTEM,
-            c,
-            project,
-            {"default_registry": DEFAULT_REGISTRY, "allowlist": allow, "always_pull": True},
-        )
-    server.close()
+from admission_load import DEFAULT_REGISTRY, seed, start  # noqa: E402
 
 
 def pod(name: str) -> dict[str, Any]:
@@ -168,12 +130,12 @@ def main() -> None:
         plane = ControlPlane(base / "kube").start()
         proc = None
         try:
-            names = [f"team-ns-{i}" for i in range(args.namespaces)]
+            kubeconfig = str(plane.kubeconfig(base / "kubeconfig"))
+            names = seed(base / "data", 1, args.namespaces, kubeconfig)
             for name in names:
                 plane.http.post(
                     "/api/v1/namespaces", json={"metadata": {"name": name}}
                 ).raise_for_status()
-            seed(base / "data", plane.kubeconfig(base / "kubeconfig"), names)
             proc, hook_url, _ca = start(base / "data")
             printed = [exe, "webhook", "manifests", "--data", str(base / "data")]
             printed += ["--url", hook_url, "--cluster", "bench"]

@@ -59,16 +59,20 @@ from pullkeeper.settings import Settings  # noqa: E402
 
 PROJECTS, PER_PROJECT, CREDS = 100, 10, 20
 TARGET_MS, TARGET_RATE = 5.0, 500
+DEFAULT_REGISTRY = "registry-0.example.com/hub"
 
 
-def seed(data: Path) -> list[str]:
+def seed(
+    data: Path, projects: int = PROJECTS, per_project: int = PER_PROJECT, kubeconfig: str = ""
+) -> list[str]:
+    """The store the webhook answers from; the names of its namespaces."""
     server = Server.open(Settings(data=data, sync=False))
     names = []
     with server.transaction() as session:
-        c = clusters.create_cluster(session, SYSTEM, "bench")
-        for p in range(PROJECTS):
+        c = clusters.create_cluster(session, SYSTEM, "bench", kubeconfig=kubeconfig)
+        for p in range(projects):
             project = clusters.create_project(session, SYSTEM, c, f"team-{p}")
-            for n in range(PER_PROJECT):
+            for n in range(per_project):
                 name = f"team-{p}-ns-{n}"
                 clusters.put_namespace(session, SYSTEM, c, name, project)
                 names.append(name)
@@ -91,7 +95,7 @@ def seed(data: Path) -> list[str]:
                 SYSTEM,
                 c,
                 project,
-                {"default_registry": "registry-0.example.com/hub", "allowlist": allow,
+                {"default_registry": DEFAULT_REGISTRY, "allowlist": allow,
                  "always_pull": True},
             )  # fmt: skip
     server.close()
