@@ -627,10 +627,10 @@ def _named_once(rows: Iterable[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
     conflicts: list[dict[str, Any]] = []
     for r in sorted(rows, key=lambda r: (_SCOPE_ORDER[r.scope], r.id)):
         if r.name in kept:
-            collision = Collision("", r.name, kept[r.name].id, r.id)
+            reason = Collision("", r.name, kept[r.name].id, r.id).reason
             conflicts.append(
-                {"id": r.id, "name": r.name, "scope": r.scope, "kept": collision.kept}
-                | {"reason": collision.reason}
+                {"id": r.id, "name": r.name, "scope": r.scope, "kept": kept[r.name].id}
+                | {"reason": reason}
             )
         else:
             kept[r.name] = r
