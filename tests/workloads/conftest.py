@@ -5,9 +5,10 @@ with a real node whose kubelet and containerd pull from the real token registry 
 Secrets the pod names, and run what they pulled.
 
 `Kubelet` is the fake API server's kubelet stand-in, for what a real node cannot do on demand
-(hold a pull while a page looks): it reads each named Secret, keeps the entries for the
-image's registry and tries them in order with a real client (skopeo), stopping at the first
-that works, as the real kubelet does, and reports a failure with the real kubelet's words.
+(hold a pull while a page looks: tests/web/test_workloads.py): it reads each named Secret,
+keeps the entries for the image's registry and tries them in order with a real client
+(skopeo), stopping at the first that works, as the real kubelet does, and reports a failure
+with the real kubelet's words.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _skopeo_error(stderr: str) -> str:
 @dataclass
 class Cluster:
     env: Env
-    kube: FakeApiServer | RealCluster
+    kube: RealCluster
     node: Node | None  # the real node, for `pulling_cluster`
     registry: TokenRegistry
     creds: dict[str, dict[str, Any]]
@@ -139,18 +140,8 @@ def trust(data: Path, registry: TokenRegistry) -> None:
     shutil.copyfile(registry.ca_file, target / "ca.crt")
 
 
-def start_fake(
-    registry: TokenRegistry, namespaces: dict[str, str | None]
-) -> tuple[FakeApiServer, Kubelet]:
-    fake = FakeApiServer().start()
-    make_namespaces(fake, namespaces)
-    kubelet = Kubelet(fake, registry)
-    fake.simulate(kubelet)
-    return fake, kubelet
-
-
 def make_namespaces(
-    kube: FakeApiServer | RealCluster, namespaces: dict[str, str | None], on_node: bool = False
+    kube: RealCluster, namespaces: dict[str, str | None], on_node: bool = False
 ) -> None:
     """Namespaces, labelled with their project; with `on_node`, their pods tolerate the real
     node's taint and run there."""
@@ -226,7 +217,7 @@ def pulling_cluster(
 
 def _registered(
     env: Env,  # noqa: F811
-    kube: FakeApiServer | RealCluster,
+    kube: RealCluster,
     node: Node | None,
     token_registry: TokenRegistry,  # noqa: F811
     tmp_path: Path,
