@@ -239,8 +239,10 @@ class Api:
             meta.pop(field, None)
         meta.pop("managedFields", None)
         defaults.apply(res, obj)
-        if res.plural in ("deployments", "replicasets"):
+        if res.plural == "deployments":
             obj["status"] = {}
+        elif res.plural == "replicasets":
+            obj["status"] = {"replicas": 0}  # not omitted when zero, unlike the rest
         validation.validate(res, obj)
         name = meta["name"]
         with self.store.cond:

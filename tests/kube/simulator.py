@@ -1,9 +1,11 @@
 """A tiny stand-in for the deployment controller, the scheduler and the kubelet, so a client can
 follow a rollout and read image-pull events as on a real cluster.
 
-When a Deployment is created or its spec changes (a new metadata.generation), its old pods go
-and `spec.replicas` new pods are created, owned by the Deployment itself (no ReplicaSet), through
-the same admission as API-created pods (the ServiceAccount must exist; its imagePullSecrets fill
+When a Deployment is created or its spec changes (a new metadata.generation), its old
+ReplicaSets and their pods go, a ReplicaSet `NAME-HASH` owned by the Deployment is created
+(event ScalingReplicaSet), and `spec.replicas` pods owned by that ReplicaSet (event
+SuccessfulCreate), as the deployment and replicaset controllers do, through the same admission
+as API-created pods (the ServiceAccount must exist; its imagePullSecrets fill
 a pod that has none). For each pod: a `Scheduled` event, then per container `Pulling`, a call to
 the test's `pull(image, namespace, pull_secret_names)`, and `Pulled`/`Created`/`Started` or
 `Failed` ("Failed to pull image ..."), `Failed` ("Error: ErrImagePull"), `BackOff`, `Failed`
@@ -11,7 +13,7 @@ the test's `pull(image, namespace, pull_secret_names)`, and `Pulled`/`Created`/`
 secret that does not exist gives the kubelet's `FailedToRetrieveImagePullSecret` warning and is
 left out of the names passed to `pull`. Then the Deployment's status is written.
 
-Left out: ReplicaSets, rolling (old pods go before new ones come), pull retries with back-off
+Left out: rolling (old pods go before new ones come), ReplicaSet status, pull retries with back-off
 (each pod pulls once), readiness probes, node selection (every pod lands on one node).
 With `fail_progress` (the default) a failed rollout is marked ProgressDeadlineExceeded at once,
 rather than after progressDeadlineSeconds, so `kubectl rollout status` ends.
@@ -39,6 +41,23 @@ Pull = Callable[[str, str, list[str]], tuple[bool, str]]
 # What a successful pull reports, as the kubelet's "Pulled" event does since v1.30.
 PULLED_IMAGE_SIZE = 1028746
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _owner(obj: Obj) -> str | None:
+    """The uid of the object's controller."""
+    refs = obj["metadata"].get("ownerReferences") or []
+    return next((r.get("uid") for r in refs if r.get("controller")), None)
+
+
+def _controller_ref(api_version: str, kind: str, name: str, uid: str) -> Obj:
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _short_hash(value: Any, n: int) -> str:
@@ -115,33 +134,56 @@ class Simulator:
         if dep is None or int(dep["metadata"].get("generation", 1)) != generation:
             return  # deleted or superseded by a newer spec
         uid = dep["metadata"]["uid"]
-        for pod in self.store.list("pods", namespace):
-            if any(o.get("uid") == uid for o in pod["metadata"].get("ownerReferences") or []):
-                self.store.delete("pods", namespace, pod["metadata"]["name"])
+        for old_rs in self.store.list("replicasets", namespace):
+            if _owner(old_rs) == uid:
+                for pod in self.store.list("pods", namespace):
+                    if _owner(pod) == old_rs["metadata"]["uid"]:
+                        self.store.delete("pods", namespace, pod["metadata"]["name"])
+                self.store.delete("replicasets", namespace, old_rs["metadata"]["name"])
         spec = dep.get("spec") or {}
         template = spec.get("template") or {}
         pod_hash = _short_hash(template, 10)
+        replicas = int(spec.get("replicas", 1))
+        labels = {
+            **(template.get("metadata") or {}).get("labels", {}),
+            "pod-template-hash": pod_hash,
+        }
+        rs_name = f"{name}-{pod_hash}"
+        replicaset: Obj = {
+            "metadata": {
+                "name": rs_name,
+                "labels": labels,
+                "ownerReferences": [_controller_ref("apps/v1", "Deployment", name, uid)],
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    **template,
+                    "metadata": {**(template.get("metadata") or {}), "labels": labels},
+                },
+            },
+        }
+        rs = self.api.create(
+            BY_NAME["replicasets"], namespace, replicaset, "kube-controller-manager"
+        )
+        self._event(
+            dep,
+            "Normal",
+            "ScalingReplicaSet",
+            f"Scaled up replica set {rs_name} from 0 to {replicas}",
+            "deployment-controller",
+        )
+        rs_ref = _controller_ref("apps/v1", "ReplicaSet", rs_name, rs["metadata"]["uid"])
         ready, failed = 0, False
-        for _ in range(int(spec.get("replicas", 1))):
+        for _ in range(replicas):
             if self._stop.is_set():
                 return
             pod: Obj = {
                 "metadata": {
-                    "generateName": f"{name}-{pod_hash}-",
-                    "labels": {
-                        **(template.get("metadata") or {}).get("labels", {}),
-                        "pod-template-hash": pod_hash,
-                    },
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": name,
-                            "uid": uid,
-                            "controller": True,
-                            "blockOwnerDeletion": True,
-                        }
-                    ],
+                    "generateName": f"{rs_name}-",
+                    "labels": labels,
+                    "ownerReferences": [rs_ref],
                 },
                 "spec": copy.deepcopy(template.get("spec") or {}),
             }
@@ -150,22 +192,35 @@ class Simulator:
                     BY_NAME["pods"], namespace, pod, "kube-controller-manager"
                 )
             except ApiFailure as e:
-                self._event(dep, "Warning", "FailedCreate", e.message, "deployment-controller")
+                self._event(rs, "Warning", "FailedCreate", e.message, "replicaset-controller")
                 failed = True
                 break
+            self._event(
+                rs,
+                "Normal",
+                "SuccessfulCreate",
+                f"Created pod: {created['metadata']['name']}",
+                "replicaset-controller",
+            )
             if self._run_pod(created):
                 ready += 1
             else:
                 failed = True
-        self._set_status(
-            namespace,
-            name,
-            generation,
-            int(spec.get("replicas", 1)),
-            ready,
-            failed,
-            f"{name}-{pod_hash}",
-        )
+        self._set_replicaset_status(namespace, rs_name, replicas, ready)
+        self._set_status(namespace, name, generation, replicas, ready, failed, rs_name)
+
+    def _set_replicaset_status(self, namespace: str, name: str, replicas: int, ready: int) -> None:
+        with self.store.cond:
+            rs = self.store.get("replicasets", namespace, name)
+            if rs is None:
+                return
+            rs["status"] = {
+                "replicas": replicas,
+                "fullyLabeledReplicas": replicas,
+                "observedGeneration": 1,
+                **({"readyReplicas": ready, "availableReplicas": ready} if ready else {}),
+            }
+            self.store.write("replicasets", rs)
 
     # --- scheduler and kubelet ------------------------------------------------------------
 

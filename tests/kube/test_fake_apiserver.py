@@ -21,7 +21,7 @@ from lightkube.models.core_v1 import (
     PodTemplateSpec,
 )
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import Event, Namespace, Pod, Secret, ServiceAccount
 from lightkube.types import PatchType
 
@@ -565,7 +565,18 @@ def test_simulator_plays_a_rollout_and_its_pull_events(
     assert conditions["Available"] == ("False", "MinimumReplicasUnavailable")
     assert bad.status.observedGeneration == 1 and bad.status.unavailableReplicas == 1
     (pod,) = kube_client.list(Pod, namespace="default", labels={"app": "bad"})
-    assert pod.metadata.ownerReferences[0].name == "bad"
+    # Deployment -> ReplicaSet -> pod, by controller references, as on a real cluster.
+    (owner,) = pod.metadata.ownerReferences
+    replicaset = kube_client.get(ReplicaSet, owner.name, namespace="default")
+    assert (owner.kind, owner.uid, owner.controller) == (
+        "ReplicaSet",
+        replicaset.metadata.uid,
+        True,
+    )
+    (top,) = replicaset.metadata.ownerReferences
+    assert (top.kind, top.name, top.uid) == ("Deployment", "bad", bad.metadata.uid)
+    assert pod.metadata.name.startswith(f"{replicaset.metadata.name}-")
+    assert replicaset.metadata.name == f"bad-{pod.metadata.labels['pod-template-hash']}"
     assert pod.status.containerStatuses[0].state.waiting.reason == "ImagePullBackOff"
     events = sorted(
         kube_client.list(
