@@ -170,10 +170,8 @@ class Node:
         self.plane = plane
         self.directory = plane.directory / "node"
         self.busybox = self.directory / "images" / "busybox"
-        self.started_in = 0.0  # seconds node-up took
 
     def start(self) -> Node:
-        started = time.monotonic()
         up = subprocess.run(
             [str(SCRIPT), "node-up", str(self.plane.directory), str(os.getpid())],
             capture_output=True,
@@ -184,7 +182,6 @@ class Node:
         if up.returncode != 0:
             self.stop()
             raise RuntimeError(f"scripts/kube node-up failed:\n{up.stderr}")
-        self.started_in = time.monotonic() - started
         return self
 
     def stop(self) -> None:
