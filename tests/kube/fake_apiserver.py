@@ -601,7 +601,8 @@ class FakeApiServer:
         stream = watching.events(
             self.store, req, timeout, self.bookmark_interval, self._stopping.is_set
         )
-        h.close_connection = True
+        # The connection stays open after the stream's last chunk, as the real server's does:
+        # clients send their next request on it.
         try:
             h.send_response(200)
             h.send_header("Content-Type", "application/json")

@@ -95,6 +95,15 @@ class Store:
             self._record("DELETED", resource, (namespace, name), gone, old)
             return copy.deepcopy(gone)
 
+    def keep_history(self, limit: int) -> None:
+        """Keep only the last `limit` changes from now on: a watch that resumes from before
+        them is answered 410 Gone, as after an etcd compaction."""
+        with self.cond:
+            kept = list(self._history)
+            if len(kept) > limit:
+                self._compacted = kept[-limit - 1].rv
+            self._history = deque(kept[-limit:], maxlen=limit)
+
     def _record(
         self,
         kind: str,

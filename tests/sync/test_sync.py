@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
+
+import pytest
 
 from tests.kube.fake_apiserver import FakeApiServer
 from tests.kube.real import RealCluster
@@ -253,3 +257,44 @@ def test_a_project_created_after_its_labelled_namespaces_gets_them(world: World)
             return sorted(r[0] for r in rows)
 
     eventually(lambda: recorded() == ["late-1", "late-2"], what="membership recorded")
+
+
+def test_an_expired_watch_lists_only_its_own_kind_again(
+    make_world: Callable[..., World], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 410 Gone on one watch costs a list of that kind, not of all three (on a real
+    cluster a busy kind, such as ServiceAccounts made by their controller, expires alone)."""
+    caplog.set_level(logging.INFO, "pullkeeper.sync")
+    world = make_world()
+    fake = FakeApiServer(max_watch_seconds=1).start()  # each watch resumes every second
+    world.cluster("c1", fake)
+    world.namespace("shop")
+    world.cred("wide")
+    eventually(lambda: world.where("wide") == ["default", "shop"])
+    fake.reset_counts()
+    caplog.clear()
+    # A short history and churn elsewhere: the versions the watches resume from get too old.
+    fake.store.keep_history(20)
+    for i in range(150):
+        fake.create("configmaps", {"metadata": {"name": f"churn-{i}", "namespace": "default"}})
+        time.sleep(0.02)
+    world.namespace("later")
+    eventually(lambda: world.where("wide") == ["default", "later", "shop"], timeout=20)
+    watching = {
+        "namespaces": "watching namespaces",
+        "secrets": "watching the managed Secrets",
+        "serviceaccounts": "watching ServiceAccounts",
+    }
+
+    def lists_and_expiries() -> list[tuple[int, int]]:
+        expired = [r.message for r in caplog.records if "listing again" in r.message]
+        return [
+            (fake.count("list", resource), sum(what in m for m in expired))
+            for resource, what in watching.items()
+        ]
+
+    # Each kind was listed once per expiry of its own watch, and some did expire.
+    eventually(
+        lambda: all(n == m for n, m in lists_and_expiries()) and lists_and_expiries()[0][1],
+        what="one list per expired watch of that kind",
+    )

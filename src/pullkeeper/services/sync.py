@@ -180,6 +180,10 @@ class Statuses:
 # --------------------------------------------------------------------------- one cluster
 
 
+# What each loop lists and watches.
+WATCHED = ("namespace", "secret", "account")
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     resync_seconds: float = 600.0
@@ -311,32 +315,15 @@ class ClusterSync:
         return self._api_for(access)
 
     def _follow(self, api: ClusterAPI) -> None:
-        namespaces, ns_rv = api.list_namespaces()
-        secrets, secret_rv = api.list_managed_secrets()
-        accounts, account_rv = api.list_service_accounts()
-        self._echoes.clear()
-        self._account_echoes.clear()
-        self._accounts = {_key(a): a for a in accounts}
-        self._namespaces = {
-            n.name: n for n in (delivery.Namespace.from_object(o) for o in namespaces)
-        }
         self._hash_key = self.server.vault.hash_key()
-        self._secrets = {
-            (e.namespace, e.name): e
-            for e in (Existing.from_object(o, self._hash_key) for o in secrets)
-        }
+        versions = {kind: self._list(api, kind) for kind in WATCHED}
         self.statuses.cluster_error(self.cluster_id, None)
         self._record_namespaces(n for n in self._namespaces.values() if not n.terminating)
         self._load_store()
         self._reconcile(api, None)
         stop = self._watching = threading.Event()
-        timeout = self.options.watch_timeout
-        for kind, start, rv in (
-            ("namespace", lambda rv: api.watch_namespaces(rv, timeout, stop), ns_rv),
-            ("secret", lambda rv: api.watch_managed_secrets(rv, timeout, stop), secret_rv),
-            ("account", lambda rv: api.watch_service_accounts(rv, timeout, stop), account_rv),
-        ):
-            threading.Thread(target=self._watch, args=(kind, start, rv, stop), daemon=True).start()
+        for kind in WATCHED:
+            self._start_watch(api, kind, versions[kind], stop)
         next_resync = time.monotonic() + self.options.resync_seconds
         next_poll = time.monotonic() + self.options.poll_seconds
         while not self._stop.is_set():
@@ -344,12 +331,15 @@ class ClusterSync:
             wait = max(0.0, min(next_resync, next_poll) - now)
             batch = self._take(wait)
             touched: set[str] = set()
+            expired: set[str] = set()
             reload = poked = False
             for kind, payload in batch:
                 if kind == "stop":
                     return
                 if kind == "failed":
                     raise payload
+                if kind == "gone":
+                    expired.add(payload)
                 if kind == "store":
                     poked = True
                 elif kind == "namespace":
@@ -369,11 +359,49 @@ class ClusterSync:
                     next_poll = now + self.options.poll_seconds
             if now >= next_resync:
                 return  # the outer loop lists everything again
+            if expired:
+                # A watch too far behind (410 Gone): list that kind again, not all three.
+                for kind in sorted(expired):
+                    self._start_watch(api, kind, self._list(api, kind), stop)
+                if "namespace" in expired:
+                    self._record_namespaces(
+                        n for n in self._namespaces.values() if not n.terminating
+                    )
+                reload = True
             if reload:
                 self._load_store()
                 self._reconcile(api, None)
             elif touched:
                 self._reconcile(api, touched)
+
+    def _list(self, api: ClusterAPI, kind: str) -> str:
+        """List one watched kind into the loop's view; the resourceVersion to watch from."""
+        if kind == "namespace":
+            found, version = api.list_namespaces()
+            self._namespaces = {
+                n.name: n for n in (delivery.Namespace.from_object(o) for o in found)
+            }
+        elif kind == "secret":
+            found, version = api.list_managed_secrets()
+            self._echoes.clear()
+            self._secrets = {
+                (e.namespace, e.name): e
+                for e in (Existing.from_object(o, self._hash_key) for o in found)
+            }
+        else:
+            found, version = api.list_service_accounts()
+            self._account_echoes.clear()
+            self._accounts = {_key(a): a for a in found}
+        return version
+
+    def _start_watch(self, api: ClusterAPI, kind: str, version: str, stop: threading.Event) -> None:
+        watch = {
+            "namespace": api.watch_namespaces,
+            "secret": api.watch_managed_secrets,
+            "account": api.watch_service_accounts,
+        }[kind]
+        events = watch(version, self.options.watch_timeout, stop)
+        threading.Thread(target=self._watch, args=(kind, events, stop), daemon=True).start()
 
     def _take(self, wait: float) -> list[tuple[str, Any]]:
         """The next events: the first within `wait`, then whatever follows within 50 ms."""
@@ -391,15 +419,11 @@ class ClusterSync:
         return batch
 
     def _watch(
-        self,
-        kind: str,
-        start: Callable[[str], Iterable[tuple[str, dict[str, Any]]]],
-        rv: str,
-        stop: threading.Event,
+        self, kind: str, events: Iterable[tuple[str, dict[str, Any]]], stop: threading.Event
     ) -> None:
         """Follow one watch until the loop moves on (`stop`)."""
         try:
-            for event, obj in start(rv):
+            for event, obj in events:
                 if stop.is_set():
                     return
                 if event in ("ADDED", "MODIFIED", "DELETED"):
@@ -407,7 +431,12 @@ class ClusterSync:
             if not stop.is_set():
                 self._events.put(("failed", KubeError(f"the {kind} watch ended")))
         except KubeError as e:
-            if not stop.is_set():
+            if stop.is_set():
+                return
+            if e.gone:
+                log.info("cluster %s: %s; listing again", self._cluster_name, e.message)
+                self._events.put(("gone", kind))
+            else:
                 self._events.put(("failed", e))
         except Exception as e:  # a surprise: list again
             if not stop.is_set():
