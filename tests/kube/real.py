@@ -19,6 +19,7 @@ import shutil
 import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,22 @@ def require_node() -> None:
         )
 
 
+def _start(command: str, directory: Path, stop: Callable[[], None], **env: str) -> None:
+    """`scripts/kube COMMAND DIRECTORY PID` (what it starts stops when this process ends);
+    on failure, `stop()` and its error output."""
+    up = subprocess.run(
+        [str(SCRIPT), command, str(directory), str(os.getpid())],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if up.returncode != 0:
+        stop()
+        raise RuntimeError(f"scripts/kube {command} failed:\n{up.stderr}")
+
+
 class ControlPlane:
     """etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, in `directory`."""
 
@@ -83,17 +100,7 @@ class ControlPlane:
         self._collections: list[str] | None = None
 
     def start(self) -> ControlPlane:
-        up = subprocess.run(
-            [str(SCRIPT), "up", str(self.directory), str(os.getpid())],
-            env={**os.environ, "KUBE_APISERVER_FLAGS": self.apiserver_flags},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if up.returncode != 0:
-            self.stop()
-            raise RuntimeError(f"scripts/kube up failed:\n{up.stderr}")
+        _start("up", self.directory, self.stop, KUBE_APISERVER_FLAGS=self.apiserver_flags)
         config = yaml.safe_load((self.directory / "kubeconfig").read_text())
         self.url = config["clusters"][0]["cluster"]["server"]
         self.token = (self.directory / "admin.token").read_text().strip()
@@ -191,16 +198,7 @@ class Node:
         self.busybox = self.directory / "images" / "busybox"
 
     def start(self) -> Node:
-        up = subprocess.run(
-            [str(SCRIPT), "node-up", str(self.plane.directory), str(os.getpid())],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if up.returncode != 0:
-            self.stop()
-            raise RuntimeError(f"scripts/kube node-up failed:\n{up.stderr}")
+        _start("node-up", self.plane.directory, self.stop)
         return self
 
     def stop(self) -> None:
