@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from pullkeeper.core import egress
 
 
 class Settings(BaseSettings):
@@ -36,6 +38,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Registries (host[:port]) checked over HTTPS without verification, else "
         "plain HTTP, as Docker's --insecure-registry.",
+    )
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description="Destinations the server may connect to for registry requests although "
+        "refused by default (loopback, link-local, its own listeners with their port): host "
+        "names, *.wildcards, addresses or networks, each with an optional :port.",
+    )
+    egress_deny: list[str] = Field(
+        default_factory=list,
+        description="Destinations the server never connects to for registry requests (same "
+        "forms; the most specific entry of the two settings wins).",
     )
     request_threads: int = Field(
         4, ge=1, le=256, description="Threads that run requests; few keep the GIL uncontended."
@@ -109,6 +122,22 @@ class Settings(BaseSettings):
         ],
         description="Names the generated certificate is valid for (the Service's DNS names).",
     )
+
+    @field_validator("egress_allow", "egress_deny")
+    @classmethod
+    def _egress_entries(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        try:
+            egress.EgressPolicy.parse(value if info.field_name == "egress_allow" else (), value)
+        except egress.EgressError as e:
+            raise ValueError(str(e).split(": ", 1)[1]) from None
+        return value
+
+    @property
+    def egress(self) -> egress.EgressPolicy:
+        """Where the server may connect on a user's behalf (core/egress.py)."""
+        return egress.EgressPolicy.parse(
+            self.egress_allow, self.egress_deny, (self.port, self.webhook_port)
+        )
 
     @field_validator("database_url")
     @classmethod

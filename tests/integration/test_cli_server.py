@@ -100,7 +100,12 @@ def start_server(base: Path, extra: Sequence[str] = ()) -> Server:
     """`pullkeeper serve [extra...]` on a free port, ready (GET /readyz is 200)."""
     base.mkdir(parents=True, exist_ok=True)
     env = _clean_environ()
-    env.update(HOME=str(base / "server-home"), PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN)
+    env.update(
+        HOME=str(base / "server-home"),
+        PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN,
+        # The test registries listen on loopback, which the server reaches only when allowed.
+        PULLKEEPER_EGRESS_ALLOW='["127.0.0.1"]',
+    )
     stderr_log = base / "serve.err"
     for _attempt in range(3):
         port = free_port()  # another process may take it before serve binds: retry

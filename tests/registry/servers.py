@@ -153,10 +153,10 @@ class TokenRegistry(RunningRegistry):
     credentials: Credentials  # alice: pull+push team-a/*
     bob: Credentials  # pull team-b/* only
     seeder: Credentials  # everything, catalog included; used to push the images
-    realm: str  # the token endpoint, "http://127.0.0.1:PORT/token"
+    realm: str  # the token endpoint, "https://127.0.0.1:PORT/token"
     service: str
     issuer: str
-    token_server_url: str  # "http://127.0.0.1:PORT"
+    token_server_url: str  # "https://127.0.0.1:PORT", the registry's certificate
     token_server: TokenServer  # full controls; the methods below are shortcuts
     signing_cert_file: Path  # the token signer, as put into the rootcertbundle
 
@@ -492,8 +492,17 @@ def token_registry(base: Path, layouts: Layouts) -> Iterator[TokenRegistry]:
     env = isolated_env(base / "home")
     server, cert_dir, tls = _server_tls(base)
     signer = pki.token_signing_certificate(base / "token-signer", "pullkeeper test token signer")
+    # Over TLS with the registry's certificate, as real token servers are: a login goes to
+    # an https realm only.
+    token_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    token_tls.load_cert_chain(server.cert_file, server.key_file)
     tokens = TokenServer(
-        service=TOKEN_SERVICE, issuer=TOKEN_ISSUER, signer=signer, users=TOKEN_USERS, acl=TOKEN_ACL
+        service=TOKEN_SERVICE,
+        issuer=TOKEN_ISSUER,
+        signer=signer,
+        users=TOKEN_USERS,
+        acl=TOKEN_ACL,
+        tls=token_tls,
     )
     tokens.start()
     try:

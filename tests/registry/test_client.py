@@ -536,6 +536,7 @@ def test_the_refresh_flow_by_post_with_an_identity_token(
     alice = token_registry.alice
     issued = httpx.get(
         token_registry.realm,
+        verify=token_registry.ssl_context(),
         params={"service": token_registry.service, "offline_token": "true"},
         auth=(alice.username, alice.password),
     )

@@ -217,7 +217,10 @@ def test_token_server_get_flavour(token_registry: TokenRegistry, token_server: T
         ("offline_token", "true"),
     )
     answer = httpx.get(
-        token_registry.realm, params=params, headers={"Authorization": alice.authorization}
+        token_registry.realm,
+        verify=token_registry.ssl_context(),
+        params=params,
+        headers={"Authorization": alice.authorization},
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -249,12 +252,15 @@ def test_token_server_get_flavour(token_registry: TokenRegistry, token_server: T
         assert 'error="insufficient_scope"' in other.headers["WWW-Authenticate"]
 
     # Anonymous: no refresh token even when asked; bad credentials: 401.
-    anonymous = httpx.get(token_registry.realm, params=params)
+    anonymous = httpx.get(token_registry.realm, verify=token_registry.ssl_context(), params=params)
     assert anonymous.status_code == 200
     assert "refresh_token" not in anonymous.json()
     wrong = Credentials(username="alice", password="nope")
     refused = httpx.get(
-        token_registry.realm, params=params, headers={"Authorization": wrong.authorization}
+        token_registry.realm,
+        verify=token_registry.ssl_context(),
+        params=params,
+        headers={"Authorization": wrong.authorization},
     )
     assert refused.status_code == 401
     assert token_server.counts == {"GET": 3}
@@ -273,7 +279,7 @@ def test_token_server_post_flavour(
         "client_id": "pullkeeper-tests",
         "access_type": "offline",
     }
-    answer = httpx.post(token_registry.realm, data=form)
+    answer = httpx.post(token_registry.realm, verify=token_registry.ssl_context(), data=form)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert {"access_token", "expires_in", "issued_at", "refresh_token"} <= set(body)
@@ -284,6 +290,7 @@ def test_token_server_post_flavour(
     ]
     refreshed = httpx.post(
         token_registry.realm,
+        verify=token_registry.ssl_context(),
         data={
             "grant_type": "refresh_token",
             "refresh_token": body["refresh_token"],
@@ -296,11 +303,14 @@ def test_token_server_post_flavour(
     assert "refresh_token" not in refreshed.json()
     assert token_server.decode(refreshed.json()["access_token"])["sub"] == "bob"
 
-    bad_password = httpx.post(token_registry.realm, data={**form, "password": "nope"})
+    bad_password = httpx.post(
+        token_registry.realm, verify=token_registry.ssl_context(), data={**form, "password": "nope"}
+    )
     assert bad_password.status_code == 401
     assert bad_password.json()["error"] == "invalid_grant"
     bad_refresh = httpx.post(
         token_registry.realm,
+        verify=token_registry.ssl_context(),
         data={
             "grant_type": "refresh_token",
             "refresh_token": "not-issued",
@@ -317,17 +327,26 @@ def test_token_server_post_flavour(
 def test_token_server_controls(token_registry: TokenRegistry, token_server: TokenServer) -> None:
     params = {"service": token_registry.service, "scope": "repository:public/hello:pull"}
     token_registry.set_token_expires_in(5)
-    short = httpx.get(token_registry.realm, params=params).json()
+    short = httpx.get(
+        token_registry.realm, verify=token_registry.ssl_context(), params=params
+    ).json()
     assert short["expires_in"] == 5
     claims = token_server.decode(short["token"])
     assert claims["exp"] - claims["iat"] == 5
 
     token_registry.fail_next_token_requests(2)
     for _ in range(2):
-        limited = httpx.get(token_registry.realm, params=params)
+        limited = httpx.get(
+            token_registry.realm, verify=token_registry.ssl_context(), params=params
+        )
         assert limited.status_code == 429
         assert limited.headers["Retry-After"] == "1"
-    assert httpx.get(token_registry.realm, params=params).status_code == 200
+    assert (
+        httpx.get(
+            token_registry.realm, verify=token_registry.ssl_context(), params=params
+        ).status_code
+        == 200
+    )
     assert token_registry.token_requests("GET") == 4
 
     # skopeo sees the token server's 429 too.
@@ -343,7 +362,12 @@ def test_token_server_controls(token_registry: TokenRegistry, token_server: Toke
 
     token_registry.reset_token_server()
     assert token_registry.token_requests() == 0
-    assert httpx.get(token_registry.realm, params=params).json()["expires_in"] == 300
+    assert (
+        httpx.get(token_registry.realm, verify=token_registry.ssl_context(), params=params).json()[
+            "expires_in"
+        ]
+        == 300
+    )
 
 
 # --------------------------------------------------------------------------- plain

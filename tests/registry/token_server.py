@@ -20,6 +20,7 @@ import datetime
 import fnmatch
 import json
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
@@ -113,6 +114,7 @@ class TokenServer:
         signer: Issued,
         users: Mapping[str, str],
         acl: Sequence[Grant],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.service = service
         self.issuer = issuer
@@ -126,13 +128,13 @@ class TokenServer:
         self._counts: Counter[str] = Counter()
         self._log: list[TokenRequest] = []
         self._refresh_tokens: dict[str, str] = {}
-        self._httpd = LocalHTTPServer(_make_handler(self))
+        self._httpd = LocalHTTPServer(_make_handler(self), tls)
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def url(self) -> str:
-        return f"http://{self._httpd.host}"
+        return self._httpd.url
 
     @property
     def realm(self) -> str:

@@ -424,6 +424,10 @@ class Template:
     admin_password: str
 
 
+# What an admin allows so that the server reaches the registries tests run on 127.0.0.1.
+LOOPBACK = ["127.0.0.1"]
+
+
 @pytest.fixture(scope="session")
 def template(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Template:
     data = tmp_path_factory.mktemp(f"template-{backend.name}")
@@ -443,7 +447,8 @@ def env(
 ) -> Iterator[Env]:
     marker = request.node.get_closest_marker("settings")
     # Clusters here have no reachable API: the sync is tested with a fake one in tests/sync.
-    overrides = {"sync": False, **(marker.kwargs if marker else {})}
+    # The test registries listen on loopback, which the server reaches only when allowed.
+    overrides = {"sync": False, "egress_allow": LOOPBACK, **(marker.kwargs if marker else {})}
     data = tmp_path / "data"
     data.mkdir()
     for db in template.data.glob("pullkeeper.db*"):

@@ -148,6 +148,7 @@ def test_three_scopes(env: Env) -> None:
         "description",
         "state",
         "adopt",
+        "token_hosts",
         "superseded_by",
         "effective",
         "created_at",
@@ -156,7 +157,7 @@ def test_three_scopes(env: Env) -> None:
         "updated_by",
         "last_check",
     }
-    assert ns["last_check"] is None and ns["adopt"] is False
+    assert ns["last_check"] is None and ns["adopt"] is False and ns["token_hosts"] == []
     assert "password" not in json.dumps(ns)
     assert (ns["scope"], ns["cluster_id"], ns["cluster"], ns["namespace"]) == (
         "namespace",

@@ -96,6 +96,12 @@ class CredentialIn(Body):
     adopt: bool = Field(
         False, description="Take over a same-named Secret pullkeeper did not create."
     )
+    token_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Token servers on other hosts the login may be sent to (host[:port] or "
+        "*.domain), beyond the registry's own host and the well-known ones.",
+    )
 
 
 class CredentialPatch(Body):
@@ -106,6 +112,7 @@ class CredentialPatch(Body):
     email: str | None = Field(None, max_length=254)
     description: str | None = Field(None, max_length=4096)
     adopt: bool | None = None
+    token_hosts: list[str] | None = Field(None, max_length=20)
 
 
 class PolicyIn(Body):

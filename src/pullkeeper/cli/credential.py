@@ -73,6 +73,7 @@ def _details(c: dict[str, Any]) -> str:
             ("username", c["username"]),
             ("email", c["email"]),
             ("description", c["description"]),
+            ("token hosts", ", ".join(c.get("token_hosts") or ()) or "-"),
             ("state", state),
             ("effective", c["effective"]),
             ("last check", _last_check(c)),
@@ -129,6 +130,13 @@ def credential() -> None:
     is_flag=True,
     help="Take over a same-named Secret pullkeeper did not create (else it is a conflict).",
 )
+@click.option(
+    "--token-host",
+    "token_hosts",
+    multiple=True,
+    help="A token server on another host the login may be sent to (host[:port] or *.domain; "
+    "repeat for more). The registry's own host and the well-known ones need none.",
+)
 @output_option
 @with_api
 def credential_create(
@@ -146,6 +154,7 @@ def credential_create(
     description: str,
     inactive: bool,
     adopt: bool,
+    token_hosts: tuple[str, ...],
     output: str,
 ) -> None:
     """Create a credential NAME (it becomes the Secret's name in each namespace).
@@ -168,6 +177,7 @@ def credential_create(
         "description": description,
         "active": not inactive,
         "adopt": adopt,
+        "token_hosts": list(token_hosts),
     }
     c = api.post("/credentials", body)
     if not emit(c, output):
@@ -273,6 +283,14 @@ def credential_show(api: Remote, ref: str, output: str) -> None:
     default=None,
     help="Whether to take over a same-named Secret pullkeeper did not create.",
 )
+@click.option(
+    "--token-host",
+    "token_hosts",
+    multiple=True,
+    help="A token server on another host the login may be sent to (host[:port] or *.domain; "
+    "repeat for more; replaces the list).",
+)
+@click.option("--no-token-hosts", is_flag=True, help="Trust no token server on another host.")
 @output_option
 @with_api
 def credential_edit(
@@ -285,6 +303,8 @@ def credential_edit(
     password_stdin: bool,
     password_prompt: bool,
     adopt: bool | None,
+    token_hosts: tuple[str, ...],
+    no_token_hosts: bool,
     output: str,
 ) -> None:
     """Change a credential. Its registry, scope and provider never change.
@@ -295,6 +315,8 @@ def credential_edit(
     """
     if password_stdin and password_prompt:
         raise CLIError("give either --password-stdin or --password-prompt, not both")
+    if token_hosts and no_token_hosts:
+        raise CLIError("give either --token-host or --no-token-hosts, not both")
     changes: dict[str, Any] = {
         k: v
         for k, v in {
@@ -303,6 +325,7 @@ def credential_edit(
             "email": email,
             "description": description,
             "adopt": adopt,
+            "token_hosts": list(token_hosts) if token_hosts or no_token_hosts else None,
         }.items()
         if v is not None
     }

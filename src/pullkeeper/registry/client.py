@@ -22,9 +22,11 @@ import httpx
 
 from pullkeeper import __version__, paths
 from pullkeeper.core import challenge as challenges
-from pullkeeper.core import oci
+from pullkeeper.core import oci, realms
 from pullkeeper.core.dockerconfig import encode_auth
+from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.registry import diagnose
+from pullkeeper.registry.egress import GuardedTransport
 from pullkeeper.registry.errors import Cause, RegistryError
 
 USER_AGENT = f"pullkeeper/{__version__}"
@@ -41,6 +43,8 @@ class Login:
     password: str = field(default="", repr=False)
     # Docker's `identitytoken`: an OAuth2 refresh token, exchanged by POST for access tokens.
     identity_token: str = field(default="", repr=False)
+    # Token servers on other hosts this login may be sent to (see core/realms.py).
+    token_hosts: tuple[str, ...] = ()
 
     @property
     def anonymous(self) -> bool:
@@ -94,6 +98,7 @@ class Registry:
         retries: int = 3,
         max_retry_wait: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.host = api_host(host)
         self.login = login or Login()
@@ -112,8 +117,11 @@ class Registry:
             raise RegistryError(
                 Cause.TLS, f"cannot load the TLS files for {self.host}: {e}"
             ) from None
+        self.egress = egress
         self._http = httpx.Client(
             verify=verify,
+            # The server judges every address it connects to; a local run goes anywhere.
+            transport=GuardedTransport(egress, verify) if egress is not None else None,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
@@ -152,7 +160,7 @@ class Registry:
         try:
             return self._http.request(method, url, **kw)
         except httpx.HTTPError as e:
-            raise diagnose.transport_error(e, self.host, self.tls) from None
+            raise diagnose.transport_error(e, self.host, self.tls, self.egress) from None
 
     # ----------------------------------------------------------------- auth
 
@@ -181,6 +189,11 @@ class Registry:
             raise RegistryError(
                 Cause.PROTOCOL, f"{self.host} names an invalid token realm {realm!r}"
             )
+        if not self.login.anonymous:
+            # The registry names the realm: a login goes only where it is trusted to go.
+            untrusted = realms.judge(self.host, self._scheme, realm, self.login.token_hosts)
+            if untrusted is not None:
+                raise RegistryError(Cause.UNTRUSTED_REALM, untrusted.reason, realm=untrusted.realm)
         scopes = scope.split()
         if self.login.identity_token:
             form = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import socket
 import ssl
 import time
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from pullkeeper.core.challenge import Challenge, parse_all
+from pullkeeper.core.egress import EgressPolicy
+from pullkeeper.registry.egress import EgressRefused, allowed_addresses
 from pullkeeper.registry.errors import Cause, RegistryError
 
 if TYPE_CHECKING:
@@ -35,31 +38,38 @@ def _chain(e: BaseException) -> list[BaseException]:
     return seen
 
 
-def peer_certificate(host: str, timeout: float = 5.0) -> x509.Certificate | None:
+def peer_certificate(
+    host: str, timeout: float = 5.0, egress: EgressPolicy | None = None
+) -> x509.Certificate | None:
+    """The certificate a TLS server presents, read without verifying it (for a diagnosis)."""
     from cryptography import x509  # only on this failure path: it is slow to import
 
-    """The certificate a TLS server presents, read without verifying it (for a diagnosis)."""
     name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    name, number = name or host, int(port or 443)
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     try:
+        address = allowed_addresses(egress, name, number)[0] if egress else name
         with (
-            socket.create_connection((name or host, int(port or 443)), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=name or host) as tls,
+            socket.create_connection((address, number), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
         ):
             der = tls.getpeercert(binary_form=True)
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError, EgressRefused):
         return None
     return x509.load_der_x509_certificate(der) if der else None
 
 
-def transport_error(e: httpx.HTTPError, host: str, tls: TLS) -> RegistryError:
+def transport_error(
+    e: httpx.HTTPError, host: str, tls: TLS, egress: EgressPolicy | None = None
+) -> RegistryError:
     chain = _chain(e)
-    text = str(e)
     for cause in chain:
+        if isinstance(cause, EgressRefused):
+            return RegistryError(Cause.NOT_ALLOWED, cause.sentence, setting=cause.setting)
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = cause.verify_message or "certificate verify failed"
-            cert = peer_certificate(host)
+            cert = peer_certificate(host, egress=egress)
             details: dict[str, Any] = {}
             said = f"the TLS certificate of {host} is not trusted ({reason})"
             if cert is not None:
@@ -105,9 +115,10 @@ def transport_error(e: httpx.HTTPError, host: str, tls: TLS) -> RegistryError:
         return RegistryError(
             Cause.TIMEOUT, f"{host} did not answer in time ({type(e).__name__}); try again later"
         )
+    # What a non-registry service sent is never repeated: only that it was not HTTP.
     if isinstance(e, httpx.RemoteProtocolError) and not tls.insecure:
-        return RegistryError(Cause.PROTOCOL, f"{host} answered something that is not HTTP: {text}")
-    return RegistryError(Cause.PROTOCOL, f"talking to {host} failed: {type(e).__name__}: {text}")
+        return RegistryError(Cause.PROTOCOL, f"{host} answered something that is not HTTP")
+    return RegistryError(Cause.PROTOCOL, f"talking to {host} failed ({type(e).__name__})")
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -133,25 +144,50 @@ def _errors(response: httpx.Response) -> list[dict[str, Any]]:
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
+_REGISTRY_CODE = re.compile(r"[A-Z][A-Z_]{1,39}")  # the distribution spec's error codes
+_OAUTH_CODE = re.compile(r"[a-z][a-z_]{1,39}")  # RFC 6749's error codes
+_MEDIA_TYPE = re.compile(r"[\w.+-]{1,60}/[\w.+-]{1,60}")
+
+
+def _clean(text: object) -> str:
+    """A registry's message as one short printable line."""
+    line = "".join(c if c.isprintable() else " " for c in str(text)).strip()
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
 def _said(response: httpx.Response) -> str:
-    """The registry's own words: the first error's code and message, or the status."""
+    """The registry's own words: its first error's code and message, or a token server's
+    OAuth2 error. Any other answer (some other service's) is summarised, never repeated."""
     errors = _errors(response)
-    if errors:
-        first = errors[0]
-        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+    if errors and _REGISTRY_CODE.fullmatch(str(errors[0].get("code", ""))):
+        return _clean(f"{errors[0]['code']}: {errors[0].get('message', '')}".strip(": "))
     try:
         doc = response.json()
     except (ValueError, UnicodeDecodeError):
         doc = None
-    if isinstance(doc, dict):
-        for key in ("error_description", "details", "message", "error"):
-            if isinstance(doc.get(key), str):
-                return str(doc[key])
-    return f"HTTP {response.status_code}"
+    if isinstance(doc, dict) and _OAUTH_CODE.fullmatch(str(doc.get("error", ""))):
+        described = doc.get("error_description")
+        return _clean(
+            f"{doc['error']}: {described}" if isinstance(described, str) else doc["error"]
+        )
+    return summary(response)
+
+
+def summary(response: httpx.Response) -> str:
+    """What an answer was, without what it said: status and content type."""
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind = media if _MEDIA_TYPE.fullmatch(media) else ("no body" if not response.content else "")
+    return f"HTTP {response.status_code}" + (f", {kind}" if kind else "")
 
 
 def _expired(response: httpx.Response) -> bool:
-    return "expired" in _said(response).lower()
+    # Read, not repeated: token servers say "expired" in JSON fields of their own.
+    if "json" not in response.headers.get("content-type", "") and not _errors(response):
+        return False
+    try:
+        return "expired" in response.text.lower()
+    except (UnicodeDecodeError, httpx.ResponseNotRead):
+        return False
 
 
 def _rate_limited(response: httpx.Response, host: str) -> RegistryError:

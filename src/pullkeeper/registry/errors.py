@@ -19,6 +19,7 @@ class Cause(StrEnum):
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
     NOT_ALLOWED = "not_allowed"
+    UNTRUSTED_REALM = "untrusted_realm"  # the login would go to a token server not trusted
     NEVER_PULLED = "never_pulled"  # imagePullPolicy Never, and the image is not on the node
     SERVER_ERROR = "server_error"
     PROTOCOL = "protocol_error"

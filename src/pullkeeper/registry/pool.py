@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 
+from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.registry.client import TLS, Login, Registry, api_host
 
 
 class RegistryPool:
     """One client per registry host, login and TLS settings; thread-safe."""
 
-    def __init__(self, *, timeout: float = 15.0, retries: int = 3) -> None:
-        self._timeout, self._retries = timeout, retries
+    def __init__(
+        self, *, timeout: float = 15.0, retries: int = 3, egress: EgressPolicy | None = None
+    ) -> None:
+        self._timeout, self._retries, self._egress = timeout, retries, egress
         self._clients: dict[tuple[str, Login, TLS], Registry] = {}
         self._lock = threading.Lock()
 
@@ -20,7 +23,14 @@ class RegistryPool:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = Registry(host, login, tls, timeout=self._timeout, retries=self._retries)
+                client = Registry(
+                    host,
+                    login,
+                    tls,
+                    timeout=self._timeout,
+                    retries=self._retries,
+                    egress=self._egress,
+                )
                 self._clients[key] = client
             return client
 

@@ -7,20 +7,29 @@ result in a write transaction of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from pullkeeper.core import providers, pullpolicy
+from pullkeeper.core import policy as rules
+from pullkeeper.core import providers, pullpolicy, realms
+from pullkeeper.core.reference import Reference
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import RegistryError
 from pullkeeper.services import clusters, credentials, credfiles, policies, pullcheck
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
-from pullkeeper.store.models import Credential, CredentialCheck, Namespace, Project, utcnow
+from pullkeeper.store.models import (
+    Cluster,
+    Credential,
+    CredentialCheck,
+    Namespace,
+    Project,
+    utcnow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +91,8 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
             if row is None:
                 continue
             password = server.vault.decrypt(row.secret_key_id, row.secret_blob, row.id)
-            candidates.append(
-                pullcheck.Candidate(item["name"], row.server, Login(row.username, password), row.id)
-            )
+            login = Login(row.username, password, token_hosts=tuple(row.token_hosts or ()))
+            candidates.append(pullcheck.Candidate(item["name"], row.server, login, row.id))
     admission = found["admission"]
     refused = None
     if not admission["allowed"]:
@@ -102,6 +110,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
         try_all=req.try_all,
         allowed=(lambda _ref: refused) if refused else None,
         on_node=req.on_node,
+        egress=server.egress,
     )
     _record(
         server,
@@ -157,11 +166,42 @@ def run_with_file(
         platform=req.platform,
         pull_policy=req.pull_policy,
         try_all=req.try_all,
+        allowed=_projects_allowlist(server, actor),
         on_node=req.on_node,
+        egress=server.egress,
     )
     result = report.as_dict()
     result.update(file=filename, warnings=found.warnings)
     return result
+
+
+def _projects_allowlist(server: Server, actor: Actor) -> Callable[[Reference], str | None] | None:
+    """With a file there is no namespace to take the policy from: a member's check may reach
+    only a registry that the allowlist of one of their projects admits."""
+    if actor.is_admin:
+        return None
+    lists: list[tuple[str, tuple[str, ...]]] = []
+    with server.reading() as session:
+        for project_id in actor.projects:
+            project = session.get(Project, project_id) if actor.uses(project_id) else None
+            cluster = session.get(Cluster, project.cluster_id) if project else None
+            if project is None or cluster is None:
+                continue
+            allowlist = policies.effective(session, cluster, project).allowlist
+            if allowlist is None:
+                return None  # a project without an allowlist may check any registry
+            lists.append((project.name, allowlist))
+
+    def allowed(ref: Reference) -> str | None:
+        if any(rules.allowlist_admits(a, ref.domain, ref.path) for _, a in lists):
+            return None
+        names = ", ".join(sorted({name for name, _ in lists})) or "none"
+        return (
+            f"{ref.domain} is on the allowlist of none of your projects ({names}); a check "
+            "may reach only a registry one of them allows (the allowlist of their policy)"
+        )
+
+    return allowed
 
 
 def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
@@ -170,11 +210,12 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
         cred = credentials.get(session, actor, credential_id)
         _may_use(actor, credentials.project_of(session, cred))
         password = server.vault.decrypt(cred.secret_key_id, cred.secret_blob, cred.id)
-        host, login = cred.server, Login(cred.username, password)
-    registry_host = _registry_host(host)
+        login = Login(cred.username, password, token_hosts=tuple(cred.token_hosts or ()))
+        registry_host = _registry_host(cred.server)
     error: RegistryError | None = None
+    tls = tls_for(server)(registry_host)
     try:
-        with Registry(registry_host, login, tls_for(server)(registry_host)) as registry:
+        with Registry(registry_host, login, tls, egress=server.egress) as registry:
             registry.verify_login()
     except RegistryError as e:
         error = e
@@ -184,7 +225,13 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
 
 
 def verify_unsaved(
-    server: Server, actor: Actor, provider: str, address: str | None, username: str, password: str
+    server: Server,
+    actor: Actor,
+    provider: str,
+    address: str | None,
+    username: str,
+    password: str,
+    token_hosts: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Log in with a typed credential before it is saved; nothing is stored, recorded or logged.
 
@@ -196,9 +243,14 @@ def verify_unsaved(
         address, username = providers.check(provider, address, username, password)
     except providers.ProviderError as e:
         raise Invalid(str(e), e.field) from None
-    host = _registry_host(address)
     try:
-        with Registry(host, Login(username, password), tls_for(server)(host)) as registry:
+        trusted = tuple(realms.check_token_host(h) for h in token_hosts)
+    except realms.RealmError as e:
+        raise Invalid(str(e), "token_hosts") from None
+    host = _registry_host(address)
+    login = Login(username, password, token_hosts=trusted)
+    try:
+        with Registry(host, login, tls_for(server)(host), egress=server.egress) as registry:
             registry.verify_login()
     except RegistryError as e:
         return {"ok": False, "registry": host, "cause": str(e.cause), "message": e.message}

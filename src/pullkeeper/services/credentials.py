@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from pullkeeper.core import dockerconfig, providers
+from pullkeeper.core import dockerconfig, providers, realms
 from pullkeeper.core.delivery import DEFAULT_EXCLUDED, Collision
 from pullkeeper.core.dockerconfig import AuthEntry
 from pullkeeper.core.go.url import URLError
@@ -105,6 +105,7 @@ def as_dict(row: Any) -> dict[str, Any]:
         "description": row.description,
         "state": row.state,
         "adopt": row.adopt,
+        "token_hosts": list(row.token_hosts or ()),
         "superseded_by": superseded_by,
         "effective": active and superseded_by is None,
         "created_at": row.created_at.isoformat(),
@@ -302,10 +303,12 @@ def create(
     description: str = "",
     active: bool = True,
     adopt: bool = False,
+    token_hosts: Sequence[str] = (),
 ) -> Credential:
     project_id = scope.project.id if scope.project else None
     _can_manage(session, actor, scope.kind, project_id)
     server, username = _provider_check(provider, server, username, password)
+    hosts = _token_hosts(token_hosts)
     lock_cluster(session, scope.cluster.id)
     _check_name(session, name, scope)
     seq = (session.scalar(select(func.max(Credential.seq))) or 0) + 1
@@ -326,6 +329,7 @@ def create(
         description=description,
         state="active" if active else "inactive",
         adopt=adopt,
+        token_hosts=hosts,
         created_by=actor.username,
         updated_by=actor.username,
         seq=seq,
@@ -366,7 +370,14 @@ def create_in(
     )
 
 
-_EDITABLE = ("name", "username", "email", "description", "adopt")
+_EDITABLE = ("name", "username", "email", "description", "adopt", "token_hosts")
+
+
+def _token_hosts(values: Sequence[str]) -> list[str]:
+    try:
+        return list(dict.fromkeys(realms.check_token_host(v) for v in values))
+    except realms.RealmError as e:
+        raise Invalid(str(e), "token_hosts") from None
 
 
 def update(
@@ -389,6 +400,8 @@ def update(
             "editing a credential's login needs its password or token again (it is never shown)",
             "password",
         )
+    if "token_hosts" in changes:
+        changes["token_hosts"] = _token_hosts(changes["token_hosts"] or ())
     before = _snapshot(session, cred)
     if password:
         _, username = _provider_check(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pullkeeper.core import oci, pullpolicy
+from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.core.keyring import Credential
 from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
 from pullkeeper.registry.client import TLS, Fetched, Login, Registry, api_host
@@ -168,6 +169,7 @@ def check(
     allowed: Callable[[Reference], str | None] | None = None,
     pool: RegistryPool | None = None,
     on_node: bool = False,
+    egress: EgressPolicy | None = None,
 ) -> Report:
     """Try the candidates as the kubelet would; the report says what worked and why not.
 
@@ -213,7 +215,7 @@ def check(
         )
         report.attempts.append(attempt)
         try:
-            with _client(pool, ref.domain, candidate.login, tls) as registry:
+            with _client(pool, ref.domain, candidate.login, tls, egress) as registry:
                 fetched = registry.get_manifest(ref.path, reference)
                 attempt.ok = True
                 if report.digest is None:
@@ -234,12 +236,14 @@ def check(
 
 
 @contextmanager
-def _client(pool: RegistryPool | None, host: str, login: Login, tls: TLS) -> Iterator[Registry]:
+def _client(
+    pool: RegistryPool | None, host: str, login: Login, tls: TLS, egress: EgressPolicy | None
+) -> Iterator[Registry]:
     """A pooled client (kept for the next check), or one of its own closed after this one."""
     if pool is not None:
         yield pool.get(host, login, tls)
         return
-    with Registry(host, login, tls) as registry:
+    with Registry(host, login, tls, egress=egress) as registry:
         yield registry
 
 
@@ -254,7 +258,7 @@ def check_many(
 ) -> list[Report]:
     """check() of many images at once, sharing connections and tokens; reports in order."""
     own = pool is None
-    shared = pool or RegistryPool()
+    shared = pool or RegistryPool(egress=options.get("egress"))
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
             return list(

@@ -30,6 +30,7 @@ class Server:
         # Request threads plus a few for health checks and background work.
         self.db = db.Database(settings.sqlalchemy_url, settings.request_threads + 4)
         self.vault = Vault.open(settings.data / "keys")
+        self.egress = settings.egress  # where registry requests may connect
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
         # Told after every write transaction (the sync looks at once instead of polling).

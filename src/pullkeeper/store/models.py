@@ -150,6 +150,8 @@ class Credential(Stamped, Base):
     state: Mapped[str] = mapped_column(String(16), default="active")
     # Delivery may replace a same-named Secret that pullkeeper did not create.
     adopt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Token servers on other hosts the login may be sent to (core/realms.py).
+    token_hosts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     secret_key_id: Mapped[str] = mapped_column(String(32))
     secret_blob: Mapped[bytes] = mapped_column(LargeBinary)
     # Monotonic creation order; decides which of two same-address credentials is newer.

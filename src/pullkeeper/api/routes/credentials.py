@@ -59,6 +59,7 @@ def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) ->
             description=body.description,
             active=body.active,
             adopt=body.adopt,
+            token_hosts=body.token_hosts,
         )
         return svc.describe(session, cred)
 
