@@ -1,8 +1,9 @@
-"""A TCP listener that records who connected and what they sent: the target of a forgery.
+"""The targets of a forgery: a TCP listener that records who connected and what they sent,
+and a registry whose 401 names whatever token realm a test sets.
 
-Tests point the server at it and then look whether anything arrived. It answers each
-connection with a fixed reply (an HTTP answer that is no registry's, by default) and
-stops by itself when the test ends.
+Tests point the server (or the CLI) at them and then look whether anything arrived. The
+recorder answers each connection with a fixed reply (an HTTP answer that is no registry's,
+by default); both stop by themselves when the test ends.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from pathlib import Path
 from types import TracebackType
+
+from tests.registry import pki
+from tests.registry.httpd import LocalHTTPServer, QuietHandler
 
 _SAID = b'{"message": "internal admin console: db password is hunter2-internal"}'
 NOT_A_REGISTRY = (
@@ -93,4 +98,50 @@ class Recorder:
     def __exit__(
         self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.close()
+
+
+class _Challenging(QuietHandler):
+    realm = ""
+
+    def do_GET(self) -> None:
+        self.send_bytes(
+            401,
+            b'{"errors":[{"code":"UNAUTHORIZED","message":"log in"}]}',
+            [
+                ("WWW-Authenticate", f'Bearer realm="{self.realm}",service="registry"'),
+                ("Docker-Distribution-API-Version", "registry/2.0"),
+            ],
+        )
+
+
+class ChallengingRegistry:
+    """An https registry on 127.0.0.1 (its certificate in ca_file) whose every answer is a
+    401 naming `realm` as its token server."""
+
+    def __init__(self, base: Path, realm: str = "") -> None:
+        issued = pki.self_signed_server(base / "challenging-registry")
+        self.ca_file = issued.cert_file
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(issued.cert_file, issued.key_file)
+        self._handler = type("Handler", (_Challenging,), {"realm": realm})
+        self._httpd = LocalHTTPServer(self._handler, tls)
+        self.host = self._httpd.host
+        self._httpd.start()
+
+    @property
+    def realm(self) -> str:
+        return self._handler.realm
+
+    @realm.setter
+    def realm(self, value: str) -> None:
+        self._handler.realm = value
+
+    def close(self) -> None:
+        self._httpd.stop()
+
+    def __enter__(self) -> ChallengingRegistry:
+        return self
+
+    def __exit__(self, *_: object) -> None:
         self.close()

@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 
 from tests.integration.conftest import Result, assert_one_line_error, b64, isolated_env, pk
+from tests.registry.recorder import ChallengingRegistry, Recorder
 from tests.registry.servers import (
     APP,
     MULTI,
@@ -450,3 +451,31 @@ def test_several_images_at_once(
     assert second.splitlines()[0] == f"image:       {token_registry.image(TEAM_B).reference}"
     assert "has no access to team-b/other" in second
     assert second.splitlines()[-1].startswith("result:      cannot pull: ")
+
+
+# --------------------------------------------------------------------------- token realms
+
+
+def test_a_login_goes_to_a_token_server_on_another_host_only_when_trusted(
+    desk: Desk, tmp_path: Path
+) -> None:
+    password = "a-password-for-the-realm-77"  # must never reach the other host
+    with ChallengingRegistry(tmp_path) as registry, Recorder("127.0.0.2") as elsewhere:
+        registry.realm = f"https://{elsewhere.address}/token"
+        config_file(
+            tmp_path / "robot.json", registry.host, Credentials(username="robot", password=password)
+        )
+        args = ["check", f"{registry.host}/app:v1", "--config", str(tmp_path / "robot.json")]
+        args += ["--ca-file", str(registry.ca_file), "-o", "json"]
+
+        refused = desk.pk(*args)
+        assert refused.returncode == 1, refused.describe()
+        error = json.loads(refused.stdout)["error"]
+        assert error["cause"] == "untrusted_realm"
+        assert "--token-host" in error["message"] and elsewhere.address in error["message"]
+        assert elsewhere.received == []
+
+        trusted = desk.pk(*args, "--token-host", elsewhere.address)
+        assert json.loads(trusted.stdout)["error"]["cause"] != "untrusted_realm"
+        assert len(elsewhere.received) == 1  # reached; its certificate is not trusted here
+        assert password.encode() not in elsewhere.received[0]

@@ -12,16 +12,13 @@ import base64
 import json
 import shutil
 import socket
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.registry import pki
-from tests.registry.httpd import LocalHTTPServer, QuietHandler
-from tests.registry.recorder import LEAKED_TEXT, NOT_A_REGISTRY, Recorder
+from tests.registry.recorder import LEAKED_TEXT, NOT_A_REGISTRY, ChallengingRegistry, Recorder
 from tests.server.conftest import Env, assert_error
 
 PASSWORD = "stored-password-Kq72mw"  # what must never reach the recorder
@@ -158,34 +155,10 @@ def test_a_check_with_a_file_keeps_to_the_members_project_allowlist(
 # --------------------------------------------------------------------------- token realms
 
 
-class _Challenging(QuietHandler):
-    realm = ""
-
-    def do_GET(self) -> None:
-        header = f'Bearer realm="{self.realm}",service="registry"'
-        self.send_bytes(
-            401,
-            b'{"errors":[{"code":"UNAUTHORIZED","message":"log in"}]}',
-            [
-                ("WWW-Authenticate", header),
-                ("Docker-Distribution-API-Version", "registry/2.0"),
-            ],
-        )
-
-
 @pytest.fixture
-def challenging(tmp_path: Path) -> Iterator[tuple[LocalHTTPServer, type[_Challenging], Path]]:
-    """An https registry on 127.0.0.1 whose 401 names whatever realm a test sets."""
-    issued = pki.self_signed_server(tmp_path / "registry")
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(issued.cert_file, issued.key_file)
-    handler = type("Handler", (_Challenging,), {})
-    httpd = LocalHTTPServer(handler, tls)
-    httpd.start()
-    try:
-        yield httpd, handler, issued.cert_file
-    finally:
-        httpd.stop()
+def challenging(tmp_path: Path) -> Iterator[ChallengingRegistry]:
+    with ChallengingRegistry(tmp_path) as registry:
+        yield registry
 
 
 def _trust(env: Env, host: str, ca: Path) -> None:
@@ -196,15 +169,14 @@ def _trust(env: Env, host: str, ca: Path) -> None:
 
 @pytest.mark.settings(egress_allow=["127.0.0.0/8"])
 def test_a_stored_password_is_not_sent_to_a_realm_on_another_host(
-    env: Env, challenging: tuple[LocalHTTPServer, type[_Challenging], Path]
+    env: Env, challenging: ChallengingRegistry
 ) -> None:
-    httpd, handler, ca = challenging
-    _trust(env, httpd.host, ca)
+    _trust(env, challenging.host, challenging.ca_file)
     api = _member(env)
     with Recorder("127.0.0.2") as elsewhere:
-        handler.realm = f"https://{elsewhere.address}/token"
+        challenging.realm = f"https://{elsewhere.address}/token"
         cred = env.cred(
-            "robot", scope="project", project="web", server=httpd.host, password=PASSWORD
+            "robot", scope="project", project="web", server=challenging.host, password=PASSWORD
         )
         api.ok("POST", f"credentials/{cred['id']}/verify")
         last = env.admin.ok("GET", f"credentials/{cred['id']}")["last_check"]
@@ -214,7 +186,7 @@ def test_a_stored_password_is_not_sent_to_a_realm_on_another_host(
         report = api.ok(
             "POST",
             "checks",
-            json={"image": f"{httpd.host}/app:v1", "cluster": "c1", "namespace": "shop"},
+            json={"image": f"{challenging.host}/app:v1", "cluster": "c1", "namespace": "shop"},
         )
         assert report["attempts"][0]["cause"] == "untrusted_realm"
         assert elsewhere.received == []
@@ -230,15 +202,14 @@ def test_a_stored_password_is_not_sent_to_a_realm_on_another_host(
 
 @pytest.mark.settings(egress_allow=["127.0.0.0/8"])
 def test_a_stored_password_is_not_sent_over_plain_http_from_an_https_registry(
-    env: Env, challenging: tuple[LocalHTTPServer, type[_Challenging], Path]
+    env: Env, challenging: ChallengingRegistry
 ) -> None:
-    httpd, handler, ca = challenging
-    _trust(env, httpd.host, ca)
+    _trust(env, challenging.host, challenging.ca_file)
     api = _member(env)
     with Recorder("127.0.0.1") as same_host:
-        handler.realm = f"http://{same_host.address}/token"
+        challenging.realm = f"http://{same_host.address}/token"
         cred = env.cred(
-            "robot", scope="project", project="web", server=httpd.host, password=PASSWORD
+            "robot", scope="project", project="web", server=challenging.host, password=PASSWORD
         )
         api.ok("POST", f"credentials/{cred['id']}/verify")
         last = env.admin.ok("GET", f"credentials/{cred['id']}")["last_check"]

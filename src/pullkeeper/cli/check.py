@@ -72,6 +72,7 @@ def check(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    token_hosts: tuple[str, ...],
     server: str | None,
     token: str | None,
     output: str,
@@ -99,7 +100,7 @@ def check(
         if cluster:
             raise CLIError("--cluster needs --namespace")
         tls = make_tls(ca_file, client_cert, client_key, insecure)
-        results = _offline(images, configs, jobs, tls, server, token, options)
+        results = _offline(images, configs, jobs, tls, token_hosts, server, token, options)
     if not emit(results[0] if len(results) == 1 else results, output):
         click.echo("\n\n".join(render(r) for r in results))
     if not all(r["ok"] for r in results):
@@ -111,6 +112,7 @@ def _offline(
     configs: tuple[str, ...],
     jobs: int,
     tls: Any,
+    token_hosts: tuple[str, ...],
     server: str | None,
     token: str | None,
     options: dict[str, Any],
@@ -122,7 +124,8 @@ def _offline(
             pullcheck.parse_image(image)
         pullcheck.parse_platform(options["platform"])
         found = {
-            image: candidates(image, configs, server, token) for image in dict.fromkeys(images)
+            image: candidates(image, configs, server, token, token_hosts)
+            for image in dict.fromkeys(images)
         }
         reports = pullcheck.check_many(
             images, found.__getitem__, lambda _host: tls, jobs=jobs, **options

@@ -50,11 +50,16 @@ def _registry_access(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    token_hosts: tuple[str, ...],
     server: str | None,
     token: str | None,
 ) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
     tls = make_tls(ca_file, client_cert, client_key, insecure)
-    return (lambda image: candidates(image, configs, server, token)), (lambda _host: tls)
+
+    def found(image: str) -> Any:
+        return candidates(image, configs, server, token, token_hosts)
+
+    return found, (lambda _host: tls)
 
 
 @manifest.command("inspect")
@@ -72,6 +77,7 @@ def inspect(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    token_hosts: tuple[str, ...],
     server: str | None,
     token: str | None,
     output: str,
@@ -84,7 +90,7 @@ def inspect(
     from pullkeeper.services import manifests
 
     found_for, tls_for = _registry_access(
-        configs, ca_file, client_cert, client_key, insecure, server, token
+        configs, ca_file, client_cert, client_key, insecure, token_hosts, server, token
     )
     with _errors():
         found = manifests.inspect(image, found_for(image), tls_for(""))
@@ -139,6 +145,7 @@ def create(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    token_hosts: tuple[str, ...],
     server: str | None,
     token: str | None,
     output: str,
@@ -147,7 +154,7 @@ def create(
     from pullkeeper.services import manifests
 
     found_for, tls_for = _registry_access(
-        configs, ca_file, client_cert, client_key, insecure, server, token
+        configs, ca_file, client_cert, client_key, insecure, token_hosts, server, token
     )
     with _errors():
         index = manifests.create(name, images, found_for, tls_for, amend=amend, format=format_)
@@ -217,6 +224,7 @@ def push(
     client_cert: Path | None,
     client_key: Path | None,
     insecure: bool,
+    token_hosts: tuple[str, ...],
     server: str | None,
     token: str | None,
     output: str,
@@ -225,7 +233,7 @@ def push(
     from pullkeeper.services import manifests
 
     found_for, tls_for = _registry_access(
-        configs, ca_file, client_cert, client_key, insecure, server, token
+        configs, ca_file, client_cert, client_key, insecure, token_hosts, server, token
     )
     with _errors():
         pushed = manifests.push(name, found_for, tls_for, purge=purge)

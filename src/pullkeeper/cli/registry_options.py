@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.core import realms
 
 
 def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,6 +46,15 @@ def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 is_flag=True,
                 help="The registry is insecure (as Docker's --insecure-registry): HTTPS "
                 "without verifying it, else plain HTTP. Only on a network you trust.",
+            ),
+            click.option(
+                "--token-host",
+                "token_hosts",
+                multiple=True,
+                metavar="HOST",
+                help="A token server on another host the logins may be sent to (host[:port] "
+                "or *.domain; repeat for more). The registry's own host and the well-known "
+                "ones (auth.docker.io for Docker Hub...) need none.",
             ),
         )
     ):
@@ -79,9 +89,25 @@ def docker_config_path() -> Path:
 
 
 def candidates(
-    image: str, configs: Sequence[str], server: str | None = None, token: str | None = None
+    image: str,
+    configs: Sequence[str],
+    server: str | None = None,
+    token: str | None = None,
+    token_hosts: Sequence[str] = (),
 ) -> list[Any]:
-    """The credentials to try for image, in the kubelet's order."""
+    """The credentials to try for image, in the kubelet's order, each trusting token_hosts."""
+    from pullkeeper.services import pullcheck
+
+    try:
+        trusted = tuple(realms.check_token_host(h) for h in token_hosts)
+    except realms.RealmError as e:
+        raise CLIError(f"--token-host: {e}") from None
+    return [pullcheck.trusting(c, trusted) for c in _candidates(image, configs, server, token)]
+
+
+def _candidates(
+    image: str, configs: Sequence[str], server: str | None, token: str | None
+) -> list[Any]:
     from pullkeeper.services import credfiles, pullcheck
 
     paths = list(configs)
@@ -143,7 +169,9 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
     remote = _logged_in(server, token)
     if remote is None:
         return None
-    keyring, names = Keyring(), {}
+    keyring: Keyring = Keyring()
+    names: dict[str, str] = {}
+    hosts: dict[str, tuple[str, ...]] = {}
     found, refused = [], []
     with remote:
         offset = 0
@@ -154,6 +182,7 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
                     # The keyring orders them; the secrets are fetched only for its matches.
                     keyring.add([(item["server"], dockerconfig.AuthEntry())], item["id"])
                     names[item["id"]] = item["name"]
+                    hosts[item["id"]] = tuple(item.get("token_hosts") or ())
             offset += len(page["items"])
             if not page["items"] or offset >= page["total"]:
                 break
@@ -167,12 +196,15 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
                 continue
             for registry, entry in dockerconfig.parse_config_json(raw).auths.items():
                 found.append(
-                    pullcheck.candidate(
-                        f"server:{names[match.source]}",
-                        registry,
-                        entry.username,
-                        entry.password,
-                        credential_id=match.source,
+                    pullcheck.trusting(
+                        pullcheck.candidate(
+                            f"server:{names[match.source]}",
+                            registry,
+                            entry.username,
+                            entry.password,
+                            credential_id=match.source,
+                        ),
+                        hosts[match.source],
                     )
                 )
     if refused:

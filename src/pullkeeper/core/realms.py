@@ -93,5 +93,6 @@ def judge(
     return Untrusted(
         realm,
         f"{registry} sends logins to the token server {netloc}, which is not trusted for it; "
-        f"if {netloc} is really its token server, add it to the credential's token hosts",
+        f"if {netloc} is really its token server, add it to the credential's token hosts "
+        "(--token-host on the command line)",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,14 @@ def tls(
 ) -> TLS:
     """How to reach a registry: an extra CA, a client certificate, or no verification."""
     return TLS(ca_file, client_cert, client_key, insecure)
+
+
+def trusting(candidate: Candidate, token_hosts: Sequence[str]) -> Candidate:
+    """The candidate whose login may also go to these token hosts."""
+    if not token_hosts:
+        return candidate
+    hosts = tuple(dict.fromkeys((*candidate.login.token_hosts, *token_hosts)))
+    return replace(candidate, login=replace(candidate.login, token_hosts=hosts))
 
 
 def candidates_from_keyring(matches: Sequence[Credential]) -> list[Candidate]:
