@@ -274,6 +274,36 @@ def test_edit_deactivate_activate_delete(page: Any, site: Site) -> None:
     assert site.api.get(f"/credentials/{cred['id']}").status_code == 404
 
 
+def test_token_servers_on_other_hosts_are_trusted_per_credential(page: Any, site: Site) -> None:
+    cred = site.create_credential(
+        name="gitlab-pull",
+        cluster="prod",
+        scope="project",
+        project=site.projects["team-a"],
+        provider="gitlab",
+        server="registry.example.com",
+        username="deploy",
+        password="gitlab-s3cret-4",
+    )
+    log_in(page, site, "alice")
+    page.goto(f"{site.url}/registries/{cred['id']}/edit")
+    field = page.get_by_label("Token servers on other hosts (optional)")
+    expect()(field).to_have_value("")
+    field.fill("https://gitlab.example.com/jwt/auth")
+    page.get_by_role("button", name="Save changes").click()
+    expect()(page.locator("#token_hosts-error")).to_contain_text("is not a token host")
+    expect()(field).to_have_attribute("aria-invalid", "true")
+    # Without the password again: trusting a token host is the owner's call.
+    field.fill("gitlab.example.com, *.auth.example.com")
+    page.get_by_role("button", name="Save changes").click()
+    expect()(page.get_by_role("status")).to_have_text("Changes saved.")
+    expect()(page.locator("dl.meta")).to_contain_text("gitlab.example.com, *.auth.example.com")
+    [stored] = site.credentials("gitlab-pull")
+    assert stored["token_hosts"] == ["gitlab.example.com", "*.auth.example.com"]
+    page.get_by_role("link", name="Edit").click()
+    expect()(field).to_have_value("gitlab.example.com *.auth.example.com")
+
+
 def test_members_see_no_secret_and_no_actions(page: Any, site: Site, browser: Any) -> None:
     cred = site.create_credential(
         name="team-a-pull",

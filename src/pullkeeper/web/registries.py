@@ -22,9 +22,14 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
 CREATE_FIELDS = (
     *("name", "cluster", "scope", "project", "namespace", "provider", "server"),
-    *("username", "password", "email", "description"),
+    *("username", "password", "email", "description", "token_hosts"),
 )
-EDIT_FIELDS = ("name", "server", "username", "password", "email", "description")
+EDIT_FIELDS = ("name", "server", "username", "password", "email", "description", "token_hosts")
+
+
+def _hosts(text: str) -> list[str]:
+    """Token hosts as typed: separated by spaces, commas or lines."""
+    return text.replace(",", " ").split()
 
 
 def state_of(item: dict[str, Any]) -> str:
@@ -225,6 +230,7 @@ def create_values(
     email: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     active: Annotated[str, Form()] = "",
+    token_hosts: Annotated[str, Form(max_length=4096)] = "",
     key_file: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
     """The create form as the API's body; a chosen key file stands in for an empty password."""
@@ -243,6 +249,7 @@ def create_values(
         "email": email.strip(),
         "description": description,
         "active": active == "on",
+        "token_hosts": " ".join(_hosts(token_hosts)),
         "errors": errors,
     }
 
@@ -259,7 +266,8 @@ def create(
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     errors: forms.Errors = values.pop("errors")
-    body = forms.parse(CredentialIn, values, errors) if not errors else None
+    fields = {**values, "token_hosts": _hosts(values["token_hosts"])}
+    body = forms.parse(CredentialIn, fields, errors) if not errors else None
     created: list[str] = []
     server = session.server_of(request)
 
@@ -286,6 +294,7 @@ def create(
                 email=body.email,
                 description=body.description,
                 active=body.active,
+                token_hosts=body.token_hosts,
             )
             created.append(cred.id)
 
@@ -317,11 +326,12 @@ def test_login(
                 values["server"],
                 values["username"],
                 values["password"],
+                _hosts(values["token_hosts"]),
             )
         )
 
     if not errors:
-        forms.attempt(run, errors, ("provider", "server", "username", "password"))
+        forms.attempt(run, errors, ("provider", "server", "username", "password", "token_hosts"))
     values["password"] = ""  # the secret is never sent back into the page
     result = found[0] if found else None
     if request.headers.get("hx-request") == "true":
@@ -429,6 +439,7 @@ def _edit_form(
     item = found["item"]
     provider = PROVIDERS[item["provider"]]
     shown = values or {k: item[k] or "" for k in ("name", "username", "email", "description")}
+    shown.setdefault("token_hosts", " ".join(item["token_hosts"]))
     return page(
         request,
         "registry_edit.html",
@@ -457,6 +468,7 @@ def edit(
     password: Annotated[str, Form()] = "",
     email: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
+    token_hosts: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     web = session.required(request)
     security.check(request, csrf, web.csrf)
@@ -466,6 +478,7 @@ def edit(
         "username": username.strip(),
         "email": email.strip(),
         "description": description,
+        "token_hosts": " ".join(_hosts(token_hosts)),
     }
     errors: forms.Errors = {}
 
@@ -474,7 +487,10 @@ def edit(
             cred = svc.get(s, web.actor, cred_id)
             current = svc.describe(s, cred)
             # Only what the form changed: an untouched login needs no password again.
-            given = {k: v for k, v in values.items() if v != (current[k] or "")}
+            current["token_hosts"] = " ".join(current["token_hosts"])
+            given: dict[str, Any] = {k: v for k, v in values.items() if v != (current[k] or "")}
+            if "token_hosts" in given:
+                given["token_hosts"] = _hosts(given["token_hosts"])
             if password:
                 given["password"] = password
             body = forms.parse(CredentialPatch, given, errors)
