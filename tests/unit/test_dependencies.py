@@ -65,7 +65,10 @@ def _undeclared(folders: list[str], declared: set[str], local: set[str]) -> list
                 continue
             dists = {_normal(d) for d in providers.get(name, [])}
             if not dists:
-                wrong.append(f"{where} imports {name}, which no installed distribution provides")
+                wrong.append(
+                    f"{where} imports {name}, which no installed distribution provides "
+                    "(declare it, and install from the lock: see docs/dependencies.md)"
+                )
             elif not dists & declared:
                 wrong.append(f"{where} imports {name} (from {', '.join(sorted(dists))})")
     return wrong
