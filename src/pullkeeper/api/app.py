@@ -212,8 +212,10 @@ def create_app(server: Server) -> FastAPI:
         version=__version__,
         description="Private registry credentials and pull policy for Kubernetes.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # The docs page is the web UI's (web/apidocs.py): FastAPI's loads Swagger UI from a CDN.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.server = server
 

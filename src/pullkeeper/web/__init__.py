@@ -5,14 +5,25 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pullkeeper.web import audit, checks, login, policies, projects, registries, users, workloads
+from pullkeeper.web import (
+    apidocs,
+    audit,
+    checks,
+    login,
+    policies,
+    projects,
+    registries,
+    users,
+    workloads,
+)
 from pullkeeper.web.render import HERE
 from pullkeeper.web.security import SecurityHeaders
 
 
 def mount(app: FastAPI) -> None:
-    """Add the pages, their static files and the security headers to the app."""
-    for module in (login, registries, policies, projects, checks, workloads, audit, users):
+    """Add the pages, the API docs, their static files and the security headers to the app."""
+    for module in (login, registries, policies, projects, checks, workloads, audit, users, apidocs):
         app.include_router(module.router)
+    app.mount(apidocs.ASSETS, apidocs.assets(), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders)

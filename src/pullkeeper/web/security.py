@@ -22,6 +22,8 @@ from pullkeeper.services.errors import Forbidden
 
 # The REST API, the webhook, the token service and the probes answer machines, not pages.
 NOT_WEB = ("/api/", "/admission/", "/token", "/healthz", "/readyz", "/metrics")
+# The one page under /api/: the interactive API docs, served with the pages' headers.
+API_DOCS = "/api/v1/docs"
 
 # No inline script or style anywhere: scripts and styles come from /static only.
 CSP = (
@@ -40,7 +42,7 @@ LOGIN_CSRF_COOKIE = "pk_login_csrf"
 
 
 def is_web(path: str) -> bool:
-    return not path.startswith(NOT_WEB)
+    return path == API_DOCS or not path.startswith(NOT_WEB)
 
 
 class SecurityHeaders:
