@@ -266,12 +266,14 @@ def update_project(
 ) -> Project:
     if not actor.owns(project.id):
         raise Forbidden("only an admin or the project's owner can change it")
+    renaming = "name" in changes and changes["name"] != project.name
+    if renaming:
+        _admin(actor, "rename projects")
     before = project_dict(project, cluster_name(session, project.cluster_id))
     with versions.guard(
         session, if_match, project.id, project.version, f"project {project.name!r}"
     ):
-        if "name" in changes and changes["name"] != project.name:
-            _admin(actor, "rename projects")
+        if renaming:
             _name(changes["name"], "name")
             if session.scalar(
                 select(Project.id).where(
