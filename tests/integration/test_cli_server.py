@@ -162,7 +162,8 @@ def make_user(base: Path, name: str, *, xdg: bool = True) -> User:
     home = base / f"home-{name}"
     home.mkdir(parents=True, exist_ok=True)
     env = _clean_environ()
-    for outside in ("XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "KUBECONFIG"):
+    outside_settings = ("XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "KUBECONFIG")
+    for outside in (*outside_settings, "EDITOR", "VISUAL"):
         env.pop(outside, None)
     env["HOME"] = str(home)
     if xdg:  # else the default, ~/.config

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pullkeeper.cli import editor
 from pullkeeper.cli.common import CLIError
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
@@ -312,6 +313,9 @@ def credential_edit(
     A new user name or email needs the password again (it is never shown, so
     the server cannot keep the old one with a new login): give it with
     --password-stdin, or it is asked on a terminal.
+
+    Without options the credential opens as YAML in $VISUAL or $EDITOR, and is
+    written back only if nobody changed it meanwhile.
     """
     if password_stdin and password_prompt:
         raise CLIError("give either --password-stdin or --password-prompt, not both")
@@ -340,13 +344,46 @@ def credential_edit(
             )
         changes["password"] = prompt_secret("password")
     if not changes:
-        raise CLIError(
-            "nothing to change: give --name, --username, --email, --description or a new password"
-        )
+        editor.require("--name, --username, --email, --description, --token-host or a new password")
+        c, asked = _edit_in_editor(api, ref)
+        if c is not None and not emit(c, output):
+            secret = "; password replaced" if asked else ""
+            click.echo(f"credential {c['name']} updated{secret}")
+        return
     c = api.patch(f"/credentials/{_seg(credential_id(api, ref))}", changes)
     if not emit(c, output):
         secret = "; password replaced" if "password" in changes else ""
         click.echo(f"credential {c['name']} updated{secret}")
+
+
+def _edit_in_editor(api: Remote, ref: str) -> tuple[dict[str, Any] | None, bool]:
+    """The credential edited in an editor, and whether its password was asked for."""
+    cid = credential_id(api, ref)
+    fields = ("name", "username", "email", "description", "adopt", "token_hosts")
+    note = "A new username or email needs the password again: it is asked once you save."
+    asked: list[bool] = []
+
+    def password_again(changes: dict[str, Any]) -> None:
+        if not any(k in changes for k in ("username", "email")):
+            return
+        if not sys.stdin.isatty():
+            raise CLIError(
+                "a new user name or email needs the password again, and there is no "
+                "terminal to ask it on: give --username/--email with --password-stdin"
+            )
+        changes["password"] = prompt_secret("password")
+        asked.append(True)
+
+    c = editor.run(
+        api,
+        f"/credentials/{_seg(cid)}",
+        f"credential {ref}",
+        ["credential", "edit", ref],
+        fields,
+        note=note,
+        complete=password_again,
+    )
+    return c, bool(asked)
 
 
 def _set_state(api: Remote, ref: str, action: str, output: str) -> None:

@@ -143,6 +143,16 @@ class Remote:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._json(self.request("GET", path, params=params))
 
+    def get_tagged(self, path: str) -> tuple[Any, str | None]:
+        """The object and its ETag (None from a server that sends none)."""
+        response = self.request("GET", path)
+        return self._json(response), response.headers.get("etag")
+
+    def write(self, method: str, path: str, body: dict[str, Any], if_match: str | None) -> Any:
+        """A PATCH or PUT made only while the object is at the version `if_match` names."""
+        headers = {"If-Match": if_match} if if_match else None
+        return self._json(self.request(method, path, body=body, headers=headers))
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._json(self.request("POST", path, body=body))
 
@@ -165,10 +175,13 @@ class Remote:
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self._client.request(method, path, json=body, params=query or None)
+            response = self._client.request(
+                method, path, json=body, params=query or None, headers=headers
+            )
         except httpx.TimeoutException as e:
             if isinstance(e, httpx.ConnectTimeout):
                 raise RemoteError(

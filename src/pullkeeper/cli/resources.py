@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pullkeeper.cli import editor
 from pullkeeper.cli.common import CLIError, warn
 from pullkeeper.cli.render import details, emit, output_option, rows_table, when
 from pullkeeper.cli.session import with_api
@@ -146,7 +147,11 @@ def cluster_edit(
     context: str | None,
     output: str,
 ) -> None:
-    """Change a cluster (admins only)."""
+    """Change a cluster (admins only).
+
+    Without options the cluster opens as YAML in $VISUAL or $EDITOR, and is written back
+    only if nobody changed it meanwhile.
+    """
     changes = {
         k: v
         for k, v in {
@@ -158,14 +163,18 @@ def cluster_edit(
         }.items()
         if v is not None
     }
+    path = f"/clusters/{_seg(name)}"
     if not changes:
-        raise CLIError(
-            "nothing to change: give --name, --description, --access, --kubeconfig or --context"
-        )
+        editor.require("--name, --description, --access, --kubeconfig or --context")
+        fields = ("name", "description", "access", "kubeconfig", "context")
+        edited = editor.run(api, path, f"cluster {name}", ["cluster", "edit", name], fields)
+        if edited is not None and not emit(edited, output):
+            click.echo(f"cluster {edited['name']} updated")
+        return
     if access == "in-cluster":
         changes.setdefault("kubeconfig", "")
         changes.setdefault("context", "")
-    c = api.patch(f"/clusters/{_seg(name)}", changes)
+    c = api.patch(path, changes)
     if not emit(c, output):
         click.echo(f"cluster {c['name']} updated")
 
@@ -274,12 +283,23 @@ def project_edit(
     description: str | None,
     output: str,
 ) -> None:
-    """Change a project (admins and the project's owners)."""
+    """Change a project (admins and the project's owners).
+
+    Without options the project opens as YAML in $VISUAL or $EDITOR, and is written back
+    only if nobody changed it meanwhile.
+    """
     given = {"name": new_name, "description": description}
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
-        raise CLIError("nothing to change: give --name or --description")
-    p = api.patch(f"/projects/{project_ref(api, name, in_cluster)}", changes)
+        editor.require("--name or --description")
+    path = f"/projects/{project_ref(api, name, in_cluster)}"
+    if not changes:
+        command = ["project", "edit", name, *(["--cluster", in_cluster] if in_cluster else [])]
+        edited = editor.run(api, path, f"project {name}", command, ("name", "description"))
+        if edited is not None and not emit(edited, output):
+            click.echo(f"project {edited['name']} updated")
+        return
+    p = api.patch(path, changes)
     if not emit(p, output):
         click.echo(f"project {p['name']} updated")
 
@@ -615,4 +635,46 @@ def policy_set(
         return
     click.echo(_policy_text(p, what, "(inherits the cluster's)" if project else "(none)"))
     for w in p.get("warnings") or []:
+        warn(w)
+
+
+_POLICY_FIELDS = (
+    "default_registry",
+    "allowlist",
+    "always_pull",
+    "service_accounts",
+    "require_digest",
+    "forbid_latest",
+    "mode",
+)
+
+
+@policy.command("edit")
+@_target_options[0]
+@_target_options[1]
+@output_option
+@with_api
+def policy_edit(api: Remote, cluster: str | None, project: str | None, output: str) -> None:
+    """Edit a policy as YAML in $VISUAL or $EDITOR; it is written back only if nobody
+    changed it meanwhile.
+
+    A cluster's policy is for admins; a project's for admins and its owners.
+    """
+    editor.require(
+        "",
+        "policy edit opens an editor: set EDITOR (or run it in a terminal), "
+        "or change fields with `pullkeeper policy set`",
+    )
+    path, what = _target(api, cluster, project)
+    command = ["policy", "edit"]
+    command += ["--cluster", cluster] if cluster else []
+    command += ["--project", project] if project else []
+    note = "null: the field is unset" + (", so the cluster's applies." if project else ".")
+    edited = editor.run(
+        api, path, f"the policy of {what}", command, _POLICY_FIELDS, method="PUT", note=note
+    )
+    if edited is None or emit(edited, output):
+        return
+    click.echo(_policy_text(edited, what, "(inherits the cluster's)" if project else "(none)"))
+    for w in edited.get("warnings") or []:
         warn(w)

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.names import InvalidName, validate_label
-from pullkeeper.services import audit
+from pullkeeper.services import audit, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
@@ -131,21 +132,34 @@ def create_cluster(
     return cluster
 
 
+def tag(row: Cluster | Project) -> str:
+    """A cluster's or project's ETag (without quotes): changes with every write of it."""
+    return versions.tag(row.id, row.version)
+
+
 def update_cluster(
-    session: Session, actor: Actor, cluster: Cluster, changes: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    cluster: Cluster,
+    changes: dict[str, Any],
+    *,
+    if_match: IfMatch | None = None,
 ) -> Cluster:
     _admin(actor, "change clusters")
     before = cluster_dict(cluster)
-    if "name" in changes and changes["name"] != cluster.name:
-        _name(changes["name"], "name")
-        if session.scalar(select(Cluster.id).where(Cluster.name == changes["name"])):
-            raise Conflict(f"a cluster named {changes['name']!r} already exists", "name")
-    merged = {k: changes.get(k, getattr(cluster, k)) for k in ("access", "kubeconfig", "context")}
-    _access(merged["access"], merged["kubeconfig"], merged["context"])
-    for key, value in changes.items():
-        setattr(cluster, key, value)
-    cluster.updated_by = actor.username
-    session.flush()
+    with versions.guard(
+        session, if_match, cluster.id, cluster.version, f"cluster {cluster.name!r}"
+    ):
+        if "name" in changes and changes["name"] != cluster.name:
+            _name(changes["name"], "name")
+            if session.scalar(select(Cluster.id).where(Cluster.name == changes["name"])):
+                raise Conflict(f"a cluster named {changes['name']!r} already exists", "name")
+        keys = ("access", "kubeconfig", "context")
+        merged = {k: changes.get(k, getattr(cluster, k)) for k in keys}
+        _access(merged["access"], merged["kubeconfig"], merged["context"])
+        for key, value in changes.items():
+            setattr(cluster, key, value)
+        cluster.updated_by = actor.username
     audit.record(
         session,
         actor,
@@ -158,12 +172,17 @@ def update_cluster(
     return cluster
 
 
-def delete_cluster(session: Session, actor: Actor, cluster: Cluster) -> None:
+def delete_cluster(
+    session: Session, actor: Actor, cluster: Cluster, *, if_match: IfMatch | None = None
+) -> None:
     _admin(actor, "delete clusters")
-    audit.record(
-        session, actor, "cluster.delete", "cluster", cluster.id, before=cluster_dict(cluster)
-    )
-    session.delete(cluster)
+    with versions.guard(
+        session, if_match, cluster.id, cluster.version, f"cluster {cluster.name!r}"
+    ):
+        audit.record(
+            session, actor, "cluster.delete", "cluster", cluster.id, before=cluster_dict(cluster)
+        )
+        session.delete(cluster)
 
 
 def _project_query(actor: Actor) -> Select[Project, str]:
@@ -238,24 +257,33 @@ def create_project(
 
 
 def update_project(
-    session: Session, actor: Actor, project: Project, changes: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    project: Project,
+    changes: dict[str, Any],
+    *,
+    if_match: IfMatch | None = None,
 ) -> Project:
     if not actor.owns(project.id):
         raise Forbidden("only an admin or the project's owner can change it")
-    before = project_dict(project, cluster_name(session, project.cluster_id))
-    if "name" in changes and changes["name"] != project.name:
+    renaming = "name" in changes and changes["name"] != project.name
+    if renaming:
         _admin(actor, "rename projects")
-        _name(changes["name"], "name")
-        if session.scalar(
-            select(Project.id).where(
-                Project.cluster_id == project.cluster_id, Project.name == changes["name"]
-            )
-        ):
-            raise Conflict(f"the cluster already has a project {changes['name']!r}", "name")
-    for key, value in changes.items():
-        setattr(project, key, value)
-    project.updated_by = actor.username
-    session.flush()
+    before = project_dict(project, cluster_name(session, project.cluster_id))
+    with versions.guard(
+        session, if_match, project.id, project.version, f"project {project.name!r}"
+    ):
+        if renaming:
+            _name(changes["name"], "name")
+            if session.scalar(
+                select(Project.id).where(
+                    Project.cluster_id == project.cluster_id, Project.name == changes["name"]
+                )
+            ):
+                raise Conflict(f"the cluster already has a project {changes['name']!r}", "name")
+        for key, value in changes.items():
+            setattr(project, key, value)
+        project.updated_by = actor.username
     audit.record(
         session,
         actor,
@@ -269,18 +297,23 @@ def update_project(
     return project
 
 
-def delete_project(session: Session, actor: Actor, project: Project) -> None:
+def delete_project(
+    session: Session, actor: Actor, project: Project, *, if_match: IfMatch | None = None
+) -> None:
     _admin(actor, "delete projects")
-    audit.record(
-        session,
-        actor,
-        "project.delete",
-        "project",
-        project.id,
-        project_id=project.id,
-        before=project_dict(project, cluster_name(session, project.cluster_id)),
-    )
-    session.delete(project)
+    with versions.guard(
+        session, if_match, project.id, project.version, f"project {project.name!r}"
+    ):
+        audit.record(
+            session,
+            actor,
+            "project.delete",
+            "project",
+            project.id,
+            project_id=project.id,
+            before=project_dict(project, cluster_name(session, project.cluster_id)),
+        )
+        session.delete(project)
 
 
 def get_namespace(session: Session, actor: Actor, cluster: Cluster, name: str) -> Namespace:

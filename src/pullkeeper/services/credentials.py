@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session, aliased
 from pullkeeper.core import dockerconfig, providers, realms
 from pullkeeper.core.delivery import DEFAULT_EXCLUDED, Collision
 from pullkeeper.core.dockerconfig import AuthEntry
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.go.url import URLError
 from pullkeeper.core.keyring import Keyring, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
-from pullkeeper.services import audit, clusters, policies, preview
+from pullkeeper.services import audit, clusters, policies, preview, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
@@ -380,11 +381,49 @@ def _token_hosts(values: Sequence[str]) -> list[str]:
         raise Invalid(str(e), "token_hosts") from None
 
 
+def tag(cred: Credential) -> str:
+    """The credential's ETag (without quotes): changes with every write of it."""
+    return versions.tag(cred.id, cred.version)
+
+
 def update(
-    session: Session, actor: Actor, vault: Vault, cred: Credential, changes: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    vault: Vault,
+    cred: Credential,
+    changes: dict[str, Any],
+    *,
+    if_match: IfMatch | None = None,
 ) -> Credential:
     project_id = project_of(session, cred)
     _can_manage(session, actor, cred.scope, project_id)
+    with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
+        before = _change(session, vault, cred, project_id, changes)
+        cred.updated_by = actor.username
+    after = _snapshot(session, cred)
+    if changes.get("password"):
+        after["secret"] = "changed"  # noqa: S105 - a marker, never the value
+    audit.record(
+        session,
+        actor,
+        "credential.update",
+        "credential",
+        cred.id,
+        project_id=project_id,
+        before=before,
+        after=after,
+    )
+    return cred
+
+
+def _change(
+    session: Session,
+    vault: Vault,
+    cred: Credential,
+    project_id: str | None,
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    """Check and make an edit's changes; the credential's record before them."""
     if "server" in changes and changes["server"] != cred.server:
         raise Invalid(
             "a credential's address cannot change; create a new credential for the new address",
@@ -424,59 +463,55 @@ def update(
     for key in _EDITABLE:
         if key in changes:
             setattr(cred, key, changes[key])
-    cred.updated_by = actor.username
-    session.flush()
-    after = _snapshot(session, cred)
-    if password:
-        after["secret"] = "changed"  # noqa: S105 - a marker, never the value
+    return before
+
+
+def set_state(
+    session: Session,
+    actor: Actor,
+    cred: Credential,
+    state: str,
+    *,
+    if_match: IfMatch | None = None,
+) -> Credential:
+    project_id = project_of(session, cred)
+    _can_manage(session, actor, cred.scope, project_id)
+    with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
+        if cred.state == state:
+            return cred
+        before = {"state": cred.state}
+        cred.state = state
+        cred.updated_by = actor.username
+    action = "credential.activate" if state == "active" else "credential.deactivate"
     audit.record(
         session,
         actor,
-        "credential.update",
+        action,
         "credential",
         cred.id,
         project_id=project_id,
         before=before,
-        after=after,
+        after={"state": state},
     )
     return cred
 
 
-def set_state(session: Session, actor: Actor, cred: Credential, state: str) -> Credential:
+def delete(
+    session: Session, actor: Actor, cred: Credential, *, if_match: IfMatch | None = None
+) -> None:
     project_id = project_of(session, cred)
     _can_manage(session, actor, cred.scope, project_id)
-    if cred.state != state:
-        before = {"state": cred.state}
-        cred.state = state
-        cred.updated_by = actor.username
-        session.flush()
-        action = "credential.activate" if state == "active" else "credential.deactivate"
+    with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         audit.record(
             session,
             actor,
-            action,
+            "credential.delete",
             "credential",
             cred.id,
             project_id=project_id,
-            before=before,
-            after={"state": state},
+            before=_snapshot(session, cred),
         )
-    return cred
-
-
-def delete(session: Session, actor: Actor, cred: Credential) -> None:
-    project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
-    audit.record(
-        session,
-        actor,
-        "credential.delete",
-        "credential",
-        cred.id,
-        project_id=project_id,
-        before=_snapshot(session, cred),
-    )
-    session.delete(cred)
+        session.delete(cred)
 
 
 def secret_config(session: Session, actor: Actor, vault: Vault, cred: Credential) -> bytes:

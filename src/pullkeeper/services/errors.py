@@ -40,6 +40,12 @@ class Conflict(ServiceError):
     status, code = 409, "conflict"
 
 
+class PreconditionFailed(ServiceError):
+    """The object changed since the writer read it (If-Match, a form's version)."""
+
+    status, code = 412, "precondition_failed"
+
+
 class Invalid(ServiceError):
     status, code = 422, "invalid"
 

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core import policy as rules
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
 from pullkeeper.core.serviceaccounts import ServiceAccountsError, check_selection
-from pullkeeper.services import audit
+from pullkeeper.services import audit, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.store.models import Cluster, Policy, Project
@@ -68,6 +69,23 @@ def get(session: Session, cluster: Cluster, project: Project | None) -> rules.Po
     return value_of(_row(session, cluster, project))
 
 
+def _owner(cluster: Cluster, project: Project | None) -> str:
+    return project.id if project else cluster.id
+
+
+def _what(cluster: Cluster, project: Project | None) -> str:
+    if project:
+        return f"the policy of project {project.name!r}"
+    return f"the policy of cluster {cluster.name!r}"
+
+
+def tag(session: Session, cluster: Cluster, project: Project | None) -> str:
+    """The policy's ETag (without quotes), named after its cluster or project: a policy
+    never set is at version 0, and every write bumps it."""
+    row = _row(session, cluster, project)
+    return versions.tag(_owner(cluster, project), row.version if row else 0)
+
+
 def effective(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
     own = get(session, cluster, project) if project else rules.Policy()
     return own.over(get(session, cluster, None))
@@ -79,12 +97,48 @@ def put(
     cluster: Cluster,
     project: Project | None,
     values: dict[str, Any],
+    *,
+    if_match: IfMatch | None = None,
 ) -> rules.Policy:
     """Replace the fields given; a field set to null inherits again."""
     if project is None and not actor.is_admin:
         raise Forbidden("only an admin can change a cluster's policy")
     if project is not None and not actor.owns(project.id):
         raise Forbidden("only an admin or the project's owner can change its policy")
+    # A policy row is made on its first write: the cluster's row lock keeps two first writes
+    # from both making one (a null project_id escapes the unique constraint on PostgreSQL).
+    session.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())
+    row = _row(session, cluster, project)
+    owner, what = _owner(cluster, project), _what(cluster, project)
+    with versions.guard(session, if_match, owner, row.version if row else 0, what):
+        _check(values)
+        before = as_dict(value_of(row)) if row else None
+        if row is None:
+            row = Policy(
+                cluster_id=cluster.id,
+                project_id=project.id if project else None,
+                created_by=actor.username,
+            )
+            session.add(row)
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_by = actor.username
+    value = value_of(row)
+    audit.record(
+        session,
+        actor,
+        "policy.put",
+        "policy",
+        row.id,
+        project_id=project.id if project else None,
+        before=before,
+        after=as_dict(value),
+    )
+    return value
+
+
+def _check(values: dict[str, Any]) -> None:
+    """Check the fields of a policy write; normalize the lists in place."""
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise Invalid(f"unknown policy field {sorted(unknown)[0]!r}", sorted(unknown)[0])
@@ -101,28 +155,3 @@ def put(
         raise Invalid(str(e), e.field) from None
     except ServiceAccountsError as e:
         raise Invalid(str(e), "service_accounts") from None
-    row = _row(session, cluster, project)
-    before = as_dict(value_of(row)) if row else None
-    if row is None:
-        row = Policy(
-            cluster_id=cluster.id,
-            project_id=project.id if project else None,
-            created_by=actor.username,
-        )
-        session.add(row)
-    for key, value in values.items():
-        setattr(row, key, value)
-    row.updated_by = actor.username
-    session.flush()
-    value = value_of(row)
-    audit.record(
-        session,
-        actor,
-        "policy.put",
-        "policy",
-        row.id,
-        project_id=project.id if project else None,
-        before=before,
-        after=as_dict(value),
-    )
-    return value

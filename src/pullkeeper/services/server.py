@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from pullkeeper.services import auth, credentials
 from pullkeeper.services.actor import Actor
@@ -68,7 +69,8 @@ class Server:
                     kept = e
             if kept is not None:
                 raise kept
-        except IntegrityError:
+        except (IntegrityError, StaleDataError):
+            # StaleDataError: a row's version moved under a write flushed at commit.
             raise Conflict(
                 "this conflicts with a concurrent change; look again and retry"
             ) from None

@@ -20,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -58,6 +58,22 @@ class Stamped:
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 
 
+class Versioned:
+    """A counter that every write of the row bumps: what an ETag names, what If-Match compares.
+
+    SQLAlchemy writes each UPDATE and DELETE of the row as `... WHERE id = ? AND version = ?`
+    with the version it read, and fails the flush (StaleDataError) when a concurrent writer
+    got there first: the compare-and-write is one statement, on SQLite and PostgreSQL alike.
+    Bulk UPDATEs (a check's result) leave it alone.
+    """
+
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -81,7 +97,7 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
-class Cluster(Stamped, Base):
+class Cluster(Stamped, Versioned, Base):
     __tablename__ = "clusters"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -93,7 +109,7 @@ class Cluster(Stamped, Base):
     context: Mapped[str] = mapped_column(String(253), default="")
 
 
-class Project(Stamped, Base):
+class Project(Stamped, Versioned, Base):
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("cluster_id", "name"),)
 
@@ -127,7 +143,7 @@ class RoleBinding(Base):
     role: Mapped[str] = mapped_column(String(16))
 
 
-class Credential(Stamped, Base):
+class Credential(Stamped, Versioned, Base):
     __tablename__ = "credentials"
     __table_args__ = (
         Index("ix_credentials_scope", "cluster_id", "scope", "project_id", "namespace"),
@@ -168,7 +184,7 @@ class Credential(Stamped, Base):
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class Policy(Stamped, Base):
+class Policy(Stamped, Versioned, Base):
     """Registry policy of a cluster (project_id null) or of one project."""
 
     __tablename__ = "policies"

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.api.schemas import PolicyIn
 from pullkeeper.core import policy as rules
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
 from pullkeeper.services import clusters, policies, preview
 from pullkeeper.services.actor import Actor
-from pullkeeper.services.errors import ServiceError
+from pullkeeper.services.errors import PreconditionFailed, ServiceError
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
 
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("default_registry", "allowlist", "always_pull", "require_digest", "forbid_latest", "mode")
 SWITCHES = ("always_pull", "require_digest", "forbid_latest")
+LABELS = {
+    "default_registry": "Default registry",
+    "allowlist": "Allowlist",
+    "always_pull": "Always pull",
+    "require_digest": "Require a digest",
+    "forbid_latest": "Forbid latest",
+    "mode": "Mode",
+}
 
 
 def _target(
@@ -76,13 +85,26 @@ def _render(
     result: preview.Preview | None = None,
     status: int = 200,
     notice: str = "",
+    version: str = "",
+    conflict: bool = False,
 ) -> Response:
+    """The page: the policy as saved, or the form as typed. The form's hidden version is the
+    one the typing started from; after a conflict, the one saved now, so that saving again
+    replaces it knowingly."""
     with session.server_of(request).reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
         known_projects = clusters.list_projects(s, web.actor)
         c, p = _target(s, web.actor, cluster, project)
         own = policies.get(s, c, p) if c is not None else rules.Policy()
         inherited = policies.get(s, c, None) if c is not None and p is not None else None
+        current = policies.tag(s, c, p) if c is not None else ""
+    saved = _form_of(own)
+    shown = form or saved
+    differs = [
+        {"label": label, "saved": saved[k].replace("\n", ", ")}
+        for k, label in LABELS.items()
+        if conflict and shown[k] != saved[k]
+    ]
     return page(
         request,
         "policies.html",
@@ -92,7 +114,7 @@ def _render(
         projects=known_projects,
         cluster=c,
         project=p,
-        form=form or _form_of(own),
+        form=shown,
         inherited=_form_of(inherited) if inherited is not None else None,
         warnings=rules.warnings(own),
         errors=errors,
@@ -101,6 +123,9 @@ def _render(
         image=image,
         result=result,
         notice=notice,
+        version=current if conflict or not version else version,
+        conflict=conflict,
+        differs=differs,
     )
 
 
@@ -147,6 +172,7 @@ def save(
     forbid_latest: Annotated[str, Form(max_length=3)] = "",
     mode: Annotated[str, Form(max_length=16)] = "",
     image: Annotated[str, Form(max_length=1024)] = "",
+    version: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     web = session.required(request)
     security.check(request, csrf, web.csrf)
@@ -155,6 +181,8 @@ def save(
     values = _values_of(form)
     body = forms.parse(PolicyIn, values, errors)
     server = session.server_of(request)
+    # The version the form was shown with: saved only if nobody saved another since.
+    if_match = IfMatch(frozenset({version})) if version else None
 
     def run() -> None:
         if body is None:
@@ -163,12 +191,21 @@ def save(
             c, p = _target(s, web.actor, cluster, project)
             if c is None:
                 raise ServiceError("choose a cluster or a project first", "cluster")
-            policies.put(s, web.actor, c, p, body.model_dump(include=set(FIELDS)))
+            values = body.model_dump(include=set(FIELDS))
+            policies.put(s, web.actor, c, p, values, if_match=if_match)
 
-    if body is not None and forms.attempt(run, errors, FIELDS):
+    failed = forms.failure(run, errors, FIELDS) if body is not None else None
+    if body is not None and failed is None:
         where = {"project": project} if project else {"cluster": cluster}
         return see_other(with_query("/policies", **where, saved=1))
-    return _render(request, web, cluster, project, form, errors, image=image, status=422)
+    if isinstance(failed, PreconditionFailed):
+        del errors["form"]  # the page says it in its own words
+        return _render(
+            request, web, cluster, project, form, errors, image=image, status=409, conflict=True
+        )
+    return _render(
+        request, web, cluster, project, form, errors, image=image, status=422, version=version
+    )
 
 
 @router.post("/policies/preview")
@@ -184,8 +221,10 @@ def preview_page(
     forbid_latest: Annotated[str, Form(max_length=3)] = "",
     mode: Annotated[str, Form(max_length=16)] = "",
     image: Annotated[str, Form(max_length=1024)] = "",
+    version: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """The unsaved form's policy applied to the image: a fragment for htmx, else the page."""
+    """The unsaved form's policy applied to the image: a fragment for htmx, else the page
+    (with the version the form started from)."""
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     form = _read_form(default_registry, allowlist, always_pull, require_digest, forbid_latest, mode)
@@ -203,4 +242,6 @@ def preview_page(
     result = found[0] if found else None
     if request.headers.get("hx-request") == "true":
         return page(request, "_preview.html", web, result=result, errors=errors, image=image)
-    return _render(request, web, cluster, project, form, errors, image=image, result=result)
+    return _render(
+        request, web, cluster, project, form, errors, image=image, result=result, version=version
+    )

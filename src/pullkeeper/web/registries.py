@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from sqlalchemy.orm import Session
 
 from pullkeeper.api.schemas import CredentialIn, CredentialPatch
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, checks, clusters, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
-from pullkeeper.services.errors import Forbidden, Invalid, ServiceError
+from pullkeeper.services.errors import Forbidden, Invalid, PreconditionFailed, ServiceError
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
 
@@ -424,6 +425,15 @@ def deactivate(
 # --------------------------------------------------------------------------- edit
 
 
+EDIT_LABELS = {
+    "name": "Name",
+    "username": "User name",
+    "email": "Email",
+    "description": "Description",
+    "token_hosts": "Token servers on other hosts",
+}
+
+
 def _edit_form(
     request: Request,
     web: session.WebSession,
@@ -431,15 +441,27 @@ def _edit_form(
     values: dict[str, Any] | None,
     errors: forms.Errors,
     status: int = 200,
+    version: str = "",
+    conflict: bool = False,
+    retype_password: bool = False,
 ) -> Response:
+    """The edit form: as saved, or with what was typed. Its hidden version is the one the
+    typing started from; after a conflict, the one saved now, so that saving again replaces
+    it knowingly."""
     with session.server_of(request).reading() as s:
         found = _detail(s, request, web, cred_id)
     if not found["manage"]:
         raise Forbidden("only an admin or the owner of the credential's project can edit it")
     item = found["item"]
     provider = PROVIDERS[item["provider"]]
-    shown = values or {k: item[k] or "" for k in ("name", "username", "email", "description")}
-    shown.setdefault("token_hosts", " ".join(item["token_hosts"]))
+    saved = {k: item[k] or "" for k in EDIT_LABELS}
+    saved["token_hosts"] = " ".join(item["token_hosts"])
+    shown = values or saved
+    differs = [
+        {"label": label, "saved": saved[k]}
+        for k, label in EDIT_LABELS.items()
+        if conflict and shown[k] != saved[k]
+    ]
     return page(
         request,
         "registry_edit.html",
@@ -449,6 +471,10 @@ def _edit_form(
         provider=provider,
         values=shown,
         errors=errors,
+        version=svc.tag(found["cred"]) if conflict or not version else version,
+        conflict=conflict,
+        differs=differs,
+        retype_password=retype_password,
     )
 
 
@@ -463,6 +489,7 @@ def edit(
     request: Request,
     cred_id: str,
     csrf: Annotated[str, Form(max_length=128)] = "",
+    version: Annotated[str, Form(max_length=128)] = "",
     name: Annotated[str, Form()] = "",
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -481,6 +508,8 @@ def edit(
         "token_hosts": " ".join(_hosts(token_hosts)),
     }
     errors: forms.Errors = {}
+    # The version the form was shown with: saved only if nobody saved another since.
+    if_match = IfMatch(frozenset({version})) if version else None
 
     def run() -> None:
         with server.transaction() as s:
@@ -495,11 +524,24 @@ def edit(
                 given["password"] = password
             body = forms.parse(CredentialPatch, given, errors)
             if body is not None and given:
-                svc.update(s, web.actor, server.vault, cred, body.changes())
+                svc.update(s, web.actor, server.vault, cred, body.changes(), if_match=if_match)
 
-    if forms.attempt(run, errors, EDIT_FIELDS) and not errors:
+    failed = forms.failure(run, errors, EDIT_FIELDS)
+    if failed is None and not errors:
         return see_other(f"/registries/{cred_id}?saved=1")
-    return _edit_form(request, web, cred_id, values, errors, status=422)
+    if isinstance(failed, PreconditionFailed):
+        del errors["form"]  # the page says it in its own words
+        return _edit_form(
+            request,
+            web,
+            cred_id,
+            values,
+            errors,
+            409,
+            conflict=True,
+            retype_password=bool(password),
+        )
+    return _edit_form(request, web, cred_id, values, errors, status=422, version=version)
 
 
 # --------------------------------------------------------------------------- delete

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from pullkeeper.api import conditional
+from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.schemas import ClusterIn, ClusterPatch, NamespaceIn, ProjectIn, ProjectPatch
 from pullkeeper.services import clusters as svc
@@ -22,8 +24,10 @@ def list_clusters(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
         return {"items": [svc.cluster_dict(c) for c in svc.list_clusters(session, actor)]}
 
 
-@router.post("/clusters", status_code=201)
-def create_cluster(body: ClusterIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+@router.post("/clusters", status_code=201, responses=conditional.CREATE)
+def create_cluster(
+    body: ClusterIn, actor: ActorDep, server: ServerDep, response: Response
+) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.create_cluster(
             session,
@@ -34,29 +38,44 @@ def create_cluster(body: ClusterIn, actor: ActorDep, server: ServerDep) -> dict[
             kubeconfig=body.kubeconfig,
             context=body.context,
         )
+        tagged(response, svc.tag(c))
         return svc.cluster_dict(c)
 
 
-@router.get("/clusters/{cluster}")
-def get_cluster(cluster: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+@router.get("/clusters/{cluster}", responses=conditional.READ)
+def get_cluster(
+    cluster: str, actor: ActorDep, server: ServerDep, response: Response
+) -> dict[str, Any]:
     with server.reading() as session:
-        return svc.cluster_dict(svc.get_cluster(session, actor, cluster))
+        c = svc.get_cluster(session, actor, cluster)
+        tagged(response, svc.tag(c))
+        return svc.cluster_dict(c)
 
 
-@router.patch("/clusters/{cluster}")
+@router.patch("/clusters/{cluster}", responses=conditional.WRITE)
 def update_cluster(
-    cluster: str, body: ClusterPatch, actor: ActorDep, server: ServerDep
+    cluster: str,
+    body: ClusterPatch,
+    actor: ActorDep,
+    server: ServerDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
         changes = body.changes()
-        return svc.cluster_dict(svc.update_cluster(session, actor, c, changes))
+        c = svc.update_cluster(session, actor, c, changes, if_match=if_match)
+        tagged(response, svc.tag(c))
+        return svc.cluster_dict(c)
 
 
-@router.delete("/clusters/{cluster}", status_code=204)
-def delete_cluster(cluster: str, actor: ActorDep, server: ServerDep) -> Response:
+@router.delete("/clusters/{cluster}", status_code=204, responses=conditional.DELETE)
+def delete_cluster(
+    cluster: str, actor: ActorDep, server: ServerDep, if_match: IfMatchDep
+) -> Response:
     with server.transaction() as session:
-        svc.delete_cluster(session, actor, svc.get_cluster(session, actor, cluster))
+        c = svc.get_cluster(session, actor, cluster)
+        svc.delete_cluster(session, actor, c, if_match=if_match)
     return Response(status_code=204)
 
 
@@ -67,36 +86,51 @@ def list_projects(actor: ActorDep, server: ServerDep, cluster: str | None = None
         return {"items": svc.list_projects(session, actor, c)}
 
 
-@router.post("/projects", status_code=201)
-def create_project(body: ProjectIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+@router.post("/projects", status_code=201, responses=conditional.CREATE)
+def create_project(
+    body: ProjectIn, actor: ActorDep, server: ServerDep, response: Response
+) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, body.cluster)
         p = svc.create_project(session, actor, c, body.name, body.description)
+        tagged(response, svc.tag(p))
         return svc.project_dict(p, c.name)
 
 
-@router.get("/projects/{project}")
-def get_project(project: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+@router.get("/projects/{project}", responses=conditional.READ)
+def get_project(
+    project: str, actor: ActorDep, server: ServerDep, response: Response
+) -> dict[str, Any]:
     with server.reading() as session:
         p = svc.get_project(session, actor, project)
+        tagged(response, svc.tag(p))
         return svc.project_dict(p, svc.cluster_name(session, p.cluster_id))
 
 
-@router.patch("/projects/{project}")
+@router.patch("/projects/{project}", responses=conditional.WRITE)
 def update_project(
-    project: str, body: ProjectPatch, actor: ActorDep, server: ServerDep
+    project: str,
+    body: ProjectPatch,
+    actor: ActorDep,
+    server: ServerDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> dict[str, Any]:
     with server.transaction() as session:
         p = svc.get_project(session, actor, project)
         changes = body.changes()
-        p = svc.update_project(session, actor, p, changes)
+        p = svc.update_project(session, actor, p, changes, if_match=if_match)
+        tagged(response, svc.tag(p))
         return svc.project_dict(p, svc.cluster_name(session, p.cluster_id))
 
 
-@router.delete("/projects/{project}", status_code=204)
-def delete_project(project: str, actor: ActorDep, server: ServerDep) -> Response:
+@router.delete("/projects/{project}", status_code=204, responses=conditional.DELETE)
+def delete_project(
+    project: str, actor: ActorDep, server: ServerDep, if_match: IfMatchDep
+) -> Response:
     with server.transaction() as session:
-        svc.delete_project(session, actor, svc.get_project(session, actor, project))
+        p = svc.get_project(session, actor, project)
+        svc.delete_project(session, actor, p, if_match=if_match)
     return Response(status_code=204)
 
 

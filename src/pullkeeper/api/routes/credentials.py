@@ -6,10 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
+from pullkeeper.api import conditional
+from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.schemas import CredentialIn, CredentialPatch
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.services import clusters, sync
 from pullkeeper.services import credentials as svc
+from pullkeeper.services.actor import Actor
+from pullkeeper.services.server import Server
 
 router = APIRouter(tags=["credentials"])
 
@@ -39,8 +44,10 @@ def list_credentials(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.post("/credentials", status_code=201)
-def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+@router.post("/credentials", status_code=201, responses=conditional.CREATE)
+def create_credential(
+    body: CredentialIn, actor: ActorDep, server: ServerDep, response: Response
+) -> dict[str, Any]:
     with server.transaction() as session:
         cred = svc.create_in(
             session,
@@ -61,45 +68,82 @@ def create_credential(body: CredentialIn, actor: ActorDep, server: ServerDep) ->
             adopt=body.adopt,
             token_hosts=body.token_hosts,
         )
+        tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
 
 
-@router.get("/credentials/{credential_id}")
-def get_credential(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+@router.get("/credentials/{credential_id}", responses=conditional.READ)
+def get_credential(
+    credential_id: str, actor: ActorDep, server: ServerDep, response: Response
+) -> dict[str, Any]:
     with server.reading() as session:
-        return svc.describe(session, svc.get(session, actor, credential_id))
+        cred = svc.get(session, actor, credential_id)
+        tagged(response, svc.tag(cred))
+        return svc.describe(session, cred)
 
 
-@router.patch("/credentials/{credential_id}")
+@router.patch("/credentials/{credential_id}", responses=conditional.WRITE)
 def update_credential(
-    credential_id: str, body: CredentialPatch, actor: ActorDep, server: ServerDep
+    credential_id: str,
+    body: CredentialPatch,
+    actor: ActorDep,
+    server: ServerDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Change a credential; a new user name or email needs the password again."""
     with server.transaction() as session:
         cred = svc.get(session, actor, credential_id)
         changes = body.changes()
-        cred = svc.update(session, actor, server.vault, cred, changes)
+        cred = svc.update(session, actor, server.vault, cred, changes, if_match=if_match)
+        tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
 
 
-@router.post("/credentials/{credential_id}/activate")
-def activate(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+def _set_state(
+    server: Server,
+    actor: Actor,
+    credential_id: str,
+    state: str,
+    if_match: IfMatch | None,
+    response: Response,
+) -> dict[str, Any]:
     with server.transaction() as session:
-        cred = svc.set_state(session, actor, svc.get(session, actor, credential_id), "active")
+        cred = svc.get(session, actor, credential_id)
+        cred = svc.set_state(session, actor, cred, state, if_match=if_match)
+        tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
 
 
-@router.post("/credentials/{credential_id}/deactivate")
-def deactivate(credential_id: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    with server.transaction() as session:
-        cred = svc.set_state(session, actor, svc.get(session, actor, credential_id), "inactive")
-        return svc.describe(session, cred)
+@router.post("/credentials/{credential_id}/activate", responses=conditional.WRITE)
+def activate(
+    credential_id: str,
+    actor: ActorDep,
+    server: ServerDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    return _set_state(server, actor, credential_id, "active", if_match, response)
 
 
-@router.delete("/credentials/{credential_id}", status_code=204)
-def delete_credential(credential_id: str, actor: ActorDep, server: ServerDep) -> Response:
+@router.post("/credentials/{credential_id}/deactivate", responses=conditional.WRITE)
+def deactivate(
+    credential_id: str,
+    actor: ActorDep,
+    server: ServerDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    return _set_state(server, actor, credential_id, "inactive", if_match, response)
+
+
+@router.delete("/credentials/{credential_id}", status_code=204, responses=conditional.DELETE)
+def delete_credential(
+    credential_id: str, actor: ActorDep, server: ServerDep, if_match: IfMatchDep
+) -> Response:
     with server.transaction() as session:
-        svc.delete(session, actor, svc.get(session, actor, credential_id))
+        cred = svc.get(session, actor, credential_id)
+        svc.delete(session, actor, cred, if_match=if_match)
     return Response(status_code=204)
 
 
