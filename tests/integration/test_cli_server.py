@@ -766,8 +766,19 @@ def test_an_admin_resets_a_users_password(world: World) -> None:
     cli.login(erin, second)
     line = cli.fails(erin, "user", "reset-password", "admin", "--password-stdin", stdin=second)
     assert line == "error: only an admin can reset another user's password"
-    line = cli.fails(admin, "user", "reset-password", "erin", "--password-stdin", stdin="short")
-    assert line == "error: a new password needs at least 12 characters (field: password)"
+    # The password rule is checked before anything is sent; the server holds the same rule.
+    for weak, says in (
+        ("short", "a password needs at least 12 characters"),
+        (" " * 12, "a password cannot be only spaces; use letters, digits or other signs too"),
+        ("Erin", "a password needs at least 12 characters"),
+    ):
+        for command in (("reset-password", "erin"), ("create", "erin-two")):
+            line = cli.fails(admin, "user", *command, "--password-stdin", stdin=weak)
+            assert line == f"error: {says}"
+    line = cli.fails(admin, "user", "create", "release-manager", "--password-stdin",
+                     stdin="Release-Manager")  # fmt: skip
+    assert line == "error: a password cannot be the user name; choose another"
+    assert "erin-two" not in cli.ok(admin, "user", "list").stdout
     line = cli.fails(admin, "user", "reset-password", "erin")
     assert (
         line == "error: no terminal to ask for the new password: pipe it in with --password-stdin"

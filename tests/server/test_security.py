@@ -1,4 +1,5 @@
-"""Secrets at rest and in flight: never in the store's bytes, logs, responses; key rotation."""
+"""Secrets at rest and in flight: never in the store's bytes, logs, responses; key rotation;
+users' passwords."""
 
 from __future__ import annotations
 
@@ -272,3 +273,32 @@ def test_rotation_with_nothing_to_reencrypt(env: Env) -> None:
     c = env.cred("after", password="pw-after-rotation-1Xc")
     assert _key_ids(env) == {"after": key_id}
     assert env.secret(c["id"]) == {"registry.example.com": ("robot", "pw-after-rotation-1Xc", "")}
+
+
+# --------------------------------------------------------------------------- users' passwords
+
+WEAK_PASSWORDS = [
+    # (password, user name, what the refusal says)
+    ("Xy7!pq2Z", "release-manager", "at least 12 characters"),  # 8: was enough for a new user
+    (" " * 12, "release-manager", "only spaces"),
+    ("\t" + " " * 20, "release-manager", "only spaces"),
+    ("Release-Manager", "release-manager", "the user name"),
+]
+
+
+@pytest.mark.parametrize(("password", "username", "says"), WEAK_PASSWORDS)
+def test_one_password_rule_for_new_users_and_resets(
+    env: Env, password: str, username: str, says: str
+) -> None:
+    r = env.admin.post("users", json={"username": username, "password": password})
+    error = assert_error(r, 422, field="password", message=says)
+    assert password not in error["message"]
+    assert [u["username"] for u in env.admin.ok("GET", "users")["items"]] == ["admin"]
+
+    good = "release-manager-passphrase"
+    made = env.admin.ok("POST", "users", json={"username": username, "password": good})
+    r = env.admin.put(f"users/{made['id']}/password", json={"password": password})
+    assert_error(r, 422, field="password", message=says)
+    # Refused resets change nothing: the old password still logs in.
+    env.anon.ok("POST", "login", json={"username": username, "password": good})
+    assert env.audit(action="user.password_reset") == []
