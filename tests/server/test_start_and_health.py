@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from pullkeeper.api.app import create_app
 from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
+from tests.integration.conftest import assert_one_line_error, pk
 from tests.server.conftest import ADMIN_TOKEN, Backend, Env, assert_error
 
 
@@ -98,6 +102,51 @@ def test_admin_token_from_the_environment(
     assert first is not None and first.token == token
     r = _client(server).get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()["admin"] is True
+
+
+WEAK_ADMIN_TOKENS = [
+    # (token, what the refusal says)
+    ("pk_short", "has 8 characters; it needs at least 32"),
+    ("pk_x0123456789abcdef", "has 20 characters; it needs at least 32"),
+    ("a" * 31, "has 31 characters; it needs at least 32"),
+    (" " * 40, "spaces, control or non-ASCII characters"),
+    ("pk_" + "x" * 30 + " ", "spaces, control or non-ASCII characters"),
+    ("pk_" + "x" * 30 + "\n", "spaces, control or non-ASCII characters"),
+]
+
+
+@pytest.mark.parametrize(("token", "says"), WEAK_ADMIN_TOKENS)
+def test_a_weak_admin_token_is_refused(token: str, says: str) -> None:
+    with pytest.raises(ValidationError) as e:
+        Settings(admin_token=token)
+    [error] = e.value.errors()
+    assert error["loc"] == ("admin_token",) and says in error["msg"]
+    assert "openssl rand -hex 32" in error["msg"]
+    assert token not in str(e.value)  # the refused token is never repeated
+
+
+def test_admin_tokens_that_are_fine() -> None:
+    assert Settings(admin_token="").admin_token is None  # set but empty: none given
+    assert Settings(admin_token="a" * 32).admin_token is not None
+    assert Settings(admin_token=ADMIN_TOKEN).admin_token is not None
+
+
+def test_serve_refuses_a_short_admin_token(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PULLKEEPER_ADMIN_TOKEN": "pk_x0123456789abcdef",
+    }
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    result = pk("serve", "--data", str(tmp_path / "data"), "--port", "0", env=env)
+    line = assert_one_line_error(result, 2)
+    assert line == (
+        "error: setting admin_token: the admin token has 20 characters; it needs at least 32: "
+        "make a random one with `openssl rand -hex 32`"
+    )
+    assert "pk_x0123456789abcdef" not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made
 
 
 def test_key_files_are_private(env: Env) -> None:
