@@ -6,8 +6,9 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -484,8 +485,12 @@ def members(session: Session, project: Project) -> list[dict[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class FirstStart:
-    password: str
-    token: str
+    """The first-start admin's login, and the private files it was written to."""
+
+    password: str = field(repr=False)
+    token: str = field(repr=False)
+    password_file: Path | None = None
+    token_file: Path | None = None  # None when the admin_token setting chose the token
 
 
 def bootstrap(session: Session, admin_token: str | None) -> FirstStart | None:
