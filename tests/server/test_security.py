@@ -1,5 +1,5 @@
 """Secrets at rest and in flight: never in the store's bytes, logs, responses; key rotation;
-users' passwords."""
+users' passwords, and the store's file modes."""
 
 from __future__ import annotations
 
@@ -302,3 +302,64 @@ def test_one_password_rule_for_new_users_and_resets(
     # Refused resets change nothing: the old password still logs in.
     env.anon.ok("POST", "login", json={"username": username, "password": good})
     assert env.audit(action="user.password_reset") == []
+
+
+# --------------------------------------------------------------------------- the store's files
+
+
+@pytest.fixture
+def umask_022() -> Any:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _modes(data: Any) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in data.glob("pullkeeper.db*")}
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_sqlite_files_are_private_in_a_data_directory_that_existed(tmp_path: Any) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)  # made by the operator, readable by everyone
+    server = Server(Settings(data=data, admin_token=ADMIN_TOKEN))
+    try:
+        server.migrate()
+        assert server.first_start() is not None
+        with TestClient(create_app(server), raise_server_exceptions=False) as client:
+            r = client.post(
+                "/api/v1/clusters",
+                json={"name": "c1"},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            assert r.status_code == 201, r.text
+        modes = _modes(data)
+        assert set(modes) == {"pullkeeper.db", "pullkeeper.db-wal", "pullkeeper.db-shm"}
+        assert modes == dict.fromkeys(modes, 0o600), {k: oct(v) for k, v in modes.items()}
+    finally:
+        server.close()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_sqlite_files_left_readable_are_made_private(tmp_path: Any) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    server = Server(Settings(data=data, admin_token=ADMIN_TOKEN))
+    server.migrate()
+    server.first_start()
+    # As an earlier release left them: every file readable by everyone, the WAL kept.
+    for path in data.glob("pullkeeper.db*"):
+        os.chmod(path, 0o644)
+    assert set(_modes(data).values()) == {0o644}
+    again = Server(Settings(data=data))
+    try:
+        again.migrate()
+        assert again.first_start() is None
+        modes = _modes(data)
+        assert "pullkeeper.db-wal" in modes
+        assert modes == dict.fromkeys(modes, 0o600), {k: oct(v) for k, v in modes.items()}
+    finally:
+        again.close()
+        server.close()
