@@ -1,5 +1,5 @@
 """Secrets at rest and in flight: never in the store's bytes, logs, responses; key rotation;
-users' passwords, and the store's file modes."""
+users' passwords, registry user names, and the store's file modes."""
 
 from __future__ import annotations
 
@@ -302,6 +302,46 @@ def test_one_password_rule_for_new_users_and_resets(
     # Refused resets change nothing: the old password still logs in.
     env.anon.ok("POST", "login", json={"username": username, "password": good})
     assert env.audit(action="user.password_reset") == []
+
+
+# --------------------------------------------------------------------------- credential user names
+
+BAD_REGISTRY_USERNAMES = [
+    # (user name, what the refusal says)
+    ("robot:extra", "cannot contain ':'"),
+    ("robot\nadmin", "a line feed"),
+    ("robot\r\n", "a carriage return"),
+    ("ro\x1bbot", "U+001B"),
+    ("robot\u2028", "U+2028"),
+]
+
+
+@pytest.mark.parametrize(("username", "says"), BAD_REGISTRY_USERNAMES)
+def test_credential_user_names_the_auth_field_cannot_carry(
+    env: Env, username: str, says: str
+) -> None:
+    env.cluster("c1")
+    body = {
+        "name": "bad-login",
+        "cluster": "c1",
+        "scope": "cluster",
+        "provider": "custom",
+        "server": "registry.example.com",
+        "username": username,
+        "password": "pw-colon-user-8Hd2",
+    }
+    error = assert_error(env.admin.post("credentials", json=body), 422, field="username")
+    assert says in error["message"]
+    assert username not in error["message"]
+    assert env.admin.ok("GET", "credentials")["total"] == 0
+
+    # An edit is refused the same way, and leaves the stored login as it was.
+    made = env.cred("good-login", username="robot", password="pw-good-login-3Kd9")
+    r = env.admin.patch(
+        f"credentials/{made['id']}", json={"username": username, "password": "pw-new-4Ls8Qw"}
+    )
+    assert_error(r, 422, field="username")
+    assert env.secret(made["id"]) == {"registry.example.com": ("robot", "pw-good-login-3Kd9", "")}
 
 
 # --------------------------------------------------------------------------- the store's files

@@ -214,3 +214,32 @@ def test_the_password_rule_holds_on_every_page(client: httpx.Client, site: Site)
     # Nothing changed: the first password still logs in.
     r = site.api.post("/login", json={"username": "web-rules-user", "password": good})
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("username", "says"),
+    [("robot:pw", "cannot contain ':'"), ("robot\nadmin", "a line feed")],
+    ids=["colon", "line-feed"],
+)
+def test_the_registry_form_refuses_user_names_auth_cannot_carry(
+    client: httpx.Client, site: Site, username: str, says: str
+) -> None:
+    csrf = _log_in(client, "alice")  # owner of team-a
+    form = {
+        "csrf": csrf,
+        "name": "odd-login",
+        "cluster": "prod",
+        "scope": "project",
+        "project": "team-a",
+        "provider": "custom",
+        "server": "odd.example.com",
+        "username": username,
+        "password": "odd-login-s3cret",
+        "active": "on",
+    }
+    r = client.post("/registries/new", data=form)
+    assert r.status_code == 422, r.text
+    error = _error_text(r.text, "username")
+    assert error.startswith("a registry user name cannot contain") and says in error
+    assert "odd-login-s3cret" not in r.text
+    assert site.credentials("odd-login") == []
