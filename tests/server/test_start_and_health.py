@@ -208,16 +208,25 @@ def test_serve_keeps_the_first_login_out_of_its_output(tmp_path: Path) -> None:
         token = _private_text(token_file).removesuffix("\n")
         _private_text(tmp_path / "data" / "initial-admin-password")
         with httpx.Client(base_url=server.url + "/api/v1", trust_env=False) as client:
-            r = client.post("/login", json={"username": "admin", "password": password})
-            assert r.status_code == 201, r.text
             r = client.get("/me", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200 and r.json()["admin"] is True
+        # The log-in line the output gives works as written.
+        output = server.stderr_log.read_text()
+        [line] = [x for x in output.splitlines() if x.startswith("  log in:    ")]
+        command, _, source = line.removeprefix("  log in:    ").partition(" < ")
+        assert command == f"pullkeeper login {server.url} --username admin --password-stdin"
+        assert Path(source) == (tmp_path / "data" / "initial-admin-password").resolve()
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home")}
+        if "PYTHONPATH" in os.environ:
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        result = pk(*command.split()[1:], stdin=Path(source).read_bytes(), env=env)
+        assert result.returncode == 0, result.describe()
+        assert result.stdout.startswith(f"Logged in to {server.url} as admin (admin).")
     finally:
         server.stop()
     output = server.stderr_log.read_text() + (tmp_path / "serve.out").read_text()
     assert password not in output and token not in output
     assert f"  API token: in {token_file} (readable by this user only)\n" in output
-    assert "--password-stdin < " in output
 
 
 def test_key_files_are_private(env: Env) -> None:
