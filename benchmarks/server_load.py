@@ -70,7 +70,7 @@ from pullkeeper.services.actor import SYSTEM  # noqa: E402
 from pullkeeper.services.server import Server  # noqa: E402
 from pullkeeper.settings import Settings  # noqa: E402
 
-TOKEN = "pk_bench0123456789abcdef"  # noqa: S105 - a throwaway benchmark token
+TOKEN = "pk_bench0123456789abcdef0123456789abcdef"  # noqa: S105 - a throwaway benchmark token
 CLUSTERS = 4
 PROJECTS = 200
 NAMESPACES_PER_PROJECT = 10

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,11 +16,17 @@ from pydantic_settings import (
 
 from pullkeeper.core import egress
 
+# The admin's first token never expires: as hard to guess as a generated one.
+MIN_ADMIN_TOKEN = 32
+
 
 class Settings(BaseSettings):
     """`pullkeeper serve` settings. Environment variables are `PULLKEEPER_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="PULLKEEPER_", extra="forbid")
+    # An error never repeats the value it refuses: some settings are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="PULLKEEPER_", extra="forbid", hide_input_in_errors=True
+    )
 
     data: Path = Field(Path(".pullkeeper"), description="Data directory (SQLite file, keys).")
     database_url: str = Field(
@@ -28,8 +35,33 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     admin_token: SecretStr | None = Field(
-        None, description="At first start, the admin's API token instead of a generated one."
+        None,
+        description="At first start, the admin's API token instead of a generated one "
+        f"(at least {MIN_ADMIN_TOKEN} characters, no spaces).",
     )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Messages never repeat the token; an empty one means none was given.
+        token = value.get_secret_value() if value is not None else ""
+        if not token:
+            return None
+        if len(token) < MIN_ADMIN_TOKEN:
+            raise PydanticCustomError(
+                "admin_token_short",
+                "the admin token has {length} characters; it needs at least {minimum}: "
+                "make a random one with `openssl rand -hex 32`",
+                {"length": len(token), "minimum": MIN_ADMIN_TOKEN},
+            )
+        if not all(c.isascii() and c.isprintable() and c != " " for c in token):
+            raise PydanticCustomError(
+                "admin_token_characters",
+                "the admin token holds spaces, control or non-ASCII characters, which an "
+                "Authorization header cannot carry: make one with `openssl rand -hex 32`",
+            )
+        return value
+
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
     token_ttl_days: int = Field(90, ge=1, description="Default lifetime of new API tokens.")
     login_attempts_per_minute: int = Field(5, ge=1, description="Failed logins per user and IP.")

@@ -3,6 +3,7 @@ error reporting, and secrets kept out of every output unless asked for."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -763,3 +764,44 @@ def test_serve_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
     result = pk("serve", "--data", str(tmp_path), "--database-url", "mysql://db/x")
     line = assert_one_line_error(result)
     assert "database_url" in line
+
+
+def test_import_skips_logins_auth_cannot_carry(tmp_path: Path) -> None:
+    """Entries of a docker config whose user name a written `auth` field would not give back
+    (separate username and password fields allow any) are skipped, the others imported."""
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "good.example.com": {"username": "robot", "password": "pw-good-7Hs"},
+                    "colon.example.com": {"username": "ci:bot", "password": CANARY},
+                    "newline.example.com": {"username": "ci\nbot", "password": CANARY},
+                    "control.example.com": {"auth": b64(f"ci\x1b[2Kbot:{CANARY}")},
+                }
+            }
+        )
+    )
+    result = pk("secret", "import", str(config), "-o", "json")
+    assert result.returncode == 0, result.describe()
+    payload = base64.b64decode(result.json()["data"][".dockerconfigjson"])
+    assert list(json.loads(payload)["auths"]) == ["good.example.com"]
+    lines = result.stderr.splitlines()
+    assert lines == [
+        "warning: colon.example.com: a registry user name cannot contain ':' (docker splits "
+        "the auth field at the first ':', and HTTP basic auth allows none in a user name); "
+        "if you pasted user:password, the part after ':' goes in the password; skipped",
+        "warning: newline.example.com: a registry user name cannot contain control characters "
+        "or line breaks; character 3 is a line feed (\\n): type the user name again on one "
+        "line; skipped",
+        "warning: control.example.com: a registry user name cannot contain control characters "
+        "or line breaks; character 3 is U+001B: type the user name again on one line; skipped",
+    ]
+    assert CANARY not in result.stdout + result.stderr
+
+    only_bad = tmp_path / "bad.json"
+    only_bad.write_text(
+        json.dumps({"auths": {"r.example.com": {"username": "a:b", "password": "p"}}})
+    )
+    line = assert_one_line_error(pk("secret", "import", str(only_bad)), 2)
+    assert line == f"error: {only_bad}: no usable registry credentials found"

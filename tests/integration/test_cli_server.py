@@ -3,7 +3,7 @@
 A server process is started on a free port of 127.0.0.1 with a temporary data
 directory; the CLI is driven as a user would drive it, each user with their own
 HOME and config directory: login with the admin password the first start
-prints, clusters, projects, namespaces, credentials (passwords on stdin),
+writes to a file, clusters, projects, namespaces, credentials (passwords on stdin),
 policies, members and what they may see, tokens, the audit trail, logout, and
 the errors a user meets. Every output is checked for secrets: no password or
 token is ever printed, except by `credential config` and `token create`.
@@ -78,13 +78,17 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     stderr_log: Path
+    data: Path
 
     @property
     def admin_password(self) -> str:
+        """The first-start admin's password, from the file serve names (never its output)."""
         text = self.stderr_log.read_text(errors="replace")
-        match = re.search(r"^  password:\s+(\S+)$", text, re.MULTILINE)
-        assert match, f"serve printed no first-start password:\n{text}"
-        return match.group(1)
+        match = re.search(r"^  password:\s+in (\S+) ", text, re.MULTILINE)
+        assert match, f"serve named no file with the first-start password:\n{text}"
+        path = Path(match.group(1))
+        assert path == (self.data / "initial-admin-password").resolve(), path
+        return path.read_text().removesuffix("\n")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -96,16 +100,19 @@ class Server:
                 self.proc.wait(timeout=10)
 
 
-def start_server(base: Path, extra: Sequence[str] = ()) -> Server:
+def start_server(
+    base: Path, extra: Sequence[str] = (), admin_token: str | None = ADMIN_TOKEN
+) -> Server:
     """`pullkeeper serve [extra...]` on a free port, ready (GET /readyz is 200)."""
     base.mkdir(parents=True, exist_ok=True)
     env = _clean_environ()
     env.update(
         HOME=str(base / "server-home"),
-        PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN,
         # The test registries listen on loopback, which the server reaches only when allowed.
         PULLKEEPER_EGRESS_ALLOW='["127.0.0.1"]',
     )
+    if admin_token is not None:
+        env["PULLKEEPER_ADMIN_TOKEN"] = admin_token
     stderr_log = base / "serve.err"
     for _attempt in range(3):
         port = free_port()  # another process may take it before serve binds: retry
@@ -128,7 +135,7 @@ def start_server(base: Path, extra: Sequence[str] = ()) -> Server:
                 stderr=err,
                 env=env,
             )
-        server = Server(url, proc, stderr_log)
+        server = Server(url, proc, stderr_log, base / "data")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
             if _ready(url):
@@ -772,8 +779,19 @@ def test_an_admin_resets_a_users_password(world: World) -> None:
     cli.login(erin, second)
     line = cli.fails(erin, "user", "reset-password", "admin", "--password-stdin", stdin=second)
     assert line == "error: only an admin can reset another user's password"
-    line = cli.fails(admin, "user", "reset-password", "erin", "--password-stdin", stdin="short")
-    assert line == "error: a new password needs at least 12 characters (field: password)"
+    # The password rule is checked before anything is sent; the server holds the same rule.
+    for weak, says in (
+        ("short", "a password needs at least 12 characters"),
+        (" " * 12, "a password cannot be only spaces; use letters, digits or other signs too"),
+        ("Erin", "a password needs at least 12 characters"),
+    ):
+        for command in (("reset-password", "erin"), ("create", "erin-two")):
+            line = cli.fails(admin, "user", *command, "--password-stdin", stdin=weak)
+            assert line == f"error: {says}"
+    line = cli.fails(admin, "user", "create", "release-manager", "--password-stdin",
+                     stdin="Release-Manager")  # fmt: skip
+    assert line == "error: a password cannot be the user name; choose another"
+    assert "erin-two" not in cli.ok(admin, "user", "list").stdout
     line = cli.fails(admin, "user", "reset-password", "erin")
     assert (
         line == "error: no terminal to ask for the new password: pipe it in with --password-stdin"

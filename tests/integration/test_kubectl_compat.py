@@ -405,3 +405,26 @@ def test_password_twice_is_an_error(kube_env: dict[str, str]) -> None:
     assert result.out == b""
     assert "s3cret" not in result.stderr
     assert line.startswith("error:")
+
+
+@pytest.mark.parametrize(
+    ("username", "says"),
+    [("ci:bot", "cannot contain ':'"), ("ci\nbot", "a line feed"), ("ci\rbot", "carriage")],
+    ids=["colon", "line-feed", "carriage-return"],
+)
+def test_user_names_auth_cannot_carry_are_refused_where_kubectl_takes_them(
+    kube_env: dict[str, str], username: str, says: str
+) -> None:
+    """The one place pullkeeper parts from kubectl: kubectl writes a Secret that logs in
+    as someone else (the kubelet splits `auth` at its first ':'); pullkeeper refuses."""
+    case = Case("odd-user", "s3cret-Pw", username=username)
+    reference = kubectl(kube_env, case, "json")
+    entry = json.loads(payload(json.loads(reference.out)))["auths"]["registry.example.com"]
+    if ":" in username:
+        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        assert (user, password) == ("ci", "bot:s3cret-Pw")  # not the login typed
+    result = pk_with_stdin(kube_env, case, "json", case.password)
+    line = assert_one_line_error(result)
+    assert result.out == b"", result.describe()
+    assert line.startswith("error: --docker-username: a registry user name cannot contain")
+    assert says in line and "s3cret" not in result.stderr

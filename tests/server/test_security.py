@@ -1,4 +1,5 @@
-"""Secrets at rest and in flight: never in the store's bytes, logs, responses; key rotation."""
+"""Secrets at rest and in flight: never in the store's bytes, logs, responses; key rotation;
+users' passwords, registry user names, and the store's file modes."""
 
 from __future__ import annotations
 
@@ -272,3 +273,133 @@ def test_rotation_with_nothing_to_reencrypt(env: Env) -> None:
     c = env.cred("after", password="pw-after-rotation-1Xc")
     assert _key_ids(env) == {"after": key_id}
     assert env.secret(c["id"]) == {"registry.example.com": ("robot", "pw-after-rotation-1Xc", "")}
+
+
+# --------------------------------------------------------------------------- users' passwords
+
+WEAK_PASSWORDS = [
+    # (password, user name, what the refusal says)
+    ("Xy7!pq2Z", "release-manager", "at least 12 characters"),  # 8: was enough for a new user
+    (" " * 12, "release-manager", "only spaces"),
+    ("\t" + " " * 20, "release-manager", "only spaces"),
+    ("Release-Manager", "release-manager", "the user name"),
+]
+
+
+@pytest.mark.parametrize(("password", "username", "says"), WEAK_PASSWORDS)
+def test_one_password_rule_for_new_users_and_resets(
+    env: Env, password: str, username: str, says: str
+) -> None:
+    r = env.admin.post("users", json={"username": username, "password": password})
+    error = assert_error(r, 422, field="password", message=says)
+    assert password not in error["message"]
+    assert [u["username"] for u in env.admin.ok("GET", "users")["items"]] == ["admin"]
+
+    good = "release-manager-passphrase"
+    made = env.admin.ok("POST", "users", json={"username": username, "password": good})
+    r = env.admin.put(f"users/{made['id']}/password", json={"password": password})
+    assert_error(r, 422, field="password", message=says)
+    # Refused resets change nothing: the old password still logs in.
+    env.anon.ok("POST", "login", json={"username": username, "password": good})
+    assert env.audit(action="user.password_reset") == []
+
+
+# --------------------------------------------------------------------------- credential user names
+
+BAD_REGISTRY_USERNAMES = [
+    # (user name, what the refusal says)
+    ("robot:extra", "cannot contain ':'"),
+    ("robot\nadmin", "a line feed"),
+    ("robot\r\n", "a carriage return"),
+    ("ro\x1bbot", "U+001B"),
+    ("robot\u2028", "U+2028"),
+]
+
+
+@pytest.mark.parametrize(("username", "says"), BAD_REGISTRY_USERNAMES)
+def test_credential_user_names_the_auth_field_cannot_carry(
+    env: Env, username: str, says: str
+) -> None:
+    env.cluster("c1")
+    body = {
+        "name": "bad-login",
+        "cluster": "c1",
+        "scope": "cluster",
+        "provider": "custom",
+        "server": "registry.example.com",
+        "username": username,
+        "password": "pw-colon-user-8Hd2",
+    }
+    error = assert_error(env.admin.post("credentials", json=body), 422, field="username")
+    assert says in error["message"]
+    assert username not in error["message"]
+    assert env.admin.ok("GET", "credentials")["total"] == 0
+
+    # An edit is refused the same way, and leaves the stored login as it was.
+    made = env.cred("good-login", username="robot", password="pw-good-login-3Kd9")
+    r = env.admin.patch(
+        f"credentials/{made['id']}", json={"username": username, "password": "pw-new-4Ls8Qw"}
+    )
+    assert_error(r, 422, field="username")
+    assert env.secret(made["id"]) == {"registry.example.com": ("robot", "pw-good-login-3Kd9", "")}
+
+
+# --------------------------------------------------------------------------- the store's files
+
+
+@pytest.fixture
+def umask_022() -> Any:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _modes(data: Any) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in data.glob("pullkeeper.db*")}
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_sqlite_files_are_private_in_a_data_directory_that_existed(tmp_path: Any) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)  # made by the operator, readable by everyone
+    server = Server(Settings(data=data, admin_token=ADMIN_TOKEN))
+    try:
+        server.migrate()
+        assert server.first_start() is not None
+        with TestClient(create_app(server), raise_server_exceptions=False) as client:
+            r = client.post(
+                "/api/v1/clusters",
+                json={"name": "c1"},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            assert r.status_code == 201, r.text
+        modes = _modes(data)
+        assert set(modes) == {"pullkeeper.db", "pullkeeper.db-wal", "pullkeeper.db-shm"}
+        assert modes == dict.fromkeys(modes, 0o600), {k: oct(v) for k, v in modes.items()}
+    finally:
+        server.close()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_sqlite_files_left_readable_are_made_private(tmp_path: Any) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    server = Server(Settings(data=data, admin_token=ADMIN_TOKEN))
+    server.migrate()
+    server.first_start()
+    # As an earlier release left them: every file readable by everyone, the WAL kept.
+    for path in data.glob("pullkeeper.db*"):
+        os.chmod(path, 0o644)
+    assert set(_modes(data).values()) == {0o644}
+    again = Server(Settings(data=data))
+    try:
+        again.migrate()
+        assert again.first_start() is None
+        modes = _modes(data)
+        assert "pullkeeper.db-wal" in modes
+        assert modes == dict.fromkeys(modes, 0o600), {k: oct(v) for k, v in modes.items()}
+    finally:
+        again.close()
+        server.close()

@@ -5,14 +5,27 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from pullkeeper.api.app import create_app
 from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
+from tests.integration.conftest import assert_one_line_error, pk
+from tests.integration.test_cli_server import start_server
 from tests.server.conftest import ADMIN_TOKEN, Backend, Env, assert_error
+
+
+def _private_text(path: Path | None) -> str:
+    """The text of a file only its owner may read or write."""
+    assert path is not None and path.is_file() and not path.is_symlink(), path
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600, oct(os.lstat(path).st_mode)
+    return path.read_text()
 
 
 def _client(server: Server) -> TestClient:
@@ -24,6 +37,12 @@ def test_first_start_creates_the_admin_once(make_server: Callable[..., Server]) 
     first = server.first_start()
     assert first is not None
     assert first.token == ADMIN_TOKEN  # the admin_token setting is the admin's token
+    # The password is in a private file of the data directory; the chosen token is not.
+    data = server.settings.data.resolve()
+    assert first.password_file == data / "initial-admin-password"
+    assert _private_text(first.password_file) == first.password + "\n"
+    assert first.token_file is None and not (data / "initial-admin-token").exists()
+    assert first.password not in repr(first) and ADMIN_TOKEN not in repr(first)
     client = _client(server)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert client.get("/api/v1/me", headers=admin).json() == {
@@ -81,6 +100,10 @@ def test_first_start_without_admin_token_generates_one(make_server: Callable[...
     assert first is not None
     assert first.token.startswith("pk_") and len(first.token) >= 40
     assert len(first.password) >= 16
+    data = server.settings.data.resolve()
+    assert _private_text(first.password_file) == first.password + "\n"
+    assert first.token_file == data / "initial-admin-token"
+    assert _private_text(first.token_file) == first.token + "\n"
     client = _client(server)
     r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {first.token}"})
     assert r.status_code == 200 and r.json()["username"] == "admin"
@@ -98,6 +121,112 @@ def test_admin_token_from_the_environment(
     assert first is not None and first.token == token
     r = _client(server).get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()["admin"] is True
+
+
+def test_first_start_files_replace_what_was_there(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    # A data directory that existed, with a readable file and a link where the login goes.
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not to be overwritten\n")
+    (data / "initial-admin-password").symlink_to(elsewhere)
+    (data / "initial-admin-token").write_text("pk_an-old-token\n")
+    os.chmod(data / "initial-admin-token", 0o644)
+    server = make_server()
+    first = server.first_start()
+    assert first is not None
+    assert _private_text(first.password_file) == first.password + "\n"
+    assert _private_text(first.token_file) == first.token + "\n"
+    assert elsewhere.read_text() == "not to be overwritten\n"
+    assert sorted(p.name for p in data.glob("*initial-admin-*")) == [
+        "initial-admin-password",
+        "initial-admin-token",
+    ]  # no temporary file left behind
+
+
+def test_a_chosen_token_leaves_no_old_token_file(make_server: Callable[..., Server]) -> None:
+    server = make_server(admin_token=ADMIN_TOKEN)
+    server.settings.data.mkdir(parents=True, exist_ok=True)
+    (server.settings.data / "initial-admin-token").write_text("pk_from-an-earlier-store\n")
+    first = server.first_start()
+    assert first is not None and first.token_file is None
+    assert not (server.settings.data / "initial-admin-token").exists()
+
+
+WEAK_ADMIN_TOKENS = [
+    # (token, what the refusal says)
+    ("pk_short", "has 8 characters; it needs at least 32"),
+    ("pk_x0123456789abcdef", "has 20 characters; it needs at least 32"),
+    ("a" * 31, "has 31 characters; it needs at least 32"),
+    (" " * 40, "spaces, control or non-ASCII characters"),
+    ("pk_" + "x" * 30 + " ", "spaces, control or non-ASCII characters"),
+    ("pk_" + "x" * 30 + "\n", "spaces, control or non-ASCII characters"),
+]
+
+
+@pytest.mark.parametrize(("token", "says"), WEAK_ADMIN_TOKENS)
+def test_a_weak_admin_token_is_refused(token: str, says: str) -> None:
+    with pytest.raises(ValidationError) as e:
+        Settings(admin_token=token)
+    [error] = e.value.errors()
+    assert error["loc"] == ("admin_token",) and says in error["msg"]
+    assert "openssl rand -hex 32" in error["msg"]
+    assert token not in str(e.value)  # the refused token is never repeated
+
+
+def test_admin_tokens_that_are_fine() -> None:
+    assert Settings(admin_token="").admin_token is None  # set but empty: none given
+    assert Settings(admin_token="a" * 32).admin_token is not None
+    assert Settings(admin_token=ADMIN_TOKEN).admin_token is not None
+
+
+def test_serve_refuses_a_short_admin_token(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PULLKEEPER_ADMIN_TOKEN": "pk_x0123456789abcdef",
+    }
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    result = pk("serve", "--data", str(tmp_path / "data"), "--port", "0", env=env)
+    line = assert_one_line_error(result, 2)
+    assert line == (
+        "error: setting admin_token: the admin token has 20 characters; it needs at least 32: "
+        "make a random one with `openssl rand -hex 32`"
+    )
+    assert "pk_x0123456789abcdef" not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made
+
+
+def test_serve_keeps_the_first_login_out_of_its_output(tmp_path: Path) -> None:
+    server = start_server(tmp_path, admin_token=None)
+    try:
+        password = server.admin_password  # read from the file the output names
+        token_file = (tmp_path / "data" / "initial-admin-token").resolve()
+        token = _private_text(token_file).removesuffix("\n")
+        _private_text(tmp_path / "data" / "initial-admin-password")
+        with httpx.Client(base_url=server.url + "/api/v1", trust_env=False) as client:
+            r = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and r.json()["admin"] is True
+        # The log-in line the output gives works as written.
+        output = server.stderr_log.read_text()
+        [line] = [x for x in output.splitlines() if x.startswith("  log in:    ")]
+        command, _, source = line.removeprefix("  log in:    ").partition(" < ")
+        assert command == f"pullkeeper login {server.url} --username admin --password-stdin"
+        assert Path(source) == (tmp_path / "data" / "initial-admin-password").resolve()
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path / "home")}
+        if "PYTHONPATH" in os.environ:
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        result = pk(*command.split()[1:], stdin=Path(source).read_bytes(), env=env)
+        assert result.returncode == 0, result.describe()
+        assert result.stdout.startswith(f"Logged in to {server.url} as admin (admin).")
+    finally:
+        server.stop()
+    output = server.stderr_log.read_text() + (tmp_path / "serve.out").read_text()
+    assert password not in output and token not in output
+    assert f"  API token: in {token_file} (readable by this user only)\n" in output
 
 
 def test_key_files_are_private(env: Env) -> None:

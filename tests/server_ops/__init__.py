@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-ADMIN_TOKEN = "pk_x0123456789abcdef"  # a throwaway test token
+ADMIN_TOKEN = "pk_x0123456789abcdef0123456789abcdef"  # a throwaway test token
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 API = "/api/v1"
 

@@ -12,6 +12,8 @@ from pullkeeper.core.dockerconfig import (
     DOCKERCFG,
     AuthEntry,
     DockerConfigError,
+    InvalidUsername,
+    check_username,
     decode_auth,
     encode_auth,
     encode_config_json,
@@ -68,6 +70,46 @@ def test_unpadded_decoding_chosen_by_trailing_equals() -> None:
     # same text with its padding removed still decodes, and trailing bits pass.
     assert decode_auth(b64("alice:pw!").rstrip("=")) == ("alice", "pw!")
     assert decode_auth("YWxpY2U6cH") == ("alice", "p")
+
+
+# (user name, the refusal's telling part, or None when it is fine)
+USERNAME_CASES = [
+    ("robot", None),
+    ("team-a+bot", None),
+    ("puller@acme.iam.gserviceaccount.com", None),
+    ("robot$ci", None),
+    ("ünïcode-usér", None),
+    ("with space", None),  # odd, but an auth field carries it back intact
+    ("", None),  # whether one is required is the provider's rule
+    ("robot:extra", "cannot contain ':'"),
+    ("ci:", "cannot contain ':'"),
+    ("alice:hunter2", "the part after ':' goes in the password"),
+    ("robot\n", "character 6 is a line feed (\\n)"),
+    ("robot\r\nX: 1", "cannot contain ':'"),  # the colon is found first
+    ("ro\rbot", "character 3 is a carriage return (\\r)"),
+    ("\trobot", "character 1 is a tab"),
+    ("robot\x00", "character 6 is U+0000"),
+    ("ro\x1b[0mbot", "character 3 is U+001B"),
+    ("robot\x7f", "character 6 is U+007F"),
+    ("robot\x85", "character 6 is U+0085"),  # NEL, a C1 control
+    ("robot\u2028", "character 6 is U+2028"),  # line separator
+    ("robot\u2029", "character 6 is U+2029"),  # paragraph separator
+]
+
+
+@pytest.mark.parametrize(("username", "refusal"), USERNAME_CASES)
+def test_check_username(username: str, refusal: str | None) -> None:
+    if refusal is None:
+        check_username(username)
+        assert decode_auth(encode_auth(username, "p:w")) == (username, "p:w")
+        return
+    with pytest.raises(InvalidUsername) as e:
+        check_username(username)
+    assert refusal in str(e.value)
+    assert username not in str(e.value)
+    # Why: what the auth field gives back is not the login that went in.
+    if ":" in username:
+        assert decode_auth(encode_auth(username, "pw")) != (username, "pw")
 
 
 # (config.json text, expected {registry: (username, password, email)})

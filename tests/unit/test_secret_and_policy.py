@@ -47,6 +47,16 @@ def test_docker_registry_secret_needs_all_three(username: str, password: str, se
         docker_registry_secret("x", server=server, username=username, password=password)
 
 
+@pytest.mark.parametrize(
+    ("username", "says"),
+    [("u:x", "cannot contain ':'"), ("u\n", "a line feed"), ("u\r", "a carriage return")],
+)
+def test_docker_registry_secret_refuses_what_auth_cannot_carry(username: str, says: str) -> None:
+    # kubectl takes these, and the kubelet then logs in as someone else (or not at all).
+    with pytest.raises(SecretError, match=f"^--docker-username: .*{says}"):
+        docker_registry_secret("x", username=username, password="p")
+
+
 @pytest.mark.parametrize("name", ["UPPER", "-x", "a_b", "", "x" * 254])
 def test_secret_names_follow_the_api_server(name: str) -> None:
     with pytest.raises(InvalidName, match=r"metadata\.name: Invalid value"):

@@ -1,7 +1,9 @@
-"""Headers, cookies and CSRF of the web pages, over plain HTTP against a real server."""
+"""Headers, cookies and CSRF of the web pages, and what their forms refuse, over plain HTTP
+against a real server."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -142,3 +144,102 @@ def test_unknown_pages_are_pages_and_unknown_api_paths_json(client: httpx.Client
         assert r.status_code == 404, path
         assert r.json()["error"]["code"] == "not_found", (path, r.text)
     assert client.get("/static/nothing.css", headers=html).status_code == 404
+
+
+# --------------------------------------------------------------------------- what the forms refuse
+
+
+def _web_login(client: httpx.Client, user: str, password: str) -> str:
+    """Log in through the login form; the CSRF token of the pages that follow."""
+    csrf = _login_csrf(client)
+    r = client.post("/login", data={"username": user, "password": password, "csrf": csrf})
+    assert r.status_code == 303, r.text
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get("/registries").text)
+    assert match
+    return match.group(1)
+
+
+def _error_text(page: str, field: str) -> str:
+    match = re.search(rf'id="{field}-error"[^>]*>(.*?)<', page, re.S)
+    assert match, f"no error shown for {field}"
+    return html.unescape(match.group(1)).strip()
+
+
+WEAK = [
+    # (password, what the page says); {user} is the user name the password is for, capitalised
+    ("Xy7!pq2Z", "a password needs at least 12 characters"),  # 8 was enough here before
+    (" " * 12, "a password cannot be only spaces; use letters, digits or other signs too"),
+    ("{user}", "a password cannot be the user name; choose another"),
+]
+
+
+def test_the_password_rule_holds_on_every_page(client: httpx.Client, site: Site) -> None:
+    good, admin_password = "web-rules-user-passphrase", "web-rules-admin-passphrase"
+    made = site.api.post("/users", json={"username": "web-rules-user", "password": good})
+    assert made.status_code == 201, made.text
+    user_id = made.json()["id"]
+    body = {"username": "web-rules-admin", "password": admin_password, "admin": True}
+    assert site.api.post("/users", json=body).status_code == 201
+    admin = httpx.Client(base_url=site.url, trust_env=False, timeout=30)
+    try:
+        admin_csrf = _web_login(admin, "web-rules-admin", admin_password)
+        own_csrf = _web_login(client, "web-rules-user", good)
+        for weak, says in WEAK:
+            # A new user, on the users page.
+            password = weak.format(user="Web-Rules-New")
+            r = admin.post(
+                "/users",
+                data={"csrf": admin_csrf, "username": "web-rules-new", "password": password},
+            )
+            assert r.status_code == 422, r.text
+            assert _error_text(r.text, "password") == says
+            # An admin's reset of another user's password, and the user's own change.
+            password = weak.format(user="Web-Rules-User")
+            r = admin.post(
+                f"/users/{user_id}/password",
+                data={"csrf": admin_csrf, "password": password, "again": password},
+            )
+            assert r.status_code == 422, r.text
+            assert _error_text(r.text, "password") == says
+            r = client.post(
+                "/account/password",
+                data={"csrf": own_csrf, "current": good, "new": password, "again": password},
+            )
+            assert r.status_code == 422, r.text
+            assert _error_text(r.text, "new") == says
+    finally:
+        admin.close()
+    users = [u["username"] for u in site.api.get("/users").json()["items"]]
+    assert "web-rules-new" not in users
+    # Nothing changed: the first password still logs in.
+    r = site.api.post("/login", json={"username": "web-rules-user", "password": good})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("username", "says"),
+    [("robot:pw", "cannot contain ':'"), ("robot\nadmin", "a line feed")],
+    ids=["colon", "line-feed"],
+)
+def test_the_registry_form_refuses_user_names_auth_cannot_carry(
+    client: httpx.Client, site: Site, username: str, says: str
+) -> None:
+    csrf = _log_in(client, "alice")  # owner of team-a
+    form = {
+        "csrf": csrf,
+        "name": "odd-login",
+        "cluster": "prod",
+        "scope": "project",
+        "project": "team-a",
+        "provider": "custom",
+        "server": "odd.example.com",
+        "username": username,
+        "password": "odd-login-s3cret",
+        "active": "on",
+    }
+    r = client.post("/registries/new", data=form)
+    assert r.status_code == 422, r.text
+    error = _error_text(r.text, "username")
+    assert error.startswith("a registry user name cannot contain") and says in error
+    assert "odd-login-s3cret" not in r.text
+    assert site.credentials("odd-login") == []

@@ -33,7 +33,7 @@ from tests.workloads.conftest import PROJECT_LABEL, WRONG_PASSWORD, Kubelet, eve
 pytestmark = pytest.mark.integration
 
 VIEWER_PASSWORD = "vera-viewer-pw-5"  # throwaway test logins
-NOBODY_PASSWORD = "nobody-pw-6"
+NOBODY_PASSWORD = "nobody-user-pw-6"
 SHOP_SECRETS = ["web-alice", "wide-wrong"]
 
 

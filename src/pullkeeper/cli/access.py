@@ -11,9 +11,18 @@ from pullkeeper.cli import session as saved
 from pullkeeper.cli.common import CLIError, warn
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
+from pullkeeper.core import passwords
 
 if TYPE_CHECKING:
     from pullkeeper.cli.remote import Remote
+
+
+def _check_password(password: str, username: str) -> None:
+    # The server applies the same rule; refusing here keeps a weak password off the wire.
+    try:
+        passwords.check(password, username)
+    except passwords.WeakPassword as e:
+        raise CLIError(str(e)) from None
 
 
 def _seg(value: str) -> str:
@@ -47,6 +56,7 @@ def user_create(
     password = (
         read_stdin_secret("password") if password_stdin else prompt_secret("password", confirm=True)
     )
+    _check_password(password, username)
     body = {"username": username, "password": password, "admin": admin, "viewer": viewer}
     u = api.post("/users", body)
     if not emit(u, output):
@@ -68,6 +78,7 @@ def user_reset_password(api: Remote, username: str, password_stdin: bool, output
         if password_stdin
         else prompt_secret("new password", confirm=True)
     )
+    _check_password(password, username)
     result = api.put(f"/users/{_seg(username)}/password", {"password": password})
     if not emit(result, output):
         click.echo(

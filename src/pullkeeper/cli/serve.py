@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -72,8 +73,9 @@ def serve(
 ) -> None:
     """Run the management server: REST API, admission webhook, health and metrics.
 
-    On first start it creates the encryption key and an admin user, and prints
-    the admin's password and API token once.
+    On first start it creates the encryption key and an admin user, and writes
+    the admin's password (and API token, unless PULLKEEPER_ADMIN_TOKEN chose it)
+    to files in the data directory that only this user can read.
     """
     from pullkeeper.api.app import create_app
 
@@ -86,20 +88,41 @@ def serve(
         webhook_port=webhook_port,
     )
     server = _server(settings)
-    first = server.first_start()
+    try:
+        first = server.first_start()
+    except OSError as e:
+        server.close()
+        raise CLIError(
+            f"cannot write the first admin's login into the data directory {settings.data}: "
+            f"{e.strerror or e}; make it writable by this user and start again"
+        ) from None
     if first is not None:
-        click.echo(
-            "pullkeeper: first start; an admin user was created. This is shown once:\n"
-            f"  user:      admin\n  password:  {first.password}\n  API token: {first.token}\n"
-            f"  log in:    pullkeeper login http://{settings.host}:{settings.port}",
-            err=True,
-        )
+        click.echo(_first_start_message(first, settings), err=True)
     # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _run(create_app(server), settings)
     finally:
         server.close()
+
+
+def _first_start_message(first: Any, settings: Any) -> str:
+    """Where the admin's login is: the log stream gets file names, never the secrets."""
+    files = "both files" if first.token_file else "the file"
+    token = (
+        f"in {first.token_file} (readable by this user only)"
+        if first.token_file
+        else "the one the admin_token setting (PULLKEEPER_ADMIN_TOKEN) gives"
+    )
+    return (
+        "pullkeeper: first start; an admin user was created.\n"
+        "  user:      admin\n"
+        f"  password:  in {first.password_file} (readable by this user only)\n"
+        f"  API token: {token}\n"
+        f"  log in:    pullkeeper login http://{settings.host}:{settings.port} --username admin "
+        f"--password-stdin < {shlex.quote(str(first.password_file))}\n"
+        f"Change the password once logged in, then delete {files}."
+    )
 
 
 def _run(app: Any, settings: Any) -> None:

@@ -9,6 +9,7 @@ follows kubectl, byte for byte.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,36 @@ def decode_auth(value: str) -> tuple[str, str]:
     if not colon:
         raise DockerConfigError(f"the auth field has no ':' once decoded; it {_AUTH_FORMAT}")
     return user, password
+
+
+class InvalidUsername(ValueError):
+    """A registry user name an `auth` field cannot carry; the message says what to change."""
+
+
+_NAMED_CONTROLS = {"\n": "a line feed (\\n)", "\r": "a carriage return (\\r)", "\t": "a tab"}
+
+
+def check_username(username: str) -> None:
+    """Refuse a user name that `base64(username:password)` would not give back.
+
+    Docker, the kubelet and registries split the decoded `auth` field at its first ':',
+    so a ':' in the user name moves the rest of it into the password. Control characters
+    and line separators are no part of any registry's user names; in a header, a log line
+    or a terminal they start a new line or rewrite one. The message never repeats the name.
+    """
+    if ":" in username:
+        raise InvalidUsername(
+            "a registry user name cannot contain ':' (docker splits the auth field at the "
+            "first ':', and HTTP basic auth allows none in a user name); if you pasted "
+            "user:password, the part after ':' goes in the password"
+        )
+    for position, char in enumerate(username, 1):
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            name = _NAMED_CONTROLS.get(char, f"U+{ord(char):04X}")
+            raise InvalidUsername(
+                "a registry user name cannot contain control characters or line breaks; "
+                f"character {position} is {name}: type the user name again on one line"
+            )
 
 
 def _where(path: list[str]) -> str:

@@ -6,6 +6,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from pullkeeper.core.dockerconfig import InvalidUsername, check_username
+
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 
 # host[:port], the way a custom registry address is written (no scheme, no path).
@@ -120,6 +122,10 @@ def check(provider_id: str, server: str | None, username: str, password: str) ->
         username = provider.fixed_username
     if not username:
         raise ProviderError("username", "a user name is required")
+    try:
+        check_username(username)
+    except InvalidUsername as e:
+        raise ProviderError("username", str(e)) from None
     if not password:
         raise ProviderError("password", "a password or token is required")
     if provider_id == "gcr":

@@ -66,6 +66,11 @@ def docker_registry_secret(
     """What `kubectl create secret docker-registry` produces, payload byte for byte."""
     if not (username and password and server):
         raise SecretError(MISSING_REGISTRY_FIELDS)
+    # kubectl takes such a user name, but the Secret would not log in as it.
+    try:
+        dockerconfig.check_username(username)
+    except dockerconfig.InvalidUsername as e:
+        raise SecretError(f"--docker-username: {e}") from None
     payload = dockerconfig.encode_config_json({server: AuthEntry(username, password, email)})
     return _secret(name, namespace, TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload)
 

@@ -6,8 +6,9 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -15,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from pullkeeper.core import passwords
 from pullkeeper.core.names import InvalidName, validate_label
 from pullkeeper.services import audit
 from pullkeeper.services.actor import PROJECT_ROLES, Actor
@@ -32,7 +34,6 @@ from pullkeeper.store.models import ApiToken, LoginFailure, Project, RoleBinding
 
 TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
 ADMIN = "admin"
-MIN_PASSWORD = 8
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown user as slow as for a known one.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -101,9 +102,11 @@ def user_dict(user: User) -> dict[str, Any]:
     }
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise Invalid(f"a password needs at least {MIN_PASSWORD} characters", "password")
+def _check_password(password: str, username: str, field_name: str) -> None:
+    try:
+        passwords.check(password, username)
+    except passwords.WeakPassword as e:
+        raise Invalid(str(e), field_name) from None
 
 
 def create_user(
@@ -113,7 +116,7 @@ def create_user(
         validate_label(username, "username")
     except InvalidName as e:
         raise Invalid(str(e), "username") from None
-    _check_password(password)
+    _check_password(password, username, "password")
     if session.scalar(select(User).where(User.username == username)):
         raise Conflict(f"user {username!r} already exists", "username")
     user = User(
@@ -214,20 +217,9 @@ def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToke
     )
 
 
-# A chosen password, unlike the generated first-start one, is what people type and reuse.
-MIN_CHANGED_PASSWORD = 12
-
-
 # Failed current-password checks share the login throttle under a source of their own:
 # a stolen session must not become a way to guess the password.
 _CHANGE_SOURCE = "password-change"
-
-
-def _check_new_password(user: User, new: str, field: str) -> None:
-    if len(new) < MIN_CHANGED_PASSWORD:
-        raise Invalid(f"a new password needs at least {MIN_CHANGED_PASSWORD} characters", field)
-    if new.lower() == user.username.lower():
-        raise Invalid("the new password is the user name; choose another", field)
 
 
 def _replace_password(
@@ -287,7 +279,7 @@ def change_password(
         throttle.failed(session, user.username, _CHANGE_SOURCE)
         raise WrongCurrentPassword("the current password is wrong", "current")
     throttle.succeeded(session, user.username, _CHANGE_SOURCE)
-    _check_new_password(user, new, "new")
+    _check_password(new, user.username, "new")
     if new == current:
         raise Invalid("the new password is the current one; choose another", "new")
     return _replace_password(session, actor, user, new, keep_token, "user.password")
@@ -302,7 +294,7 @@ def reset_password(session: Session, actor: Actor, user: User, new: str) -> int:
         raise Invalid(
             "your own password is changed with your current one: use Change password", "password"
         )
-    _check_new_password(user, new, "password")
+    _check_password(new, user.username, "password")
     return _replace_password(session, actor, user, new, None, "user.password_reset")
 
 
@@ -493,8 +485,12 @@ def members(session: Session, project: Project) -> list[dict[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class FirstStart:
-    password: str
-    token: str
+    """The first-start admin's login, and the private files it was written to."""
+
+    password: str = field(repr=False)
+    token: str = field(repr=False)
+    password_file: Path | None = None
+    token_file: Path | None = None  # None when the admin_token setting chose the token
 
 
 def bootstrap(session: Session, admin_token: str | None) -> FirstStart | None:

@@ -196,6 +196,19 @@ class Imported:
     warnings: list[str]
 
 
+def _add_login(
+    auths: dict[str, AuthEntry], server: str, entry: AuthEntry, warnings: list[str]
+) -> None:
+    """Import one registry's login; one whose user name the written auth field could not
+    carry is skipped with a warning, so the other registries of the file still come over."""
+    try:
+        dockerconfig.check_username(entry.username)
+    except dockerconfig.InvalidUsername as e:
+        warnings.append(f"{server}: {e}; skipped")
+        return
+    auths[server] = entry
+
+
 def _from_helper(
     helper: str, server: str, email: str, auths: dict[str, AuthEntry], warnings: list[str]
 ) -> None:
@@ -211,7 +224,7 @@ def _from_helper(
             "kubelet cannot use; skipped (log in with a user name and password or token)"
         )
     else:
-        auths[server] = AuthEntry(creds.username, creds.secret, email)
+        _add_login(auths, server, AuthEntry(creds.username, creds.secret, email), warnings)
 
 
 def import_config(path: str, name: str, namespace: str | None) -> Imported:
@@ -231,7 +244,7 @@ def import_config(path: str, name: str, namespace: str | None) -> Imported:
     else:
         for server, entry in config.auths.items():
             if entry.username or entry.password:
-                auths[server] = entry
+                _add_login(auths, server, entry, warnings)
             elif entry.identity_token:
                 warnings.append(
                     f"{server}: holds only an identity token, which the kubelet cannot use; skipped"

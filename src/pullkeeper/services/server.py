@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +20,29 @@ from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
 from pullkeeper.settings import Settings
 from pullkeeper.store import db
 from pullkeeper.store.vault import Vault, VaultError
+
+# The first-start admin's login is written here, in the data directory, never to a log.
+ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
+ADMIN_TOKEN_FILE = "initial-admin-token"  # noqa: S105 - a file name
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write text to path readable by its owner only (0600), whatever was there before.
+
+    A new file renamed into place: an existing file, with its mode, or a symbolic link
+    at path is replaced, never written through.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class StoreUnavailable(ServiceError):
@@ -98,10 +125,29 @@ class Server:
         db.upgrade(self.db.engine)
 
     def first_start(self) -> auth.FirstStart | None:
-        """Create the admin if there are no users yet; its login is returned only then."""
+        """Create the admin if there are no users yet; its login is returned only then,
+        and written to files in the data directory that only this user can read."""
         token = self.settings.admin_token.get_secret_value() if self.settings.admin_token else None
         with self.transaction() as session:
-            return auth.bootstrap(session, token)
+            first = auth.bootstrap(session, token)
+            if first is None:
+                return None
+            # Before the commit: when the files cannot be written, no admin is left whose
+            # password nobody knows, and the next start tries again.
+            return self._write_first_login(first, token_given=token is not None)
+
+    def _write_first_login(self, first: auth.FirstStart, *, token_given: bool) -> auth.FirstStart:
+        data = self.settings.data.resolve()
+        password_file = data / ADMIN_PASSWORD_FILE
+        write_private(password_file, first.password + "\n")
+        token_file: Path | None = data / ADMIN_TOKEN_FILE
+        if token_given:
+            # The operator chose the token; a file left by an earlier store would mislead.
+            data.joinpath(ADMIN_TOKEN_FILE).unlink(missing_ok=True)
+            token_file = None
+        else:
+            write_private(data / ADMIN_TOKEN_FILE, first.token + "\n")
+        return replace(first, password_file=password_file, token_file=token_file)
 
     def ping(self) -> None:
         db.ping(self.db.engine)

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "pullkeeper_write"
 
 
+def private_sqlite_files(url: str) -> None:
+    """Make a SQLite store's database file, and so its WAL and SHM files, mode 0600.
+
+    SQLite creates a database file 0644 (less the umask) and gives the -wal and -shm files
+    it makes later the database file's mode. So the database file is created 0600 before
+    SQLite opens it, and the files of a store made by an older release are narrowed too:
+    they hold every credential's metadata and the users' password hashes, whatever the
+    mode of the directory they are in.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError:
+        return  # SQLite cannot open it either, and says why when the store is opened
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        # Not ours to change (another user's file) or not there: left as it is.
+        with suppress(OSError):
+            os.chmod(path.with_name(path.name + suffix), 0o600)
+
+
 def make_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
+        private_sqlite_files(url)
         # A pooled connection per thread, none closed after use: a new SQLite
         # connection's page cache starts cold.
         engine = create_engine(
