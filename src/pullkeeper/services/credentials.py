@@ -334,7 +334,7 @@ def create(
     )
     session.add(cred)
     session.flush()
-    cred.secret_key_id, cred.secret_blob = vault.encrypt(password, cred.id)
+    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
     audit.record(
         session,
         actor,
@@ -395,7 +395,7 @@ def update(
             cred.provider, cred.server, changes.get("username", cred.username), password
         )
         changes["username"] = username
-        cred.secret_key_id, cred.secret_blob = vault.encrypt(password, cred.id)
+        cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
     if "name" in changes and changes["name"] != cred.name:
         cluster = session.get(Cluster, cred.cluster_id)
         if cluster is None:
