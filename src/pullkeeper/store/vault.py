@@ -243,7 +243,7 @@ class Vault:
                 f"is not what {self.source.place(key_id)} holds (that is key {held}): "
                 "put the original key file back"
             )
-        return f"is missing from {self.source}: put it back there; {SHARE_KEYS}"
+        return f"is missing from {self.source}: put it there; {SHARE_KEYS}"
 
     def key(self, key_id: str) -> bytes:
         key = self.find(key_id)
