@@ -134,8 +134,8 @@ class KeyDirectory(KeySource):
             _write_private(self.path / f"{fingerprint(key)}.key", key)
         except OSError as e:
             raise KeyUnavailable(
-                f"cannot write a new key into {self}: {e.strerror or e}; add a new key "
-                "(openssl rand -base64 32) to every server's keys, then rotate again"
+                f"cannot write a new key into {self} ({e.strerror or e}): put one there "
+                "yourself (openssl rand -base64 32), the same for every server, and try again"
             ) from None
 
     def legacy(self, name: str) -> bytes | None:
