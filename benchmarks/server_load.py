@@ -121,8 +121,7 @@ def seed(data: Path, database_url: str, credentials: int) -> Seeded:
     """The fleet, written through the service layer in batches of 500 per transaction."""
     t0 = time.perf_counter()
     settings = Settings(data=data, database_url=database_url, admin_token=SecretStr(TOKEN))
-    server = Server(settings)
-    server.migrate()
+    server = Server.open(settings)  # migrated, with its encryption key made and recorded
     server.first_start()
     rng = random.Random(SEED)
     cluster_names: list[str] = []

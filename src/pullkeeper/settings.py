@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="SQLAlchemy URL; empty means SQLite in the data directory."
     )
+
+    # The encryption keys of secret material (README: "Secrets at rest"). Every server on
+    # one store needs the same keys; the store records which keys its secrets need, and a
+    # server without them refuses to start.
+    keys_dir: Path | None = Field(
+        None,
+        description="Directory of the encryption keys, one `*.key` file each (32 random "
+        "bytes or their base64), e.g. a mounted Secret; default DATA/keys.",
+    )
+    keys: SecretStr | None = Field(
+        None,
+        description="The encryption keys themselves instead of keys_dir: base64 keys "
+        "separated by commas (PULLKEEPER_KEYS).",
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     admin_token: SecretStr | None = Field(
@@ -170,6 +185,14 @@ class Settings(BaseSettings):
         return egress.EgressPolicy.parse(
             self.egress_allow, self.egress_deny, (self.port, self.webhook_port)
         )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        if self.keys is not None and self.keys_dir is not None:
+            raise ValueError("keys and keys_dir are two sources of the encryption keys: give one")
+        if self.keys is not None and not self.keys.get_secret_value().strip():
+            raise ValueError("keys is empty: give base64 keys separated by commas, or unset it")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -3,7 +3,7 @@
 Every test runs twice: `backend` is a session fixture parametrized over SQLite (a file in the
 test's own data directory) and PostgreSQL 15 (one server per session from tests/pg.py). Each
 test gets a store of its own: a copy of a store that went through migration and first start
-once per session (`template`), in a new data directory with a new encryption key; on
+once per session (`template`), with its encryption key, in a new data directory; on
 PostgreSQL the copy is a new database `pullkeeper` created from a template database, so
 tests.pg.dump() reads the test's own store. Tests of the first start itself use fresh, empty
 stores (`make_server`).
@@ -127,9 +127,8 @@ def make_server(backend: Backend, tmp_path: Path) -> Iterator[Callable[..., Serv
     def make(data: str = "data", database: str = "pullkeeper", **overrides: Any) -> Server:
         if "database_url" not in overrides:
             overrides["database_url"] = backend.fresh_url(database)
-        server = Server(Settings(data=tmp_path / data, **overrides))
+        server = Server.open(Settings(data=tmp_path / data, **overrides))
         servers.append(server)
-        server.migrate()
         return server
 
     yield make
@@ -431,10 +430,9 @@ LOOPBACK = ["127.0.0.1"]
 @pytest.fixture(scope="session")
 def template(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Template:
     data = tmp_path_factory.mktemp(f"template-{backend.name}")
-    server = Server(
+    server = Server.open(
         Settings(data=data, database_url=backend.fresh_url("pk_template"), admin_token=ADMIN_TOKEN)
     )
-    server.migrate()
     first = server.first_start()
     server.close()
     assert first is not None and first.token == ADMIN_TOKEN
@@ -453,9 +451,12 @@ def env(
     data.mkdir()
     for db in template.data.glob("pullkeeper.db*"):
         shutil.copyfile(db, data / db.name)
+    # The store's keys come with it: a server refuses a store whose keys it does not hold.
+    shutil.copytree(template.data / "keys", data / "keys")
     url = backend.fresh_url("pullkeeper", template=template.database)
-    server = Server(Settings(data=data, database_url=url, admin_token=ADMIN_TOKEN, **overrides))
-    server.migrate()
+    server = Server.open(
+        Settings(data=data, database_url=url, admin_token=ADMIN_TOKEN, **overrides)
+    )
     assert server.first_start() is None  # the admin exists already
     app = create_app(server)
     with TestClient(app, raise_server_exceptions=False) as client:

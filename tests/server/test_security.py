@@ -185,7 +185,7 @@ def test_secrets_are_encrypted_and_bound_to_their_record(env: Env) -> None:
     b = env.cred("two", password="pw-bound-two-4Fg7", server="two.example.com")
     with env.server.transaction() as session:
         rows = {c.id: c for c in session.scalars(select(Credential))}
-        assert rows[a["id"]].secret_key_id == env.server.vault.current_key_id
+        assert rows[a["id"]].secret_key_id == keys.current(env.server)
         assert b"pw-bound" not in rows[a["id"]].secret_blob
         # Swapping two records' blobs does not swap their passwords: each is bound to its id.
         rows[a["id"]].secret_blob, rows[b["id"]].secret_blob = (
@@ -213,13 +213,13 @@ def test_key_rotation(env: Env) -> None:
         "g": env.cred("g", provider="gcr", server=None, username="", password=GCR_KEY),
     }
     before = {name: env.secret(c["id"]) for name, c in made.items()}
-    old = env.server.vault.current_key_id
+    old = keys.current(env.server)
     assert set(_key_ids(env).values()) == {old}
     with env.server.transaction() as session:
         old_blobs = {r.name: r.secret_blob for r in session.scalars(select(Credential))}
 
     key_id, count = keys.rotate(env.server)
-    assert (count, env.server.vault.current_key_id) == (4, key_id)
+    assert (count, keys.current(env.server)) == (4, key_id)
     assert key_id != old
     assert set(_key_ids(env).values()) == {key_id}
     with env.server.transaction() as session:
@@ -230,8 +230,7 @@ def test_key_rotation(env: Env) -> None:
     assert before["g"] == {"gcr.io": ("_json_key", GCR_KEY, "")}
 
     keydir = env.data / "keys"
-    assert (keydir / f"{old}.key").exists()
-    assert (keydir / "current").read_text().strip() == key_id
+    assert (keydir / f"{old}.key").exists() and (keydir / f"{key_id}.key").exists()
     for path in keydir.glob("*.key"):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
     assert sorted(p.stem for p in keydir.glob("*.key")) == sorted([old, key_id])
@@ -268,7 +267,7 @@ def test_key_rotation(env: Env) -> None:
 
 def test_rotation_with_nothing_to_reencrypt(env: Env) -> None:
     key_id, count = keys.rotate(env.server)
-    assert count == 0 and env.server.vault.current_key_id == key_id
+    assert count == 0 and keys.current(env.server) == key_id
     env.cluster("c1")
     c = env.cred("after", password="pw-after-rotation-1Xc")
     assert _key_ids(env) == {"after": key_id}

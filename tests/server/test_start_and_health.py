@@ -14,8 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from pullkeeper.api.app import create_app
+from pullkeeper.services import keys as key_service
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
+from pullkeeper.store.vault import fingerprint
 from tests.integration.conftest import assert_one_line_error, pk
 from tests.integration.test_cli_server import start_server
 from tests.server.conftest import ADMIN_TOKEN, Backend, Env, assert_error
@@ -233,10 +235,10 @@ def test_key_files_are_private(env: Env) -> None:
     keys = env.data / "keys"
     files = sorted(keys.glob("*.key"))
     assert len(files) == 1
-    for path in [*files, keys / "current"]:
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600, files[0]
     assert len(files[0].read_bytes()) == 32  # AES-256
-    assert (keys / "current").read_text().strip() == files[0].stem
+    # Named after its fingerprint, which the store records as the current key.
+    assert files[0].stem == fingerprint(files[0].read_bytes()) == key_service.current(env.server)
     assert stat.S_IMODE(os.stat(keys).st_mode) & 0o077 == 0
 
 

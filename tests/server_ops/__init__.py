@@ -40,24 +40,38 @@ def free_port() -> int:
 class Serve:
     """One `pullkeeper serve` process; start() may be called again after it stopped."""
 
-    def __init__(self, data: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        data: Path,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.data = data
         self.database_url = database_url
+        self.env = dict(env or {})  # more PULLKEEPER_* settings
         self.port = free_port()
-        self.log_path = data.parent / f"{data.name}-serve.log"
+        self.log_path = data.parent / f"{name or data.name}-serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> float:
-        """Start and wait until /readyz answers 200; returns the seconds that took."""
-        args = [pullkeeper_executable(), "serve", "--data", str(self.data)]
-        args += ["--port", str(self.port)]
+    def command(self, *words: str) -> tuple[list[str], dict[str, str]]:
+        """The arguments and environment of `pullkeeper WORDS...` on this server's settings."""
+        args = [pullkeeper_executable(), *(words or ("serve",)), "--data", str(self.data)]
+        if not words:
+            args += ["--port", str(self.port)]
         if self.database_url:
             args += ["--database-url", self.database_url]
         env = dict(os.environ, PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN, PULLKEEPER_LOG_LEVEL="warning")
+        env.update(self.env)
+        return args, env
+
+    def start(self, timeout: float = 20.0) -> float:
+        """Start and wait until /readyz answers 200; returns the seconds that took."""
+        args, env = self.command()
         t0 = time.monotonic()
         with self.log_path.open("ab") as log:
             log.write(f"\n---- start: {' '.join(args)}\n".encode())

@@ -23,7 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import __version__, web
-from pullkeeper.api.routes import access, checks, clusters, credentials, policies, workloads
+from pullkeeper.api.routes import (
+    access,
+    checks,
+    clusters,
+    credentials,
+    keys,
+    policies,
+    workloads,
+)
 from pullkeeper.api.routes import admission as admission_routes
 from pullkeeper.services import admission, sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
@@ -270,7 +278,7 @@ def create_app(server: Server) -> FastAPI:
     # Middleware added later wraps what was added before: metrics see the 413s.
     app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
     _metrics(app, server)
-    for module in (access, clusters, credentials, policies, checks, workloads):
+    for module in (access, clusters, credentials, policies, checks, workloads, keys):
         app.include_router(module.router, prefix=API)
     # Outermost: reviews skip the framework (and are counted by the admission metrics).
     app.add_middleware(

@@ -45,11 +45,11 @@ def _settings(config_file: Path | None, **given: Any) -> Any:
         raise CLIError(f"cannot read the settings: {e}") from None
 
 
-def _server(settings: Any) -> Any:
+def _server(settings: Any, *, check_keys: bool = True) -> Any:
     from pullkeeper.services.server import Server, StoreUnavailable
 
     try:
-        return Server.open(settings)
+        return Server.open(settings, check_keys=check_keys)
     except StoreUnavailable as e:
         raise CLIError(e.message) from None
 
@@ -201,7 +201,8 @@ def db() -> None:
 @_with_server_options
 def db_upgrade(data: Path | None, database_url: str | None, config_file: Path | None) -> None:
     """Apply every pending schema migration."""
-    _server(_settings(config_file, data=data, database_url=database_url)).close()
+    # The schema only: a migration job need not hold the encryption keys.
+    _server(_settings(config_file, data=data, database_url=database_url), check_keys=False).close()
     click.echo("the schema is up to date")
 
 
@@ -213,12 +214,23 @@ def keys() -> None:
 @keys.command("rotate")
 @_with_server_options
 def keys_rotate(data: Path | None, database_url: str | None, config_file: Path | None) -> None:
-    """Create a new key and re-encrypt every secret with it, while servers keep running."""
+    """Make a new key current and re-encrypt every secret with it, while servers keep running.
+
+    Running servers on the same store encrypt with the new key from their next write. The
+    new key is written into the key directory, or, when the keys come from a source
+    pullkeeper cannot write, is the one key there the store does not know yet.
+    """
     from pullkeeper.services import keys as keys_service
+    from pullkeeper.services.errors import ServiceError
+    from pullkeeper.store.vault import VaultError
 
     server = _server(_settings(config_file, data=data, database_url=database_url))
     try:
         key_id, count = keys_service.rotate(server)
+    except ServiceError as e:
+        raise CLIError(e.message) from None
+    except VaultError as e:
+        raise CLIError(str(e)) from None
     finally:
         server.close()
     click.echo(f"key {key_id} is current; {count} secrets re-encrypted")

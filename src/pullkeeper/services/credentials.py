@@ -339,7 +339,7 @@ def create(
     )
     session.add(cred)
     session.flush()
-    cred.secret_key_id, cred.secret_blob = vault.encrypt(password, cred.id)
+    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
     audit.record(
         session,
         actor,
@@ -447,7 +447,7 @@ def _change(
             cred.provider, cred.server, changes.get("username", cred.username), password
         )
         changes["username"] = username
-        cred.secret_key_id, cred.secret_blob = vault.encrypt(password, cred.id)
+        cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
     if "name" in changes and changes["name"] != cred.name:
         cluster = session.get(Cluster, cred.cluster_id)
         if cluster is None:

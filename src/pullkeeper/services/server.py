@@ -14,12 +14,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from pullkeeper.services import auth, credentials
+from pullkeeper.services import auth, credentials, keys
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
 from pullkeeper.settings import Settings
 from pullkeeper.store import db
-from pullkeeper.store.vault import Vault, VaultError
+from pullkeeper.store.vault import (
+    InlineKeys,
+    KeyDirectory,
+    KeySource,
+    KeyUnavailable,
+    Vault,
+    VaultError,
+)
 
 # The first-start admin's login is written here, in the data directory, never to a log.
 ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
@@ -51,13 +58,21 @@ class StoreUnavailable(ServiceError):
     status, code = 503, "unavailable"
 
 
+def key_source(settings: Settings) -> KeySource:
+    """The keys setting (PULLKEEPER_KEYS) when given, else the key directory."""
+    if settings.keys is not None:
+        return InlineKeys(settings.keys.get_secret_value())
+    return KeyDirectory(settings.keys_dir or settings.data / "keys")
+
+
 class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.vault = Vault(key_source(settings))
         # Request threads plus a few for health checks and background work.
         self.db = db.Database(settings.sqlalchemy_url, settings.request_threads + 4)
-        self.vault = Vault.open(settings.data / "keys")
+        self._content_hash_key: bytes | None = None
         self.egress = settings.egress  # where registry requests may connect
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
@@ -67,8 +82,9 @@ class Server:
         self.admission: Any = None  # the admission Webhook, once started
 
     @classmethod
-    def open(cls, settings: Settings) -> Server:
-        """A server with its store migrated, or StoreUnavailable saying what failed."""
+    def open(cls, settings: Settings, *, check_keys: bool = True) -> Server:
+        """A server with its store migrated and, unless told otherwise, every key the store
+        needs at hand; else StoreUnavailable saying what failed."""
         try:
             server = cls(settings)
         except VaultError as e:
@@ -82,6 +98,14 @@ class Server:
             raise StoreUnavailable(
                 f"cannot open the store at {where}: {type(e).__name__}: {first}"
             ) from None
+        if check_keys:
+            try:
+                keys.verify(server)
+            except (VaultError, ServiceError) as e:
+                server.close()
+                raise StoreUnavailable(
+                    e.message if isinstance(e, ServiceError) else str(e)
+                ) from None
         return server
 
     @contextmanager
@@ -96,6 +120,8 @@ class Server:
                     kept = e
             if kept is not None:
                 raise kept
+        except KeyUnavailable as e:
+            raise StoreUnavailable(str(e)) from None
         except (IntegrityError, StaleDataError):
             # StaleDataError: a row's version moved under a write flushed at commit.
             raise Conflict(
@@ -118,8 +144,17 @@ class Server:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only transaction (writes in it would fail on SQLite's lock rules)."""
-        with self.db.reading() as session:
-            yield session
+        try:
+            with self.db.reading() as session:
+                yield session
+        except KeyUnavailable as e:
+            raise StoreUnavailable(str(e)) from None
+
+    def content_hash_key(self) -> bytes:
+        """The key of delivered Secrets' content hashes (the same in every process)."""
+        if self._content_hash_key is None:
+            self._content_hash_key = keys.content_hash_key(self)
+        return self._content_hash_key
 
     def migrate(self) -> None:
         db.upgrade(self.db.engine)

@@ -315,7 +315,7 @@ class ClusterSync:
         return self._api_for(access)
 
     def _follow(self, api: ClusterAPI) -> None:
-        self._hash_key = self.server.vault.hash_key()
+        self._hash_key = self.server.content_hash_key()
         versions = {kind: self._list(api, kind) for kind in WATCHED}
         self.statuses.cluster_error(self.cluster_id, None)
         self._record_namespaces(n for n in self._namespaces.values() if not n.terminating)
@@ -515,7 +515,7 @@ class ClusterSync:
                 raise KubeError("the cluster was removed")
             self._state = store_state.load(session, self.server.vault, cluster)
         self._seen = revision
-        self._hash_key = self.server.vault.hash_key()
+        self._hash_key = self.server.content_hash_key()
         recorded = {n.name: n.recorded_project for n in self._state.namespaces}
         self._namespaces = {
             name: delivery.Namespace(name, ns.labels, recorded.get(name), ns.terminating)

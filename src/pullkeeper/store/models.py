@@ -168,7 +168,7 @@ class Credential(Stamped, Versioned, Base):
     adopt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Token servers on other hosts the login may be sent to (core/realms.py).
     token_hosts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
-    secret_key_id: Mapped[str] = mapped_column(String(32))
+    secret_key_id: Mapped[str] = mapped_column(String(32), index=True)
     secret_blob: Mapped[bytes] = mapped_column(LargeBinary)
     # Monotonic creation order; decides which of two same-address credentials is newer.
     seq: Mapped[int] = mapped_column(Integer, default=0, index=True)
@@ -284,3 +284,27 @@ class AuditEvent(Base):
     project_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class EncryptionKey(Base):
+    """A key the store's secrets were (or are to be) encrypted with: never the key itself.
+
+    `id` is what records carry as secret_key_id: the key's fingerprint, or, for a key made
+    before ids were fingerprints, its old id. Exactly one row is current."""
+
+    __tablename__ = "encryption_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredSecret(Base):
+    """Secret material of the server itself (the content-hash key), encrypted as credentials'."""
+
+    __tablename__ = "stored_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    secret_blob: Mapped[bytes] = mapped_column(LargeBinary)

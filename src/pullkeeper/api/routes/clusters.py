@@ -175,6 +175,7 @@ def render(
     """The Secrets pullkeeper delivers, as manifests for GitOps; admins and project owners."""
     if namespace and project:
         raise Invalid("give namespace or project, not both", "namespace")
+    hash_key = server.content_hash_key()  # before the transaction: it may write it first
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
         ns = svc.get_namespace(session, actor, c, namespace) if namespace else None
@@ -183,7 +184,7 @@ def render(
             session,
             actor,
             server.vault,
-            server.vault.hash_key(),
+            hash_key,
             c,
             namespace=ns,
             project=p,
