@@ -179,7 +179,7 @@ def test_digest_and_latest_rules_and_modes(hook: Hook) -> None:
     assert actions.count("admission.audit") == 1
     deny = next(e for e in events if e["action"] == "admission.deny")
     assert deny["actor"] == "alice@example.com" and deny["after"]["namespace"] == "shop"
-    metrics = hook.client.get("/metrics").text
+    metrics = hook.api.get("/metrics").text
     for result in ("denied", "warned", "audited"):
         assert (
             f'pullkeeper_admission_reviews{{result="{result}",webhook="validate"}} 1.0' in metrics

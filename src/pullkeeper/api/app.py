@@ -24,8 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import __version__, web
 from pullkeeper.api.routes import access, checks, clusters, credentials, policies, workloads
-from pullkeeper.api.routes import admission as admission_routes
-from pullkeeper.services import admission, sync
+from pullkeeper.services import sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
 from pullkeeper.web.render import error_page, wants_page
@@ -198,11 +197,9 @@ def create_app(server: Server) -> FastAPI:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = server.settings.request_threads
         manager = sync.start(server) if server.settings.sync else None
-        hook = admission.start(server)
         try:
             yield
         finally:
-            hook.index.stop()
             if manager is not None:
                 manager.stop()
 
@@ -270,9 +267,6 @@ def create_app(server: Server) -> FastAPI:
     _metrics(app, server)
     for module in (access, clusters, credentials, policies, checks, workloads):
         app.include_router(module.router, prefix=API)
-    # Outermost: reviews skip the framework (and are counted by the admission metrics).
-    app.add_middleware(
-        admission_routes.AdmissionLayer, server=server, limit=server.settings.max_body_bytes
-    )
+    # The admission webhook is not here: it has a listener of its own (api/webhook.py).
     web.mount(app)
     return app

@@ -60,7 +60,7 @@ def _server(settings: Any) -> Any:
 @click.option(
     "--webhook-port",
     type=int,
-    help="Also serve the admission webhook over TLS on this port [off].",
+    help="Serve the admission webhook over TLS on this port, and only there [off].",
 )
 def serve(
     data: Path | None,
@@ -97,13 +97,14 @@ def serve(
     # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        _run(create_app(server), settings)
+        _run(create_app(server), server, settings)
     finally:
         server.close()
 
 
-def _run(app: Any, settings: Any) -> None:
-    """The API's listener, and the webhook's TLS listener on the same app when asked."""
+def _run(app: Any, server: Any, settings: Any) -> None:
+    """The API's listener, and the webhook's TLS listener (an application of its own) when
+    asked."""
     import asyncio
     import contextlib
 
@@ -120,6 +121,7 @@ def _run(app: Any, settings: Any) -> None:
             main.run()
         _started(main)
         return
+    from pullkeeper.api.webhook import create_webhook_app
     from pullkeeper.services import webhook_tls
 
     try:
@@ -127,12 +129,11 @@ def _run(app: Any, settings: Any) -> None:
     except (OSError, ValueError) as e:
         raise CLIError(f"cannot prepare the webhook's TLS certificate: {e}") from None
     config = uvicorn.Config(
-        app,
+        create_webhook_app(server),
         host=settings.host,
         port=settings.webhook_port,
         ssl_certfile=str(found.cert),
         ssl_keyfile=str(found.key),
-        lifespan="off",  # the API listener runs the app's background work
         timeout_graceful_shutdown=10,
         **common,
     )
