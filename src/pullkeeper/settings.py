@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -108,6 +108,13 @@ class Settings(BaseSettings):
             "127.0.0.1",
         ],
         description="Names the generated certificate is valid for (the Service's DNS names).",
+    )
+
+    # Who may call what: the webhook's clients.
+    webhook_client_ca: FilePath | None = Field(
+        None,
+        description="CA certificates (PEM) that sign the client certificate the webhook listener "
+        "requires of every caller: the API server's (unset: any client is answered).",
     )
 
     @field_validator("database_url")

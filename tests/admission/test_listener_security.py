@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from tests.admission.conftest import pod, review
-from tests.server_ops import Serve, client, ok, seed_basics
+from tests.admission.pki import CA
+from tests.integration.conftest import assert_one_line_error, pk
+from tests.server_ops import Serve, client, free_port, ok, seed_basics
 
 FORGED = "mallory-forged"
 
@@ -69,3 +71,43 @@ def test_the_api_port_answers_no_review(tmp_path: Path, webhook: bool) -> None:
     finally:
         serve.stop()
     assert "Traceback" not in serve.log(), serve.log()
+
+
+def test_the_webhook_requires_a_client_certificate_of_the_configured_ca(tmp_path: Path) -> None:
+    callers = CA(tmp_path / "callers", "apiserver callers")
+    apiserver = callers.client("kube-apiserver")
+    stranger = CA(tmp_path / "stranger", "someone else").client("kube-apiserver")
+    serve = Serve(tmp_path / "data", webhook=True, extra=["--webhook-client-ca", str(callers.cert)])
+    serve.start()
+    try:
+        seeded = _seeded(serve)
+        cluster = seeded["cluster"]["name"]
+        body = _review(seeded)
+        # Without a certificate, or with one another CA signed, the handshake is refused:
+        # no answer, and no record in the forged name.
+        for cert in (None, stranger.pair):
+            with serve.webhook_client(cert) as hook, pytest.raises(httpx.TransportError):
+                hook.post(f"/admission/validate/{cluster}", json=body)
+        assert FORGED not in _admission_actors(serve)
+        # The API server's certificate, signed by the configured CA, is answered.
+        with serve.webhook_client(apiserver.pair) as hook:
+            answer = hook.post(f"/admission/validate/{cluster}", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["response"]["allowed"] is False
+        assert _admission_actors(serve) == [FORGED]
+    finally:
+        serve.stop()
+    log = serve.log()
+    assert "Traceback" not in log, log
+    assert "answers any client" not in log  # the warning is for listeners without a CA
+
+
+def test_a_client_ca_that_is_no_certificate_stops_serve_with_one_line(tmp_path: Path) -> None:
+    bogus = tmp_path / "not-a-ca.pem"
+    bogus.write_text("this is not a certificate\n")
+    done = pk(
+        "serve", "--data", str(tmp_path / "data"), "--port", str(free_port()),
+        "--webhook-port", str(free_port()), "--webhook-client-ca", str(bogus),
+    )  # fmt: skip
+    message = assert_one_line_error(done)
+    assert "cannot load the webhook's TLS files" in message and "certificate" in message.lower()

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.common import CLIError, warn
 
 _server_options = [
     click.option("--data", type=click.Path(path_type=Path), help="Data directory [./.pullkeeper]."),
@@ -62,6 +62,11 @@ def _server(settings: Any) -> Any:
     type=int,
     help="Serve the admission webhook over TLS on this port, and only there [off].",
 )
+@click.option(
+    "--webhook-client-ca",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Answer only webhook clients with a certificate this CA signed (the API server's).",
+)
 def serve(
     data: Path | None,
     database_url: str | None,
@@ -69,6 +74,7 @@ def serve(
     host: str | None,
     port: int | None,
     webhook_port: int | None,
+    webhook_client_ca: Path | None,
 ) -> None:
     """Run the management server: REST API, admission webhook, health and metrics.
 
@@ -84,43 +90,51 @@ def serve(
         host=host,
         port=port,
         webhook_port=webhook_port,
+        webhook_client_ca=webhook_client_ca,
     )
     server = _server(settings)
-    first = server.first_start()
-    if first is not None:
-        click.echo(
-            "pullkeeper: first start; an admin user was created. This is shown once:\n"
-            f"  user:      admin\n  password:  {first.password}\n  API token: {first.token}\n"
-            f"  log in:    pullkeeper login http://{settings.host}:{settings.port}",
-            err=True,
-        )
-    # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        _run(create_app(server), server, settings)
+        # Before the first start: a webhook listener that cannot start creates nothing.
+        webhook = _webhook_listener(server, settings) if settings.webhook_port else None
+        first = server.first_start()
+        if first is not None:
+            click.echo(
+                "pullkeeper: first start; an admin user was created. This is shown once:\n"
+                f"  user:      admin\n  password:  {first.password}\n"
+                f"  API token: {first.token}\n"
+                f"  log in:    pullkeeper login http://{settings.host}:{settings.port}",
+                err=True,
+            )
+        # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        _run(_api_listener(create_app(server), settings), webhook, settings)
     finally:
         server.close()
 
 
-def _run(app: Any, server: Any, settings: Any) -> None:
-    """The API's listener, and the webhook's TLS listener (an application of its own) when
-    asked."""
-    import asyncio
-    import contextlib
+def _common(settings: Any) -> dict[str, Any]:
+    return {"log_level": settings.log_level, "server_header": False}
+
+
+def _api_listener(app: Any, settings: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=30,
+        **_common(settings),
+    )
+
+
+def _webhook_listener(server: Any, settings: Any) -> Any:
+    """The webhook's TLS listener: an application of its own, its TLS context loaded (so a
+    bad certificate or client CA file stops serve here, in one line)."""
+    import ssl
 
     import uvicorn
 
-    common = {"log_level": settings.log_level, "server_header": False}
-    main = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.host, port=settings.port, timeout_graceful_shutdown=30, **common
-        )
-    )
-    if not settings.webhook_port:
-        with contextlib.suppress(KeyboardInterrupt):
-            main.run()
-        _started(main)
-        return
     from pullkeeper.api.webhook import create_webhook_app
     from pullkeeper.services import webhook_tls
 
@@ -128,6 +142,19 @@ def _run(app: Any, server: Any, settings: Any) -> None:
         found = webhook_tls.files(settings)
     except (OSError, ValueError) as e:
         raise CLIError(f"cannot prepare the webhook's TLS certificate: {e}") from None
+    callers: dict[str, Any] = {}
+    if settings.webhook_client_ca:
+        # The TLS handshake itself refuses a client without a certificate this CA signed.
+        callers = {
+            "ssl_ca_certs": str(settings.webhook_client_ca),
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        }
+    else:
+        warn(
+            f"the webhook on port {settings.webhook_port} answers any client that reaches it; "
+            "set webhook_client_ca (--webhook-client-ca) to require the API server's "
+            "client certificate"
+        )
     config = uvicorn.Config(
         create_webhook_app(server),
         host=settings.host,
@@ -135,24 +162,46 @@ def _run(app: Any, server: Any, settings: Any) -> None:
         ssl_certfile=str(found.cert),
         ssl_keyfile=str(found.key),
         timeout_graceful_shutdown=10,
-        **common,
+        **callers,
+        **_common(settings),
     )
-    config.load()
+    try:
+        config.load()
+    except OSError as e:  # ssl.SSLError included: a file that holds no certificate or key
+        raise CLIError(f"cannot load the webhook's TLS files: {e}") from None
     if config.ssl is None:
         raise CLIError("the webhook's TLS context could not be made")
-    hook = uvicorn.Server(config)
+    return config
+
+
+def _run(api: Any, webhook: Any, settings: Any) -> None:
+    """The API's listener, and the webhook's when there is one, until SIGTERM or Ctrl-C."""
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    from pullkeeper.services import webhook_tls
+
+    main = uvicorn.Server(api)
+    if webhook is None:
+        with contextlib.suppress(KeyboardInterrupt):
+            main.run()
+        _started(main)
+        return
+    hook = uvicorn.Server(webhook)
     # Only the API listener handles signals; the webhook stops when it has.
     hook.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    renewer = webhook_tls.Renewer(settings, config.ssl)
+    renewer = webhook_tls.Renewer(settings, webhook.ssl)
     renewer.start()
 
     async def both() -> None:
-        webhook = asyncio.create_task(hook.serve())
+        listening = asyncio.create_task(hook.serve())
         try:
             await main.serve()
         finally:
             hook.should_exit = True
-            await webhook
+            await listening
 
     try:
         asyncio.run(both())
