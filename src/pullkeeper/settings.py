@@ -110,11 +110,18 @@ class Settings(BaseSettings):
         description="Names the generated certificate is valid for (the Service's DNS names).",
     )
 
-    # Who may call what: the webhook's clients.
+    # Who may call what: the webhook's clients; what admission may write to the audit trail.
     webhook_client_ca: FilePath | None = Field(
         None,
         description="CA certificates (PEM) that sign the client certificate the webhook listener "
         "requires of every caller: the API server's (unset: any client is answered).",
+    )
+    admission_audit_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Admission audit records (denials, warnings, findings) per namespace a "
+        "minute, after a burst of as many; more are counted in "
+        "pullkeeper_admission_audit_dropped_total, not written.",
     )
 
     @field_validator("database_url")

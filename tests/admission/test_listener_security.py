@@ -28,8 +28,8 @@ def _seeded(serve: Serve) -> dict[str, Any]:
     return seeded
 
 
-def _review(seeded: dict[str, Any]) -> dict[str, Any]:
-    namespace = seeded["namespace"]["name"]
+def _review(seeded: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    namespace = namespace or seeded["namespace"]["name"]
     obj = pod("namespace.registry.example.com/app:latest")
     obj["metadata"]["namespace"] = namespace
     body = review(obj, namespace=namespace)
@@ -37,10 +37,14 @@ def _review(seeded: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _admission_actors(serve: Serve) -> list[str]:
+def _admission_records(serve: Serve) -> list[dict[str, Any]]:
     with client(serve.url) as c:
         events = ok(c.get("/audit", params={"limit": 1000}))["items"]
-    return [e["actor"] for e in events if e["action"].startswith("admission.")]
+    return [e for e in events if e["action"].startswith("admission.")]
+
+
+def _admission_actors(serve: Serve) -> list[str]:
+    return [e["actor"] for e in _admission_records(serve)]
 
 
 @pytest.mark.parametrize("webhook", [False, True], ids=["webhook-off", "webhook-on"])
@@ -111,3 +115,29 @@ def test_a_client_ca_that_is_no_certificate_stops_serve_with_one_line(tmp_path: 
     )  # fmt: skip
     message = assert_one_line_error(done)
     assert "cannot load the webhook's TLS files" in message and "certificate" in message.lower()
+
+
+def test_a_pod_denied_in_a_loop_cannot_flood_the_audit_trail(tmp_path: Path) -> None:
+    settings = tmp_path / "pullkeeper.toml"
+    settings.write_text("admission_audit_per_minute = 3\n")
+    serve = Serve(tmp_path / "data", webhook=True, extra=["--config", str(settings)])
+    serve.start()
+    try:
+        seeded = _seeded(serve)
+        cluster, project = seeded["cluster"]["name"], seeded["project"]["name"]
+        with client(serve.url) as c:
+            ok(c.put(f"/clusters/{cluster}/namespaces/quiet", json={"project": project}))
+        looping = seeded["namespace"]["name"]
+        with serve.webhook_client() as hook:
+            for _ in range(25):
+                answer = hook.post(f"/admission/validate/{cluster}", json=_review(seeded))
+                assert answer.json()["response"]["allowed"] is False  # the decision stands
+            answer = hook.post(f"/admission/validate/{cluster}", json=_review(seeded, "quiet"))
+            assert answer.json()["response"]["allowed"] is False
+        # Three records for the looping namespace (the burst), and the other namespace's own.
+        namespaces = [e["after"]["namespace"] for e in _admission_records(serve)]
+        assert sorted(namespaces) == sorted([looping] * 3 + ["quiet"])
+        metrics = httpx.get(f"{serve.url}/metrics", timeout=10).text
+        assert "pullkeeper_admission_audit_dropped_total 22.0" in metrics, metrics
+    finally:
+        serve.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -19,6 +19,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -121,6 +123,22 @@ class Measure:
             self.latency.labels(scope["method"], path).observe(time.perf_counter() - start)
 
 
+class _AdmissionAudit(Collector):
+    """The admission audit records dropped by the per-namespace limit, read at scrape time."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        hook = self.server.admission
+        yield CounterMetricFamily(
+            "pullkeeper_admission_audit_dropped",
+            "Admission audit records not written: over admission_audit_per_minute for their "
+            "namespace.",
+            value=hook.audit_dropped if hook is not None else 0,
+        )
+
+
 def _metrics(app: FastAPI, server: Server) -> None:
     registry = CollectorRegistry()
     requests = Counter(
@@ -163,6 +181,8 @@ def _metrics(app: FastAPI, server: Server) -> None:
         ["webhook", "result"],
         registry=registry,
     )
+
+    registry.register(_AdmissionAudit(server))
 
     app.add_middleware(Measure, requests=requests, latency=latency)
 

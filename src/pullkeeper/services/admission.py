@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from pullkeeper.core import admission, imagepolicy, keyring
 from pullkeeper.core import policy as rules
 from pullkeeper.core.dockerconfig import AuthEntry
+from pullkeeper.core.ratelimit import TokenBuckets
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
@@ -174,6 +176,7 @@ class Options:
     excluded: tuple[str, ...] = ()  # namespaces passed through (the webhook's own among them)
     decide_timeout: float = 2.0
     validate_fail_closed: bool = True  # undecidable validation: deny (Fail) or allow (Ignore)
+    audit_per_minute: int = 20  # audit records per namespace; more are only counted
 
 
 def parse_review(body: bytes) -> dict[str, Any]:
@@ -221,6 +224,9 @@ class Webhook:
     def __init__(self, server: Any, index: Index, options: Options) -> None:
         self.server, self.index, self.options = server, index, options
         self.counts: dict[tuple[str, str], int] = {}
+        self.audit_dropped = 0  # records not written: over audit_per_minute
+        per_minute = options.audit_per_minute
+        self._audit = TokenBuckets(per_minute / 60, per_minute)
         self._lock = threading.Lock()
 
     def _count(self, webhook: str, result: str) -> None:
@@ -315,9 +321,9 @@ class Webhook:
             return _answer(uid)
         mode = view.policy.mode or imagepolicy.ENFORCE
         messages = [f"{f.where}: {f.violation.message}" for f in findings]
-        if not request.get("dryRun"):
-            # A dry run (`kubectl apply --dry-run=server`) admits nothing: no record of it, as
-            # the webhook's `sideEffects: None` promises the API server.
+        # A dry run (`kubectl apply --dry-run=server`) admits nothing: no record of it, as
+        # the webhook's `sideEffects: None` promises the API server.
+        if not request.get("dryRun") and self._may_record(request, cluster):
             self._record(request, mode, messages, cluster)
         self._count("validate", {"enforce": "denied", "warn": "warned"}.get(mode, "audited"))
         if mode == imagepolicy.ENFORCE:
@@ -325,6 +331,17 @@ class Webhook:
         if mode == imagepolicy.WARN:
             return _answer(uid, warnings=messages)
         return _answer(uid)
+
+    def _may_record(self, request: Mapping[str, Any], cluster: str | None) -> bool:
+        """Whether the namespace is within its audit records a minute: a pod denied in a
+        loop (a controller retrying) must not flood the trail; what is over is counted."""
+        view = self.index.cluster(cluster)
+        key = (view.id if view else "", str(request.get("namespace") or ""))
+        with self._lock:
+            if self._audit.take(key, time.monotonic()):
+                return True
+            self.audit_dropped += 1
+            return False
 
     def _record(
         self, request: Mapping[str, Any], mode: str, messages: list[str], cluster: str | None
@@ -382,6 +399,7 @@ def start(server: Any) -> Webhook:
         excluded=tuple(settings.admission_excluded_namespaces),
         decide_timeout=settings.admission_decide_timeout,
         validate_fail_closed=settings.admission_validate_failure_policy == "Fail",
+        audit_per_minute=settings.admission_audit_per_minute,
     )
     hook = Webhook(server, index, options)
     server.admission = hook
