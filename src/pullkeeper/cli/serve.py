@@ -119,11 +119,16 @@ def _common(settings: Any) -> dict[str, Any]:
 def _api_listener(app: Any, settings: Any) -> Any:
     import uvicorn
 
+    # uvicorn believes X-Forwarded-* from 127.0.0.1 by default: any local process could
+    # then choose its address (the login throttle's key, the audit's source) and scheme.
+    proxies = list(settings.trusted_proxies)
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         timeout_graceful_shutdown=30,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         **_common(settings),
     )
 
@@ -162,6 +167,7 @@ def _webhook_listener(server: Any, settings: Any) -> Any:
         ssl_certfile=str(found.cert),
         ssl_keyfile=str(found.key),
         timeout_graceful_shutdown=10,
+        proxy_headers=False,  # the API server connects itself
         **callers,
         **_common(settings),
     )
