@@ -177,7 +177,7 @@ def _metrics(app: FastAPI, server: Server) -> None:
     reviews = Gauge(
         "pullkeeper_admission_reviews",
         "AdmissionReviews answered since start, by webhook and result "
-        "(patched, unchanged, passed, allowed, denied, warned, audited, undecided).",
+        "(patched, unchanged, passed, allowed, denied, warned, audited, undecided, malformed).",
         ["webhook", "result"],
         registry=registry,
     )
@@ -256,10 +256,16 @@ def create_app(server: Server) -> FastAPI:
         if wants_page(request):
             message = _PAGE_ERRORS.get(exc.status_code, str(exc.detail))
             return error_page(request, exc.status_code, message)
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "error"
-        )
-        return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "error")
+        message = str(exc.detail)
+        if isinstance(exc.__cause__, RecursionError):  # the framework could not parse the body
+            message = "the body nests too deeply to be read; send a flatter document"
+        return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

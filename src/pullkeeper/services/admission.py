@@ -179,13 +179,33 @@ class Options:
     audit_per_minute: int = 20  # audit records per namespace; more are only counted
 
 
+# The request's fields the webhook reads, with the JSON types admission.k8s.io/v1 gives them
+# (each may be absent or null): (field, type, a member of it that must be a string).
+_REQUEST_FIELDS: tuple[tuple[str, type[Any], str | None], ...] = (
+    ("kind", dict, "kind"),
+    ("namespace", str, None),
+    ("name", str, None),
+    ("operation", str, None),
+    ("subResource", str, None),
+    ("userInfo", dict, "username"),
+    ("object", dict, None),
+    ("oldObject", dict, None),
+    ("dryRun", bool, None),
+)
+_TYPE_NAMES = {dict: "an object", str: "a string", bool: "a boolean"}
+
+
 def parse_review(body: bytes) -> dict[str, Any]:
+    """The review's request; BadReview saying what is wrong when the body is not an
+    AdmissionReview v1 or a field the webhook reads has another type."""
     import json
 
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadReview(f"the body is not JSON: {e}") from None
+    except RecursionError:
+        raise BadReview("the body nests too deeply to be an AdmissionReview") from None
     if not isinstance(doc, dict) or doc.get("kind") != "AdmissionReview":
         raise BadReview("the body is not an AdmissionReview")
     if doc.get("apiVersion") != API_VERSION:
@@ -193,6 +213,16 @@ def parse_review(body: bytes) -> dict[str, Any]:
     request = doc.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
         raise BadReview("the AdmissionReview has no request with a uid")
+    for name, kind, member in _REQUEST_FIELDS:
+        value = request.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            found = admission.json_type(value)
+            raise BadReview(f"request.{name} must be {_TYPE_NAMES[kind]}, not {found}")
+        if member is not None and not isinstance(value.get(member), str | None):
+            found = admission.json_type(value.get(member))
+            raise BadReview(f"request.{name}.{member} must be a string, not {found}")
     return request
 
 
@@ -289,6 +319,8 @@ class Webhook:
         except admission.NotAPodSpec:
             self._count("mutate", "passed")
             return _answer(uid)
+        except admission.Malformed as e:
+            return self._malformed("mutate", uid, kind, e)
         if not m.patch:
             self._count("mutate", "unchanged")
             return _answer(uid)
@@ -316,6 +348,8 @@ class Webhook:
             findings = admission.validate(kind, obj, view.policy)
         except admission.NotAPodSpec:
             return _answer(uid)
+        except admission.Malformed as e:
+            return self._malformed("validate", uid, kind, e)
         if not findings:
             self._count("validate", "allowed")
             return _answer(uid)
@@ -331,6 +365,13 @@ class Webhook:
         if mode == imagepolicy.WARN:
             return _answer(uid, warnings=messages)
         return _answer(uid)
+
+    def _malformed(self, webhook: str, uid: str, kind: str, e: Exception) -> dict[str, Any]:
+        """A denial with 400 for an object whose fields have other types than Kubernetes
+        gives them (the API server never sends one): said, not guessed at."""
+        self._count(webhook, "malformed")
+        status = {"code": 400, "reason": "BadRequest", "message": f"the {kind} is malformed: {e}"}
+        return _answer(uid, False, status=status)
 
     def _may_record(self, request: Mapping[str, Any], cluster: str | None) -> bool:
         """Whether the namespace is within its audit records a minute: a pod denied in a
