@@ -252,6 +252,15 @@ def keys_rotate(data: Path | None, database_url: str | None, config_file: Path |
     server = _server(_settings(config_file, data=data, database_url=database_url))
     try:
         key_id, count = keys_service.rotate(server)
+    except Exception as e:  # an unreadable key, a record that does not decrypt, the store
+        raise CLIError(f"cannot rotate the keys: {_one_line(e)}") from None
     finally:
         server.close()
     click.echo(f"key {key_id} is current; {count} secrets re-encrypted")
+
+
+def _one_line(e: Exception) -> str:
+    # A store error's own text holds the SQL statement; the database's message does not.
+    cause = getattr(e, "orig", None) or e
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
