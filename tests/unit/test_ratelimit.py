@@ -39,6 +39,8 @@ def test_full_buckets_are_forgotten_once_many_keys_are_held() -> None:
     for i in range(1500):
         busy.take(f"ns-{i}", 0.0)  # all at once: none has refilled, none is forgotten
     assert len(busy) == 1500
+    assert [busy.take(f"ns-{i}", 0.0) for i in range(3)] == [False] * 3  # still counted
+    assert busy.take("ns-0", 1.0)
 
 
 @pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (1, 0)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-_PRUNE_AT = 1024  # keys held before the full buckets are forgotten
+_PRUNE_AT = 1024  # keys held before the full buckets are first forgotten
 
 
 class TokenBuckets:
@@ -19,6 +19,7 @@ class TokenBuckets:
             raise ValueError("a token bucket needs a positive rate and a burst of at least 1")
         self.rate, self.burst = rate, burst
         self._buckets: dict[Hashable, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._prune_at = _PRUNE_AT
 
     def _tokens(self, key: Hashable, now: float) -> tuple[float, float]:
         """The key's tokens at `now`, and the time they are counted at (never earlier than
@@ -34,7 +35,7 @@ class TokenBuckets:
         tokens, at = self._tokens(key, now)
         allowed = tokens >= 1.0
         self._buckets[key] = (tokens - 1.0 if allowed else tokens, at)
-        if len(self._buckets) > _PRUNE_AT:
+        if len(self._buckets) > self._prune_at:
             self._forget_full(now)
         return allowed
 
@@ -42,6 +43,8 @@ class TokenBuckets:
         full = [k for k in self._buckets if self._tokens(k, now)[0] >= self.burst]
         for key in full:
             del self._buckets[key]
+        # As many busy keys again before the next look: a look costs the keys it scans.
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._buckets))
 
     def __len__(self) -> int:
         """How many keys are held."""
