@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -169,6 +170,39 @@ class Settings(BaseSettings):
         ],
         description="Names the generated certificate is valid for (the Service's DNS names).",
     )
+
+    # Who may call what: the webhook's clients, the proxies whose forwarded headers count;
+    # what admission may write to the audit trail.
+    webhook_client_ca: FilePath | None = Field(
+        None,
+        description="CA certificates (PEM) that sign the client certificate the webhook listener "
+        "requires of every caller: the API server's (unset: any client is answered).",
+    )
+    admission_audit_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Admission audit records (denials, warnings, findings) per namespace a "
+        "minute, after a burst of as many; more are counted in "
+        "pullkeeper_admission_audit_dropped_total, not written.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies in front of the API "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else (by "
+        "default, everyone) they are ignored.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.0.0.0/8)"
+                ) from None
+        return value
 
     @field_validator("egress_allow", "egress_deny")
     @classmethod

@@ -1,5 +1,6 @@
-"""A real server's app (its admission index built from a real store), AdmissionReviews shaped
-as the Kubernetes API server sends them, and a way to apply the answer's JSONPatch."""
+"""A real server's webhook listener application (its admission index built from a real
+store) beside its API application, AdmissionReviews shaped as the Kubernetes API server sends
+them, and a way to apply the answer's JSONPatch."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from pullkeeper.api.app import create_app
+from pullkeeper.api.webhook import create_webhook_app
 from pullkeeper.services import clusters, credentials, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server
@@ -97,7 +99,8 @@ def applied(obj: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class Hook:
     server: Server
-    client: TestClient
+    client: TestClient  # the webhook listener's application
+    api: TestClient  # the API listener's (metrics)
 
     def post(self, webhook: str, body: Any, **params: str) -> dict[str, Any]:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -160,8 +163,11 @@ def hook(tmp_path: Path) -> Iterator[Hook]:
         clusters.put_namespace(session, SYSTEM, c, "shop", web)
         clusters.put_namespace(session, SYSTEM, c, "cart", web)
         clusters.put_namespace(session, SYSTEM, c, "tools", None)
-    with TestClient(create_app(server), raise_server_exceptions=False) as client:
-        yield Hook(server, client)
+    with (
+        TestClient(create_webhook_app(server), raise_server_exceptions=False) as client,
+        TestClient(create_app(server), raise_server_exceptions=False) as api,
+    ):
+        yield Hook(server, client, api)
     server.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.admission.pki import CA, Issued
 from tests.integration.conftest import Result, isolated_env, pk
 from tests.integration.test_cli_server import ADMIN_TOKEN, Server, free_port, start_server
-from tests.kube.real import RealCluster
+from tests.kube.real import ControlPlane, RealCluster, require_control_plane
 from tests.sync.conftest import eventually
 
 
@@ -55,28 +57,33 @@ class Setup:
         return [e for e in json.loads(out)["items"] if e["action"].startswith("admission.")]
 
 
-@pytest.fixture
-def setup(real_kube: RealCluster, tmp_path: Path) -> Iterator[Setup]:
-    """pullkeeper serve with its webhook listener, cluster c1 registered on the real API
-    server, namespace shop, and a cluster-wide quay.io credential delivered there."""
-    port = free_port()
-    server = start_server(tmp_path / "server", ["--webhook-port", str(port)])
+@contextmanager
+def _pullkeeper_for(kube: RealCluster, tmp_path: Path, port: int, *flags: str) -> Iterator[Setup]:
+    """pullkeeper serve with its webhook listener on `port`, cluster c1 registered on the real
+    API server, namespace shop, and a cluster-wide quay.io credential delivered there."""
+    server = start_server(tmp_path / "server", ["--webhook-port", str(port), *flags])
     try:
         env = isolated_env(tmp_path / "home")
         env.update(PULLKEEPER_SERVER=server.url, PULLKEEPER_TOKEN=ADMIN_TOKEN)
-        s = Setup(server, real_kube, tmp_path / "server" / "data", f"https://127.0.0.1:{port}", env)
-        kubeconfig = real_kube.kubeconfig(tmp_path / "kubeconfig")
+        s = Setup(server, kube, tmp_path / "server" / "data", f"https://127.0.0.1:{port}", env)
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
         s.ok("cluster", "create", "c1", "--kubeconfig", str(kubeconfig))
-        real_kube.create("namespaces", {"metadata": {"name": "shop"}})
+        kube.create("namespaces", {"metadata": {"name": "shop"}})
         s.ok(
             "credential", "create", "quay", "--cluster", "c1", "--scope", "cluster",
             "--provider", "quay", "--username", "robot", "--password-stdin",
             stdin="quay-token-77\n",
         )  # fmt: skip
-        eventually(lambda: real_kube.get("secrets", "quay", "shop"), what="delivered to shop")
+        eventually(lambda: kube.get("secrets", "quay", "shop"), what="delivered to shop")
         yield s
     finally:
         server.stop()
+
+
+@pytest.fixture
+def setup(real_kube: RealCluster, tmp_path: Path) -> Iterator[Setup]:
+    with _pullkeeper_for(real_kube, tmp_path, free_port()) as s:
+        yield s
 
 
 def _stored_pod(setup: Setup, name: str) -> dict[str, Any]:
@@ -167,3 +174,74 @@ def test_the_service_form_is_accepted_by_the_api_server(setup: Setup) -> None:
     setup.kube.apply([namespace])
     checked = setup.kube.apply(docs, "--dry-run=server")
     assert "(server dry run)" in checked.stdout
+
+
+def _admission_config(directory: Path, webhook_host: str, client: Issued) -> Path:
+    """The API server's AdmissionConfiguration, as README tells it: both webhook plugins read
+    a kubeconfig whose user, named after the webhook's host:port, is a client certificate."""
+    kubeconfig = directory / "webhook-kubeconfig.yaml"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "users": [
+                    {
+                        "name": webhook_host,
+                        "user": {
+                            "client-certificate": str(client.cert),
+                            "client-key": str(client.key),
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    plugin = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "WebhookAdmissionConfiguration",
+        "kubeConfigFile": str(kubeconfig),
+    }
+    config = directory / "admission-config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apiserver.config.k8s.io/v1",
+                "kind": "AdmissionConfiguration",
+                "plugins": [
+                    {"name": "ValidatingAdmissionWebhook", "configuration": plugin},
+                    {"name": "MutatingAdmissionWebhook", "configuration": plugin},
+                ],
+            }
+        )
+    )
+    return config
+
+
+def test_the_api_server_presents_its_client_certificate(tmp_path: Path) -> None:
+    """`--webhook-client-ca`: a control plane of its own, started with an admission
+    configuration that gives the API server a client certificate for the webhook, calls the
+    listener that requires one and gets its answers (test_listener_security shows that a
+    caller without that certificate is refused)."""
+    require_control_plane()
+    callers = CA(tmp_path / "callers", "kube-apiserver callers")
+    port = free_port()
+    config = _admission_config(
+        tmp_path / "callers", f"127.0.0.1:{port}", callers.client("kube-apiserver")
+    )
+    plane = ControlPlane(tmp_path / "kube", f"--admission-control-config-file={config}").start()
+    try:
+        kube = RealCluster(plane)
+        flags = ("--webhook-client-ca", str(callers.cert))
+        with _pullkeeper_for(kube, tmp_path / "pk", port, *flags) as setup:
+            setup.ok("policy", "set", "--cluster", "c1", "--allow", "quay.io")
+            setup.install()
+            made = setup.run_pod("web", "quay.io/team/app:1")
+            assert made.returncode == 0, made.stderr
+            assert _stored_pod(setup, "web")["spec"]["imagePullSecrets"] == [{"name": "quay"}]
+            refused = setup.run_pod("elsewhere", "ghcr.io/team/app:1")
+            assert 'admission webhook "validate.pullkeeper.io" denied the request' in (
+                refused.stderr
+            )
+    finally:
+        plane.stop()

@@ -179,7 +179,7 @@ def test_digest_and_latest_rules_and_modes(hook: Hook) -> None:
     assert actions.count("admission.audit") == 1
     deny = next(e for e in events if e["action"] == "admission.deny")
     assert deny["actor"] == "alice@example.com" and deny["after"]["namespace"] == "shop"
-    metrics = hook.client.get("/metrics").text
+    metrics = hook.api.get("/metrics").text
     for result in ("denied", "warned", "audited"):
         assert (
             f'pullkeeper_admission_reviews{{result="{result}",webhook="validate"}} 1.0' in metrics
@@ -200,9 +200,42 @@ def test_malformed_reviews(hook: Hook) -> None:
     huge = review(pod("x"))
     huge["request"]["object"]["metadata"]["annotations"] = {"big": "x" * (2 << 20)}
     assert hook.client.post("/admission/mutate", json=huge).status_code in (400, 413)
-    # Missing or odd fields inside a well-formed review are answered, not crashed on.
-    odd = review(pod("x"))
-    odd["request"]["object"] = {"kind": "Pod", "spec": {"containers": "nope"}}
-    assert hook.post("mutate", odd)["response"]["allowed"] is True
+    # Nested deeper than any review: 400, not a crash.
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answer = hook.client.post("/admission/validate", content=deep)
+    assert answer.status_code == 400 and "nests too deeply" in answer.json()["error"]["message"]
+    # A request field of another type than admission.k8s.io/v1 gives it: 400 naming it.
+    for field, value, message in (
+        ("namespace", ["shop"], "request.namespace must be a string, not an array"),
+        ("userInfo", "alice", "request.userInfo must be an object, not a string"),
+        ("userInfo", {"username": 5}, "request.userInfo.username must be a string, not a number"),
+        ("kind", {"kind": ["Pod"]}, "request.kind.kind must be a string, not an array"),
+        ("object", [], "request.object must be an object, not an array"),
+        ("dryRun", "yes", "request.dryRun must be a boolean, not a string"),
+    ):
+        odd = review(pod("x"))
+        odd["request"][field] = value
+        answer = hook.client.post("/admission/validate/c1", json=odd)
+        assert answer.status_code == 400, (field, answer.text)
+        assert answer.json()["error"]["message"] == message
+    # An object whose fields have other types than Kubernetes gives them is denied, with 400
+    # and the field, by both webhooks.
+    _world(hook)
+    for webhook in ("mutate", "validate"):
+        odd = review(pod("x"))
+        odd["request"]["object"] = {"kind": "Pod", "metadata": "x", "spec": {"containers": []}}
+        answer = hook.post(webhook, odd)["response"]
+        assert answer["allowed"] is False
+        assert answer["status"] == {
+            "code": 400,
+            "reason": "BadRequest",
+            "message": "the Pod is malformed: metadata must be an object, not a string",
+        }
+        odd["request"]["object"] = {"kind": "Pod", "spec": {"containers": 5}}
+        message = hook.post(webhook, odd)["response"]["status"]["message"]
+        assert message == "the Pod is malformed: spec.containers must be an array, not a number"
+    # Absent fields are not malformed: no object, nothing to decide.
     del odd["request"]["object"]
     assert hook.post("validate", odd)["response"]["allowed"] is True
+    metrics = hook.api.get("/metrics").text
+    assert 'pullkeeper_admission_reviews{result="malformed",webhook="validate"} 2.0' in metrics

@@ -1,8 +1,9 @@
 """Operational tests of `pullkeeper serve` as a real process: fuzzing, crashes, shutdown.
 
 The helpers here start the installed `pullkeeper serve` executable on a free
-loopback port with a known admin token, wait for /readyz, and keep its log in
-a file so a failing test can show what the server said.
+loopback port with a known admin token (and, when asked, its webhook's TLS
+listener on another), wait for /readyz (and the TLS handshake), and keep its log
+in a file so a failing test can show what the server said.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +49,16 @@ class Serve:
         database_url: str | None = None,
         env: dict[str, str] | None = None,
         name: str | None = None,
+        *,
+        webhook: bool = False,
+        extra: Sequence[str] = (),
     ) -> None:
         self.data = data
         self.database_url = database_url
         self.env = dict(env or {})  # more PULLKEEPER_* settings
         self.port = free_port()
+        self.webhook_port = free_port() if webhook else 0
+        self.extra = list(extra)  # more `serve` flags
         self.log_path = data.parent / f"{name or data.name}-serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -58,13 +66,42 @@ class Serve:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def webhook_url(self) -> str:
+        return f"https://127.0.0.1:{self.webhook_port}"
+
+    @property
+    def webhook_ca(self) -> Path:
+        """The CA of the webhook's generated serving certificate."""
+        return self.data / "webhook" / "ca.crt"
+
+    def webhook_client(self, cert: tuple[Path, Path] | None = None) -> httpx.Client:
+        """A client of the webhook listener that trusts its CA; with (cert, key), presenting
+        that client certificate."""
+        context = ssl.create_default_context(cafile=str(self.webhook_ca))
+        if cert is not None:
+            context.load_cert_chain(str(cert[0]), str(cert[1]))
+        return httpx.Client(base_url=self.webhook_url, verify=context, timeout=30)
+
+    def _webhook_ready(self) -> bool:
+        if not self.webhook_port:
+            return True
+        try:
+            with socket.create_connection(("127.0.0.1", self.webhook_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
     def command(self, *words: str) -> tuple[list[str], dict[str, str]]:
         """The arguments and environment of `pullkeeper WORDS...` on this server's settings."""
         args = [pullkeeper_executable(), *(words or ("serve",)), "--data", str(self.data)]
-        if not words:
-            args += ["--port", str(self.port)]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        if not words:  # serve's own flags
+            args += ["--port", str(self.port)]
+            if self.webhook_port:
+                args += ["--webhook-port", str(self.webhook_port)]
+            args += self.extra
         env = dict(os.environ, PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN, PULLKEEPER_LOG_LEVEL="warning")
         env.update(self.env)
         return args, env
@@ -86,10 +123,11 @@ class Serve:
                     f"pullkeeper serve exited {self.proc.returncode} at start:\n{self.log()}"
                 )
             try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return time.monotonic() - t0
+                ready = httpx.get(self.url + "/readyz", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
+                ready = False
+            if ready and self._webhook_ready():
+                return time.monotonic() - t0
             time.sleep(0.02)
         self.kill()
         raise RuntimeError(f"pullkeeper serve was not ready within {timeout}s:\n{self.log()}")

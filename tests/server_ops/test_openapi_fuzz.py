@@ -1,4 +1,6 @@
-"""Schemathesis against a real `pullkeeper serve` (SQLite), from its live OpenAPI document.
+"""Schemathesis against a real `pullkeeper serve` (SQLite), from its live OpenAPI document,
+and against its webhook listener (TLS, with a client certificate), from the AdmissionReview
+contract written out below.
 
 Every operation is fuzzed twice, as the admin and without a valid token, with
 a bounded number of examples (schemathesis phases: examples, coverage,
@@ -9,10 +11,16 @@ project, namespace, credential, user or token are drawn either as generated
 or as one of the objects seeded before the run, so operations on ids get past
 the 404 too; when a request removed or renamed a seeded object, a fresh set is
 seeded for the examples that follow.
+
+The webhook's reviews (its coverage phase sends fields of every wrong type) are
+answered with an AdmissionReview for their uid, or an error envelope; their
+namespace and images are drawn as generated or from the seeded ones, so
+reviews reach the seeded cluster's Secrets and its policy's denials.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +37,7 @@ from schemathesis.checks import not_a_server_error
 from pullkeeper.api.app import create_app
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
+from tests.admission.pki import CA, Issued
 
 from . import AUTH, Serve, client, ok, seed_basics
 
@@ -62,6 +71,9 @@ def _seed(c: httpx.Client, generation: int, bob: dict[str, Any]) -> None:
     seeded = seed_basics(c, f"-fz{generation}")
     cluster, project, ns = seeded["cluster"], seeded["project"], seeded["namespace"]
     ok(c.put(f"/projects/{project['id']}/members/{bob['username']}", json={"role": "owner"}))
+    # A policy the webhook's reviews run into: denials (and their audit records), rewrites.
+    policy = {"allowlist": ["*.registry.example.com"], "default_registry": REGISTRIES[0]}
+    ok(c.put(f"/clusters/{cluster['id']}/policy", json=policy))
     token = ok(c.post("/tokens", json={"name": f"fuzz-{generation}"}), 201)
     KNOWN.clear()
     KNOWN.update(
@@ -126,8 +138,18 @@ def _with_known(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    serve = Serve(tmp_path_factory.mktemp("fuzz") / "data")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Issued]:
+    """The CA the webhook listener requires callers' certificates of, and the caller's."""
+    ca = CA(tmp_path_factory.mktemp("callers"), "kube-apiserver callers")
+    return ca.cert, ca.client("kube-apiserver")
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, apiserver: tuple[Path, Issued]
+) -> Iterator[Serve]:
+    required = ["--webhook-client-ca", str(apiserver[0])]
+    serve = Serve(tmp_path_factory.mktemp("fuzz") / "data", webhook=True, extra=required)
     serve.start()
     try:
         yield serve
@@ -241,6 +263,8 @@ def _valid_credential(body: dict[str, Any], scope: str, n: int) -> dict[str, Any
 
 
 def flatmap_body(context: Any, body: Any) -> Any:
+    if context.operation.path.startswith("/admission/"):
+        return _review_with_known(body)
     known = BODY_VALUES | {k: KNOWN[k] for k in ("cluster", "project", "namespace") if k in KNOWN}
     mixed = _with_known(body, known)
     if context.operation.label == "PUT /api/v1/projects/{project}/members/{user}":
@@ -254,7 +278,222 @@ def flatmap_body(context: Any, body: Any) -> Any:
     return mixed
 
 
-for loaded in (admin_schema, anonymous_schema):
+# ----------------------------------------------------------------- the webhook listener
+
+# Registries of the seeded credentials (namespace.registry.example.com, ...), the policy's
+# default registry, and images that are allowed, denied, rewritten or none of these.
+REGISTRIES = ["cluster.registry.example.com", "namespace.registry.example.com"]
+IMAGES = [
+    f"{REGISTRIES[0]}/team/app:1",
+    f"{REGISTRIES[1]}/team/app@sha256:{'c' * 64}",
+    "nginx",
+    "quay.io/team/app:latest",
+    "quay.io.evil.com/app:1",
+    "Not An Image",
+]
+
+
+def _string(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", **extra}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def _object(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+_CONTAINER = _object(
+    {
+        "name": _string(),
+        "image": _string(),
+        "imagePullPolicy": _string(enum=["Always", "IfNotPresent", "Never"]),
+    },
+    "name",
+    "image",
+)
+_POD_SPEC = _object(
+    {
+        "containers": {**_array(_CONTAINER), "minItems": 1},
+        "initContainers": _array(_CONTAINER),
+        "ephemeralContainers": _array(_CONTAINER),
+        "imagePullSecrets": _array(_object({"name": _string()})),
+    },
+    "containers",
+)
+_META = _object(
+    {
+        "name": _string(),
+        "generateName": _string(),
+        "annotations": {"type": "object", "additionalProperties": _string()},
+    }
+)
+_TEMPLATE = _object({"metadata": _META, "spec": _POD_SPEC})
+# admission.k8s.io/v1 AdmissionReview, as far as the webhook reads it; the object is a Pod's
+# or a workload's (template, CronJob's jobTemplate), with the fields of both.
+ADMISSION_REVIEW = _object(
+    {
+        "apiVersion": _string(enum=["admission.k8s.io/v1"]),
+        "kind": _string(enum=["AdmissionReview"]),
+        "request": _object(
+            {
+                "uid": _string(),
+                "kind": _object(
+                    {
+                        "group": _string(),
+                        "version": _string(),
+                        "kind": _string(enum=["Pod", "Deployment", "Job", "CronJob", "ConfigMap"]),
+                    },
+                    "kind",
+                ),
+                "namespace": _string(),
+                "name": _string(),
+                "operation": _string(enum=["CREATE", "UPDATE", "DELETE", "CONNECT"]),
+                "subResource": _string(),
+                "userInfo": _object({"username": _string(), "groups": _array(_string())}),
+                "object": _object(
+                    {
+                        "apiVersion": _string(),
+                        "kind": _string(),
+                        "metadata": _META,
+                        "spec": _object(
+                            {
+                                **_POD_SPEC["properties"],
+                                "template": _TEMPLATE,
+                                "jobTemplate": _object({"spec": _object({"template": _TEMPLATE})}),
+                            }
+                        ),
+                    },
+                    "metadata",
+                    "spec",
+                ),
+                "dryRun": {"type": "boolean"},
+            },
+            "uid",
+            "kind",
+            "operation",
+            "namespace",
+            "object",
+        ),
+    },
+    "apiVersion",
+    "kind",
+    "request",
+)
+_ERROR = _object({"error": _object({"code": _string(), "message": _string(), "field": _string()})})
+
+
+def _webhook_operation(with_cluster: bool) -> dict[str, Any]:
+    json_of = {"application/json": {"schema": ADMISSION_REVIEW}}
+    operation: dict[str, Any] = {
+        "requestBody": {"required": True, "content": json_of},
+        "responses": {
+            "200": {"description": "the answer", "content": json_of},
+            "400": {
+                "description": "not a review",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
+            "413": {
+                "description": "too large",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
+        },
+    }
+    if with_cluster:
+        operation["parameters"] = [
+            {"name": "cluster", "in": "path", "required": True, "schema": _string()}
+        ]
+    return {"post": operation}
+
+
+WEBHOOK_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "pullkeeper admission webhook", "version": "1"},
+    "paths": {
+        f"/admission/{webhook}{suffix}": _webhook_operation(bool(suffix))
+        for webhook in ("mutate", "validate")
+        for suffix in ("", "/{cluster}")
+    },
+}
+# A review costs the server about a millisecond: the webhook gets more examples than the API.
+WEBHOOK_EXAMPLES = 100
+webhook_schema = schemathesis.openapi.from_dict(
+    WEBHOOK_DOCUMENT,
+    config=schemathesis.Config.from_dict(
+        {"generation": {"max-examples": WEBHOOK_EXAMPLES}, "phases": PHASES}
+    ),
+)
+# What the webhook answered, by kind of answer: the run must have reached decisions.
+WEBHOOK_SEEN: dict[str, int] = {}
+
+
+POD_CREATE = {"kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE"}
+
+
+def _known_review(
+    body: dict[str, Any], namespace: str | None, image: str | None, pod_create: bool
+) -> Any:
+    request = dict(body["request"])
+    if namespace is not None:
+        request["namespace"] = namespace
+    if pod_create:  # what the API server sends most: a Pod's creation
+        request.update(POD_CREATE)
+        request.pop("subResource", None)
+    obj = request.get("object")
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    if image is not None and isinstance(containers, list) and containers:
+        first = containers[0]
+        if isinstance(first, dict):
+            new_spec = {**spec, "containers": [{**first, "image": image}, *containers[1:]]}
+            request["object"] = {**obj, "spec": new_spec}
+    return {**body, "request": request}
+
+
+def _review_with_known(body: Any) -> Any:
+    """The generated review, or with a seeded namespace, a telling image, or as a Pod's
+    creation: so that reviews get past the pass-throughs to the decisions."""
+    if not isinstance(body, dict) or not isinstance(body.get("request"), dict):
+        return st.just(body)
+    namespaces = st.sampled_from([None, *KNOWN.get("namespace", []) * 3])
+    images = st.sampled_from([None, *IMAGES])
+    return st.tuples(namespaces, images, st.sampled_from([False, True, True])).map(
+        lambda t: _known_review(body, *t)
+    )
+
+
+def review_or_error(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """An error envelope, or an AdmissionReview answering the request's uid."""
+    if response.status_code >= 400:
+        error_envelope(ctx, response, case)
+        WEBHOOK_SEEN[str(response.status_code)] = WEBHOOK_SEEN.get(str(response.status_code), 0) + 1
+        return
+    assert response.status_code == 200, response.status_code
+    doc = json.loads(response.content)
+    assert (doc["apiVersion"], doc["kind"]) == ("admission.k8s.io/v1", "AdmissionReview"), doc
+    answer = doc["response"]
+    assert isinstance(case.body, dict), case.body
+    assert answer["uid"] == case.body["request"]["uid"], (answer, case.body)
+    assert isinstance(answer["allowed"], bool), answer
+    if not answer["allowed"]:
+        status = answer["status"]
+        assert status["code"] in (400, 403) and isinstance(status["message"], str), answer
+    if "patch" in answer:
+        assert answer["patchType"] == "JSONPatch", answer
+        assert isinstance(json.loads(base64.b64decode(answer["patch"])), list), answer
+    kind = (
+        "patched"
+        if "patch" in answer
+        else "allowed"
+        if answer["allowed"]
+        else f"denied {answer['status']['code']}"
+    )
+    WEBHOOK_SEEN[kind] = WEBHOOK_SEEN.get(kind, 0) + 1
+
+
+for loaded in (admin_schema, anonymous_schema, webhook_schema):
     for hook in (flatmap_path_parameters, flatmap_query, flatmap_body):
         loaded.hook(hook)
 
@@ -289,6 +528,30 @@ def test_without_a_valid_token(case: schemathesis.Case, server: Serve, seeds: Se
     case.validate_response(
         response, checks=[not_a_server_error, error_envelope, nothing_without_a_token]
     )
+
+
+@webhook_schema.parametrize()
+@settings(FUZZ, max_examples=WEBHOOK_EXAMPLES)
+def test_the_webhook_listener(
+    case: schemathesis.Case, server: Serve, seeds: Seeds, apiserver: tuple[Path, Issued]
+) -> None:
+    response = case.call(
+        base_url=server.webhook_url,
+        verify=str(server.webhook_ca),
+        cert=tuple(str(p) for p in apiserver[1].pair),
+        timeout=30,
+    )
+    case.validate_response(response, checks=[not_a_server_error, review_or_error])
+
+
+def test_the_webhook_run_reached_decisions() -> None:
+    """The webhook run was not vacuous: reviews were patched, denied by the policy, denied
+    as malformed, and refused as no review."""
+    if not WEBHOOK_SEEN:
+        pytest.skip("test_the_webhook_listener did not run in this session")
+    print(f"\nwebhook answers: {WEBHOOK_SEEN}")
+    missed = {"patched", "denied 403", "denied 400", "400"} - set(WEBHOOK_SEEN)
+    assert not missed, f"never {sorted(missed)}; seen {WEBHOOK_SEEN}"
 
 
 def test_the_live_document_is_the_one_fuzzed(server: Serve) -> None:

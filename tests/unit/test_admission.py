@@ -9,7 +9,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from pullkeeper.core.admission import ORIGINAL_IMAGES, NotAPodSpec, mutate, validate
+from pullkeeper.core.admission import ORIGINAL_IMAGES, Malformed, NotAPodSpec, mutate, validate
 from pullkeeper.core.policy import Policy
 
 DIGEST = "sha256:" + "b" * 64
@@ -173,3 +173,83 @@ def test_validate_names_each_container() -> None:
         ("containers[0] (c0)", "digest"),
         ("containers[0] (c0)", "latest"),
     ]
+
+
+# (kind, object, the Malformed message): fields of another JSON type than Kubernetes gives them.
+MALFORMED = [
+    ("Pod", {"spec": {"containers": 5}}, "spec.containers must be an array, not a number"),
+    ("Pod", {"spec": {"containers": "nope"}}, "spec.containers must be an array, not a string"),
+    ("Pod", {"spec": {"containers": [5]}}, "spec.containers[0] must be an object, not a number"),
+    (
+        "Pod",
+        {"spec": {"initContainers": [{"image": 5}]}},
+        "spec.initContainers[0].image must be a string, not a number",
+    ),
+    (
+        "Pod",
+        {"spec": {"ephemeralContainers": [{"name": {}}]}},
+        "spec.ephemeralContainers[0].name must be a string, not an object",
+    ),
+    (
+        "Pod",
+        {"spec": {"containers": [{"image": "x", "imagePullPolicy": True}]}},
+        "spec.containers[0].imagePullPolicy must be a string, not a boolean",
+    ),
+    (
+        "Pod",
+        {"spec": {"imagePullSecrets": 5}},
+        "spec.imagePullSecrets must be an array, not a number",
+    ),
+    (
+        "Pod",
+        {"spec": {"imagePullSecrets": ["a"]}},
+        "spec.imagePullSecrets[0] must be an object, not a string",
+    ),
+    (
+        "Pod",
+        {"spec": {"imagePullSecrets": [{"name": []}]}},
+        "spec.imagePullSecrets[0].name must be a string, not an array",
+    ),
+    ("Pod", {"metadata": "x", "spec": {}}, "metadata must be an object, not a string"),
+    (
+        "Pod",
+        {"metadata": {"annotations": []}, "spec": {}},
+        "metadata.annotations must be an object, not an array",
+    ),
+    (
+        "Pod",
+        {"metadata": {"name": ["x"]}, "spec": {}},
+        "metadata.name must be a string, not an array",
+    ),
+    ("Pod", {"spec": 5}, "spec must be an object, not a number"),
+    ("Deployment", {"spec": {"template": "x"}}, "spec.template must be an object, not a string"),
+    (
+        "Deployment",
+        {"spec": {"template": {"metadata": 1, "spec": {}}}},
+        "spec.template.metadata must be an object, not a number",
+    ),
+    (
+        "CronJob",
+        {"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": {}}}}}}},
+        "spec.jobTemplate.spec.template.spec.containers must be an array, not an object",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "obj", "message"), MALFORMED, ids=[m[2] for m in MALFORMED])
+def test_fields_of_another_type_are_malformed(kind: str, obj: dict[str, Any], message: str) -> None:
+    for decide in (
+        lambda: mutate(kind, obj, Policy(always_pull=True), _secrets),
+        lambda: validate(kind, obj, Policy(forbid_latest=True)),
+    ):
+        with pytest.raises(Malformed) as raised:
+            decide()
+        assert str(raised.value) == message
+
+
+def test_absent_and_null_fields_are_not_malformed() -> None:
+    pod = {"metadata": None, "spec": {"containers": [None, {"image": "quay.io/a:1", "name": None}]}}
+    pod["spec"]["imagePullSecrets"] = None
+    pod["spec"]["initContainers"] = None
+    assert validate("Pod", pod, Policy(forbid_latest=True)) == []
+    assert mutate("Pod", pod, Policy(), _secrets).added_secrets == ["quay-team", "quay-wide"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -19,6 +19,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,8 +34,7 @@ from pullkeeper.api.routes import (
     policies,
     workloads,
 )
-from pullkeeper.api.routes import admission as admission_routes
-from pullkeeper.services import admission, sync
+from pullkeeper.services import sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
 from pullkeeper.web.render import error_page, wants_page
@@ -130,6 +131,22 @@ class Measure:
             self.latency.labels(scope["method"], path).observe(time.perf_counter() - start)
 
 
+class _AdmissionAudit(Collector):
+    """The admission audit records dropped by the per-namespace limit, read at scrape time."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        hook = self.server.admission
+        yield CounterMetricFamily(
+            "pullkeeper_admission_audit_dropped",
+            "Admission audit records not written: over admission_audit_per_minute for their "
+            "namespace.",
+            value=hook.audit_dropped if hook is not None else 0,
+        )
+
+
 def _metrics(app: FastAPI, server: Server) -> None:
     registry = CollectorRegistry()
     requests = Counter(
@@ -168,10 +185,12 @@ def _metrics(app: FastAPI, server: Server) -> None:
     reviews = Gauge(
         "pullkeeper_admission_reviews",
         "AdmissionReviews answered since start, by webhook and result "
-        "(patched, unchanged, passed, allowed, denied, warned, audited, undecided).",
+        "(patched, unchanged, passed, allowed, denied, warned, audited, undecided, malformed).",
         ["webhook", "result"],
         registry=registry,
     )
+
+    registry.register(_AdmissionAudit(server))
 
     app.add_middleware(Measure, requests=requests, latency=latency)
 
@@ -206,11 +225,9 @@ def create_app(server: Server) -> FastAPI:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = server.settings.request_threads
         manager = sync.start(server) if server.settings.sync else None
-        hook = admission.start(server)
         try:
             yield
         finally:
-            hook.index.stop()
             if manager is not None:
                 manager.stop()
 
@@ -249,10 +266,16 @@ def create_app(server: Server) -> FastAPI:
         if wants_page(request):
             message = _PAGE_ERRORS.get(exc.status_code, str(exc.detail))
             return error_page(request, exc.status_code, message)
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "error"
-        )
-        return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "error")
+        message = str(exc.detail)
+        if isinstance(exc.__cause__, RecursionError):  # the framework could not parse the body
+            message = "the body nests too deeply to be read; send a flatter document"
+        return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -280,9 +303,6 @@ def create_app(server: Server) -> FastAPI:
     _metrics(app, server)
     for module in (access, clusters, credentials, policies, checks, workloads, keys):
         app.include_router(module.router, prefix=API)
-    # Outermost: reviews skip the framework (and are counted by the admission metrics).
-    app.add_middleware(
-        admission_routes.AdmissionLayer, server=server, limit=server.settings.max_body_bytes
-    )
+    # The admission webhook is not here: it has a listener of its own (api/webhook.py).
     web.mount(app)
     return app

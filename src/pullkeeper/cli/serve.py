@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.common import CLIError, warn
 
 _server_options = [
     click.option("--data", type=click.Path(path_type=Path), help="Data directory [./.pullkeeper]."),
@@ -61,7 +61,12 @@ def _server(settings: Any, *, check_keys: bool = True) -> Any:
 @click.option(
     "--webhook-port",
     type=int,
-    help="Also serve the admission webhook over TLS on this port [off].",
+    help="Serve the admission webhook over TLS on this port, and only there [off].",
+)
+@click.option(
+    "--webhook-client-ca",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Answer only webhook clients with a certificate this CA signed (the API server's).",
 )
 def serve(
     data: Path | None,
@@ -70,6 +75,7 @@ def serve(
     host: str | None,
     port: int | None,
     webhook_port: int | None,
+    webhook_client_ca: Path | None,
 ) -> None:
     """Run the management server: REST API, admission webhook, health and metrics.
 
@@ -86,22 +92,24 @@ def serve(
         host=host,
         port=port,
         webhook_port=webhook_port,
+        webhook_client_ca=webhook_client_ca,
     )
     server = _server(settings)
     try:
-        first = server.first_start()
-    except OSError as e:
-        server.close()
-        raise CLIError(
-            f"cannot write the first admin's login into the data directory {settings.data}: "
-            f"{e.strerror or e}; make it writable by this user and start again"
-        ) from None
-    if first is not None:
-        click.echo(_first_start_message(first, settings), err=True)
-    # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        _run(create_app(server), settings)
+        # Before the first start: a webhook listener that cannot start creates nothing.
+        webhook = _webhook_listener(server, settings) if settings.webhook_port else None
+        try:
+            first = server.first_start()
+        except OSError as e:
+            raise CLIError(
+                f"cannot write the first admin's login into the data directory {settings.data}: "
+                f"{e.strerror or e}; make it writable by this user and start again"
+            ) from None
+        if first is not None:
+            click.echo(_first_start_message(first, settings), err=True)
+        # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        _run(_api_listener(create_app(server), settings), webhook, settings)
     finally:
         server.close()
 
@@ -125,56 +133,102 @@ def _first_start_message(first: Any, settings: Any) -> str:
     )
 
 
-def _run(app: Any, settings: Any) -> None:
-    """The API's listener, and the webhook's TLS listener on the same app when asked."""
-    import asyncio
-    import contextlib
+def _common(settings: Any) -> dict[str, Any]:
+    return {"log_level": settings.log_level, "server_header": False}
+
+
+def _api_listener(app: Any, settings: Any) -> Any:
+    import uvicorn
+
+    # uvicorn believes X-Forwarded-* from 127.0.0.1 by default: any local process could
+    # then choose its address (the login throttle's key, the audit's source) and scheme.
+    proxies = list(settings.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=30,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        **_common(settings),
+    )
+
+
+def _webhook_listener(server: Any, settings: Any) -> Any:
+    """The webhook's TLS listener: an application of its own, its TLS context loaded (so a
+    bad certificate or client CA file stops serve here, in one line)."""
+    import ssl
 
     import uvicorn
 
-    common = {"log_level": settings.log_level, "server_header": False}
-    main = uvicorn.Server(
-        uvicorn.Config(
-            app, host=settings.host, port=settings.port, timeout_graceful_shutdown=30, **common
-        )
-    )
-    if not settings.webhook_port:
-        with contextlib.suppress(KeyboardInterrupt):
-            main.run()
-        _started(main)
-        return
+    from pullkeeper.api.webhook import create_webhook_app
     from pullkeeper.services import webhook_tls
 
     try:
         found = webhook_tls.files(settings)
     except (OSError, ValueError) as e:
         raise CLIError(f"cannot prepare the webhook's TLS certificate: {e}") from None
+    callers: dict[str, Any] = {}
+    if settings.webhook_client_ca:
+        # The TLS handshake itself refuses a client without a certificate this CA signed.
+        callers = {
+            "ssl_ca_certs": str(settings.webhook_client_ca),
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        }
+    else:
+        warn(
+            f"the webhook on port {settings.webhook_port} answers any client that reaches it; "
+            "set webhook_client_ca (--webhook-client-ca) to require the API server's "
+            "client certificate"
+        )
     config = uvicorn.Config(
-        app,
+        create_webhook_app(server),
         host=settings.host,
         port=settings.webhook_port,
         ssl_certfile=str(found.cert),
         ssl_keyfile=str(found.key),
-        lifespan="off",  # the API listener runs the app's background work
         timeout_graceful_shutdown=10,
-        **common,
+        proxy_headers=False,  # the API server connects itself
+        **callers,
+        **_common(settings),
     )
-    config.load()
+    try:
+        config.load()
+    except OSError as e:  # ssl.SSLError included: a file that holds no certificate or key
+        raise CLIError(f"cannot load the webhook's TLS files: {e}") from None
     if config.ssl is None:
         raise CLIError("the webhook's TLS context could not be made")
-    hook = uvicorn.Server(config)
+    return config
+
+
+def _run(api: Any, webhook: Any, settings: Any) -> None:
+    """The API's listener, and the webhook's when there is one, until SIGTERM or Ctrl-C."""
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    from pullkeeper.services import webhook_tls
+
+    main = uvicorn.Server(api)
+    if webhook is None:
+        with contextlib.suppress(KeyboardInterrupt):
+            main.run()
+        _started(main)
+        return
+    hook = uvicorn.Server(webhook)
     # Only the API listener handles signals; the webhook stops when it has.
     hook.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    renewer = webhook_tls.Renewer(settings, config.ssl)
+    renewer = webhook_tls.Renewer(settings, webhook.ssl)
     renewer.start()
 
     async def both() -> None:
-        webhook = asyncio.create_task(hook.serve())
+        listening = asyncio.create_task(hook.serve())
         try:
             await main.serve()
         finally:
             hook.should_exit = True
-            await webhook
+            await listening
 
     try:
         asyncio.run(both())
@@ -222,15 +276,21 @@ def keys_rotate(data: Path | None, database_url: str | None, config_file: Path |
     """
     from pullkeeper.services import keys as keys_service
     from pullkeeper.services.errors import ServiceError
-    from pullkeeper.store.vault import VaultError
 
     server = _server(_settings(config_file, data=data, database_url=database_url))
     try:
         key_id, count = keys_service.rotate(server)
     except ServiceError as e:
         raise CLIError(e.message) from None
-    except VaultError as e:
-        raise CLIError(str(e)) from None
+    except Exception as e:  # an unreadable key, a record that does not decrypt, the store
+        raise CLIError(f"cannot rotate the keys: {_one_line(e)}") from None
     finally:
         server.close()
     click.echo(f"key {key_id} is current; {count} secrets re-encrypted")
+
+
+def _one_line(e: Exception) -> str:
+    # A store error's own text holds the SQL statement; the database's message does not.
+    cause = getattr(e, "orig", None) or e
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__

@@ -5,6 +5,10 @@ Pure: the caller supplies, for the pod's namespace, which Secrets the kubelet
 would use for an image and the effective policy. The patch keeps everything
 the object had: every imagePullSecrets entry and its order, every field not
 named here. Applied twice (reinvocation), it changes nothing the second time.
+
+Every field read here must have the JSON type the Kubernetes API gives it
+(core/v1 PodSpec, Container, LocalObjectReference, ObjectMeta); an object where
+one does not is Malformed, with the field's path, never guessed at.
 """
 
 from __future__ import annotations
@@ -36,16 +40,55 @@ class NotAPodSpec(ValueError):
     """The object has no pod spec where its kind keeps one."""
 
 
+class Malformed(ValueError):
+    """A field read here holds another JSON type than Kubernetes gives it; says which."""
+
+
+def json_type(value: Any) -> str:
+    """A JSON value's type, as a message names it: an object, an array, a string, ..."""
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "null"
+
+
+def _where(pointer: str) -> str:
+    """/spec/containers/0/image -> spec.containers[0].image"""
+    out = ""
+    for part in pointer.strip("/").split("/"):
+        out += f"[{part}]" if part.isdigit() else f".{part}" if out else part
+    return out
+
+
+_WANTED: dict[type[Any], str] = {Mapping: "an object", list: "an array", str: "a string"}
+
+
+def _expect(value: Any, kind: type[Any], pointer: str) -> None:
+    """Absent (None) or of `kind`; else Malformed naming the field."""
+    if value is not None and not isinstance(value, kind):
+        raise Malformed(f"{_where(pointer)} must be {_WANTED[kind]}, not {json_type(value)}")
+
+
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
 def _at(obj: Mapping[str, Any], pointer: str) -> Any:
+    """The value at a JSON pointer of objects; None when a member on the way is absent or
+    null, Malformed when one is not an object."""
     node: Any = obj
+    walked = ""
     for part in pointer.strip("/").split("/"):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
+        _expect(node, Mapping, walked or "/")
+        walked += f"/{part}"
+        node = node.get(part) if node is not None else None
     return node
 
 
@@ -71,8 +114,8 @@ def containers(spec: Mapping[str, Any]) -> list[Container]:
                     Container(
                         kind,
                         i,
-                        str(c.get("name", "")),
-                        str(c.get("image", "")),
+                        str(c.get("name") or ""),
+                        str(c.get("image") or ""),
                         c.get("imagePullPolicy"),
                     )
                 )
@@ -90,10 +133,42 @@ class Mutation:
 
 
 def pod_paths(kind: str, obj: Mapping[str, Any]) -> tuple[str, str]:
+    """Where the kind keeps its pod spec and that spec's metadata; NotAPodSpec when it has
+    none, Malformed when a field on the way (or one read later) has the wrong type."""
     paths = POD_PATHS.get(kind)
-    if paths is None or not isinstance(_at(obj, paths[0]), Mapping):
+    if paths is None:
         raise NotAPodSpec(f"a {kind} without a pod spec")
+    spec_path, meta_path = paths
+    spec = _at(obj, spec_path)
+    if spec is None:
+        raise NotAPodSpec(f"a {kind} without a pod spec")
+    _expect(spec, Mapping, spec_path)
+    _check(obj, spec, spec_path, meta_path)
     return paths
+
+
+def _check(obj: Mapping[str, Any], spec: Mapping[str, Any], spec_path: str, meta_path: str) -> None:
+    """Malformed unless every field mutate and validate read has its Kubernetes type."""
+    for path in dict.fromkeys(("/metadata", meta_path)):
+        meta = _at(obj, path)
+        _expect(meta, Mapping, path)
+        if meta is not None:
+            _expect(meta.get("annotations"), Mapping, f"{path}/annotations")
+            for name in ("name", "generateName"):
+                _expect(meta.get(name), str, f"{path}/{name}")
+    for key, fields in [(k, ("name", "image", "imagePullPolicy")) for k in CONTAINER_LISTS] + [
+        ("imagePullSecrets", ("name",))
+    ]:
+        items = spec.get(key)
+        _expect(items, list, f"{spec_path}/{key}")
+        for i, item in enumerate(items or ()):
+            _expect(item, Mapping, f"{spec_path}/{key}/{i}")
+            for name in fields:
+                _expect(
+                    item.get(name) if item is not None else None,
+                    str,
+                    f"{spec_path}/{key}/{i}/{name}",
+                )
 
 
 def mutate(

@@ -12,6 +12,9 @@ class ManifestError(ValueError):
     """Text that is not a manifest."""
 
 
+_TOO_DEEP = "nested too deeply to be a manifest"
+
+
 def to_json(obj: Any) -> str:
     """kubectl -o json: four-space indentation, fields in object order."""
     return json.dumps(obj, indent=4, ensure_ascii=False)
@@ -33,6 +36,8 @@ def _yaml_documents(text: str) -> list[Any]:
     except (ValueError, TypeError) as e:
         # PyYAML's constructors raise these for values such as "2001-13-01".
         raise ManifestError(f"not valid YAML: {e}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ManifestError(_TOO_DEEP) from None
 
 
 def load_documents(text: str) -> list[Any]:
@@ -45,6 +50,8 @@ def load_documents(text: str) -> list[Any]:
         docs = [json.loads(text)]
     except ValueError:
         docs = _yaml_documents(text)
+    except RecursionError:
+        raise ManifestError(_TOO_DEEP) from None
     out: list[Any] = []
     for doc in docs:
         if doc is None:

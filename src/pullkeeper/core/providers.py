@@ -131,7 +131,7 @@ def check(provider_id: str, server: str | None, username: str, password: str) ->
     if provider_id == "gcr":
         try:
             key = json.loads(password)
-        except ValueError:
+        except (ValueError, RecursionError):
             key = None
         if not isinstance(key, dict) or "private_key" not in key or "client_email" not in key:
             raise ProviderError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 from pullkeeper.core import admission, imagepolicy, keyring
 from pullkeeper.core import policy as rules
 from pullkeeper.core.dockerconfig import AuthEntry
+from pullkeeper.core.ratelimit import TokenBuckets
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
@@ -174,15 +176,36 @@ class Options:
     excluded: tuple[str, ...] = ()  # namespaces passed through (the webhook's own among them)
     decide_timeout: float = 2.0
     validate_fail_closed: bool = True  # undecidable validation: deny (Fail) or allow (Ignore)
+    audit_per_minute: int = 20  # audit records per namespace; more are only counted
+
+
+# The request's fields the webhook reads, with the JSON types admission.k8s.io/v1 gives them
+# (each may be absent or null): (field, type, a member of it that must be a string).
+_REQUEST_FIELDS: tuple[tuple[str, type[Any], str | None], ...] = (
+    ("kind", dict, "kind"),
+    ("namespace", str, None),
+    ("name", str, None),
+    ("operation", str, None),
+    ("subResource", str, None),
+    ("userInfo", dict, "username"),
+    ("object", dict, None),
+    ("oldObject", dict, None),
+    ("dryRun", bool, None),
+)
+_TYPE_NAMES = {dict: "an object", str: "a string", bool: "a boolean"}
 
 
 def parse_review(body: bytes) -> dict[str, Any]:
+    """The review's request; BadReview saying what is wrong when the body is not an
+    AdmissionReview v1 or a field the webhook reads has another type."""
     import json
 
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadReview(f"the body is not JSON: {e}") from None
+    except RecursionError:
+        raise BadReview("the body nests too deeply to be an AdmissionReview") from None
     if not isinstance(doc, dict) or doc.get("kind") != "AdmissionReview":
         raise BadReview("the body is not an AdmissionReview")
     if doc.get("apiVersion") != API_VERSION:
@@ -190,6 +213,16 @@ def parse_review(body: bytes) -> dict[str, Any]:
     request = doc.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
         raise BadReview("the AdmissionReview has no request with a uid")
+    for name, kind, member in _REQUEST_FIELDS:
+        value = request.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            found = admission.json_type(value)
+            raise BadReview(f"request.{name} must be {_TYPE_NAMES[kind]}, not {found}")
+        if member is not None and not isinstance(value.get(member), str | None):
+            found = admission.json_type(value.get(member))
+            raise BadReview(f"request.{name}.{member} must be a string, not {found}")
     return request
 
 
@@ -221,6 +254,9 @@ class Webhook:
     def __init__(self, server: Any, index: Index, options: Options) -> None:
         self.server, self.index, self.options = server, index, options
         self.counts: dict[tuple[str, str], int] = {}
+        self.audit_dropped = 0  # records not written: over audit_per_minute
+        per_minute = options.audit_per_minute
+        self._audit = TokenBuckets(per_minute / 60, per_minute)
         self._lock = threading.Lock()
 
     def _count(self, webhook: str, result: str) -> None:
@@ -283,6 +319,8 @@ class Webhook:
         except admission.NotAPodSpec:
             self._count("mutate", "passed")
             return _answer(uid)
+        except admission.Malformed as e:
+            return self._malformed("mutate", uid, kind, e)
         if not m.patch:
             self._count("mutate", "unchanged")
             return _answer(uid)
@@ -310,14 +348,16 @@ class Webhook:
             findings = admission.validate(kind, obj, view.policy)
         except admission.NotAPodSpec:
             return _answer(uid)
+        except admission.Malformed as e:
+            return self._malformed("validate", uid, kind, e)
         if not findings:
             self._count("validate", "allowed")
             return _answer(uid)
         mode = view.policy.mode or imagepolicy.ENFORCE
         messages = [f"{f.where}: {f.violation.message}" for f in findings]
-        if not request.get("dryRun"):
-            # A dry run (`kubectl apply --dry-run=server`) admits nothing: no record of it, as
-            # the webhook's `sideEffects: None` promises the API server.
+        # A dry run (`kubectl apply --dry-run=server`) admits nothing: no record of it, as
+        # the webhook's `sideEffects: None` promises the API server.
+        if not request.get("dryRun") and self._may_record(request, cluster):
             self._record(request, mode, messages, cluster)
         self._count("validate", {"enforce": "denied", "warn": "warned"}.get(mode, "audited"))
         if mode == imagepolicy.ENFORCE:
@@ -325,6 +365,24 @@ class Webhook:
         if mode == imagepolicy.WARN:
             return _answer(uid, warnings=messages)
         return _answer(uid)
+
+    def _malformed(self, webhook: str, uid: str, kind: str, e: Exception) -> dict[str, Any]:
+        """A denial with 400 for an object whose fields have other types than Kubernetes
+        gives them (the API server never sends one): said, not guessed at."""
+        self._count(webhook, "malformed")
+        status = {"code": 400, "reason": "BadRequest", "message": f"the {kind} is malformed: {e}"}
+        return _answer(uid, False, status=status)
+
+    def _may_record(self, request: Mapping[str, Any], cluster: str | None) -> bool:
+        """Whether the namespace is within its audit records a minute: a pod denied in a
+        loop (a controller retrying) must not flood the trail; what is over is counted."""
+        view = self.index.cluster(cluster)
+        key = (view.id if view else "", str(request.get("namespace") or ""))
+        with self._lock:
+            if self._audit.take(key, time.monotonic()):
+                return True
+            self.audit_dropped += 1
+            return False
 
     def _record(
         self, request: Mapping[str, Any], mode: str, messages: list[str], cluster: str | None
@@ -382,6 +440,7 @@ def start(server: Any) -> Webhook:
         excluded=tuple(settings.admission_excluded_namespaces),
         decide_timeout=settings.admission_decide_timeout,
         validate_fail_closed=settings.admission_validate_failure_policy == "Fail",
+        audit_per_minute=settings.admission_audit_per_minute,
     )
     hook = Webhook(server, index, options)
     server.admission = hook

@@ -44,7 +44,8 @@ def source(request: Request) -> str:
 
 
 def _secure(request: Request) -> bool:
-    # Behind a TLS-terminating proxy uvicorn's proxy headers make the scheme https.
+    # Behind a TLS-terminating proxy listed in trusted_proxies, its X-Forwarded-Proto makes
+    # the scheme https.
     return request.url.scheme == "https"
 
 

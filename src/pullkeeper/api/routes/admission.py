@@ -1,16 +1,19 @@
 """The admission webhook: AdmissionReview v1 in, AdmissionReview out (no API token: the
-Kubernetes API server calls it over TLS).
+Kubernetes API server calls it over TLS, with a client certificate when
+`webhook_client_ca` is set).
 
-Served by a plain ASGI layer in front of the application: a review is decided in
-memory in about 0.1 ms, and routing it through the framework's request, body and
-response machinery would cost several times that, on every pod created in the
-cluster. The contract is Kubernetes' AdmissionReview, not part of the REST API's
-OpenAPI description.
+Served by a plain ASGI layer in front of the webhook listener's application
+(api/webhook.py), never on the API's port: a review is decided in memory in
+about 0.1 ms, and routing it through the framework's request, body and response
+machinery would cost several times that, on every pod created in the cluster.
+The contract is Kubernetes' AdmissionReview, not part of the REST API's OpenAPI
+description.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from anyio import to_thread
@@ -18,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pullkeeper.services.admission import BadReview, parse_review
 
+log = logging.getLogger("pullkeeper.admission")
 WEBHOOKS = ("mutate", "validate")
 
 
@@ -36,8 +40,12 @@ class AdmissionLayer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = route(scope.get("path", "")) if scope["type"] == "http" else None
-        if target is None or scope.get("method") != "POST":
+        if target is None:
             await self.app(scope, receive, send)
+            return
+        if scope.get("method") != "POST":
+            refused = _error("method_not_allowed", "a webhook takes AdmissionReviews by POST")
+            await _send(send, 405, refused, [(b"allow", b"POST")])
             return
         body = bytearray()
         while True:
@@ -52,7 +60,14 @@ class AdmissionLayer:
                 return
             if not message.get("more_body"):
                 break
-        status, answer = await self._decide(*target, bytes(body))
+        try:
+            status, answer = await self._decide(*target, bytes(body))
+        except Exception as e:  # a bug, never the input's fault: one line, no traceback
+            log.error("admission: unexpected error: %s", type(e).__name__)
+            status, answer = (
+                500,
+                _error("internal", "internal error; the server log has the details"),
+            )
         await _send(send, status, answer)
 
     async def _decide(self, webhook: str, cluster: str | None, body: bytes) -> tuple[int, Any]:
@@ -74,11 +89,14 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": None}}
 
 
-async def _send(send: Send, status: int, doc: Any) -> None:
+async def _send(
+    send: Send, status: int, doc: Any, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(doc, separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
+        *(extra or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

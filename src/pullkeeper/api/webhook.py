@@ -1,0 +1,52 @@
+"""The webhook listener's application: AdmissionReviews, and nothing of the REST API, the
+pages or the metrics.
+
+`pullkeeper serve --webhook-port` runs it on its own TLS listener, so the API's port
+never answers a review: a review tells the Secret names and policy of a namespace, and a
+denial writes an audit record in the name the review gives. The application owns the
+admission index: built when the listener starts, stopped with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pullkeeper.api.routes.admission import AdmissionLayer
+from pullkeeper.services import admission
+from pullkeeper.services.server import Server
+
+
+async def _not_here(_: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    message = (
+        "this listener serves the admission webhook only: POST an AdmissionReview to "
+        "/admission/mutate[/CLUSTER] or /admission/validate[/CLUSTER]"
+    )
+    error = {"code": "not_found" if status == 404 else "error", "message": message, "field": None}
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def create_webhook_app(server: Server) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        hook = admission.start(server)
+        try:
+            yield
+        finally:
+            hook.index.stop()
+
+    # No routes: whatever the admission layer does not answer is a 404.
+    return Starlette(
+        lifespan=lifespan,
+        middleware=[
+            Middleware(AdmissionLayer, server=server, limit=server.settings.max_body_bytes)
+        ],
+        exception_handlers={HTTPException: _not_here},
+    )
