@@ -208,7 +208,10 @@ class Settings(BaseSettings):
     @classmethod
     def _egress_entries(cls, value: list[str], info: ValidationInfo) -> list[str]:
         try:
-            egress.EgressPolicy.parse(value if info.field_name == "egress_allow" else (), value)
+            if info.field_name == "egress_allow":
+                egress.EgressPolicy.parse(allow=value)
+            else:
+                egress.EgressPolicy.parse(deny=value)
         except egress.EgressError as e:
             raise ValueError(str(e).split(": ", 1)[1]) from None
         return value

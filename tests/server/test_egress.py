@@ -152,6 +152,21 @@ def test_a_check_with_a_file_keeps_to_the_members_project_allowlist(
     assert len(recorder.received) >= 1
 
 
+@pytest.mark.parametrize("mode", ["warn", "audit"])
+def test_a_namespace_check_keeps_to_the_allowlist_whatever_the_mode(
+    env: Env, recorder: Recorder, mode: str
+) -> None:
+    api = _member(env)
+    env.admin.ok(
+        "PUT", "projects/web/policy", json={"allowlist": ["registry.example.com"], "mode": mode}
+    )
+    image = f"{recorder.address}/probe:v1"
+    report = api.ok("POST", "checks", json={"image": image, "cluster": "c1", "namespace": "shop"})
+    assert report["error"]["cause"] == "not_allowed"
+    assert f"in {mode} mode the pod would run" in report["error"]["message"]
+    assert recorder.received == []
+
+
 # --------------------------------------------------------------------------- token realms
 
 

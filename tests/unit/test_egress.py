@@ -48,17 +48,24 @@ def test_the_most_specific_entry_wins_and_a_tie_refuses() -> None:
     assert _verdict(policy, "r", "10.1.9.9") is None  # /16 allow over /8 deny
     assert _verdict(policy, "r", "10.1.2.9") == DENY_SETTING  # /24 deny over /16 allow
     assert _verdict(policy, "r", "127.0.0.1") == DENY_SETTING  # same entry both ways: refused
-    assert _verdict(policy, "x.corp.example", "127.0.0.5") is None  # a name over a network
+    assert _verdict(policy, "x.corp.example", "10.9.9.9") is None  # a name over a network
+    # A name never lifts a default refusal: its DNS could point anywhere.
+    assert _verdict(policy, "x.corp.example", "127.0.0.5") == ALLOW_SETTING
+    assert _verdict(policy, "x.corp.example", "169.254.169.254") == ALLOW_SETTING
     assert _verdict(policy, "x.bad.example", "8.8.8.8") == DENY_SETTING
     assert _verdict(policy, "ok.bad.example", "8.8.8.8") is None  # a name over a wildcard
 
 
 def test_ports_and_own_listeners() -> None:
-    policy = EgressPolicy.parse(allow=["127.0.0.1", "[::1]:8080"], own_ports=[8080, 0])
+    policy = EgressPolicy.parse(
+        allow=["127.0.0.1", "[::1]:8080", "localhost:8080"], own_ports=[8080, 0]
+    )
     assert _verdict(policy, "r", "127.0.0.1", 5000, local=True) is None
     # Loopback allowed, yet the server's own port stays refused without an entry naming it.
     refusal = policy.judge("r", "127.0.0.1", 8080, local=True)
     assert refusal is not None and refusal.reason == "this server's own listener"
+    # Nor does a name with the port: only the address names the listener.
+    assert _verdict(policy, "localhost", "127.0.0.1", 8080, local=True) == ALLOW_SETTING
     assert _verdict(policy, "r", "::1", 8080, local=True) is None
     assert _verdict(policy, "r", "::1", 8081, local=True) == ALLOW_SETTING
     # The same port on another machine is not this server.
@@ -81,9 +88,8 @@ def test_the_guard_connects_only_to_the_allowed_addresses_of_a_name() -> None:
     assert allowed_addresses(EgressPolicy.parse(allow=["127.0.0.1"]), "localhost", 5000) == [
         "127.0.0.1"
     ]
-    assert allowed_addresses(EgressPolicy.parse(allow=["localhost"]), "localhost", 5000) == [
-        "127.0.0.1"
-    ]
+    with pytest.raises(EgressRefused, match="list its address"):
+        allowed_addresses(EgressPolicy.parse(allow=["localhost"]), "localhost", 5000)
 
 
 @pytest.mark.parametrize(

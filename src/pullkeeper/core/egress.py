@@ -12,7 +12,10 @@ to (after name resolution), and against the name asked for:
 - When no entry matches, loopback, link-local (cloud metadata among it), unspecified and
   multicast addresses are refused; every other address (private ranges included, where
   self-hosted registries live) is allowed.
-- The server's own listeners are refused unless an allow entry names them with their port.
+- Only an address or network entry lifts those default refusals: whoever answers for a
+  name could point it at loopback or a metadata service.
+- The server's own listeners are refused unless an allow entry names their address with
+  their port.
 """
 
 from __future__ import annotations
@@ -80,8 +83,9 @@ class Refusal:
     setting: str
     reason: str
 
-    def sentence(self, host: str, address: str, port: int) -> str:
-        where = f"{host}:{port}" if host == address else f"{host}:{port} ({address})"
+    def sentence(self, host: str, port: int) -> str:
+        # Not the address a name resolved to: members see the sentence.
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if self.setting == DENY_SETTING:
             return (
                 f"the server does not connect to {where}: {self.reason}; an admin can change "
@@ -89,7 +93,7 @@ class Refusal:
             )
         return (
             f"the server does not connect to {where}: it is {self.reason}; an admin who means "
-            f"it can list it in the {ALLOW_SETTING} setting"
+            f"it can list its address in the {ALLOW_SETTING} setting"
         )
 
 
@@ -156,7 +160,8 @@ class EgressPolicy:
             local
             and port in self.own_ports
             and not any(
-                r.allow and r.port == port and r.specificity(name, ip, port) for r in self.rules
+                r.allow and r.network and r.port == port and r.specificity(name, ip, port)
+                for r in self.rules
             )
         ):
             return Refusal(ALLOW_SETTING, "this server's own listener")
@@ -166,11 +171,12 @@ class EgressPolicy:
             # A refusal wins a tie: (level, not allow) sorts deny after allow.
             if level is not None and (best is None or (level, not rule.allow) > best[:2]):
                 best = (level, not rule.allow, rule)
-        if best is not None:
-            rule = best[2]
-            return (
-                None if rule.allow else Refusal(DENY_SETTING, f"{DENY_SETTING} lists {rule.text}")
-            )
+        if best is not None and not best[2].allow:
+            return Refusal(DENY_SETTING, f"{DENY_SETTING} lists {best[2].text}")
+        # Only an address or network lifts a default refusal: whoever answers for a name
+        # could point it at loopback or the metadata service.
+        if best is not None and best[2].network is not None:
+            return None
         for network, why in DEFAULT_REFUSED:
             if ip.version == network.version and ip in network:
                 return Refusal(ALLOW_SETTING, why)

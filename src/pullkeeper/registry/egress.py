@@ -16,8 +16,8 @@ from pullkeeper.core.egress import EgressPolicy, Refusal
 class EgressRefused(httpcore.ConnectError):
     """Every address of a destination is refused by the egress policy; nothing was sent."""
 
-    def __init__(self, refusal: Refusal, host: str, address: str, port: int) -> None:
-        self.sentence = refusal.sentence(host, address, port)
+    def __init__(self, refusal: Refusal, host: str, port: int) -> None:
+        self.sentence = refusal.sentence(host, port)
         self.setting = refusal.setting
         super().__init__(self.sentence)
 
@@ -46,7 +46,7 @@ def allowed_addresses(policy: EgressPolicy, host: str, port: int) -> list[str]:
         if refusal is None:
             allowed.append(address)
         elif first is None:
-            first = EgressRefused(refusal, name, address, port)
+            first = EgressRefused(refusal, name, port)
     if not allowed and first is not None:
         raise first
     return allowed

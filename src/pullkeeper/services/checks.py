@@ -100,6 +100,15 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
             "; ".join(admission["violations"])
             + f"; the admission webhook of namespace {req.namespace} would refuse the pod"
         )
+    elif policy.allowlist is not None and not _admits(policy.allowlist, found["pulled"]):
+        # In warn or audit mode the pod runs, but the server reaches only what the
+        # allowlist admits: a check is no way to the rest of the network.
+        refused = (
+            f"{found['pulled']} comes from a registry the allowlist of namespace "
+            f"{req.namespace} does not admit ({', '.join(policy.allowlist) or 'none'}); in "
+            f"{policy.mode or 'enforce'} mode the pod would run, but the server checks only "
+            "registries the allowlist admits"
+        )
     report = pullcheck.check(
         found["pulled"],
         candidates,
@@ -173,6 +182,11 @@ def run_with_file(
     result = report.as_dict()
     result.update(file=filename, warnings=found.warnings)
     return result
+
+
+def _admits(allowlist: tuple[str, ...], image: str) -> bool:
+    ref = pullcheck.parse_image(image)
+    return rules.allowlist_admits(allowlist, ref.domain, ref.path)
 
 
 def _projects_allowlist(server: Server, actor: Actor) -> Callable[[Reference], str | None] | None:
