@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from pullkeeper.api.app import create_app
 from pullkeeper.services import keys
@@ -190,3 +190,16 @@ def test_only_admins_list_and_rotate_keys(env: Env) -> None:
     assert [(e["actor"], e["object_id"], e["after"]) for e in events] == [
         ("admin", rotated["key"], {"reencrypted": 7})
     ]
+
+
+def test_the_store_holds_one_current_key_whatever_races(env: Env) -> None:
+    # Two replicas adopting their own key, or two rotations, at the same moment: the second
+    # current key cannot be written, so no write ever lands under a key others lack.
+    with pytest.raises(Conflict), env.server.transaction() as session:
+        session.add(EncryptionKey(id="b" * 32, fingerprint="b" * 32, current=True))
+    with env.server.reading() as session:
+        assert session.scalar(select(func.count()).where(EncryptionKey.current.is_(True))) == 1
+    # Not current, any number of keys may be recorded.
+    with env.server.transaction() as session:
+        session.add(EncryptionKey(id="c" * 32, fingerprint="c" * 32, current=False))
+        session.add(EncryptionKey(id="d" * 32, fingerprint="d" * 32, current=False))

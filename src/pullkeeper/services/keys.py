@@ -227,14 +227,20 @@ def rotate(server: Server, actor: Actor = SYSTEM) -> tuple[str, int]:
     """
     _admin_only(actor, "rotate the encryption key")
     key_id = _next_key(server)
-    with server.transaction() as session:
-        # Locking the current row waits for writes that already chose it (see
-        # current_key_id), so none lands under the old key after the re-encryption.
-        for row in session.scalars(
-            select(EncryptionKey).where(EncryptionKey.current.is_(True)).with_for_update()
-        ):
-            row.current = False
-        session.add(EncryptionKey(id=key_id, fingerprint=key_id, current=True))
+    try:
+        with server.transaction() as session:
+            # Locking the current row waits for writes that already chose it (see
+            # current_key_id), so none lands under the old key after the re-encryption.
+            for row in session.scalars(
+                select(EncryptionKey).where(EncryptionKey.current.is_(True)).with_for_update()
+            ):
+                row.current = False
+            session.add(EncryptionKey(id=key_id, fingerprint=key_id, current=True))
+    except Conflict:  # the store holds one current key: another rotation made its own
+        raise Conflict(
+            "another rotation made a key current at the same moment; see which with "
+            "GET /api/v1/keys, and rotate again only if you still need to"
+        ) from None
     done = 0
     while True:
         with server.transaction() as session:

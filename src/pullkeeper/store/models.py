@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -293,6 +294,15 @@ class EncryptionKey(Base):
     before ids were fingerprints, its old id. Exactly one row is current."""
 
     __tablename__ = "encryption_keys"
+    __table_args__ = (
+        Index(
+            "ux_encryption_keys_current",
+            "current",
+            unique=True,
+            sqlite_where=text('"current"'),
+            postgresql_where=text('"current"'),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))

@@ -24,6 +24,15 @@ def upgrade() -> None:
         sa.Column("current", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
+    # One current key, whatever replicas start or rotate at the same moment.
+    op.create_index(
+        "ux_encryption_keys_current",
+        "encryption_keys",
+        ["current"],
+        unique=True,
+        sqlite_where=sa.text('"current"'),
+        postgresql_where=sa.text('"current"'),
+    )
     op.create_table(
         "stored_secrets",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -39,4 +48,5 @@ def downgrade() -> None:
     op.drop_index("ix_credentials_secret_key_id", "credentials")
     op.drop_index("ix_stored_secrets_secret_key_id", "stored_secrets")
     op.drop_table("stored_secrets")
+    op.drop_index("ux_encryption_keys_current", "encryption_keys")
     op.drop_table("encryption_keys")
