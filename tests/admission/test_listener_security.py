@@ -139,5 +139,14 @@ def test_a_pod_denied_in_a_loop_cannot_flood_the_audit_trail(tmp_path: Path) -> 
         assert sorted(namespaces) == sorted([looping] * 3 + ["quiet"])
         metrics = httpx.get(f"{serve.url}/metrics", timeout=10).text
         assert "pullkeeper_admission_audit_dropped_total 22.0" in metrics, metrics
+        # Namespace names made up one per review share the cluster's budget: ten
+        # namespaces' worth a minute (30 here, 4 used), not one burst each.
+        with serve.webhook_client() as hook:
+            for i in range(50):
+                body = _review(seeded, f"made-up-{i}")
+                answer = hook.post(f"/admission/validate/{cluster}", json=body)
+                assert answer.json()["response"]["allowed"] is False
+        recorded = len(_admission_records(serve))
+        assert 30 <= recorded < 36, recorded  # a few more refill while the loop runs
     finally:
         serve.stop()

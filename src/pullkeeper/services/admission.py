@@ -250,6 +250,10 @@ def _target(request: Mapping[str, Any], options: Options) -> tuple[str, Mapping[
     return kind, obj
 
 
+# A cluster's admission audit records a minute, in namespaces' worth.
+CLUSTER_AUDIT_SHARE = 10
+
+
 class Webhook:
     def __init__(self, server: Any, index: Index, options: Options) -> None:
         self.server, self.index, self.options = server, index, options
@@ -257,6 +261,10 @@ class Webhook:
         self.audit_dropped = 0  # records not written: over audit_per_minute
         per_minute = options.audit_per_minute
         self._audit = TokenBuckets(per_minute / 60, per_minute)
+        # A cluster's namespaces together: namespace names a caller varies cannot flood it.
+        self._cluster_audit = TokenBuckets(
+            CLUSTER_AUDIT_SHARE * per_minute / 60, CLUSTER_AUDIT_SHARE * per_minute
+        )
         self._lock = threading.Lock()
 
     def _count(self, webhook: str, result: str) -> None:
@@ -379,7 +387,8 @@ class Webhook:
         view = self.index.cluster(cluster)
         key = (view.id if view else "", str(request.get("namespace") or ""))
         with self._lock:
-            if self._audit.take(key, time.monotonic()):
+            now = time.monotonic()
+            if self._audit.take(key, now) and self._cluster_audit.take(key[0], now):
                 return True
             self.audit_dropped += 1
             return False
