@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pullkeeper.files import write_atomic
 
 CA_DAYS = 3650
 LEAF_DAYS = 365
@@ -33,14 +34,6 @@ class Files:
     def ca_bundle(self) -> str:
         """The CA certificate, base64 as a webhook configuration's caBundle takes it."""
         return base64.b64encode(self.ca.read_bytes()).decode()
-
-
-def _write(path: Path, data: bytes, private: bool) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -99,8 +92,8 @@ def _ca(directory: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.Ellipti
         )
         .sign(key, hashes.SHA256())
     )
-    _write(key_path, _pem_key(key), private=True)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), private=False)
+    write_atomic(key_path, _pem_key(key))
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert, key
 
 
@@ -141,6 +134,6 @@ def ensure(directory: Path, hosts: list[str], now: dt.datetime | None = None) ->
         .sign(ca_key, hashes.SHA256())
     )
     # The listener reloads both once written (see services/webhook_tls.py).
-    _write(files.key, _pem_key(key), private=True)
-    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM), private=False)
+    write_atomic(files.key, _pem_key(key))
+    write_atomic(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return files, True

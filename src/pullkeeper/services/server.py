@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from pullkeeper.files import write_atomic
 from pullkeeper.services import auth, credentials, keys
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
@@ -31,25 +30,6 @@ from pullkeeper.store.vault import (
 # The first-start admin's login is written here, in the data directory, never to a log.
 ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 ADMIN_TOKEN_FILE = "initial-admin-token"  # noqa: S105 - a file name
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write text to path readable by its owner only (0600), whatever was there before.
-
-    A new file renamed into place: an existing file, with its mode, or a symbolic link
-    at path is replaced, never written through.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class StoreUnavailable(ServiceError):
@@ -174,14 +154,14 @@ class Server:
     def _write_first_login(self, first: auth.FirstStart, *, token_given: bool) -> auth.FirstStart:
         data = self.settings.data.resolve()
         password_file = data / ADMIN_PASSWORD_FILE
-        write_private(password_file, first.password + "\n")
+        write_atomic(password_file, (first.password + "\n").encode())
         token_file: Path | None = data / ADMIN_TOKEN_FILE
         if token_given:
             # The operator chose the token; a file left by an earlier store would mislead.
             data.joinpath(ADMIN_TOKEN_FILE).unlink(missing_ok=True)
             token_file = None
         else:
-            write_private(data / ADMIN_TOKEN_FILE, first.token + "\n")
+            write_atomic(data / ADMIN_TOKEN_FILE, (first.token + "\n").encode())
         return replace(first, password_file=password_file, token_file=token_file)
 
     def ping(self) -> None:

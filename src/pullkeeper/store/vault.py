@@ -19,7 +19,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import threading
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pullkeeper.files import write_atomic
 from pullkeeper.store.models import EncryptionKey
 
 _NONCE = 12
@@ -66,16 +66,6 @@ def parse_key(data: bytes) -> bytes:
     if len(key) != _KEY_BYTES:
         raise ValueError("not a key")
     return key
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class KeySource:
@@ -131,7 +121,7 @@ class KeyDirectory(KeySource):
     def add(self, key: bytes) -> None:
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_private(self.path / f"{fingerprint(key)}.key", key)
+            write_atomic(self.path / f"{fingerprint(key)}.key", key)
         except OSError as e:
             raise KeyUnavailable(
                 f"cannot write a new key into {self} ({e.strerror or e}): put one there "
