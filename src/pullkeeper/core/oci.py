@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 
 class ManifestFormatError(ValueError):
     """Bytes that are not a manifest or index this module understands."""
+
+
+# The OCI image spec's digest grammar: algorithm ":" encoded.
+DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 
 def sha256_digest(data: bytes) -> str:

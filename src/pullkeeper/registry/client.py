@@ -331,7 +331,7 @@ class Registry:
         body = response.content
         digest = reference if reference.startswith("sha") and ":" in reference else ""
         if not digest:
-            digest = response.headers.get("docker-content-digest", "") or oci.sha256_digest(body)
+            digest = _header_digest(response) or oci.sha256_digest(body)
         if not oci.verify_digest(body, digest):
             raise RegistryError(
                 Cause.PROTOCOL,
@@ -357,7 +357,7 @@ class Registry:
             headers={"Accept": oci.ACCEPT},
         )
         self._expect(response, repository, reference, "manifest")
-        digest = response.headers.get("docker-content-digest", "")
+        digest = _header_digest(response)
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         return digest, media_type, int(response.headers.get("content-length", "0") or 0)
 
@@ -452,7 +452,7 @@ class Registry:
         )
         self._expect(response, repository, reference, "manifest")
         ours = oci.sha256_digest(body)
-        theirs = response.headers.get("docker-content-digest", ours)
+        theirs = _header_digest(response) or ours
         if theirs != ours:
             raise RegistryError(
                 Cause.PROTOCOL,
@@ -466,6 +466,12 @@ class Registry:
         raise diagnose.api_error(
             response, self.host, repository, ref, what, self.login, self._challenge
         )
+
+
+def _header_digest(response: httpx.Response) -> str:
+    """The Docker-Content-Digest header when it is a digest: else it is never repeated."""
+    value = response.headers.get("docker-content-digest", "").strip()
+    return value if oci.DIGEST.fullmatch(value) else ""
 
 
 def pull_scope(repository: str) -> str:
