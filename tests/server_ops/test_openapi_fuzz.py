@@ -545,12 +545,13 @@ def test_the_webhook_listener(
 
 
 def test_the_webhook_run_reached_decisions() -> None:
-    """The webhook run was not vacuous: reviews were patched, denied by the policy, denied
-    as malformed, and refused as no review."""
+    """The webhook run was not vacuous: reviews were patched, denied by the policy, and
+    refused as no review. (Whether the generation reaches a pod mistyped just below a valid
+    review varies from run to run; test_malformed_input.py sends those every time.)"""
     if not WEBHOOK_SEEN:
         pytest.skip("test_the_webhook_listener did not run in this session")
     print(f"\nwebhook answers: {WEBHOOK_SEEN}")
-    missed = {"patched", "denied 403", "denied 400", "400"} - set(WEBHOOK_SEEN)
+    missed = {"patched", "denied 403", "400"} - set(WEBHOOK_SEEN)
     assert not missed, f"never {sorted(missed)}; seen {WEBHOOK_SEEN}"
 
 
