@@ -100,9 +100,14 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
             "; ".join(admission["violations"])
             + f"; the admission webhook of namespace {req.namespace} would refuse the pod"
         )
-    elif policy.allowlist is not None and not _admits(policy.allowlist, found["pulled"]):
-        # In warn or audit mode the pod runs, but the server reaches only what the
-        # allowlist admits: a check is no way to the rest of the network.
+    elif (
+        not actor.is_admin
+        and policy.allowlist is not None
+        and not _admits(policy.allowlist, found["pulled"])
+    ):
+        # In warn or audit mode the pod runs, but for a member the server reaches only what
+        # the allowlist admits: a check is no way to the rest of the network. (An admin's
+        # check goes on, with the warning: the egress policy is theirs to set.)
         refused = (
             f"{found['pulled']} comes from a registry the allowlist of namespace "
             f"{req.namespace} does not admit ({', '.join(policy.allowlist) or 'none'}); in "
