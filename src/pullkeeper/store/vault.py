@@ -22,6 +22,7 @@ import hmac
 import re
 import secrets
 import threading
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -68,16 +69,17 @@ def parse_key(data: bytes) -> bytes:
     return key
 
 
-class KeySource:
-    """Where the keys come from. `read` returns fingerprint -> key, and file name -> the
-    fingerprint of what that file holds (to tell a swapped file from a missing one)."""
+class KeySource(ABC):
+    """Where the keys come from: a directory (KeyDirectory) or a setting (InlineKeys)."""
 
+    @abstractmethod
     def read(self) -> tuple[dict[str, bytes], dict[str, str]]:
-        raise NotImplementedError
+        """Fingerprint -> key, and file name -> the fingerprint of what that file holds (to
+        tell a swapped file from a missing one)."""
 
+    @abstractmethod
     def add(self, key: bytes) -> None:
         """Keep a new key in the source, or raise KeyUnavailable saying why it cannot."""
-        raise NotImplementedError
 
     def legacy(self, name: str) -> bytes | None:
         """A file the data directory held before keys lived in the store's care, if any."""
