@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         "", description="SQLAlchemy URL; empty means SQLite in the data directory."
     )
 
-    # The encryption keys of secret material (README: "Secrets at rest"). Every server on
+    # The encryption keys of secret material (docs/server.md: "Secrets at rest"). Every server on
     # one store needs the same keys; the store records which keys its secrets need, and a
     # server without them refuses to start.
     keys_dir: Path | None = Field(
