@@ -177,8 +177,9 @@ def test_the_service_form_is_accepted_by_the_api_server(setup: Setup) -> None:
 
 
 def _admission_config(directory: Path, webhook_host: str, client: Issued) -> Path:
-    """The API server's AdmissionConfiguration, as docs/kubernetes.md tells it: both webhook plugins read
-    a kubeconfig whose user, named after the webhook's host:port, is a client certificate."""
+    """The API server's AdmissionConfiguration, as docs/kubernetes.md tells it: both webhook
+    plugins read a kubeconfig whose user, named after the webhook's host:port, is a client
+    certificate."""
     kubeconfig = directory / "webhook-kubeconfig.yaml"
     kubeconfig.write_text(
         yaml.safe_dump(
