@@ -8,7 +8,7 @@ through pullkeeper's registry client: 10 repositories with 100 tags each.
    `skopeo inspect --creds U:P --cert-dir DIR docker://IMAGE`, the same tag and
    login, each a new process, alternating, --runs times: the wall-clock median
    of each and the ratio. Both fetch the manifest and the image's config blob.
-2. `pullcheck.check_many` of the 1,000 images (--jobs threads, one pool of
+2. `pull_trial.check_many` of the 1,000 images (--jobs threads, one pool of
    clients): images per second, and registry requests per image counted by the
    client (HTTP requests to the registry and the token server), first with an
    empty token cache, then again with the tokens cached.
@@ -38,7 +38,7 @@ from tests.registry import servers  # noqa: E402
 
 from pullkeeper.registry.client import TLS, Login, Registry  # noqa: E402
 from pullkeeper.registry.pool import RegistryPool  # noqa: E402
-from pullkeeper.services import pullcheck  # noqa: E402
+from pullkeeper.services import pull_trial  # noqa: E402
 
 REPOSITORIES = 10
 TAGS = 100
@@ -104,15 +104,15 @@ def versus_skopeo(registry: servers.TokenRegistry, base: Path, runs: int) -> dic
     imports = [
         sys.executable,
         "-c",
-        "import pullkeeper.cli.main, pullkeeper.cli.check, pullkeeper.services.pullcheck, "
-        "pullkeeper.cli.registry_options, pullkeeper.services.credfiles",
+        "import pullkeeper.cli.main, pullkeeper.cli.check, pullkeeper.services.pull_trial, "
+        "pullkeeper.cli.registry_options, pullkeeper.services.config_files",
     ]
-    candidate = pullcheck.Candidate("bench", registry.host, Login(alice.username, alice.password))
+    candidate = pull_trial.Candidate("bench", registry.host, Login(alice.username, alice.password))
     tls = TLS(ca_file=registry.ca_file)
 
     def in_process() -> float:
         t0 = time.perf_counter()
-        report = pullcheck.check(image, [candidate], lambda _host: tls)
+        report = pull_trial.check(image, [candidate], lambda _host: tls)
         assert report.ok, report.as_dict()
         return time.perf_counter() - t0
 
@@ -128,14 +128,14 @@ def versus_skopeo(registry: servers.TokenRegistry, base: Path, runs: int) -> dic
 
 def many(registry: servers.TokenRegistry, images: list[str], jobs: int) -> list[dict[str, float]]:
     alice = registry.credentials
-    candidate = pullcheck.Candidate("bench", registry.host, Login(alice.username, alice.password))
+    candidate = pull_trial.Candidate("bench", registry.host, Login(alice.username, alice.password))
     tls = TLS(ca_file=registry.ca_file)
     results = []
     with RegistryPool() as pool:
         for label in ("empty token cache", "tokens cached"):
             sent, tokens = pool.requests, registry.token_server.request_count()
             t0 = time.perf_counter()
-            reports = pullcheck.check_many(
+            reports = pull_trial.check_many(
                 images, lambda _image: [candidate], lambda _host: tls, jobs=jobs, pool=pool
             )
             elapsed = time.perf_counter() - t0

@@ -7,11 +7,11 @@ executable next to this interpreter) starts on it, an admin user logs in
 through the login form, and each page is requested 50 times in a row, one
 request at a time, over one keep-alive connection on loopback:
 
-  registries, first page     GET /registries
-  registries, filtered       GET /registries?cluster=cluster-0&provider=harbor&q=harbor
-  registries, page 100       GET /registries?page=100
-  registry detail            GET /registries/<id>
-  registries, superseded     GET /registries?state=superseded
+  registries, first page     GET /credentials
+  registries, filtered       GET /credentials?cluster=cluster-0&provider=harbor&q=harbor
+  registries, page 100       GET /credentials?page=100
+  registry detail            GET /credentials/<id>
+  registries, superseded     GET /credentials?state=superseded
   policies                   GET /policies?cluster=cluster-0
   projects                   GET /projects
   project detail             GET /projects/<id>
@@ -139,15 +139,15 @@ def main() -> None:
             cred_id, project_id = first_id(serve, "credentials"), first_id(serve, "projects")
             print(f"server idle after {settle(serve):.1f} s", flush=True)
             pages = [
-                ("registries, first page", "/registries", "registries, page 1 of"),
+                ("registries, first page", "/credentials", "registries, page 1 of"),
                 (
                     "registries, filtered",
-                    "/registries?cluster=cluster-0&provider=harbor&q=harbor",
+                    "/credentials?cluster=cluster-0&provider=harbor&q=harbor",
                     "<tbody>",
                 ),
-                ("registries, page 100", "/registries?page=100", "page 100 of"),
-                ("registry detail", f"/registries/{cred_id}", "<h2>Delivery</h2>"),
-                ("registries, superseded", "/registries?state=superseded", "<tbody>"),
+                ("registries, page 100", "/credentials?page=100", "page 100 of"),
+                ("registry detail", f"/credentials/{cred_id}", "<h2>Delivery</h2>"),
+                ("registries, superseded", "/credentials?state=superseded", "<tbody>"),
                 ("policies", "/policies?cluster=cluster-0", "Cluster cluster-0"),
                 ("projects", "/projects", "<tbody>"),
                 ("project detail", f"/projects/{project_id}", "Members</h2>"),

@@ -22,7 +22,7 @@ from pullkeeper.core import oci
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.pool import RegistryPool
-from pullkeeper.services import pullcheck
+from pullkeeper.services import pull_trial
 from tests.registry.conftest import MakeFaultProxy
 from tests.registry.fault_proxy import describe
 from tests.registry.images import (
@@ -394,9 +394,9 @@ def test_docker_schema_2_image_and_its_platform(
 def test_the_check_reports_platforms_of_every_media_type(
     basic_registry: BasicRegistry, docker_v2s2: PushedImage
 ) -> None:
-    candidate = pullcheck.Candidate("test", basic_registry.host, login(basic_registry))
+    candidate = pull_trial.Candidate("test", basic_registry.host, login(basic_registry))
     for image in (*(basic_registry.image(n) for n in (APP, MULTI, MULTI_DOCKER)), docker_v2s2):
-        report = pullcheck.check(
+        report = pull_trial.check(
             image.reference,
             [candidate],
             lambda _host: ca(basic_registry),
@@ -820,9 +820,9 @@ def test_the_pool_shares_a_client_and_its_token_across_threads(
 
 def test_a_check_the_policy_forbids_contacts_no_registry(basic_registry: BasicRegistry) -> None:
     with RegistryPool() as pool:
-        report = pullcheck.check(
+        report = pull_trial.check(
             basic_registry.image(APP).reference,
-            [pullcheck.Candidate("test", basic_registry.host, login(basic_registry))],
+            [pull_trial.Candidate("test", basic_registry.host, login(basic_registry))],
             lambda _host: ca(basic_registry),
             allowed=lambda ref: f"{ref.domain} is not on the allowlist",
             pool=pool,

@@ -127,9 +127,9 @@ def test_uploads_nested_too_deeply(serve: Serve, seeded: dict[str, Any]) -> None
             )
             assert answer.status_code == 422, answer.text[:500]
             assert "nested too deeply to be a manifest" in answer.text
-        csrf = _csrf(pages.get("/registries/new", params={"provider": "gcr"}))
+        csrf = _csrf(pages.get("/credentials/new", params={"provider": "gcr"}))
         answer = pages.post(
-            "/registries/new",
+            "/credentials/new",
             data={
                 "csrf": csrf,
                 "name": "deep-key",

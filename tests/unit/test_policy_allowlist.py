@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pullkeeper.core.policy import Policy, allowlist_admits, warnings
+from pullkeeper.core.policy import Policy, allowlist_admits, policy_warnings
 from pullkeeper.core.reference import parse_normalized_named
 
 LIST = ("myregistry.io", "*.corp.example.com", "harbor.example.com:8443/team", "docker.io")
@@ -70,7 +70,7 @@ DEFAULT = "the default registry {} is not on the allowlist"
 def test_policy_warnings(
     default_registry: str | None, allowlist: tuple[str, ...] | None, warned: str | None
 ) -> None:
-    found = warnings(Policy(default_registry=default_registry, allowlist=allowlist))
+    found = policy_warnings(Policy(default_registry=default_registry, allowlist=allowlist))
     if warned is None:
         assert found == []
     else:

@@ -179,7 +179,7 @@ def log_in(page: Any, site: Site, user: str, password: str | None = None) -> Non
     page.get_by_label("User name").fill(user)
     page.get_by_label("Password").fill(password or PASSWORDS[user])
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(site.url + "/registries")
+    page.wait_for_url(site.url + "/credentials")
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:

@@ -46,13 +46,13 @@ def ids(site: Site) -> dict[str, str]:
 def _pages(ids: dict[str, str]) -> list[str]:
     cred, project = ids["cred"], ids["project"]
     return [
-        "/registries",
-        "/registries?q=nothing-matches",
-        "/registries/new",
-        "/registries/new?provider=gcr",
-        f"/registries/{cred}",
-        f"/registries/{cred}/edit",
-        f"/registries/{cred}/delete",
+        "/credentials",
+        "/credentials?q=nothing-matches",
+        "/credentials/new",
+        "/credentials/new?provider=gcr",
+        f"/credentials/{cred}",
+        f"/credentials/{cred}/edit",
+        f"/credentials/{cred}/delete",
         "/policies?cluster=prod",
         f"/policies?project={project}",
         "/checks",
@@ -80,7 +80,7 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
             page.goto(site.url + path)
             found += violations(page)
         # Forms showing their errors: the messages and marked fields must pass too.
-        page.goto(site.url + "/registries/new?provider=custom")
+        page.goto(site.url + "/credentials/new?provider=custom")
         page.get_by_role("button", name="Save registry").click()
         expect()(page.locator(".field-error").first).to_be_visible()
         found += violations(page)
@@ -96,7 +96,7 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
 def test_a_member_s_pages_pass_axe(page: Any, site: Site, ids: dict[str, str]) -> None:
     log_in(page, site, "bob")
     found = []
-    for path in ("/registries", f"/registries/{ids['cred']}", f"/projects/{ids['project']}"):
+    for path in ("/credentials", f"/credentials/{ids['cred']}", f"/projects/{ids['project']}"):
         page.goto(site.url + path)
         found += violations(page)
     assert found == []
@@ -110,14 +110,14 @@ def test_log_in_and_add_a_registry_by_keyboard_alone(page: Any, site: Site) -> N
     page.keyboard.press("Tab")
     page.keyboard.type("alice-owner-pw-1")
     page.keyboard.press("Enter")
-    page.wait_for_url(site.url + "/registries")
+    page.wait_for_url(site.url + "/credentials")
     # On every page the skip link comes first, and leads past the navigation.
     page.keyboard.press("Tab")
     expect()(page.locator(":focus")).to_have_text("Skip to content")
     page.keyboard.press("Enter")
     expect()(page.locator(":focus")).to_have_id("main")
 
-    page.goto(site.url + "/registries/new?provider=custom")
+    page.goto(site.url + "/credentials/new?provider=custom")
     page.get_by_label("Name", exact=True).focus()
     page.keyboard.type("keyboard-only")
     # Every control on the way to Save is reached with Tab and shows where focus is.

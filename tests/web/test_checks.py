@@ -171,7 +171,7 @@ def test_test_login_checks_the_typed_credential_without_saving_it(
 ) -> None:
     alice = token_registry.alice
     log_in(page, site, "alice")  # owner of team-a
-    page.goto(site.url + "/registries/new?provider=custom")
+    page.goto(site.url + "/credentials/new?provider=custom")
     page.get_by_label("Name", exact=True).fill("typed-login")
     _fill_login(page, token_registry.host, alice.username, WRONG_PASSWORD)
     page.get_by_role("button", name="Test login").click()
@@ -205,7 +205,7 @@ def test_test_login_without_javascript_never_echoes_the_password(
     try:
         page = context.new_page()
         log_in(page, site, "admin", site.server.admin_password)
-        page.goto(site.url + "/registries/new?provider=custom")
+        page.goto(site.url + "/credentials/new?provider=custom")
         page.get_by_label("Name", exact=True).fill("nojs-login")
         _fill_login(page, token_registry.host, token_registry.alice.username, WRONG_PASSWORD)
         page.get_by_role("button", name="Test login").click()
@@ -222,7 +222,7 @@ def test_test_login_without_javascript_never_echoes_the_password(
 
 def test_members_cannot_test_logins(page: Any, site: Site, token_registry: TokenRegistry) -> None:  # noqa: F811
     log_in(page, site, "bob")  # member of team-a: may not create registries
-    page.goto(site.url + "/registries/new?provider=custom")
+    page.goto(site.url + "/credentials/new?provider=custom")
     _fill_login(page, token_registry.host, token_registry.alice.username, WRONG_PASSWORD)
     page.get_by_role("button", name="Test login").click()
     expect()(page.locator("#login-result")).to_have_text(
@@ -329,14 +329,14 @@ def test_a_registrys_page_lists_its_last_checks_and_checks_the_login_now(
     page.goto(site.url + "/checks")
     _check(page, image.reference, "a-api")  # team-a's project credential only: it works
     [alice] = site.credentials("alice")
-    page.goto(f"{site.url}/registries/{alice['id']}")
+    page.goto(f"{site.url}/credentials/{alice['id']}")
     latest = page.locator("#checks tbody tr").first
     expect()(latest).to_contain_text(f"pull check of {image.reference}")
     expect()(latest).to_contain_text("bob")
     expect()(latest.locator(".badge")).to_have_text("ok")
 
     [wrong] = site.credentials("wrong")
-    page.goto(f"{site.url}/registries/{wrong['id']}")
+    page.goto(f"{site.url}/credentials/{wrong['id']}")
     before = page.locator("#checks tbody tr").count()
     page.get_by_role("button", name="Check login now").click()
     expect()(page.get_by_role("status")).to_have_text("Login checked: it fails (unauthorized).")
@@ -350,5 +350,5 @@ def test_a_registrys_page_lists_its_last_checks_and_checks_the_login_now(
     # carol (team-b) does not see team-a's registry, nor its checks.
     page.context.clear_cookies()
     log_in(page, site, "carol")
-    page.goto(f"{site.url}/registries/{wrong['id']}")
+    page.goto(f"{site.url}/credentials/{wrong['id']}")
     expect()(page.get_by_role("heading", level=1)).to_have_text("Not found")

@@ -37,7 +37,7 @@ def test_a_registry_changed_meanwhile_is_not_overwritten(
         description="robot for CI",
     )
     log_in(page, site, "alice")
-    page.goto(f"{site.url}/registries/{cred['id']}/edit")
+    page.goto(f"{site.url}/credentials/{cred['id']}/edit")
     page.get_by_label("Description (optional)").fill("robot for CI and releases")
 
     # Meanwhile the admin renames it, through the API.
@@ -83,7 +83,7 @@ def test_an_unchanged_form_after_an_error_keeps_its_version(page: Any, site: Sit
         password="hub-s3cret-conflict-2",
     )
     log_in(page, site, "alice")
-    page.goto(f"{site.url}/registries/{cred['id']}/edit")
+    page.goto(f"{site.url}/credentials/{cred['id']}/edit")
     page.get_by_label("Name", exact=True).fill("Not A Name")
     page.get_by_role("button", name="Save changes").click()
     expect()(page.locator("#name-error")).to_contain_text("lowercase RFC 1123 subdomain")

@@ -177,7 +177,7 @@ def test_admin_lists_projects_and_edits_members(
     try:
         p2 = other.new_page()
         log_in(p2, site, "carol")
-        p2.goto(f"{site.url}/registries?project={team_a}")
+        p2.goto(f"{site.url}/credentials?project={team_a}")
         expect()(p2.locator("#results")).to_contain_text("projects-a-pull")
         p2.goto(site.url + "/projects")
         expect()(p2.locator("#projects tbody tr", has_text="team-a")).to_contain_text("member")

@@ -122,7 +122,7 @@ def test_every_provider_is_covered() -> None:
 @pytest.mark.parametrize("kind", KINDS, ids=[k.provider for k in KINDS])
 def test_add_a_registry_of_each_kind(page: Any, site: Site, kind: Kind) -> None:
     log_in(page, site, "alice")  # an owner adds registries to her project's namespaces
-    page.goto(site.url + "/registries/new")
+    page.goto(site.url + "/credentials/new")
     page.get_by_label("Provider", exact=True).select_option(label=kind.title)
     expect()(page.locator("#registry-form h2")).to_have_text(kind.title)
 
@@ -169,7 +169,7 @@ def test_add_a_registry_of_each_kind(page: Any, site: Site, kind: Kind) -> None:
     if kind.address != FIXED:
         page.get_by_label("Registry address").fill(kind.typed)
     page.get_by_role("button", name="Save registry").click()
-    page.wait_for_url(re.compile(r"/registries/[0-9a-f]{32}\?created=1$"))
+    page.wait_for_url(re.compile(r"/credentials/[0-9a-f]{32}\?created=1$"))
     expect()(page.get_by_role("heading", level=1)).to_contain_text(name)
     assert secret not in page.content()
 
@@ -180,7 +180,7 @@ def test_add_a_registry_of_each_kind(page: Any, site: Site, kind: Kind) -> None:
         kind.username or "puller",
         "namespace",
     )
-    page.goto(site.url + f"/registries?q={name}")
+    page.goto(site.url + f"/credentials?q={name}")
     row = page.locator("tbody tr", has_text=name)
     expect()(row).to_contain_text(kind.title)
     expect()(row).to_contain_text(kind.typed)

@@ -33,7 +33,7 @@ def _log_in(client: httpx.Client, user: str) -> str:
     csrf = _login_csrf(client)
     r = client.post("/login", data={"username": user, "password": PASSWORDS[user], "csrf": csrf})
     assert r.status_code == 303, r.text
-    page = client.get("/registries")
+    page = client.get("/credentials")
     match = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert match
     return match.group(1)
@@ -56,7 +56,7 @@ def test_pages_carry_security_headers_and_the_api_does_not(client: httpx.Client)
 def test_session_cookie_flags_and_logout_revokes(client: httpx.Client) -> None:
     csrf = _login_csrf(client)
     r = client.post("/login", data={"username": "bob", "password": PASSWORDS["bob"], "csrf": csrf})
-    assert r.status_code == 303 and r.headers["location"] == "/registries"
+    assert r.status_code == 303 and r.headers["location"] == "/credentials"
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("pk_session=")
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
@@ -66,7 +66,7 @@ def test_session_cookie_flags_and_logout_revokes(client: httpx.Client) -> None:
     # The cookie's token is an API token of bob, and the API accepts it.
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["username"] == "bob"
-    page_csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/registries").text)
+    page_csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/credentials").text)
     assert page_csrf
     assert client.post("/logout", data={"csrf": page_csrf.group(1)}).status_code == 303
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -89,19 +89,19 @@ def test_forms_without_the_csrf_token_change_nothing(client: httpx.Client, site:
     assert r.status_code == 403
     csrf = _log_in(client, "alice")
     for token in ("", "0" * 64):
-        r = client.post(f"/registries/{cred['id']}/delete", data={"csrf": token})
+        r = client.post(f"/credentials/{cred['id']}/delete", data={"csrf": token})
         assert r.status_code == 403
         assert "reload and retry" in r.text
     # From another site, even with the right token.
     r = client.post(
-        f"/registries/{cred['id']}/deactivate",
+        f"/credentials/{cred['id']}/deactivate",
         data={"csrf": csrf},
         headers={"Origin": "http://evil.example"},
     )
     assert r.status_code == 403
     assert site.api.get(f"/credentials/{cred['id']}").json()["state"] == "active"
     # With it, from here, it works.
-    r = client.post(f"/registries/{cred['id']}/deactivate", data={"csrf": csrf})
+    r = client.post(f"/credentials/{cred['id']}/deactivate", data={"csrf": csrf})
     assert r.status_code == 303
     assert site.api.get(f"/credentials/{cred['id']}").json()["state"] == "inactive"
 
@@ -117,7 +117,7 @@ def test_next_never_leaves_the_site(client: httpx.Client) -> None:
             "next": "//evil.example/x",
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/registries"
+    assert r.status_code == 303 and r.headers["location"] == "/credentials"
 
 
 def test_unknown_pages_are_pages_and_unknown_api_paths_json(client: httpx.Client) -> None:
@@ -154,7 +154,7 @@ def _web_login(client: httpx.Client, user: str, password: str) -> str:
     csrf = _login_csrf(client)
     r = client.post("/login", data={"username": user, "password": password, "csrf": csrf})
     assert r.status_code == 303, r.text
-    match = re.search(r'name="csrf" value="([^"]+)"', client.get("/registries").text)
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get("/credentials").text)
     assert match
     return match.group(1)
 
@@ -237,9 +237,20 @@ def test_the_registry_form_refuses_user_names_auth_cannot_carry(
         "password": "odd-login-s3cret",
         "active": "on",
     }
-    r = client.post("/registries/new", data=form)
+    r = client.post("/credentials/new", data=form)
     assert r.status_code == 422, r.text
     error = _error_text(r.text, "username")
     assert error.startswith("a registry user name cannot contain") and says in error
     assert "odd-login-s3cret" not in r.text
     assert site.credentials("odd-login") == []
+
+
+def test_old_registries_addresses_lead_to_the_same_pages(client: httpx.Client) -> None:
+    for old, new in (
+        ("/registries", "/credentials"),
+        ("/registries?project=p1&page=2", "/credentials?project=p1&page=2"),
+        ("/registries/abc/edit", "/credentials/abc/edit"),
+    ):
+        r = client.get(old)
+        assert r.status_code == 308, old
+        assert r.headers["location"] == new

@@ -161,7 +161,7 @@ def test_an_admin_resets_a_users_password(page: Any, site: Site, browser: Any) -
         screenshot(page, "user-reset-password")
 
         # frank's browser session is over; the new password is the one that works.
-        franks.goto(site.url + "/registries")
+        franks.goto(site.url + "/credentials")
         franks.wait_for_url(re.compile(r"/login\?next="))
         assert _api_login(site, "frank", old).status_code == 401
         log_in(franks, site, "frank", new)
@@ -242,7 +242,7 @@ def test_the_first_start_admin_changes_the_initial_password(
         page.goto(site.url + "/audit?action=user.password")
         expect()(page.locator("tbody tr")).to_have_count(1)
         expect()(page.locator("tbody tr")).to_contain_text("admin")
-        elsewhere.goto(site.url + "/registries")
+        elsewhere.goto(site.url + "/credentials")
         elsewhere.wait_for_url(re.compile(r"/login\?next="))
         assert _me(site, ADMIN_TOKEN) == 401
         assert _api_login(site, "admin", initial).status_code == 401

@@ -117,20 +117,20 @@ def _offline(
     token: str | None,
     options: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    from pullkeeper.services import pullcheck
+    from pullkeeper.services import pull_trial
 
     try:
         for image in images:
-            pullcheck.parse_image(image)
-        pullcheck.parse_platform(options["platform"])
+            pull_trial.parse_image(image)
+        pull_trial.parse_platform(options["platform"])
         found = {
             image: candidates(image, configs, server, token, token_hosts)
             for image in dict.fromkeys(images)
         }
-        reports = pullcheck.check_many(
+        reports = pull_trial.check_many(
             images, found.__getitem__, lambda _host: tls, jobs=jobs, **options
         )
-    except pullcheck.CheckInputError as e:
+    except pull_trial.CheckInputError as e:
         raise CLIError(str(e)) from None
     return [report.as_dict() for report in reports]
 

@@ -16,7 +16,7 @@ _COMMANDS = {
     "check": ("pullkeeper.cli.check", "check"),
     "cluster": ("pullkeeper.cli.resources", "cluster"),
     "credential": ("pullkeeper.cli.credential", "credential"),
-    "creds": ("pullkeeper.cli.creds", "creds"),
+    "creds": ("pullkeeper.cli.resolve", "creds"),
     "db": ("pullkeeper.cli.serve", "db"),
     "deploy": ("pullkeeper.cli.workloads", "deploy"),
     "image": ("pullkeeper.cli.image", "image"),

@@ -31,7 +31,7 @@ def manifest() -> None:
 def _errors() -> Iterator[None]:
     from pullkeeper.core.imageindex import IndexBuildError
     from pullkeeper.services.manifests import ManifestInputError, RegistryFailure
-    from pullkeeper.services.pullcheck import CheckInputError
+    from pullkeeper.services.pull_trial import CheckInputError
 
     try:
         yield

@@ -76,11 +76,11 @@ def config_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def make_tls(
     ca_file: Path | None, client_cert: Path | None, client_key: Path | None, insecure: bool
 ) -> Any:
-    from pullkeeper.services import pullcheck
+    from pullkeeper.services import pull_trial
 
     if client_key and not client_cert:
         raise CLIError("--key needs --cert")
-    return pullcheck.tls(ca_file, client_cert, client_key, insecure)
+    return pull_trial.tls(ca_file, client_cert, client_key, insecure)
 
 
 def docker_config_path() -> Path:
@@ -96,19 +96,19 @@ def candidates(
     token_hosts: Sequence[str] = (),
 ) -> list[Any]:
     """The credentials to try for image, in the kubelet's order, each trusting token_hosts."""
-    from pullkeeper.services import pullcheck
+    from pullkeeper.services import pull_trial
 
     try:
         trusted = tuple(realms.check_token_host(h) for h in token_hosts)
     except realms.RealmError as e:
         raise CLIError(f"--token-host: {e}") from None
-    return [pullcheck.trusting(c, trusted) for c in _candidates(image, configs, server, token)]
+    return [pull_trial.trusting(c, trusted) for c in _candidates(image, configs, server, token)]
 
 
 def _candidates(
     image: str, configs: Sequence[str], server: str | None, token: str | None
 ) -> list[Any]:
-    from pullkeeper.services import credfiles, pullcheck
+    from pullkeeper.services import config_files, pull_trial
 
     paths = list(configs)
     helper_first: list[Any] = []
@@ -122,22 +122,22 @@ def _candidates(
         paths = [str(default)]
         helper_first = _from_helpers(image, str(default))
     try:
-        result = credfiles.resolve(image, paths)
-    except credfiles.InputError as e:
+        result = config_files.resolve(image, paths)
+    except config_files.InputError as e:
         raise CLIError(str(e)) from None
     for message in result.warnings:
         if not helper_first or "credential helpers" not in message:
             warn(message)
-    return helper_first + pullcheck.candidates_from_keyring(result.matches)
+    return helper_first + pull_trial.candidates_from_keyring(result.matches)
 
 
 def _from_helpers(image: str, path: str) -> list[Any]:
     """docker's own order for its config: credHelpers[host], else credsStore."""
-    from pullkeeper.services import credfiles
+    from pullkeeper.services import config_files
 
     try:
-        found, warnings = credfiles.helper_candidates(image, path)
-    except credfiles.InputError as e:
+        found, warnings = config_files.helper_candidates(image, path)
+    except config_files.InputError as e:
         raise CLIError(str(e)) from None
     for message in warnings:
         warn(message)
@@ -164,7 +164,7 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
     from pullkeeper.cli.remote import RemoteError
     from pullkeeper.core import dockerconfig
     from pullkeeper.core.keyring import Keyring
-    from pullkeeper.services import pullcheck
+    from pullkeeper.services import pull_trial
 
     remote = _logged_in(server, token)
     if remote is None:
@@ -196,8 +196,8 @@ def _from_server(image: str, server: str | None, token: str | None) -> list[Any]
                 continue
             for registry, entry in dockerconfig.parse_config_json(raw).auths.items():
                 found.append(
-                    pullcheck.trusting(
-                        pullcheck.candidate(
+                    pull_trial.trusting(
+                        pull_trial.candidate(
                             f"server:{names[match.source]}",
                             registry,
                             entry.username,

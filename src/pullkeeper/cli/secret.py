@@ -7,7 +7,7 @@ import sys
 import click
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, table, warn
-from pullkeeper.services import credfiles
+from pullkeeper.services import config_files
 
 _secret_output = click.option(
     "-o",
@@ -69,7 +69,7 @@ def create_docker_registry(
     is a terminal; --docker-password works but leaves it in shell history.
     """
     if not docker_username or not docker_server:
-        raise CLIError(credfiles.MISSING_REGISTRY_FIELDS)
+        raise CLIError(config_files.MISSING_REGISTRY_FIELDS)
     if password_stdin and docker_password is not None:
         raise CLIError("give the password once: --password-stdin or --docker-password, not both")
     if password_stdin:
@@ -86,12 +86,12 @@ def create_docker_registry(
     else:
         raise CLIError("no password: pass --password-stdin and send it on standard input")
     try:
-        obj = credfiles.docker_registry_secret(
+        obj = config_files.docker_registry_secret(
             name, docker_server, docker_username, password, docker_email, namespace
         )
-    except credfiles.InputError as e:
+    except config_files.InputError as e:
         raise CLIError(str(e)) from None
-    click.echo(credfiles.dumps_secret(obj, output), nl=False)
+    click.echo(config_files.dumps_secret(obj, output), nl=False)
 
 
 @secret.command("import")
@@ -106,12 +106,12 @@ def import_(file: str, name: str, namespace: str | None, output: str) -> None:
     are fetched from those helpers.
     """
     try:
-        imported = credfiles.import_config(file, name, namespace)
-    except credfiles.InputError as e:
+        imported = config_files.import_config(file, name, namespace)
+    except config_files.InputError as e:
         raise CLIError(str(e)) from None
     for w in imported.warnings:
         warn(w)
-    click.echo(credfiles.dumps_secret(imported.secret, output), nl=False)
+    click.echo(config_files.dumps_secret(imported.secret, output), nl=False)
 
 
 @secret.command("decode")
@@ -121,8 +121,8 @@ def import_(file: str, name: str, namespace: str | None, output: str) -> None:
 def decode(file: str, show_secrets: bool, output: str) -> None:
     """Decode a Secret manifest (or a raw config): every registry, user and email."""
     try:
-        decoded = credfiles.decode(file)
-    except credfiles.InputError as e:
+        decoded = config_files.decode(file)
+    except config_files.InputError as e:
         raise CLIError(str(e)) from None
     if output == "json":
         echo_json(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pullkeeper.core import imagepolicy
-from pullkeeper.core import policy as rules
+from pullkeeper.core.policy import Policy
 
 ORIGINAL_IMAGES = "pullkeeper.io/original-images"
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
@@ -174,7 +174,7 @@ def _check(obj: Mapping[str, Any], spec: Mapping[str, Any], spec_path: str, meta
 def mutate(
     kind: str,
     obj: Mapping[str, Any],
-    policy: rules.Policy,
+    policy: Policy,
     secrets_for: Callable[[str], Sequence[str]],
 ) -> Mutation:
     """The patch: default-registry rewrites, the Secrets the images need, always-pull."""
@@ -242,7 +242,7 @@ class Finding:
     violation: imagepolicy.Violation
 
 
-def validate(kind: str, obj: Mapping[str, Any], policy: rules.Policy) -> list[Finding]:
+def validate(kind: str, obj: Mapping[str, Any], policy: Policy) -> list[Finding]:
     """The policy's verdicts on every container's image, as it will be pulled."""
     spec_path, _ = pod_paths(kind, obj)
     spec: Mapping[str, Any] = _at(obj, spec_path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pullkeeper.core import policy as rules
+from pullkeeper.core.policy import Policy, allowlist_admits
 from pullkeeper.core.reference import InvalidReference, Reference, go_lower, parse_normalized_named
 
 ENFORCE, WARN, AUDIT = "enforce", "warn", "audit"
@@ -53,7 +53,7 @@ class Violation:
     message: str
 
 
-def judge(image: str, policy: rules.Policy) -> list[Violation]:
+def judge(image: str, policy: Policy) -> list[Violation]:
     """What the policy refuses about an image (as it will be pulled: after the rewrite)."""
     try:
         ref = parse_normalized_named(image)
@@ -61,7 +61,7 @@ def judge(image: str, policy: rules.Policy) -> list[Violation]:
         return [Violation(image, "invalid", f"{image!r} is not a valid image reference: {e}")]
     found = []
     allowlist = policy.allowlist
-    if allowlist is not None and not rules.allowlist_admits(allowlist, ref.domain, ref.path):
+    if allowlist is not None and not allowlist_admits(allowlist, ref.domain, ref.path):
         allowed = ", ".join(allowlist) or "none (the allowlist is empty)"
         found.append(
             Violation(

@@ -68,7 +68,7 @@ def check_allowlist_entry(value: str) -> str:
     return value
 
 
-def warnings(p: Policy) -> list[str]:
+def policy_warnings(p: Policy) -> list[str]:
     """What a user likely did not mean. The API server runs mutating admission before
     validating admission, so an unqualified image is first rewritten to the default registry,
     then held against the allowlist: a default registry the allowlist refuses refuses every

@@ -23,15 +23,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from pullkeeper.core import admission, imagepolicy, keyring
-from pullkeeper.core import policy as rules
 from pullkeeper.core.dockerconfig import AuthEntry
+from pullkeeper.core.policy import Policy
 from pullkeeper.core.ratelimit import TokenBuckets
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.credentials import effective_rows
 from pullkeeper.services.policies import value_of
-from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Policy
+from pullkeeper.store.models import AuditEvent, Cluster, Namespace
+from pullkeeper.store.models import Policy as PolicyRow
 
 log = logging.getLogger("pullkeeper.admission")
 API_VERSION = "admission.k8s.io/v1"
@@ -48,7 +49,7 @@ class BadReview(ValueError):
 
 @dataclass(slots=True)
 class NamespaceView:
-    policy: rules.Policy
+    policy: Policy
     keyring: keyring.Keyring
 
     def secrets_for(self, image: str) -> list[str]:
@@ -66,7 +67,7 @@ class ClusterView:
     namespaces: dict[str, NamespaceView] = field(default_factory=dict)
     # For a namespace the store does not know: cluster-wide credentials, the cluster policy.
     fallback: NamespaceView = field(
-        default_factory=lambda: NamespaceView(rules.Policy(), keyring.Keyring())
+        default_factory=lambda: NamespaceView(Policy(), keyring.Keyring())
     )
 
     def view(self, namespace: str) -> NamespaceView:
@@ -76,9 +77,11 @@ class ClusterView:
 def build(session: Any) -> dict[str, ClusterView]:
     """Every cluster's view, by cluster name and id."""
     out: dict[str, ClusterView] = {}
-    policies = {(p.cluster_id, p.project_id): value_of(p) for p in session.scalars(select(Policy))}
+    policies = {
+        (p.cluster_id, p.project_id): value_of(p) for p in session.scalars(select(PolicyRow))
+    }
     for cluster in session.scalars(select(Cluster)):
-        cluster_policy = policies.get((cluster.id, None), rules.Policy())
+        cluster_policy = policies.get((cluster.id, None), Policy())
         rows = effective_rows(session, cluster.id)
         wide = [r for r in rows if r.scope == "cluster"]
         by_project: dict[str, list[Any]] = {}
@@ -97,7 +100,7 @@ def build(session: Any) -> dict[str, ClusterView]:
             own = policies.get((cluster.id, project_id)) if project_id else None
             creds = by_namespace.get(name, []) + by_project.get(project_id, []) + wide
             view.namespaces[name] = NamespaceView(
-                (own or rules.Policy()).over(cluster_policy), _keyring(creds)
+                (own or Policy()).over(cluster_policy), _keyring(creds)
             )
         out[cluster.name] = view
         out[cluster.id] = view

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from pullkeeper.core import policy as rules
 from pullkeeper.core import providers, pullpolicy, realms
+from pullkeeper.core.policy import allowlist_admits
 from pullkeeper.core.reference import Reference
 from pullkeeper.registry.client import TLS, Login, Registry
 from pullkeeper.registry.errors import RegistryError
-from pullkeeper.services import clusters, credentials, credfiles, policies, pullcheck
+from pullkeeper.services import clusters, config_files, credentials, policies, pull_trial
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
@@ -92,7 +92,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
                 continue
             password = server.vault.decrypt(row.secret_key_id, row.secret_blob, row.id)
             login = Login(row.username, password, token_hosts=tuple(row.token_hosts or ()))
-            candidates.append(pullcheck.Candidate(item["name"], row.server, login, row.id))
+            candidates.append(pull_trial.Candidate(item["name"], row.server, login, row.id))
     admission = found["admission"]
     refused = None
     if not admission["allowed"]:
@@ -114,7 +114,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
             f"{policy.mode or 'enforce'} mode the pod would run, but the server checks only "
             "registries the allowlist admits"
         )
-    report = pullcheck.check(
+    report = pull_trial.check(
         found["pulled"],
         candidates,
         tls_for(server),
@@ -146,9 +146,9 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
 
 def _validated(image: str, platform: str | None, pull_policy: str | None) -> None:
     try:  # bad input fails before anything is read
-        pullcheck.parse_image(image)
-        pullcheck.parse_platform(platform)
-    except pullcheck.CheckInputError as e:
+        pull_trial.parse_image(image)
+        pull_trial.parse_platform(platform)
+    except pull_trial.CheckInputError as e:
         raise Invalid(str(e), "platform" if "platform" in str(e) else "image") from None
     try:
         pullpolicy.effective_pull_policy(image, pull_policy)
@@ -170,12 +170,12 @@ def run_with_file(
         raise Forbidden("only an admin, or an owner or member of a project, can run pull checks")
     _validated(req.image, req.platform, req.pull_policy)
     try:
-        found = credfiles.resolve_content(req.image, content, filename or "the file")
-    except credfiles.InputError as e:
+        found = config_files.resolve_content(req.image, content, filename or "the file")
+    except config_files.InputError as e:
         raise Invalid(str(e), "config") from None
-    report = pullcheck.check(
+    report = pull_trial.check(
         req.image,
-        pullcheck.candidates_from_keyring(found.matches),
+        pull_trial.candidates_from_keyring(found.matches),
         tls_for(server),
         platform=req.platform,
         pull_policy=req.pull_policy,
@@ -190,8 +190,8 @@ def run_with_file(
 
 
 def _admits(allowlist: tuple[str, ...], image: str) -> bool:
-    ref = pullcheck.parse_image(image)
-    return rules.allowlist_admits(allowlist, ref.domain, ref.path)
+    ref = pull_trial.parse_image(image)
+    return allowlist_admits(allowlist, ref.domain, ref.path)
 
 
 def _projects_allowlist(server: Server, actor: Actor) -> Callable[[Reference], str | None] | None:
@@ -212,7 +212,7 @@ def _projects_allowlist(server: Server, actor: Actor) -> Callable[[Reference], s
             lists.append((project.name, allowlist))
 
     def allowed(ref: Reference) -> str | None:
-        if any(rules.allowlist_admits(a, ref.domain, ref.path) for _, a in lists):
+        if any(allowlist_admits(a, ref.domain, ref.path) for _, a in lists):
             return None
         names = ", ".join(sorted({name for name, _ in lists})) or "none"
         return (

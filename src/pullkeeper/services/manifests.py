@@ -26,7 +26,7 @@ from pullkeeper.core.imageindex import Entry, Index
 from pullkeeper.core.reference import InvalidReference, Reference, validate_digest
 from pullkeeper.registry.client import TLS, Login, Registry, api_host
 from pullkeeper.registry.errors import Cause, RegistryError
-from pullkeeper.services.pullcheck import Candidate, parse_image
+from pullkeeper.services.pull_trial import Candidate, parse_image
 
 T = TypeVar("T")
 # What these use cases raise when a registry refuses or fails; the face reports its message.

@@ -7,14 +7,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullkeeper.core import policy as rules
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
+from pullkeeper.core.policy import (
+    Policy,
+    PolicyError,
+    check_allowlist_entry,
+    check_default_registry,
+    policy_warnings,
+)
 from pullkeeper.core.serviceaccounts import ServiceAccountsError, check_selection
 from pullkeeper.services import audit, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
-from pullkeeper.store.models import Cluster, Policy, Project
+from pullkeeper.store.models import Cluster, Project
+from pullkeeper.store.models import Policy as PolicyRow
 
 FIELDS = (
     "default_registry",
@@ -27,21 +34,23 @@ FIELDS = (
 )
 
 
-def _row(session: Session, cluster: Cluster, project: Project | None) -> Policy | None:
+def _row(session: Session, cluster: Cluster, project: Project | None) -> PolicyRow | None:
     project_id = project.id if project else None
     return session.scalar(
-        select(Policy).where(
-            Policy.cluster_id == cluster.id,
-            Policy.project_id.is_(None) if project_id is None else Policy.project_id == project_id,
+        select(PolicyRow).where(
+            PolicyRow.cluster_id == cluster.id,
+            PolicyRow.project_id.is_(None)
+            if project_id is None
+            else PolicyRow.project_id == project_id,
         )
     )
 
 
-def value_of(row: Policy | None) -> rules.Policy:
+def value_of(row: PolicyRow | None) -> Policy:
     """A stored policy row as the rules' value (all unset for no row)."""
     if row is None:
-        return rules.Policy()
-    return rules.Policy(
+        return Policy()
+    return Policy(
         row.default_registry,
         tuple(row.allowlist) if row.allowlist is not None else None,
         row.always_pull,
@@ -52,7 +61,7 @@ def value_of(row: Policy | None) -> rules.Policy:
     )
 
 
-def as_dict(p: rules.Policy) -> dict[str, Any]:
+def as_dict(p: Policy) -> dict[str, Any]:
     return {
         "default_registry": p.default_registry,
         "allowlist": list(p.allowlist) if p.allowlist is not None else None,
@@ -61,11 +70,11 @@ def as_dict(p: rules.Policy) -> dict[str, Any]:
         "require_digest": p.require_digest,
         "forbid_latest": p.forbid_latest,
         "mode": p.mode,
-        "warnings": rules.warnings(p),
+        "warnings": policy_warnings(p),
     }
 
 
-def get(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
+def get(session: Session, cluster: Cluster, project: Project | None) -> Policy:
     return value_of(_row(session, cluster, project))
 
 
@@ -86,8 +95,8 @@ def tag(session: Session, cluster: Cluster, project: Project | None) -> str:
     return versions.tag(_owner(cluster, project), row.version if row else 0)
 
 
-def effective(session: Session, cluster: Cluster, project: Project | None) -> rules.Policy:
-    own = get(session, cluster, project) if project else rules.Policy()
+def effective(session: Session, cluster: Cluster, project: Project | None) -> Policy:
+    own = get(session, cluster, project) if project else Policy()
     return own.over(get(session, cluster, None))
 
 
@@ -99,7 +108,7 @@ def put(
     values: dict[str, Any],
     *,
     if_match: IfMatch | None = None,
-) -> rules.Policy:
+) -> Policy:
     """Replace the fields given; a field set to null inherits again."""
     if project is None and not actor.is_admin:
         raise Forbidden("only an admin can change a cluster's policy")
@@ -114,7 +123,7 @@ def put(
         _check(values)
         before = as_dict(value_of(row)) if row else None
         if row is None:
-            row = Policy(
+            row = PolicyRow(
                 cluster_id=cluster.id,
                 project_id=project.id if project else None,
                 created_by=actor.username,
@@ -144,14 +153,14 @@ def _check(values: dict[str, Any]) -> None:
         raise Invalid(f"unknown policy field {sorted(unknown)[0]!r}", sorted(unknown)[0])
     try:
         if values.get("default_registry") is not None:
-            rules.check_default_registry(values["default_registry"])
+            check_default_registry(values["default_registry"])
         if values.get("allowlist") is not None:
-            values["allowlist"] = [rules.check_allowlist_entry(e) for e in values["allowlist"]]
+            values["allowlist"] = [check_allowlist_entry(e) for e in values["allowlist"]]
         if values.get("mode") is not None and values["mode"] not in MODES:
             raise Invalid(f"mode must be one of {', '.join(MODES)}", "mode")
         if values.get("service_accounts") is not None:
             values["service_accounts"] = list(check_selection(values["service_accounts"]))
-    except rules.PolicyError as e:
+    except PolicyError as e:
         raise Invalid(str(e), e.field) from None
     except ServiceAccountsError as e:
         raise Invalid(str(e), "service_accounts") from None

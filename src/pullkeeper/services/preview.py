@@ -13,7 +13,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from pullkeeper.core import imagepolicy
-from pullkeeper.core import policy as rules
+from pullkeeper.core.policy import (
+    Policy,
+    PolicyError,
+    check_allowlist_entry,
+    check_default_registry,
+)
 from pullkeeper.services import policies
 from pullkeeper.services.errors import Invalid
 from pullkeeper.store.models import Cluster, Project
@@ -32,23 +37,23 @@ class Preview:
 
 def proposed(
     session: Session, cluster: Cluster, project: Project | None, values: dict[str, Any]
-) -> rules.Policy:
+) -> Policy:
     """These policy values (None inherits) over the parent's; Invalid names a bad field."""
     try:
         if values.get("default_registry") is not None:
-            rules.check_default_registry(values["default_registry"])
+            check_default_registry(values["default_registry"])
         if values.get("allowlist") is not None:
-            values["allowlist"] = tuple(rules.check_allowlist_entry(e) for e in values["allowlist"])
-    except rules.PolicyError as e:
+            values["allowlist"] = tuple(check_allowlist_entry(e) for e in values["allowlist"])
+    except PolicyError as e:
         raise Invalid(str(e), e.field) from None
     if values.get("mode") is not None and values["mode"] not in imagepolicy.MODES:
         raise Invalid(f"mode must be one of {', '.join(imagepolicy.MODES)}", "mode")
-    own = rules.Policy(**{f.name: values.get(f.name) for f in fields(rules.Policy)})
-    parent = policies.get(session, cluster, None) if project is not None else rules.Policy()
+    own = Policy(**{f.name: values.get(f.name) for f in fields(Policy)})
+    parent = policies.get(session, cluster, None) if project is not None else Policy()
     return own.over(parent)
 
 
-def preview(image: str, policy: rules.Policy) -> Preview:
+def preview(image: str, policy: Policy) -> Preview:
     image = image.strip()
     if not image:
         raise Invalid("type an image, e.g. nginx:1.27 or quay.io/org/app@sha256:...", "image")

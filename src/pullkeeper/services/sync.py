@@ -31,8 +31,7 @@ from sqlalchemy import func, select
 from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.core.delivery import Desired, Existing
 from pullkeeper.kube.api import Access, ClusterAPI, KubeError
-from pullkeeper.services import audit, leader
-from pullkeeper.services import delivery as store_state
+from pullkeeper.services import audit, desired_state, leader
 from pullkeeper.services.actor import Actor
 from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Project
 
@@ -253,7 +252,7 @@ class ClusterSync:
         self._accounts: dict[tuple[str, str], dict[str, Any]] = {}  # ServiceAccount objects
         self._echoes = Echoes()  # of Secret writes
         self._account_echoes = Echoes()
-        self._state: store_state.ClusterState | None = None
+        self._state: desired_state.ClusterState | None = None
         self._cluster_name = cluster_id
         self._hash_key = b""
         self._seen = 0  # the store revision (newest audit id) the loaded state includes
@@ -513,7 +512,7 @@ class ClusterSync:
             if cluster is None:
                 self._stop.set()
                 raise KubeError("the cluster was removed")
-            self._state = store_state.load(session, self.server.vault, cluster)
+            self._state = desired_state.load(session, self.server.vault, cluster)
         self._seen = revision
         self._hash_key = self.server.content_hash_key()
         recorded = {n.name: n.recorded_project for n in self._state.namespaces}

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pullkeeper.core import workloads as rules
+from pullkeeper.core import workloads
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.core.workloads import Container
@@ -160,7 +160,7 @@ def deploy(
     _validate(name, containers, replicas, one_image=len(containers) == 1)
     images = list(dict.fromkeys(c.image for c in containers))
     secrets, used, _ = matching_secrets(server, actor, cluster, namespace, images)
-    manifest = rules.deployment(name, namespace, containers, replicas, secrets)
+    manifest = workloads.deployment(name, namespace, containers, replicas, secrets)
     with _api(cluster, access) as api:
         try:
             created = api.create_deployment(manifest)
@@ -237,13 +237,15 @@ def status(
                 raise NotFound(f"no Deployment {name!r} in namespace {namespace!r}")
             labels = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
             found = api.replicasets(namespace, labels) if labels else []
-            sets = rules.owned_replicasets(workload, found)
-            pods = rules.owned_pods(workload, sets, api.pods(namespace, labels) if labels else [])
-            events = rules.related_events(workload, sets, pods, api.events(namespace))
+            sets = workloads.owned_replicasets(workload, found)
+            pods = workloads.owned_pods(
+                workload, sets, api.pods(namespace, labels) if labels else []
+            )
+            events = workloads.related_events(workload, sets, pods, api.events(namespace))
         except KubeError as e:
             raise _failed(e, namespace) from None
-    roll = rules.rollout(workload, pods, events)
-    spec = rules.pod_spec(workload)
+    roll = workloads.rollout(workload, pods, events)
+    spec = workloads.pod_spec(workload)
     result: dict[str, Any] = {
         "cluster": cluster.name,
         "namespace": namespace,
@@ -256,13 +258,13 @@ def status(
         "updated": roll.updated,
         "available": roll.available,
         "conditions": roll.conditions,
-        "images": rules.images(spec),
-        "image_pull_secrets": rules.pull_secret_names(spec),
+        "images": workloads.images(spec),
+        "image_pull_secrets": workloads.pull_secret_names(spec),
         "pods": [_pod(p) for p in pods],
         "events": events,
         "diagnosis": [],
     }
-    if diagnose and roll.state == rules.FAILED:
+    if diagnose and roll.state == workloads.FAILED:
         result["diagnosis"] = [
             _diagnose(server, actor, cluster.name, namespace, image) for image in roll.failed_images
         ]
@@ -332,7 +334,7 @@ def attach(
 ) -> dict[str, Any]:
     """Give a workload made elsewhere the matching pull secrets it lacks, keeping every entry
     it has, in its order; no write when nothing is missing."""
-    kind = rules.kind_of(kind_text)
+    kind = workloads.kind_of(kind_text)
     if kind is None:
         raise Invalid(
             f"{kind_text!r} is not a workload kind pullkeeper attaches to: "
@@ -350,11 +352,11 @@ def attach(
                 raise _failed(e, namespace) from None
             if workload is None:
                 raise NotFound(f"no {kind} {name!r} in namespace {namespace!r}")
-            spec = rules.pod_spec(workload)
-            images = rules.images(spec)
-            had = rules.pull_secret_names(spec)
+            spec = workloads.pod_spec(workload)
+            images = workloads.images(spec)
+            had = workloads.pull_secret_names(spec)
             wanted, used, _ = matching_secrets(server, actor, cluster, namespace, images)
-            added = rules.merge_pull_secrets(had, wanted)
+            added = workloads.merge_pull_secrets(had, wanted)
             if not added:
                 break
             try:
@@ -380,7 +382,7 @@ def attach(
         "images": images,
         "had": had,
         "added": added,
-        "image_pull_secrets": rules.pull_secret_names(rules.pod_spec(workload)),
+        "image_pull_secrets": workloads.pull_secret_names(workloads.pod_spec(workload)),
         "credentials": used,
         "missing_secrets": missing,
     }

@@ -9,10 +9,10 @@ from pullkeeper.web import (
     apidocs,
     audit,
     checks,
+    credentials,
     login,
     policies,
     projects,
-    registries,
     users,
     workloads,
 )
@@ -22,7 +22,17 @@ from pullkeeper.web.security import SecurityHeaders
 
 def mount(app: FastAPI) -> None:
     """Add the pages, the API docs, their static files and the security headers to the app."""
-    for module in (login, registries, policies, projects, checks, workloads, audit, users, apidocs):
+    for module in (
+        login,
+        credentials,
+        policies,
+        projects,
+        checks,
+        workloads,
+        audit,
+        users,
+        apidocs,
+    ):
         app.include_router(module.router)
     app.mount(apidocs.ASSETS, apidocs.assets(), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
 
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.web import security, session
@@ -17,12 +18,20 @@ def _next(value: str | None) -> str:
     # Only a path on this site: never an open redirect to another host.
     if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
-    return "/registries"
+    return "/credentials"
 
 
 @router.get("/")
 def home() -> Response:
-    return see_other("/registries")
+    return see_other("/credentials")
+
+
+@router.get("/registries")
+@router.get("/registries/{rest:path}")
+def moved(request: Request, rest: str = "") -> Response:
+    """Pages once under /registries: the same page under /credentials, query kept."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/credentials{'/' if rest else ''}{rest}{query}", status_code=308)
 
 
 @router.get("/login")

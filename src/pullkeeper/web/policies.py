@@ -8,9 +8,9 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from pullkeeper.api.schemas import PolicyIn
-from pullkeeper.core import policy as rules
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
+from pullkeeper.core.policy import Policy, policy_warnings
 from pullkeeper.services import clusters, policies, preview
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import PreconditionFailed, ServiceError
@@ -44,7 +44,7 @@ def _target(
     return None, None
 
 
-def _form_of(p: rules.Policy) -> dict[str, str]:
+def _form_of(p: Policy) -> dict[str, str]:
     """A policy as the form shows it: "" where a field inherits."""
     out = {
         "default_registry": p.default_registry or "",
@@ -95,7 +95,7 @@ def _render(
         known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
         known_projects = clusters.list_projects(s, web.actor)
         c, p = _target(s, web.actor, cluster, project)
-        own = policies.get(s, c, p) if c is not None else rules.Policy()
+        own = policies.get(s, c, p) if c is not None else Policy()
         inherited = policies.get(s, c, None) if c is not None and p is not None else None
         current = policies.tag(s, c, p) if c is not None else ""
     saved = _form_of(own)
@@ -116,7 +116,7 @@ def _render(
         project=p,
         form=shown,
         inherited=_form_of(inherited) if inherited is not None else None,
-        warnings=rules.warnings(own),
+        warnings=policy_warnings(own),
         errors=errors,
         modes=MODES,
         may_change=c is not None and _may_change(web.actor, p),

@@ -12,7 +12,7 @@ from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.schemas import ClusterIn, ClusterPatch, NamespaceIn, ProjectIn, ProjectPatch
 from pullkeeper.services import clusters as svc
-from pullkeeper.services import delivery
+from pullkeeper.services import desired_state
 from pullkeeper.services.errors import Invalid
 
 router = APIRouter(tags=["clusters"])
@@ -180,7 +180,7 @@ def render(
         c = svc.get_cluster(session, actor, cluster)
         ns = svc.get_namespace(session, actor, c, namespace) if namespace else None
         p = svc.get_project(session, actor, project, c) if project else None
-        rendered = delivery.render(
+        rendered = desired_state.render(
             session,
             actor,
             server.vault,

@@ -22,9 +22,9 @@ def expect() -> Any:
 
 
 def test_login_rejects_a_wrong_password_and_logs_out(page: Any, site: Site) -> None:
-    page.goto(site.url + "/registries")
+    page.goto(site.url + "/credentials")
     # Not logged in: the login form, which comes back to the page asked for.
-    page.wait_for_url(re.compile(r"/login\?next=/registries$"))
+    page.wait_for_url(re.compile(r"/login\?next=/credentials$"))
     page.get_by_label("User name").fill("admin")
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Log in").click()
@@ -43,7 +43,7 @@ def test_login_rejects_a_wrong_password_and_logs_out(page: Any, site: Site) -> N
     page.wait_for_url(site.url + "/login")
     # The session's token is revoked, not just forgotten: the old cookie no longer works.
     page.context.add_cookies([cookie])
-    page.goto(site.url + "/registries")
+    page.goto(site.url + "/credentials")
     page.wait_for_url(re.compile(r"/login\?next="))
 
 
@@ -52,7 +52,7 @@ def test_an_owner_without_registries_sees_the_empty_state(page: Any, site: Site)
     empty = page.locator(".empty")
     expect()(empty).to_contain_text("No registries yet — add one")
     empty.get_by_role("link", name="add one").click()
-    page.wait_for_url(site.url + "/registries/new")
+    page.wait_for_url(site.url + "/credentials/new")
     # A project owner may not create cluster-wide registries: the choice is not offered.
     expect()(page.get_by_label("Every namespace of the cluster")).to_have_count(0)
     expect()(page.get_by_label("Every namespace of a project")).to_have_count(1)
@@ -61,7 +61,7 @@ def test_an_owner_without_registries_sees_the_empty_state(page: Any, site: Site)
 def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: Console) -> None:
     log_in(page, site, "admin", site.server.admin_password)
     page.get_by_role("link", name="Add a registry").click()
-    page.wait_for_url(site.url + "/registries/new")
+    page.wait_for_url(site.url + "/credentials/new")
 
     # Choosing the provider adapts the form (htmx swaps it in place).
     page.get_by_label("Provider", exact=True).select_option(label="Amazon ECR")
@@ -88,7 +88,7 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     assert site.credentials("Bad_Name") == []
 
     # Quay.io: the address is fixed and shown read-only.
-    page.goto(site.url + "/registries/new?provider=quay")
+    page.goto(site.url + "/credentials/new?provider=quay")
     address = page.get_by_label("Registry address")
     expect()(address).to_have_value("quay.io")
     expect()(address).to_have_attribute("readonly", "")
@@ -108,7 +108,7 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     page.get_by_label("Password or token").fill(QUAY_PASSWORD)
     page.get_by_label("Email (optional)").fill("robot@example.com")
     page.get_by_role("button", name="Save registry").click()
-    page.wait_for_url(re.compile(r"/registries/[0-9a-f]{32}\?created=1$"))
+    page.wait_for_url(re.compile(r"/credentials/[0-9a-f]{32}\?created=1$"))
     expect()(page.get_by_role("status")).to_have_text("Registry created.")
     expect()(page.get_by_role("heading", level=1)).to_contain_text("quay-pull")
     expect()(page.locator("dl.meta")).to_contain_text("project team-a in prod")
@@ -123,7 +123,7 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     )
 
     # The same name where it would land in the same namespaces is a conflict, at the name.
-    page.goto(site.url + "/registries/new?provider=quay")
+    page.goto(site.url + "/credentials/new?provider=quay")
     page.get_by_label("Name", exact=True).fill("quay-pull")
     page.get_by_label("Cluster", exact=True).select_option("prod")
     page.get_by_label("Namespace (for namespace scope)").fill("a-web")
@@ -157,7 +157,7 @@ def test_list_filters_search_and_pages(page: Any, site: Site) -> None:
     expect()(page.locator("tbody tr")).to_have_count(5)
     expect()(page.locator("tbody tr").first).to_contain_text("bulk-50")
 
-    page.goto(site.url + "/registries?q=bulk-&state=inactive")
+    page.goto(site.url + "/credentials?q=bulk-&state=inactive")
     expect()(page.locator(".count")).to_have_text("11 registries")
     row = page.locator("tbody tr", has_text="bulk-05")
     expect()(row).to_contain_text("inactive")
@@ -178,7 +178,7 @@ def test_list_filters_search_and_pages(page: Any, site: Site) -> None:
             username="u",
             password="twin-s3cret",
         )
-    page.goto(site.url + "/registries?q=twin-")
+    page.goto(site.url + "/credentials?q=twin-")
     page.get_by_label("State").select_option("superseded")
     page.get_by_role("button", name="Filter").click()
     expect()(page.locator(".count")).to_have_text("1 registry")
@@ -190,13 +190,13 @@ def test_list_filters_search_and_pages(page: Any, site: Site) -> None:
     expect()(page.locator("tbody tr")).to_contain_text("twin-new")
     expect()(page.locator("tbody tr .badge")).to_have_text("active")
 
-    page.goto(site.url + "/registries?q=no-such-registry")
+    page.goto(site.url + "/credentials?q=no-such-registry")
     expect()(page.locator(".empty")).to_contain_text("No registries match these filters.")
 
     # Filters combine, and a bad one says what is wrong instead of failing.
-    page.goto(site.url + "/registries?namespace=b-web")
+    page.goto(site.url + "/credentials?namespace=b-web")
     expect()(page.get_by_role("alert")).to_have_text("filtering by namespace needs a cluster")
-    page.goto(site.url + "/registries?cluster=prod&namespace=b-web&provider=custom&q=bulk-1")
+    page.goto(site.url + "/credentials?cluster=prod&namespace=b-web&provider=custom&q=bulk-1")
     expect()(page.locator(".count")).to_have_text("10 registries")
 
     # Without JavaScript the filter form is a plain GET form.
@@ -211,7 +211,7 @@ def test_list_filters_search_and_pages(page: Any, site: Site) -> None:
     finally:
         nojs.close()
 
-    page.goto(site.url + "/registries?cluster=prod")
+    page.goto(site.url + "/credentials?cluster=prod")
     screenshot(page, "registries-list", full_page=False)
 
 
@@ -226,7 +226,7 @@ def test_edit_deactivate_activate_delete(page: Any, site: Site) -> None:
         password="ghcr-s3cret-9",
     )
     log_in(page, site, "alice")
-    page.goto(f"{site.url}/registries/{cred['id']}")
+    page.goto(f"{site.url}/credentials/{cred['id']}")
     screenshot(page, "registry-detail")
     page.get_by_role("link", name="Edit").click()
 
@@ -269,7 +269,7 @@ def test_edit_deactivate_activate_delete(page: Any, site: Site) -> None:
     expect()(alert.locator("ul.namespaces li")).to_have_text(["a-api", "a-web"])
     screenshot(page, "registry-delete")
     page.get_by_role("button", name="Delete ghcr-pull").click()
-    page.wait_for_url(site.url + "/registries?deleted=1")
+    page.wait_for_url(site.url + "/credentials?deleted=1")
     expect()(page.get_by_role("status")).to_have_text("Registry deleted.")
     assert site.api.get(f"/credentials/{cred['id']}").status_code == 404
 
@@ -286,7 +286,7 @@ def test_token_servers_on_other_hosts_are_trusted_per_credential(page: Any, site
         password="gitlab-s3cret-4",
     )
     log_in(page, site, "alice")
-    page.goto(f"{site.url}/registries/{cred['id']}/edit")
+    page.goto(f"{site.url}/credentials/{cred['id']}/edit")
     field = page.get_by_label("Token servers on other hosts (optional)")
     expect()(field).to_have_value("")
     field.fill("https://gitlab.example.com/jwt/auth")
@@ -328,7 +328,7 @@ def test_members_see_no_secret_and_no_actions(page: Any, site: Site, browser: An
     assert TEAM_A_PASSWORD not in page.content()
     screenshot(page, "registry-detail-member")
     # Asking for the edit page anyway is refused by the service.
-    page.goto(f"{site.url}/registries/{cred['id']}/edit")
+    page.goto(f"{site.url}/credentials/{cred['id']}/edit")
     expect()(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
 
     # A member of another project does not know it exists.
@@ -339,7 +339,7 @@ def test_members_see_no_secret_and_no_actions(page: Any, site: Site, browser: An
         p2.get_by_label("Search by name").fill("team-a")
         p2.wait_for_url(re.compile(r"q=team-a"))
         expect()(p2.locator(".empty")).to_contain_text("No registries match these filters.")
-        p2.goto(f"{site.url}/registries/{cred['id']}")
+        p2.goto(f"{site.url}/credentials/{cred['id']}")
         expect()(p2.get_by_role("heading", level=1)).to_have_text("Not found")
         assert "team-a-pull" not in p2.content()
     finally:
@@ -360,7 +360,7 @@ def test_narrow_screen_has_no_sideways_scroll(browser: Any, site: Site) -> None:
     try:
         page = context.new_page()
         log_in(page, site, "admin", site.server.admin_password)
-        page.goto(site.url + "/registries?q=narrow-screen")
+        page.goto(site.url + "/credentials?q=narrow-screen")
         expect()(page.locator("tbody tr").first).to_be_visible()
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -381,7 +381,7 @@ def test_gcr_key_as_an_uploaded_file(page: Any, site: Site) -> None:
         "private_key": "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n",
     }
     log_in(page, site, "admin", site.server.admin_password)
-    page.goto(site.url + "/registries/new?provider=gcr")
+    page.goto(site.url + "/credentials/new?provider=gcr")
     page.get_by_label("Name", exact=True).fill("gcr-upload")
     page.get_by_label("Cluster", exact=True).select_option("prod")
     page.get_by_label("Namespace (for namespace scope)").fill("a-web")
@@ -404,7 +404,7 @@ def test_gcr_key_as_an_uploaded_file(page: Any, site: Site) -> None:
         ]
     )
     page.get_by_role("button", name="Save registry").click()
-    page.wait_for_url(re.compile(r"/registries/[0-9a-f]{32}\?created=1$"))
+    page.wait_for_url(re.compile(r"/credentials/[0-9a-f]{32}\?created=1$"))
     assert "not-a-real-key" not in page.content()
     [stored] = site.credentials("gcr-upload")
     assert (stored["provider"], stored["username"]) == ("gcr", "_json_key")

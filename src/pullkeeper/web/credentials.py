@@ -79,7 +79,7 @@ def may_manage(session: Session, actor: Actor, cred: Any) -> bool:
 # --------------------------------------------------------------------------- list
 
 
-@router.get("/registries")
+@router.get("/credentials")
 def list_page(
     request: Request,
     cluster: Annotated[str, Query(max_length=63)] = "",
@@ -124,7 +124,7 @@ def list_page(
     pages = max(1, -(-total // PAGE_SIZE))
     return page(
         request,
-        "registries.html",
+        "credentials.html",
         web,
         items=items,
         total=total,
@@ -133,8 +133,8 @@ def list_page(
         filtered=any(filters.values()),
         page_no=page_no,
         pages=pages,
-        prev_url=with_query("/registries", **filters, page=page_no - 1) if page_no > 1 else "",
-        next_url=with_query("/registries", **filters, page=page_no + 1) if page_no < pages else "",
+        prev_url=with_query("/credentials", **filters, page=page_no - 1) if page_no > 1 else "",
+        next_url=with_query("/credentials", **filters, page=page_no + 1) if page_no < pages else "",
         clusters=known_clusters,
         projects=known_projects,
         providers=PROVIDERS.values(),
@@ -171,7 +171,7 @@ def _create_form(
     values.setdefault("cluster", known_clusters[0] if len(known_clusters) == 1 else "")
     return page(
         request,
-        "registry_new.html",
+        "credential_new.html",
         web,
         status=status,
         provider=provider,
@@ -187,7 +187,7 @@ def _create_form(
     )
 
 
-@router.get("/registries/new")
+@router.get("/credentials/new")
 def new_form(
     request: Request,
     provider: Annotated[str, Query(max_length=32)] = "dockerhub",
@@ -258,7 +258,7 @@ def create_values(
 CreateValues = Annotated[dict[str, Any], Depends(create_values)]
 
 
-@router.post("/registries/new")
+@router.post("/credentials/new")
 def create(
     request: Request,
     values: CreateValues,
@@ -300,12 +300,12 @@ def create(
             created.append(cred.id)
 
     if body is not None and forms.attempt(run, errors, CREATE_FIELDS):
-        return see_other(f"/registries/{created[0]}?created=1")
+        return see_other(f"/credentials/{created[0]}?created=1")
     values["password"] = ""  # never sent back: it is typed again
     return _create_form(request, web, values, errors, status=422)
 
 
-@router.post("/registries/new/test")
+@router.post("/credentials/new/test")
 def test_login(
     request: Request,
     values: CreateValues,
@@ -368,7 +368,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
     }
 
 
-@router.get("/registries/{cred_id}")
+@router.get("/credentials/{cred_id}")
 def detail(
     request: Request, cred_id: str, created: str = "", saved: str = "", checked: str = ""
 ) -> Response:
@@ -386,10 +386,10 @@ def detail(
             if last["status"] == "ok"
             else f"Login checked: it fails ({last['cause']})."
         )
-    return page(request, "registry.html", web, notice=notice, **found)
+    return page(request, "credential.html", web, notice=notice, **found)
 
 
-@router.post("/registries/{cred_id}/verify")
+@router.post("/credentials/{cred_id}/verify")
 def verify(
     request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
@@ -397,7 +397,7 @@ def verify(
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     checks.verify(session.server_of(request), web.actor, cred_id)
-    return see_other(f"/registries/{cred_id}?checked=1")
+    return see_other(f"/credentials/{cred_id}?checked=1")
 
 
 def _set_state(request: Request, cred_id: str, csrf: str, state: str) -> Response:
@@ -405,17 +405,17 @@ def _set_state(request: Request, cred_id: str, csrf: str, state: str) -> Respons
     security.check(request, csrf, web.csrf)
     with session.server_of(request).transaction() as s:
         svc.set_state(s, web.actor, svc.get(s, web.actor, cred_id), state)
-    return see_other(f"/registries/{cred_id}?saved=1")
+    return see_other(f"/credentials/{cred_id}?saved=1")
 
 
-@router.post("/registries/{cred_id}/activate")
+@router.post("/credentials/{cred_id}/activate")
 def activate(
     request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
     return _set_state(request, cred_id, csrf, "active")
 
 
-@router.post("/registries/{cred_id}/deactivate")
+@router.post("/credentials/{cred_id}/deactivate")
 def deactivate(
     request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
@@ -464,7 +464,7 @@ def _edit_form(
     ]
     return page(
         request,
-        "registry_edit.html",
+        "credential_edit.html",
         web,
         status=status,
         item=item,
@@ -478,13 +478,13 @@ def _edit_form(
     )
 
 
-@router.get("/registries/{cred_id}/edit")
+@router.get("/credentials/{cred_id}/edit")
 def edit_form(request: Request, cred_id: str) -> Response:
     web = session.required(request)
     return _edit_form(request, web, cred_id, None, {})
 
 
-@router.post("/registries/{cred_id}/edit")
+@router.post("/credentials/{cred_id}/edit")
 def edit(
     request: Request,
     cred_id: str,
@@ -528,7 +528,7 @@ def edit(
 
     failed = forms.failure(run, errors, EDIT_FIELDS)
     if failed is None and not errors:
-        return see_other(f"/registries/{cred_id}?saved=1")
+        return see_other(f"/credentials/{cred_id}?saved=1")
     if isinstance(failed, PreconditionFailed):
         del errors["form"]  # the page says it in its own words
         return _edit_form(
@@ -560,7 +560,7 @@ def _reach(s: Session, actor: Actor, item: dict[str, Any]) -> list[str]:
     return [n["name"] for n in clusters.list_namespaces(s, actor, c, p)]
 
 
-@router.get("/registries/{cred_id}/delete")
+@router.get("/credentials/{cred_id}/delete")
 def delete_confirm(request: Request, cred_id: str) -> Response:
     web = session.required(request)
     with session.server_of(request).reading() as s:
@@ -568,10 +568,10 @@ def delete_confirm(request: Request, cred_id: str) -> Response:
         if not found["manage"]:
             raise Forbidden("only an admin or the owner of the credential's project can delete it")
         namespaces = _reach(s, web.actor, found["item"])
-    return page(request, "registry_delete.html", web, item=found["item"], namespaces=namespaces)
+    return page(request, "credential_delete.html", web, item=found["item"], namespaces=namespaces)
 
 
-@router.post("/registries/{cred_id}/delete")
+@router.post("/credentials/{cred_id}/delete")
 def delete(
     request: Request, cred_id: str, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
@@ -579,4 +579,4 @@ def delete(
     security.check(request, csrf, web.csrf)
     with session.server_of(request).transaction() as s:
         svc.delete(s, web.actor, svc.get(s, web.actor, cred_id))
-    return see_other("/registries?deleted=1")
+    return see_other("/credentials?deleted=1")

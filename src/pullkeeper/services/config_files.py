@@ -284,13 +284,13 @@ def helper_candidates(image: str, path: str) -> tuple[list[Any], list[str]]:
     """docker's own credential for image from the config at path: its credHelpers entry for
     the registry, else its credsStore; none when it names no helper. The warnings say why a
     helper gave nothing."""
-    # Here only: pullcheck brings the registry client, which the other file commands lack.
-    from pullkeeper.services import pullcheck
+    # Here only: pull_trial brings the registry client, which the other file commands lack.
+    from pullkeeper.services import pull_trial
 
     try:
         config = load_one(path).config
-        domain = pullcheck.parse_image(image).domain
-    except pullcheck.CheckInputError as e:
+        domain = pull_trial.parse_image(image).domain
+    except pull_trial.CheckInputError as e:
         raise InputError(str(e)) from None
     server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
     helper = config.cred_helpers.get(server) or config.creds_store
@@ -304,5 +304,5 @@ def helper_candidates(image: str, path: str) -> tuple[list[Any], list[str]]:
         return [], []
     source = f"docker-credential-{helper}"
     if found.is_identity_token:
-        return [pullcheck.candidate(source, server, identity_token=found.secret)], []
-    return [pullcheck.candidate(source, server, found.username, found.secret)], []
+        return [pull_trial.candidate(source, server, identity_token=found.secret)], []
+    return [pull_trial.candidate(source, server, found.username, found.secret)], []

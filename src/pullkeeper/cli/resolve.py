@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, table, warn
-from pullkeeper.services import credfiles
+from pullkeeper.services import config_files
 
 
 @click.group()
@@ -44,8 +44,8 @@ def resolve(
 ) -> None:
     """Which credentials the kubelet would try for IMAGE, in its order."""
     try:
-        result = credfiles.resolve(image_ref, configs, node_configs, normalize=not no_normalize)
-    except credfiles.InputError as e:
+        result = config_files.resolve(image_ref, configs, node_configs, normalize=not no_normalize)
+    except config_files.InputError as e:
         raise CLIError(str(e)) from None
     for w in result.warnings:
         warn(w)
