@@ -1,0 +1,1 @@
+"""Pure rules, no I/O: references, docker config, the keyring, pull policy, admission, egress."""
