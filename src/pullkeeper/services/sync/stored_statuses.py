@@ -1,6 +1,6 @@
 """The sync's statuses in the store: written by the replica that syncs, read by all others.
 
-The syncing replica keeps its statuses in memory (services/sync.py) and writes what
+The syncing replica keeps its statuses in memory (statuses.py) and writes what
 changed here every poll; a replica that does not sync answers from these tables, so
 every replica's API, pages, metrics and webhook see the same delivery.
 """
@@ -15,7 +15,7 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 
-from pullkeeper.services.sync import CONFLICT, STATES, Changes, Status
+from pullkeeper.services.sync.statuses import CONFLICT, STATES, Changes, Status
 from pullkeeper.store.db import Database
 from pullkeeper.store.models import SyncClusterError, SyncStatus
 
@@ -85,7 +85,7 @@ class _Every(Generic[T]):
 
 
 class StoredStatuses:
-    """Statuses as the syncing replica last wrote them: the read side of sync.Statuses."""
+    """Statuses as the syncing replica last wrote them: the read side of Statuses."""
 
     def __init__(self, db: Database, refresh_seconds: float) -> None:
         self.db = db
@@ -107,7 +107,7 @@ class StoredStatuses:
         return dict(self._errors.get())
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
         with self.db.reading() as session:
             for state, n in session.execute(
                 select(SyncStatus.state, func.count()).group_by(SyncStatus.state)
