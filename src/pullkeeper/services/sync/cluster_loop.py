@@ -33,7 +33,7 @@ from pullkeeper.services import desired_state
 from pullkeeper.services.server import Server
 from pullkeeper.services.sync import discovery
 from pullkeeper.services.sync.echoes import Echoes
-from pullkeeper.services.sync.statuses import CONFLICT, ERROR, IN_SYNC, PENDING, Status, Statuses
+from pullkeeper.services.sync.statuses import Status, Statuses, SyncState
 from pullkeeper.store.models import Cluster
 
 log = logging.getLogger("pullkeeper.sync")
@@ -398,12 +398,12 @@ class ClusterSync:
         plan = delivery.plan(desired, self._secrets, [n.name for n in scope])
         cluster = self._cluster_name
         for want in plan.in_sync:
-            self._status(want, IN_SYNC)
+            self._status(want, SyncState.IN_SYNC)
         for c in collisions:
             self.statuses.set(
                 self.cluster_id,
                 c.refused,
-                Status(cluster, c.namespace, c.name, CONFLICT, c.reason),
+                Status(cluster, c.namespace, c.name, SyncState.CONFLICT, c.reason),
             )
         for want in plan.create:
             self._write(api, want, None)
@@ -484,7 +484,7 @@ class ClusterSync:
             self.writes += 1
             self._secrets[slot] = written = Existing.from_object(obj, self._hash_key)
             self._echoes.wrote(slot, written.resource_version)
-            self._status(want, IN_SYNC)
+            self._status(want, SyncState.IN_SYNC)
         except KubeError as e:
             if e.status == 409:
                 # Changed since we read it: read again, and the next pass decides.
@@ -492,7 +492,7 @@ class ClusterSync:
                 if current is not None:
                     self._secrets[slot] = Existing.from_object(current, self._hash_key)
                 self._events.put(("retry", want.namespace))
-                self._status(want, PENDING, "changed while being written; trying again")
+                self._status(want, SyncState.PENDING, "changed while being written; trying again")
                 return
             self._failed(e, want.namespace, want)
 
@@ -510,7 +510,7 @@ class ClusterSync:
             return api.replace_secret(want.manifest(), existing.resource_version)
         self._status(
             want,
-            CONFLICT,
+            SyncState.CONFLICT,
             f"a Secret {want.name} that pullkeeper did not create exists in {want.namespace}; "
             "it is left alone: rename the credential, remove that Secret, or let the "
             "credential adopt it",
@@ -527,13 +527,13 @@ class ClusterSync:
             delay = 1.0
             threading.Timer(delay, self._events.put, args=(("retry", namespace),)).start()
             if want is not None:
-                self._status(want, PENDING, e.message)
+                self._status(want, SyncState.PENDING, e.message)
             return
         if want is not None:
-            self._status(want, ERROR, e.message)
+            self._status(want, SyncState.ERROR, e.message)
         log.warning("cluster %s: %s", self._cluster_name, e.message)
 
-    def _status(self, want: Desired, state: str, reason: str = "") -> None:
+    def _status(self, want: Desired, state: SyncState, reason: str = "") -> None:
         self.statuses.set(
             self.cluster_id,
             want.credential_id,

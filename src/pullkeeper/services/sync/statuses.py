@@ -3,6 +3,7 @@ in-memory store of statuses, and the status query every face asks."""
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,8 +12,14 @@ from typing import Any
 
 from pullkeeper.services.server import Server
 
-IN_SYNC, PENDING, CONFLICT, ERROR = "in_sync", "pending", "conflict", "error"
-STATES = (IN_SYNC, PENDING, CONFLICT, ERROR)
+
+class SyncState(enum.StrEnum):
+    """Where one delivered Secret stands; the values are what the store and the API carry."""
+
+    IN_SYNC = "in_sync"
+    PENDING = "pending"
+    CONFLICT = "conflict"
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +27,7 @@ class Status:
     cluster: str
     namespace: str
     secret: str
-    state: str
+    state: SyncState
     reason: str = ""
     since: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -67,7 +74,7 @@ class Statuses:
             slots[(cluster_id, status.namespace)] = status
             self._dirty.add((credential_id, cluster_id, status.namespace))
             names = self._conflicts.setdefault((cluster_id, status.namespace), set())
-            if status.state == CONFLICT:
+            if status.state == SyncState.CONFLICT:
                 names.add(status.secret)
             else:
                 names.discard(status.secret)
@@ -87,7 +94,7 @@ class Statuses:
                 del self._conflicts[key]
             for slots in self._by_credential.values():
                 for (cid, namespace), status in slots.items():
-                    if cid == cluster_id and status.state == CONFLICT:
+                    if cid == cluster_id and status.state == SyncState.CONFLICT:
                         self._conflicts.setdefault((cid, namespace), set()).add(status.secret)
 
     def drop(self, cluster_id: str, namespace: str) -> None:
@@ -138,7 +145,7 @@ class Statuses:
             return dict(self._cluster_errors)
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(SyncState, 0)
         with self._lock:
             for slots in self._by_credential.values():
                 for status in slots.values():
@@ -152,7 +159,7 @@ def status_of(server: Server, credential: Any) -> dict[str, Any]:
     if manager is None:
         return {"credential": credential.id, "sync": "off", "items": [], "summary": {}}
     items = manager.statuses.of(credential.id)
-    summary: dict[str, int] = dict.fromkeys(STATES, 0)
+    summary: dict[str, int] = dict.fromkeys(SyncState, 0)
     for status in items:
         summary[status.state] += 1
     error = manager.statuses.errors().get(credential.cluster_id)

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 
-from pullkeeper.services.sync.statuses import CONFLICT, STATES, Changes, Status
+from pullkeeper.services.sync.statuses import Changes, Status, SyncState
 from pullkeeper.store.db import Database
 from pullkeeper.store.models import SyncClusterError, SyncStatus
 
@@ -100,14 +100,15 @@ class StoredStatuses:
                 .order_by(SyncStatus.cluster, SyncStatus.namespace)
             )
             return [
-                Status(r.cluster, r.namespace, r.secret, r.state, r.reason, r.since) for r in rows
+                Status(r.cluster, r.namespace, r.secret, SyncState(r.state), r.reason, r.since)
+                for r in rows
             ]
 
     def errors(self) -> dict[str, str]:
         return dict(self._errors.get())
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(SyncState, 0)
         with self.db.reading() as session:
             for state, n in session.execute(
                 select(SyncStatus.state, func.count()).group_by(SyncStatus.state)
@@ -128,7 +129,7 @@ class StoredStatuses:
         with self.db.reading() as session:
             rows = session.execute(
                 select(SyncStatus.cluster_id, SyncStatus.namespace, SyncStatus.secret).where(
-                    SyncStatus.state == CONFLICT
+                    SyncStatus.state == SyncState.CONFLICT
                 )
             )
             for k, n, secret in rows:
