@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from pullkeeper.services import admission, leader, sync
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
-from pullkeeper.store.models import Credential, Lease, utcnow
+from pullkeeper.store.models import Credential, Lease, SyncStatus, utcnow
 from tests.admission.conftest import pull_secrets_added
 from tests.kube.fake_apiserver import FakeApiServer
 from tests.kube.real import RealCluster
@@ -91,6 +92,10 @@ def test_one_replica_syncs_and_every_replica_reports_its_statuses(replicas: list
     assert follower["synced_by"] == first.manager.lease.holder != second.manager.lease.holder
     assert _status(first, cid)["synced_by"] == first.manager.lease.holder
     assert second.manager.statuses.counts()["in_sync"] == 3
+    # The store holds the states' values (as the API gives them), not their Python names.
+    with second.server.reading() as session:
+        stored = session.scalars(select(SyncStatus.state).where(SyncStatus.credential_id == cid))
+        assert sorted(stored) == ["in_sync"] * 3
 
 
 def test_the_follower_reports_a_cluster_the_leader_cannot_reach(replicas: list[World]) -> None:

@@ -13,6 +13,7 @@ the request's uid; a patch is a base64 JSONPatch; warnings go in `warnings`.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
@@ -201,8 +202,6 @@ _TYPE_NAMES = {dict: "an object", str: "a string", bool: "a boolean"}
 def parse_review(body: bytes) -> dict[str, Any]:
     """The review's request; BadReview saying what is wrong when the body is not an
     AdmissionReview v1 or a field the webhook reads has another type."""
-    import json
-
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -16,6 +15,7 @@ from pullkeeper.files import write_atomic
 from pullkeeper.services import auth, credentials, keys
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
+from pullkeeper.services.server_slots import RunningAdmission, RunningSync
 from pullkeeper.settings import Settings
 from pullkeeper.store import db
 from pullkeeper.store.vault import (
@@ -58,8 +58,8 @@ class Server:
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
         # Told after every write transaction (the sync looks at once instead of polling).
         self.on_change: list[Callable[[], None]] = []
-        self.sync: Any = None  # the running SyncManager, when the server syncs clusters
-        self.admission: Any = None  # the admission Webhook, once started
+        self.sync: RunningSync | None = None  # the running sync, when the server syncs
+        self.admission: RunningAdmission | None = None  # the admission webhook, once started
 
     @classmethod
     def open(cls, settings: Settings, *, check_keys: bool = True) -> Server:

@@ -1,4 +1,5 @@
-"""Keeping every cluster's Secrets as the store says: one watch-driven loop per cluster.
+"""One cluster's sync: a watch-driven loop, on a thread of its own, keeping the cluster's
+Secrets (and, in ServiceAccount mode, its ServiceAccounts) as the store says.
 
 Each loop lists the cluster's namespaces and the Secrets pullkeeper manages
 (two list calls, whatever the number of namespaces), writes what differs,
@@ -22,162 +23,20 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import func, select
 
 from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.core.delivery import Desired, Existing
 from pullkeeper.kube.api import Access, ClusterAPI, KubeError
-from pullkeeper.services import audit, desired_state, leader
-from pullkeeper.services.actor import Actor
-from pullkeeper.store.models import AuditEvent, Cluster, Namespace, Project
+from pullkeeper.services import desired_state
+from pullkeeper.services.server import Server
+from pullkeeper.services.sync import discovery
+from pullkeeper.services.sync.echoes import Echoes
+from pullkeeper.services.sync.statuses import Status, Statuses, SyncState
+from pullkeeper.store.models import Cluster
 
 log = logging.getLogger("pullkeeper.sync")
-SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
-
-IN_SYNC, PENDING, CONFLICT, ERROR = "in_sync", "pending", "conflict", "error"
-STATES = (IN_SYNC, PENDING, CONFLICT, ERROR)
-
-
-# --------------------------------------------------------------------------- statuses
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    cluster: str
-    namespace: str
-    secret: str
-    state: str
-    reason: str = ""
-    since: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "cluster": self.cluster,
-            "namespace": self.namespace,
-            "secret": self.secret,
-            "state": self.state,
-            "reason": self.reason,
-            "since": self.since.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """Statuses set (by key) and gone since the last look; the cluster errors, if changed."""
-
-    present: dict[tuple[str, str, str], Status]
-    gone: set[tuple[str, str, str]]
-    errors: dict[str, str] | None
-
-
-class Statuses:
-    """Where each credential's Secrets stand, per cluster and namespace; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # credential id -> (cluster id, namespace) -> Status
-        self._by_credential: dict[str, dict[tuple[str, str], Status]] = {}
-        self._cluster_errors: dict[str, str] = {}
-        # (cluster id, namespace) -> names of Secrets that are someone else's there
-        self._conflicts: dict[tuple[str, str], set[str]] = {}
-        # What changed since the last take_changes(): (credential id, cluster id, namespace).
-        self._dirty: set[tuple[str, str, str]] = set()
-        self._errors_dirty = False
-
-    def set(self, cluster_id: str, credential_id: str, status: Status) -> None:
-        with self._lock:
-            slots = self._by_credential.setdefault(credential_id, {})
-            old = slots.get((cluster_id, status.namespace))
-            if old is not None and (old.state, old.reason) == (status.state, status.reason):
-                return  # keep "since"
-            slots[(cluster_id, status.namespace)] = status
-            self._dirty.add((credential_id, cluster_id, status.namespace))
-            names = self._conflicts.setdefault((cluster_id, status.namespace), set())
-            if status.state == CONFLICT:
-                names.add(status.secret)
-            else:
-                names.discard(status.secret)
-
-    def keep_only(self, cluster_id: str, live: Iterable[tuple[str, str]]) -> None:
-        """Forget the cluster's statuses but those of these (credential id, namespace)."""
-        keep = set(live)
-        with self._lock:
-            for credential_id, slots in list(self._by_credential.items()):
-                for slot in [s for s in slots if s[0] == cluster_id]:
-                    if (credential_id, slot[1]) not in keep:
-                        del slots[slot]
-                        self._dirty.add((credential_id, *slot))
-                if not slots:
-                    del self._by_credential[credential_id]
-            for key in [k for k in self._conflicts if k[0] == cluster_id]:
-                del self._conflicts[key]
-            for slots in self._by_credential.values():
-                for (cid, namespace), status in slots.items():
-                    if cid == cluster_id and status.state == CONFLICT:
-                        self._conflicts.setdefault((cid, namespace), set()).add(status.secret)
-
-    def drop(self, cluster_id: str, namespace: str) -> None:
-        """Forget the cluster's statuses in a namespace that is going or gone."""
-        with self._lock:
-            for credential_id, slots in list(self._by_credential.items()):
-                if slots.pop((cluster_id, namespace), None) is not None:
-                    self._dirty.add((credential_id, cluster_id, namespace))
-                if not slots:
-                    del self._by_credential[credential_id]
-            self._conflicts.pop((cluster_id, namespace), None)
-
-    def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
-        """Names of Secrets in the namespace that pullkeeper found but does not manage."""
-        with self._lock:
-            return frozenset(self._conflicts.get((cluster_id, namespace), ()))
-
-    def cluster_error(self, cluster_id: str, message: str | None) -> None:
-        with self._lock:
-            if self._cluster_errors.get(cluster_id) == message:
-                return
-            if message is None:
-                self._cluster_errors.pop(cluster_id, None)
-            else:
-                self._cluster_errors[cluster_id] = message
-            self._errors_dirty = True
-
-    def take_changes(self) -> Changes:
-        """What changed since the last call, for the other replicas to read (sync_status)."""
-        with self._lock:
-            dirty, self._dirty = self._dirty, set()
-            errors = dict(self._cluster_errors) if self._errors_dirty else None
-            self._errors_dirty = False
-            present = {
-                key: status
-                for key in dirty
-                if (status := self._by_credential.get(key[0], {}).get(key[1:])) is not None
-            }
-        return Changes(present, dirty - set(present), errors)
-
-    def of(self, credential_id: str) -> list[Status]:
-        with self._lock:
-            found = list(self._by_credential.get(credential_id, {}).values())
-        return sorted(found, key=lambda s: (s.cluster, s.namespace))
-
-    def errors(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._cluster_errors)
-
-    def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATES, 0)
-        with self._lock:
-            for slots in self._by_credential.values():
-                for status in slots.values():
-                    out[status.state] += 1
-        return out
-
-
-# --------------------------------------------------------------------------- one cluster
-
 
 # What each loop lists and watches.
 WATCHED = ("namespace", "secret", "account")
@@ -194,44 +53,12 @@ class Options:
     lease_seconds: float = 15.0
 
 
-class Echoes:
-    """Tells the watch's echoes of the loop's own writes from news, without ordering
-    resourceVersions (to a client they are opaque strings): a watch delivers in order, so
-    while a write of ours has not come back through it, every event on that object is older
-    than what we wrote."""
-
-    _DELETED = ""
-
-    def __init__(self) -> None:
-        self._pending: dict[tuple[str, str], str] = {}
-
-    def wrote(self, key: tuple[str, str], resource_version: str) -> None:
-        self._pending[key] = resource_version
-
-    def deleted(self, key: tuple[str, str]) -> None:
-        self._pending[key] = self._DELETED
-
-    def stale(self, key: tuple[str, str], event: str, resource_version: str) -> bool:
-        """Whether the event is our own write coming back, or older than it."""
-        pending = self._pending.get(key)
-        if pending is None:
-            return False
-        if (event == "DELETED") == (pending == self._DELETED) and (
-            event == "DELETED" or resource_version == pending
-        ):
-            del self._pending[key]
-        return True
-
-    def clear(self) -> None:
-        self._pending.clear()
-
-
 class ClusterSync:
     """The loop of one cluster, on a thread of its own."""
 
     def __init__(
         self,
-        server: Any,
+        server: Server,
         cluster_id: str,
         statuses: Statuses,
         options: Options,
@@ -503,11 +330,11 @@ class ClusterSync:
 
     def _store_revision(self) -> int:
         with self.server.reading() as session:
-            return _revision(session)
+            return discovery.revision(session)
 
     def _load_store(self) -> None:
         with self.server.reading() as session:
-            revision = _revision(session)  # first: a change during the load reloads again
+            revision = discovery.revision(session)  # first: a change during the load reloads again
             cluster = session.get(Cluster, self.cluster_id)
             if cluster is None:
                 self._stop.set()
@@ -534,96 +361,24 @@ class ClusterSync:
             self._record_namespaces(stale)
 
     def _record_namespaces(self, seen: Iterable[delivery.Namespace]) -> None:
-        """Namespaces found in the cluster become known to the store, with the project their
-        label names; a label moving a namespace to another project moves it in the store."""
-        seen = list(seen)
-        if not seen:
-            return
-        written, before, after = 0, -1, -1
-        with self.server.transaction() as session:
-            before = _revision(session)
-            by_name = {
-                p.name: p.id
-                for p in session.execute(
-                    select(Project.id, Project.name).where(Project.cluster_id == self.cluster_id)
-                )
-            }
-            rows = {
-                n.name: n
-                for n in session.scalars(
-                    select(Namespace).where(
-                        Namespace.cluster_id == self.cluster_id,
-                        Namespace.name.in_([s.name for s in seen]),
-                    )
-                )
-            }
-            for ns in seen:
-                labelled = delivery.project_of(delivery.Namespace(ns.name, ns.labels), by_name)
-                row = rows.get(ns.name)
-                project_id = by_name.get(labelled) if labelled else None
-                if row is None:
-                    row = Namespace(
-                        cluster_id=self.cluster_id,
-                        name=ns.name,
-                        project_id=project_id,
-                        created_by=SYNC.username,
-                        updated_by=SYNC.username,
-                    )
-                    session.add(row)
-                    session.flush()
-                    action = "namespace.discover"
-                elif project_id is not None and row.project_id != project_id:
-                    row.project_id = project_id
-                    row.updated_by = SYNC.username
-                    action = "namespace.relabel"
-                else:
-                    continue
-                audit.record(
-                    session,
-                    SYNC,
-                    action,
-                    "namespace",
-                    row.id,
-                    project_id=row.project_id,
-                    after={"cluster": self._cluster_name, "name": ns.name},
-                )
-                written += 1
-            if written:
-                session.flush()
-                after = _revision(session)
-        self._own_records(before, after, written)
-
-    def _own_records(self, before: int, after: int, written: int) -> None:
-        """The loop's own audit records need no reload of the store: when they are all that
-        is new since a revision the loaded state includes, that state includes them too."""
-        if written and before == self._seen and after - before == written:
-            self._seen = after
+        self._own_records(
+            discovery.record_namespaces(self.server, self.cluster_id, self._cluster_name, seen)
+        )
 
     def _unrecord(self, name: str) -> None:
-        first = last = -1
-        with self.server.transaction() as session:
-            first = _revision(session)
-            row = session.scalar(
-                select(Namespace).where(
-                    Namespace.cluster_id == self.cluster_id, Namespace.name == name
-                )
-            )
-            if row is None or row.project_id is None:
-                return
-            before = {"project_id": row.project_id}
-            row.project_id, row.updated_by = None, SYNC.username
-            audit.record(
-                session,
-                SYNC,
-                "namespace.relabel",
-                "namespace",
-                row.id,
-                before=before,
-                after={"cluster": self._cluster_name, "name": name, "project_id": None},
-            )
-            session.flush()
-            last = _revision(session)
-        self._own_records(first, last, 1)
+        self._own_records(
+            discovery.unrecord_namespace(self.server, self.cluster_id, self._cluster_name, name)
+        )
+
+    def _own_records(self, recorded: discovery.Recorded) -> None:
+        """The loop's own audit records need no reload of the store: when they are all that
+        is new since a revision the loaded state includes, that state includes them too."""
+        if (
+            recorded.count
+            and recorded.before == self._seen
+            and recorded.after - recorded.before == recorded.count
+        ):
+            self._seen = recorded.after
 
     # -- reconciling
 
@@ -643,12 +398,12 @@ class ClusterSync:
         plan = delivery.plan(desired, self._secrets, [n.name for n in scope])
         cluster = self._cluster_name
         for want in plan.in_sync:
-            self._status(want, IN_SYNC)
+            self._status(want, SyncState.IN_SYNC)
         for c in collisions:
             self.statuses.set(
                 self.cluster_id,
                 c.refused,
-                Status(cluster, c.namespace, c.name, CONFLICT, c.reason),
+                Status(cluster, c.namespace, c.name, SyncState.CONFLICT, c.reason),
             )
         for want in plan.create:
             self._write(api, want, None)
@@ -729,7 +484,7 @@ class ClusterSync:
             self.writes += 1
             self._secrets[slot] = written = Existing.from_object(obj, self._hash_key)
             self._echoes.wrote(slot, written.resource_version)
-            self._status(want, IN_SYNC)
+            self._status(want, SyncState.IN_SYNC)
         except KubeError as e:
             if e.status == 409:
                 # Changed since we read it: read again, and the next pass decides.
@@ -737,7 +492,7 @@ class ClusterSync:
                 if current is not None:
                     self._secrets[slot] = Existing.from_object(current, self._hash_key)
                 self._events.put(("retry", want.namespace))
-                self._status(want, PENDING, "changed while being written; trying again")
+                self._status(want, SyncState.PENDING, "changed while being written; trying again")
                 return
             self._failed(e, want.namespace, want)
 
@@ -755,7 +510,7 @@ class ClusterSync:
             return api.replace_secret(want.manifest(), existing.resource_version)
         self._status(
             want,
-            CONFLICT,
+            SyncState.CONFLICT,
             f"a Secret {want.name} that pullkeeper did not create exists in {want.namespace}; "
             "it is left alone: rename the credential, remove that Secret, or let the "
             "credential adopt it",
@@ -772,13 +527,13 @@ class ClusterSync:
             delay = 1.0
             threading.Timer(delay, self._events.put, args=(("retry", namespace),)).start()
             if want is not None:
-                self._status(want, PENDING, e.message)
+                self._status(want, SyncState.PENDING, e.message)
             return
         if want is not None:
-            self._status(want, ERROR, e.message)
+            self._status(want, SyncState.ERROR, e.message)
         log.warning("cluster %s: %s", self._cluster_name, e.message)
 
-    def _status(self, want: Desired, state: str, reason: str = "") -> None:
+    def _status(self, want: Desired, state: SyncState, reason: str = "") -> None:
         self.statuses.set(
             self.cluster_id,
             want.credential_id,
@@ -795,164 +550,7 @@ def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
-def _revision(session: Any) -> int:
-    return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
-
-
 def _labelled(ns: delivery.Namespace) -> bool:
     return bool(
         ns.labels.get(delivery.PROJECT_LABEL) or ns.labels.get(delivery.RANCHER_PROJECT_LABEL)
     )
-
-
-# --------------------------------------------------------------------------- all clusters
-
-
-class SyncManager:
-    """One ClusterSync per registered cluster, started and stopped as clusters come and go,
-    in the one replica that holds the sync lease; the others read its statuses."""
-
-    def __init__(
-        self,
-        server: Any,
-        options: Options,
-        api_for: Callable[[Access], ClusterAPI] | None = None,
-    ) -> None:
-        from pullkeeper.services import sync_status  # it reads this module's Status
-
-        self.server, self.options, self._api_for = server, options, api_for
-        self.lease = leader.Lease(server.db, leader.SYNC, options.lease_seconds)
-        self._own = Statuses()
-        self._stored = sync_status.StoredStatuses(server.db, options.poll_seconds)
-        self.leading = False
-        self.loops: dict[str, ClusterSync] = {}
-        self._lock = threading.Lock()
-        self._changed = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sync-manager", daemon=True)
-
-    @property
-    def statuses(self) -> Any:
-        """This replica's statuses while it syncs, else those the syncing one wrote."""
-        return self._own if self.leading else self._stored
-
-    @property
-    def synced_by(self) -> str:
-        """The replica that syncs: this one's holder name, another's, or "" (none yet)."""
-        return self.lease.holder if self.leading else self.lease.other
-
-    def start(self) -> None:
-        try:  # a lone server syncs from its first moment
-            self._step()
-        except Exception:
-            log.exception("sync: cannot take part in the election yet")
-        self._thread.start()
-
-    def changed(self) -> None:
-        """The store changed in this process: look at once."""
-        self._changed.set()
-
-    def _run(self) -> None:
-        poke = False
-        while not self._stop.is_set():
-            # Other processes' changes the loops find by polling; this one's come at once.
-            poke = self._changed.wait(self.options.poll_seconds)
-            self._changed.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self._step(poke)
-            except Exception:  # the store may be briefly unreachable; look again later
-                log.exception("sync: cannot read the clusters")
-
-    def _step(self, poke: bool = False) -> None:
-        from pullkeeper.services import sync_status  # it reads this module's Status
-
-        if self.lease.hold():
-            if not self.leading:
-                sync_status.clear(self.server.db)
-                self._own = Statuses()
-                self.leading = True
-                log.info("sync: this replica (%s) syncs the clusters", self.lease.holder)
-            self.refresh(poke)
-            sync_status.publish(self.server.db, self._own.take_changes())
-        elif self.leading:
-            log.warning("sync: %s holds the sync lease now; this replica stops", self.lease.other)
-            self.leading = False
-            self._stop_loops()
-
-    def refresh(self, poke: bool = True) -> None:
-        """Start loops for new clusters, stop those of removed ones; poke the rest to look."""
-        with self.server.reading() as session:
-            ids = set(session.scalars(select(Cluster.id)))
-        with self._lock:
-            for gone in set(self.loops) - ids:
-                self.loops.pop(gone).stop()
-            for cid in ids - set(self.loops):
-                loop = ClusterSync(self.server, cid, self._own, self.options, self._api_for)
-                self.loops[cid] = loop
-                loop.start()
-            if poke:
-                for cid in ids & set(self.loops):
-                    self.loops[cid].store_changed()
-
-    def _stop_loops(self) -> None:
-        with self._lock:
-            loops, self.loops = list(self.loops.values()), {}
-        for loop in loops:
-            loop.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._changed.set()
-        self._thread.join(5)
-        self._stop_loops()
-        if self.leading:
-            self.leading = False
-            self.lease.release()  # another replica goes on at once
-
-
-def start(server: Any, api_for: Callable[[Access], ClusterAPI] | None = None) -> SyncManager:
-    """The server's sync, running; the server tells it of every write it makes."""
-    settings = server.settings
-    options = Options(
-        resync_seconds=settings.sync_resync_seconds,
-        poll_seconds=settings.sync_poll_seconds,
-        excluded=tuple(settings.sync_excluded_namespaces),
-        # The holder renews it on its polls: a lease shorter than three polls would lapse.
-        lease_seconds=max(settings.sync_lease_seconds, 3 * settings.sync_poll_seconds),
-    )
-    manager = SyncManager(server, options, api_for)
-    server.sync = manager
-    server.on_change.append(manager.changed)
-    manager.start()
-    return manager
-
-
-def status_of(server: Any, credential: Any) -> dict[str, Any]:
-    """Where a credential's Secrets stand (the credential's visibility is the caller's check)."""
-    manager: SyncManager | None = server.sync
-    if manager is None:
-        return {"credential": credential.id, "sync": "off", "items": [], "summary": {}}
-    items = manager.statuses.of(credential.id)
-    summary = dict.fromkeys(STATES, 0)
-    for status in items:
-        summary[status.state] += 1
-    error = manager.statuses.errors().get(credential.cluster_id)
-    if credential.state != "active":
-        note = "inactive: its Secrets are removed"
-    elif error:
-        note = f"the cluster cannot be synced: {error}"
-    elif not items:
-        note = "no namespace of its scope is known in the cluster yet"
-    else:
-        note = ""
-    return {
-        "credential": credential.id,
-        "sync": "on",
-        "synced_by": manager.synced_by,
-        "cluster_error": error,
-        "note": note,
-        "summary": summary,
-        "items": [s.as_dict() for s in items],
-    }

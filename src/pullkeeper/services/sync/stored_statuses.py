@@ -1,6 +1,6 @@
 """The sync's statuses in the store: written by the replica that syncs, read by all others.
 
-The syncing replica keeps its statuses in memory (services/sync.py) and writes what
+The syncing replica keeps its statuses in memory (statuses.py) and writes what
 changed here every poll; a replica that does not sync answers from these tables, so
 every replica's API, pages, metrics and webhook see the same delivery.
 """
@@ -15,7 +15,7 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select
 
-from pullkeeper.services.sync import CONFLICT, STATES, Changes, Status
+from pullkeeper.services.sync.statuses import Changes, Status, SyncState
 from pullkeeper.store.db import Database
 from pullkeeper.store.models import SyncClusterError, SyncStatus
 
@@ -85,7 +85,7 @@ class _Every(Generic[T]):
 
 
 class StoredStatuses:
-    """Statuses as the syncing replica last wrote them: the read side of sync.Statuses."""
+    """Statuses as the syncing replica last wrote them: the read side of Statuses."""
 
     def __init__(self, db: Database, refresh_seconds: float) -> None:
         self.db = db
@@ -100,14 +100,15 @@ class StoredStatuses:
                 .order_by(SyncStatus.cluster, SyncStatus.namespace)
             )
             return [
-                Status(r.cluster, r.namespace, r.secret, r.state, r.reason, r.since) for r in rows
+                Status(r.cluster, r.namespace, r.secret, SyncState(r.state), r.reason, r.since)
+                for r in rows
             ]
 
     def errors(self) -> dict[str, str]:
         return dict(self._errors.get())
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(SyncState, 0)
         with self.db.reading() as session:
             for state, n in session.execute(
                 select(SyncStatus.state, func.count()).group_by(SyncStatus.state)
@@ -128,7 +129,7 @@ class StoredStatuses:
         with self.db.reading() as session:
             rows = session.execute(
                 select(SyncStatus.cluster_id, SyncStatus.namespace, SyncStatus.secret).where(
-                    SyncStatus.state == CONFLICT
+                    SyncStatus.state == SyncState.CONFLICT
                 )
             )
             for k, n, secret in rows:

@@ -1,0 +1,71 @@
+"""What a server's background parts offer the rest of the process: the running sync and
+the admission webhook, as far as the server's callers use them.
+
+Protocols, so that the server need not import the sync (which imports the server).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+
+class DeliveryStatus(Protocol):
+    """Where one delivered Secret stands."""
+
+    @property
+    def state(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class DeliveryStatuses(Protocol):
+    """Where every delivered Secret stands, as the syncing replica last saw it."""
+
+    def of(self, credential_id: str) -> Sequence[DeliveryStatus]: ...
+
+    def errors(self) -> dict[str, str]:
+        """Why each cluster that cannot be synced cannot, by cluster id."""
+
+    def counts(self) -> dict[str, int]:
+        """How many Secrets are in each state."""
+
+    def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
+        """Names of Secrets in the namespace that pullkeeper found but does not manage."""
+
+
+class RunningSync(Protocol):
+    @property
+    def statuses(self) -> DeliveryStatuses: ...
+
+    @property
+    def leading(self) -> bool:
+        """Whether this replica is the one that syncs."""
+
+    @property
+    def synced_by(self) -> str: ...
+
+
+class AdmissionIndex(Protocol):
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the index is first built."""
+
+    @property
+    def revision(self) -> int: ...
+
+
+class RunningAdmission(Protocol):
+    @property
+    def index(self) -> AdmissionIndex: ...
+
+    @property
+    def audit_dropped(self) -> int: ...
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        """Reviews answered, by (webhook, result)."""
+
+    def mutate(self, request: Mapping[str, Any], cluster: str | None) -> dict[str, Any]: ...
+
+    def validate(self, request: Mapping[str, Any], cluster: str | None) -> dict[str, Any]: ...
