@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from pullkeeper.core import admission, imagepolicy, keyring
 from pullkeeper.core.dockerconfig import AuthEntry
@@ -32,6 +33,7 @@ from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.credentials import effective_rows
 from pullkeeper.services.policies import value_of
+from pullkeeper.services.server import Server
 from pullkeeper.store.models import AuditEvent, Cluster, Namespace
 from pullkeeper.store.models import Policy as PolicyRow
 
@@ -75,7 +77,7 @@ class ClusterView:
         return self.namespaces.get(namespace, self.fallback)
 
 
-def build(session: Any) -> dict[str, ClusterView]:
+def build(session: Session) -> dict[str, ClusterView]:
     """Every cluster's view, by cluster name and id."""
     out: dict[str, ClusterView] = {}
     policies = {
@@ -99,7 +101,8 @@ def build(session: Any) -> dict[str, ClusterView]:
         )
         for name, project_id in known:
             own = policies.get((cluster.id, project_id)) if project_id else None
-            creds = by_namespace.get(name, []) + by_project.get(project_id, []) + wide
+            from_project = by_project.get(project_id, []) if project_id else []
+            creds = by_namespace.get(name, []) + from_project + wide
             view.namespaces[name] = NamespaceView(
                 (own or Policy()).over(cluster_policy), _keyring(creds)
             )
@@ -118,7 +121,7 @@ def _keyring(rows: list[Any]) -> keyring.Keyring:
 class Index:
     """The views, rebuilt from the store when it changes; thread-safe to read."""
 
-    def __init__(self, server: Any, refresh_seconds: float) -> None:
+    def __init__(self, server: Server, refresh_seconds: float) -> None:
         self.server, self.refresh_seconds = server, refresh_seconds
         self.ready = threading.Event()
         self.builds = 0
@@ -257,7 +260,7 @@ CLUSTER_AUDIT_SHARE = 10
 
 
 class Webhook:
-    def __init__(self, server: Any, index: Index, options: Options) -> None:
+    def __init__(self, server: Server, index: Index, options: Options) -> None:
         self.server, self.index, self.options = server, index, options
         self.counts: dict[tuple[str, str], int] = {}
         self.audit_dropped = 0  # records not written: over audit_per_minute
@@ -441,7 +444,7 @@ def _status(message: str) -> dict[str, Any]:
     return {"code": 403, "reason": "Forbidden", "message": message}
 
 
-def start(server: Any) -> Webhook:
+def start(server: Server) -> Webhook:
     settings = server.settings
     index = Index(server, settings.admission_refresh_seconds)
     server.on_change.append(index.changed)
