@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,13 +19,15 @@ class TokenCache:
     Entries live `ttl` seconds at most and never past the token's expiry; the
     server clears the cache on every write it commits, so a revocation or a
     role change takes effect at once in this process, and within `ttl` in other
-    processes sharing the store.
+    processes sharing the store. `clock` measures the `ttl` (seconds; a test gives
+    one it moves on itself).
     """
 
     MAX = 10_000
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
+        self._clock = clock
         self._entries: dict[str, tuple[Actor, datetime | None, float]] = {}
         self._lock = threading.Lock()
         # Bumped by clear(): an actor read before a write must not be stored after it.
@@ -36,7 +39,7 @@ class TokenCache:
         if entry is None:
             return None
         actor, expires_at, until = entry
-        if time.monotonic() >= until or (expires_at is not None and expires_at <= utcnow()):
+        if self._clock() >= until or (expires_at is not None and expires_at <= utcnow()):
             with self._lock:
                 self._entries.pop(key, None)
             return None
@@ -50,7 +53,7 @@ class TokenCache:
                 return
             if len(self._entries) >= self.MAX:
                 self._entries.clear()
-            self._entries[token_hash(token)] = (actor, expires_at, time.monotonic() + self.ttl)
+            self._entries[token_hash(token)] = (actor, expires_at, self._clock() + self.ttl)
 
     def clear(self) -> None:
         with self._lock:
