@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from pullkeeper.services.actor import Actor
@@ -11,6 +10,16 @@ from pullkeeper.store.models import utcnow
 
 ALICE = Actor("u1", "alice", projects={"p1": "member"}, source="10.0.0.1")
 TOKEN = "pk_unit-test-token-0123456789"
+
+
+class Clock:
+    """A monotonic clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_a_hit_carries_the_new_requests_source() -> None:
@@ -22,17 +31,20 @@ def test_a_hit_carries_the_new_requests_source() -> None:
 
 
 def test_entries_end_with_the_cache_time_and_with_the_tokens_expiry() -> None:
-    short = TokenCache(0.2)
-    short.put(TOKEN, ALICE, None, short.generation)
-    assert short.get(TOKEN, "") is not None
-    time.sleep(0.25)
-    assert short.get(TOKEN, "") is None
+    clock = Clock()
+    cache = TokenCache(60, clock)
+    cache.put(TOKEN, ALICE, None, cache.generation)
+    clock.now += 59.5
+    assert cache.get(TOKEN, "") is not None
+    clock.now += 0.5
+    assert cache.get(TOKEN, "") is None
 
-    long = TokenCache(60)
-    long.put(TOKEN, ALICE, utcnow() + timedelta(seconds=0.2), long.generation)
-    assert long.get(TOKEN, "") is not None
-    time.sleep(0.25)
-    assert long.get(TOKEN, "") is None
+    # The token's expiry is a time of day: one still ahead keeps the entry, one just
+    # passed ends it though the cache time has not.
+    cache.put(TOKEN, ALICE, utcnow() + timedelta(minutes=5), cache.generation)
+    assert cache.get(TOKEN, "") is not None
+    cache.put(TOKEN, ALICE, utcnow() - timedelta(seconds=1), cache.generation)
+    assert cache.get(TOKEN, "") is None
 
 
 def test_an_actor_read_before_a_write_is_not_kept_after_it() -> None:

@@ -3,6 +3,7 @@ against a real server."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Iterator
@@ -10,6 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
+from pullkeeper.web import security
 from tests.web.conftest import PASSWORDS, Site
 
 pytestmark = pytest.mark.integration
@@ -104,6 +108,31 @@ def test_forms_without_the_csrf_token_change_nothing(client: httpx.Client, site:
     r = client.post(f"/credentials/{cred['id']}/deactivate", data={"csrf": csrf})
     assert r.status_code == 303
     assert site.api.get(f"/credentials/{cred['id']}").json()["state"] == "inactive"
+
+
+def test_a_csrf_token_is_the_servers_hmac_of_one_session(site: Site) -> None:
+    """Not a hash anyone holding the session token could compute: it takes the server's key,
+    which another server on the same store shares; one session's token is refused in another."""
+    with (
+        httpx.Client(base_url=site.server.url, trust_env=False, timeout=30) as first,
+        httpx.Client(base_url=site.server.url, trust_env=False, timeout=30) as second,
+    ):
+        csrf_first, csrf_second = _log_in(first, "bob"), _log_in(second, "bob")
+        token = first.cookies["pk_session"].partition(".")[2]
+        assert csrf_first != csrf_second
+        for bare in (token.encode(), b"pullkeeper web csrf\0" + token.encode()):
+            assert csrf_first != hashlib.sha256(bare).hexdigest()
+        replica = Server(Settings(data=site.server.data))
+        try:
+            assert csrf_first == security.session_csrf(replica.content_hash_key(), token)
+        finally:
+            replica.close()
+
+        r = second.post("/logout", data={"csrf": csrf_first})
+        assert r.status_code == 403 and "reload and retry" in r.text
+        assert second.get("/credentials").status_code == 200  # still signed in
+        assert second.post("/logout", data={"csrf": csrf_second}).status_code == 303
+        assert first.post("/logout", data={"csrf": csrf_first}).status_code == 303
 
 
 def test_next_never_leaves_the_site(client: httpx.Client) -> None:

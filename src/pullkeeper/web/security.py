@@ -1,10 +1,12 @@
 """Security headers for the web UI's responses, and CSRF tokens for its forms.
 
-CSRF: a signed-in browser's forms carry a token derived from its session
-token (which only that browser holds, in an HttpOnly cookie), so nothing is
-stored per session and every replica agrees. The login form, before any
-session, uses a random value in a cookie of its own (double submit). Both are
-checked together with the Origin header when the browser sends one.
+CSRF: a signed-in browser's forms carry an HMAC of its session token (which
+only that browser holds, in an HttpOnly cookie) under a key of the server's,
+so nothing is stored per session, the token cannot be computed from the
+session token alone, and every replica agrees (the key comes from the store).
+The login form, before any session, uses a random value in a cookie of its
+own (double submit). Both are checked together with the Origin header when the
+browser sends one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
 LOGIN_CSRF_COOKIE = "pk_login_csrf"
+_CSRF_KEY_LABEL = b"pullkeeper web csrf"
 
 
 def is_web(path: str) -> bool:
@@ -72,9 +75,12 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
-def session_csrf(session_token: str) -> str:
-    """The CSRF token of a session: unguessable without the session token itself."""
-    return hashlib.sha256(b"pullkeeper web csrf\0" + session_token.encode()).hexdigest()
+def session_csrf(server_key: bytes, session_token: str) -> str:
+    """The CSRF token of a session: an HMAC-SHA256 of its session token under a key derived
+    from `server_key`, which every replica of the server holds and no browser does."""
+    # A key of its own, so CSRF tokens and whatever else server_key signs never coincide.
+    key = hmac.new(server_key, _CSRF_KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(key, session_token.encode(), hashlib.sha256).hexdigest()
 
 
 def new_login_csrf() -> str:

@@ -54,11 +54,13 @@ def optional(request: Request) -> WebSession | None:
     token_id, dot, token = value.partition(".")
     if not dot or not token.startswith(auth.TOKEN_PREFIX):
         return None
+    server = server_of(request)
     try:
-        actor = server_of(request).authenticate(token, source(request))
+        actor = server.authenticate(token, source(request))
     except Unauthorized:
         return None
-    return WebSession(actor, token_id, security.session_csrf(token))
+    # The content-hash key is the server's secret that every replica on the store shares.
+    return WebSession(actor, token_id, security.session_csrf(server.content_hash_key(), token))
 
 
 def required(request: Request) -> WebSession:
