@@ -2,7 +2,8 @@
 
 Trusting a registry's own certificate the way Docker's certs.d does starts here (trust on
 first use): the chain is fetched without verifying it, judged (core/certificates.py), and
-its last certificate stored (registry/ca_files.py).
+its last certificate stored (registry/ca_files.py). A failed verification is diagnosed
+from the same chain (registry/diagnose.py).
 
 Python 3.11's ssl module hands out only the peer's leaf certificate, so the handshake
 runs through pyOpenSSL, over memory BIOs: the socket I/O is ours, which bounds every
@@ -23,6 +24,8 @@ from cryptography import x509
 from OpenSSL import SSL
 
 from pullkeeper.core.certificates import as_ip
+from pullkeeper.core.egress import EgressPolicy
+from pullkeeper.registry.egress import EgressRefused, allowed_addresses
 
 DEFAULT_PORT = 443
 
@@ -97,11 +100,18 @@ def parse_target(text: str) -> Target:
 # --------------------------------------------------------------------------- fetching
 
 
-def fetch_chain(target: Target, timeout: float) -> list[x509.Certificate]:
-    """The certificates the server presents, leaf first, unverified."""
+def fetch_chain(
+    target: Target, timeout: float, egress: EgressPolicy | None = None
+) -> list[x509.Certificate]:
+    """The certificates the server presents, leaf first, unverified; with an egress policy,
+    read only from an address it allows."""
     deadline = time.monotonic() + timeout
     try:
-        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+        # Every connection goes to this one address: a second lookup could point elsewhere.
+        peer = allowed_addresses(egress, target.host, target.port)[0] if egress else target.host
+        sock = socket.create_connection((peer, target.port), timeout=timeout)
+    except EgressRefused as e:
+        raise TrustError(e.sentence) from None
     except socket.gaierror as e:
         raise TrustError(
             f"cannot resolve {target.host}: {e.strerror or e}; check the host name"
@@ -122,11 +132,11 @@ def fetch_chain(target: Target, timeout: float) -> list[x509.Certificate]:
             "and the network"
         ) from None
     with sock:
-        return _handshake(sock, target, deadline, timeout)
+        return _handshake(sock, target, peer, deadline, timeout)
 
 
 def _handshake(
-    sock: socket.socket, target: Target, deadline: float, timeout: float
+    sock: socket.socket, target: Target, peer: str, deadline: float, timeout: float
 ) -> list[x509.Certificate]:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     # Nothing is verified here: the point is to show the user what the server presents.
@@ -143,14 +153,14 @@ def _handshake(
             except SSL.WantReadError:
                 pass
             except SSL.Error as e:
-                raise _not_tls(target, first, timeout, _ssl_reason(e)) from None
+                raise _not_tls(target, peer, first, timeout, _ssl_reason(e)) from None
             else:
                 _send_pending(conn, sock, deadline)  # TLS 1.3: the client's Finished
                 break
             _send_pending(conn, sock, deadline)
             data = _recv(sock, deadline)
             if not data:
-                raise _not_tls(target, first, timeout, "the server closed the connection")
+                raise _not_tls(target, peer, first, timeout, "the server closed the connection")
             first = (first + data)[:16]
             if first.startswith(b"HTTP/"):
                 raise _plain_http(target)
@@ -158,7 +168,7 @@ def _handshake(
     except TimeoutError:
         if first:
             what = f"the TLS handshake with {target.address} did not finish"
-        elif _answers_plain_http(target, timeout):
+        elif _answers_plain_http(target, peer, timeout):
             raise _plain_http(target) from None
         else:
             what = f"{target.address} accepted the connection but sent no TLS handshake"
@@ -167,7 +177,7 @@ def _handshake(
             "HTTPS port, or allow a longer timeout"
         ) from None
     except OSError as e:  # reset or broken pipe half-way through
-        raise _not_tls(target, first, timeout, e.strerror or str(e)) from None
+        raise _not_tls(target, peer, first, timeout, e.strerror or str(e)) from None
     chain = conn.get_peer_cert_chain(as_cryptography=True)
     with contextlib.suppress(SSL.Error, OSError):  # a polite close_notify, best effort
         conn.shutdown()
@@ -212,11 +222,11 @@ def _ssl_reason(error: SSL.Error) -> str:
     return str(error) or type(error).__name__
 
 
-def _not_tls(target: Target, first: bytes, timeout: float, reason: str) -> TrustError:
+def _not_tls(target: Target, peer: str, first: bytes, timeout: float, reason: str) -> TrustError:
     # A TLS server's records start with a content type from 20 to 24; anything else,
     # or silence, may be an HTTP server that answered nothing sensible yet: ask it.
     if first.startswith(b"HTTP/") or (
-        (not first or not 20 <= first[0] <= 24) and _answers_plain_http(target, timeout)
+        (not first or not 20 <= first[0] <= 24) and _answers_plain_http(target, peer, timeout)
     ):
         return _plain_http(target)
     return TrustError(
@@ -233,13 +243,11 @@ def _plain_http(target: Target) -> TrustError:
     )
 
 
-def _answers_plain_http(target: Target, timeout: float) -> bool:
-    """Whether a fresh connection answers an HTTP request in plain HTTP."""
+def _answers_plain_http(target: Target, peer: str, timeout: float) -> bool:
+    """Whether a fresh connection to peer answers an HTTP request in plain HTTP."""
     request = f"GET /v2/ HTTP/1.0\r\nHost: {target.address}\r\n\r\n".encode("ascii")
     try:
-        with socket.create_connection(
-            (target.host, target.port), timeout=min(timeout, 3.0)
-        ) as sock:
+        with socket.create_connection((peer, target.port), timeout=min(timeout, 3.0)) as sock:
             sock.sendall(request)
             answer = b""
             while len(answer) < 5:
