@@ -20,7 +20,8 @@ from pullkeeper.registry.trust import TrustError, fetch_chain, parse_target
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from pullkeeper.registry.client import TLS, Login
+    from pullkeeper.registry.auth import Login
+    from pullkeeper.registry.client import TLS
 
 _NOT_TLS = (
     "wrong_version_number",
