@@ -12,14 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pullkeeper.registry.trust import (
-    Target,
-    TrustError,
-    assess,
-    describe,
-    host_matches,
-    parse_target,
-)
+from pullkeeper.core.certificates import assess, describe, host_matches
+from pullkeeper.registry.trust import Target, TrustError, parse_target
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KEY = ec.generate_private_key(ec.SECP256R1())

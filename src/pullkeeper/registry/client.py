@@ -1,10 +1,10 @@
-"""A client for one registry: the OCI distribution API with Docker's token auth.
+"""A client for one registry: the OCI distribution API.
 
-One `Registry` talks to one host with one login. It learns the host's auth
-challenge on the first 401 and from then on authenticates up front: Basic, or
-a Bearer token per scope, cached until shortly before it expires. Requests
-are retried on 429 and 5xx with backoff, honouring `Retry-After` up to a
-bound; every other failure becomes a `RegistryError` with its cause.
+One `Registry` talks to one host with one login: manifests, blobs, tags, uploads. Its
+requests authenticate through the registry's auth flow (registry/auth.py), which learns
+the host's challenge on the first 401 and then authenticates up front, and are retried on
+429 and 5xx (registry/retry.py); every other failure becomes a `RegistryError` with its
+cause (registry/diagnose.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,34 +21,30 @@ from urllib.parse import urlencode
 import httpx
 
 from pullkeeper import __version__, paths
-from pullkeeper.core import challenge as challenges
-from pullkeeper.core import oci, realms
-from pullkeeper.core.dockerconfig import encode_auth
+from pullkeeper.core import oci
 from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.registry import diagnose
+from pullkeeper.registry.auth import AuthSession, Login, RegistryAuth
 from pullkeeper.registry.egress import GuardedTransport
 from pullkeeper.registry.errors import Cause, RegistryError
+from pullkeeper.registry.retry import Retry, Retrying
+
+__all__ = [
+    "DOCKER_HUB_API",
+    "DOCKER_HUB_HOSTS",
+    "TLS",
+    "USER_AGENT",
+    "Fetched",
+    "Login",
+    "Registry",
+    "api_host",
+    "pull_scope",
+    "push_scope",
+]
 
 USER_AGENT = f"pullkeeper/{__version__}"
 DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 DOCKER_HUB_API = "registry-1.docker.io"
-_RETRYABLE = (429, 500, 502, 503, 504)
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    """What to log in with: a user name and password (or token), or an identity token."""
-
-    username: str = ""
-    password: str = field(default="", repr=False)
-    # Docker's `identitytoken`: an OAuth2 refresh token, exchanged by POST for access tokens.
-    identity_token: str = field(default="", repr=False)
-    # Token servers on other hosts this login may be sent to (see core/realms.py).
-    token_hosts: tuple[str, ...] = ()
-
-    @property
-    def anonymous(self) -> bool:
-        return not (self.username or self.password or self.identity_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +99,9 @@ class Registry:
         self.host = api_host(host)
         self.login = login or Login()
         self.tls = tls or TLS()
-        self.retries, self.max_retry_wait, self._sleep = retries, max_retry_wait, sleep
         self.requests = 0  # every HTTP request sent, token requests included
         self._scheme = "http" if self.tls.insecure else "https"
         self._scheme_known = not self.tls.insecure
-        self._challenge: challenges.Challenge | None = None
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._fetching: dict[tuple[str, str, str], threading.Lock] = {}
         self._lock = threading.Lock()
         try:
             verify = _ssl_context(self.tls, self.host)
@@ -125,7 +117,10 @@ class Registry:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
+            event_hooks={"request": [self._count]},
         )
+        self._retry = Retry(retries, max_retry_wait, sleep)
+        self._auth = AuthSession(self.host, self.login, self._http.build_request)
 
     def close(self) -> None:
         self._http.close()
@@ -138,6 +133,10 @@ class Registry:
 
     # ----------------------------------------------------------------- transport
 
+    def _count(self, _: httpx.Request) -> None:
+        with self._lock:
+            self.requests += 1
+
     def _base(self) -> str:
         if not self._scheme_known:
             self._probe_scheme()
@@ -146,7 +145,7 @@ class Registry:
     def _probe_scheme(self) -> None:
         # Insecure registries: HTTPS without verification first, as Docker does, else HTTP.
         try:
-            self._send("GET", f"https://{self.host}/v2/")
+            self._send(self._http.build_request("GET", f"https://{self.host}/v2/"))
             self._scheme = "https"
         except RegistryError as e:
             if e.cause not in (Cause.TLS, Cause.TLS_UNTRUSTED):
@@ -154,151 +153,29 @@ class Registry:
             self._scheme = "http"
         self._scheme_known = True
 
-    def _send(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        with self._lock:
-            self.requests += 1
+    def _send(self, request: httpx.Request, auth: httpx.Auth | None = None) -> httpx.Response:
+        """Send request through auth's flow (none: once, as it is)."""
         try:
-            return self._http.request(method, url, **kw)
+            return self._http.send(request, auth=auth)
         except httpx.HTTPError as e:
             raise diagnose.transport_error(e, self.host, self.tls, self.egress) from None
 
-    # ----------------------------------------------------------------- auth
-
-    def _token(self, ch: challenges.Challenge, scope: str) -> str:
-        realm, service = ch.get("realm"), ch.get("service")
-        key = (realm, service, scope)
-        with self._lock:
-            cached = self._tokens.get(key)
-            if cached and cached[1] > time.monotonic():
-                return cached[0]
-            fetching = self._fetching.setdefault(key, threading.Lock())
-        # One fetch per scope: threads asking at once wait for it instead of asking too.
-        with fetching:
-            with self._lock:
-                cached = self._tokens.get(key)
-                if cached and cached[1] > time.monotonic():
-                    return cached[0]
-            token, ttl = self._fetch_token(realm, service, scope)
-            with self._lock:
-                # Renew a little before expiry, so a token never dies mid-request.
-                self._tokens[key] = (token, time.monotonic() + ttl * 0.9)
-            return token
-
-    def _fetch_token(self, realm: str, service: str, scope: str) -> tuple[str, float]:
-        if not realm.startswith(("https://", "http://")):
-            raise RegistryError(
-                Cause.PROTOCOL, f"{self.host} names an invalid token realm {realm!r}"
-            )
-        if not self.login.anonymous:
-            # The registry names the realm: a login goes only where it is trusted to go.
-            untrusted = realms.judge(self.host, self._scheme, realm, self.login.token_hosts)
-            if untrusted is not None:
-                raise RegistryError(Cause.UNTRUSTED_REALM, untrusted.reason, realm=untrusted.realm)
-        scopes = scope.split()
-        if self.login.identity_token:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": self.login.identity_token,
-                "service": service,
-                "client_id": "pullkeeper",
-            }
-            if scopes:
-                form["scope"] = " ".join(scopes)
-            response = self._retrying("POST", realm, data=form)
-        else:
-            query: list[tuple[str, str]] = [("service", service)] if service else []
-            query += [("scope", s) for s in scopes]
-            if self.login.username:
-                query.append(("account", self.login.username))
-            url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}" if query else realm
-            auth = None if self.login.anonymous else (self.login.username, self.login.password)
-            response = self._retrying("GET", url, auth=auth)
-        if response.status_code in (400, 401, 403):
-            raise diagnose.login_refused(response, self.host, self.login)
-        if response.status_code != 200:
-            raise diagnose.status_error(response, self.host, "the token request")
-        try:
-            doc = response.json()
-            token = doc.get("token") or doc.get("access_token")
-            ttl = float(doc.get("expires_in") or 60)
-        except (ValueError, AttributeError, TypeError):
-            token, ttl = None, 0.0
-        if not isinstance(token, str) or not token:
-            raise RegistryError(
-                Cause.PROTOCOL, f"the token server of {self.host} answered without a token"
-            )
-        # The spec's minimum lifetime is 60 s; some servers send less or nonsense.
-        return token, max(ttl, 1.0)
-
-    def _auth_header(self, scope: str) -> dict[str, str]:
-        ch = self._challenge
-        if ch is None or (self.login.anonymous and ch.scheme == "basic"):
-            return {}
-        if ch.scheme == "basic":
-            return {
-                "Authorization": "Basic " + encode_auth(self.login.username, self.login.password)
-            }
-        if ch.scheme == "bearer":
-            return {"Authorization": f"Bearer {self._token(ch, scope)}"}
-        return {}
-
-    def _learn(self, response: httpx.Response) -> bool:
-        """Take the auth challenge of a 401; whether it is one this client can answer."""
-        found = challenges.parse_all(response.headers.get_list("www-authenticate"))
-        usable = [c for c in found if c.scheme in ("bearer", "basic")]
-        if not usable:
-            return False
-        # Prefer Bearer, as Docker does, when a registry offers both.
-        usable.sort(key=lambda c: c.scheme != "bearer")
-        self._challenge = usable[0]
-        return True
-
-    # ----------------------------------------------------------------- requests
-
-    def _retrying(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        delay = 0.5
-        for attempt in range(self.retries + 1):
-            response = self._send(method, url, **kw)
-            if response.status_code not in _RETRYABLE or attempt == self.retries:
-                return response
-            wait = diagnose.retry_after(response) or delay
-            if wait > self.max_retry_wait:
-                return response
-            response.close()
-            self._sleep(wait)
-            delay *= 2
-        raise AssertionError("unreachable")
+    def _retried(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """A request as it is (no credentials added), retried when it may be."""
+        return self._send(self._http.build_request(method, url, **kw), Retrying(self._retry))
 
     def request(self, method: str, path: str, scope: str = "", **kw: Any) -> httpx.Response:
         """One API request (path from /v2/), authenticated for scope, retried when it may be."""
-        url = self._base() + path
-        headers = dict(kw.pop("headers", {}) or {})
-        sent = self._auth_header(scope)
-        response = self._retrying(method, url, headers=headers | sent, **kw)
-        if response.status_code == 401 and self._learn(response):
-            # Once more with what the challenge asks for; a cached token may have died early.
-            self._forget(scope, sent.get("Authorization", ""))
-            response.close()
-            response = self._retrying(method, url, headers=headers | self._auth_header(scope), **kw)
-        return response
-
-    def _forget(self, scope: str, authorization: str) -> None:
-        """Drop the refused token only: another thread may have cached a good one meanwhile."""
-        with self._lock:
-            for key in [
-                k
-                for k, (token, _) in self._tokens.items()
-                if k[2] == scope and authorization == f"Bearer {token}"
-            ]:
-                del self._tokens[key]
+        request = self._http.build_request(method, self._base() + path, **kw)
+        return self._send(request, RegistryAuth(self._auth, scope, self._retry))
 
     # ----------------------------------------------------------------- the API
 
     def ping(self) -> httpx.Response:
         """GET /v2/ without credentials: 200, or 401 with the challenge it learns."""
-        response = self._retrying("GET", self._base() + "/v2/")
+        response = self._retried("GET", self._base() + "/v2/")
         if response.status_code == 401:
-            self._learn(response)
+            self._auth.learn(response)
         elif response.status_code not in (200,):
             raise diagnose.status_error(response, self.host, "GET /v2/")
         return response
@@ -306,16 +183,22 @@ class Registry:
     def verify_login(self) -> None:
         """Log in as `docker login` does; raises RegistryError with the reason when refused."""
         response = self.ping()
-        if response.status_code == 200 or self._challenge is None:
+        challenge = self._auth.challenge
+        if response.status_code == 200 or challenge is None:
             return
         if self.login.anonymous:
             raise RegistryError(
                 Cause.NO_CREDENTIALS, f"{self.host} requires a login and none was given"
             )
-        if self._challenge.scheme == "bearer":
-            self._fetch_token(self._challenge.get("realm"), self._challenge.get("service"), "")
+        if challenge.scheme == "bearer":
+            # A token for no scope: the token server taking the login is the answer.
+            key = (challenge.get("realm"), challenge.get("service"), "")
+            fetch = self._auth.token_request(key, self._scheme)
+            self._auth.read_token(self._send(fetch, Retrying(self._retry)))
             return
-        checked = self._retrying("GET", self._base() + "/v2/", headers=self._auth_header(""))
+        checked = self._retried(
+            "GET", self._base() + "/v2/", headers={"Authorization": self._auth.basic()}
+        )
         if checked.status_code != 200:
             raise diagnose.login_refused(checked, self.host, self.login)
 
@@ -371,7 +254,7 @@ class Registry:
             response.close()
             target = httpx.URL(self._base() + url).join(location)
             # Storage URLs are pre-signed; the registry's credentials must not go there.
-            response = self._retrying("GET", str(target))
+            response = self._retried("GET", str(target))
             hops += 1
         self._expect(response, repository, digest, "blob")
         if not oci.verify_digest(response.content, digest):
@@ -464,7 +347,7 @@ class Registry:
         if response.status_code < 300:
             return
         raise diagnose.api_error(
-            response, self.host, repository, ref, what, self.login, self._challenge
+            response, self.host, repository, ref, what, self.login, self._auth.challenge
         )
 
 

@@ -13,13 +13,15 @@ import httpx
 
 from pullkeeper.core.challenge import Challenge, parse_all
 from pullkeeper.core.egress import EgressPolicy
-from pullkeeper.registry.egress import EgressRefused, allowed_addresses
+from pullkeeper.registry.egress import EgressRefused
 from pullkeeper.registry.errors import Cause, RegistryError
+from pullkeeper.registry.trust import TrustError, fetch_chain, parse_target
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from pullkeeper.registry.client import TLS, Login
+    from pullkeeper.registry.auth import Login
+    from pullkeeper.registry.client import TLS
 
 _NOT_TLS = (
     "wrong_version_number",
@@ -38,26 +40,12 @@ def _chain(e: BaseException) -> list[BaseException]:
     return seen
 
 
-def peer_certificate(
-    host: str, timeout: float = 5.0, egress: EgressPolicy | None = None
-) -> x509.Certificate | None:
-    """The certificate a TLS server presents, read without verifying it (for a diagnosis)."""
-    from cryptography import x509  # only on this failure path: it is slow to import
-
-    name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-    name, number = name or host, int(port or 443)
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+def _presented(host: str, egress: EgressPolicy | None) -> x509.Certificate | None:
+    """The certificate host presents, read without verifying it; None when it cannot be."""
     try:
-        address = allowed_addresses(egress, name, number)[0] if egress else name
-        with (
-            socket.create_connection((address, number), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=name) as tls,
-        ):
-            der = tls.getpeercert(binary_form=True)
-    except (OSError, ValueError, IndexError, EgressRefused):
+        return fetch_chain(parse_target(host), 5.0, egress)[0]
+    except TrustError:
         return None
-    return x509.load_der_x509_certificate(der) if der else None
 
 
 def transport_error(
@@ -69,7 +57,7 @@ def transport_error(
             return RegistryError(Cause.NOT_ALLOWED, cause.sentence, setting=cause.setting)
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = cause.verify_message or "certificate verify failed"
-            cert = peer_certificate(host, egress=egress)
+            cert = _presented(host, egress)
             details: dict[str, Any] = {}
             said = f"the TLS certificate of {host} is not trusted ({reason})"
             if cert is not None:

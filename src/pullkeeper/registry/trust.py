@@ -1,9 +1,9 @@
-"""Trusting a registry's own TLS certificate, the way Docker's certs.d does it.
+"""A registry's address (HOST[:PORT]) and the TLS chain it presents, read unverified.
 
-The flow is trust on first use: fetch the chain the server presents without verifying
-it, show the user what it is, and store the chain's last certificate (the root, or a
-self-signed leaf) as `HOST[:PORT]/ca.crt`, the layout docker, containerd and podman
-read under `/etc/docker/certs.d` and `/etc/containers/certs.d`.
+Trusting a registry's own certificate the way Docker's certs.d does starts here (trust on
+first use): the chain is fetched without verifying it, judged (core/certificates.py), and
+its last certificate stored (registry/ca_files.py). A failed verification is diagnosed
+from the same chain (registry/diagnose.py).
 
 Python 3.11's ssl module hands out only the peer's leaf certificate, so the handshake
 runs through pyOpenSSL, over memory BIOs: the socket I/O is ours, which bounds every
@@ -15,29 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import re
 import socket
-import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
+from pullkeeper.core.certificates import as_ip
+from pullkeeper.core.egress import EgressPolicy
+from pullkeeper.registry.egress import EgressRefused, allowed_addresses
+
 DEFAULT_PORT = 443
-CA_FILE = "ca.crt"
-# pullkeeper's own store is private to the user; a runtime's certs.d must stay readable
-# by daemons and rootless podman alike. A CA certificate is public: the file is 0644.
-_OWN_DIR_MODE = 0o700
-_CERTS_D_DIR_MODE = 0o755
-_FILE_MODE = 0o644
 
 # The host grammar of image references (distribution/reference), which is how users
 # write registry addresses and how runtimes name certs.d directories:
@@ -63,20 +53,13 @@ class Target:
 
     @property
     def is_ip(self) -> bool:
-        return _ip(self.host) is not None
+        return as_ip(self.host) is not None
 
     @property
     def address(self) -> str:
         """`HOST:PORT`, with an IPv6 address in brackets."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 def parse_target(text: str) -> Target:
@@ -98,7 +81,7 @@ def parse_target(text: str) -> Target:
     host, port_text = m.group(1), m.group(2)
     if host.startswith("["):
         host = host[1:-1]
-        if not isinstance(_ip(host), ipaddress.IPv6Address):
+        if not isinstance(as_ip(host), ipaddress.IPv6Address):
             raise bad(f"{host!r} in brackets is not an IPv6 address")
     elif not host:
         raise bad("the host is empty")
@@ -117,11 +100,18 @@ def parse_target(text: str) -> Target:
 # --------------------------------------------------------------------------- fetching
 
 
-def fetch_chain(target: Target, timeout: float) -> list[x509.Certificate]:
-    """The certificates the server presents, leaf first, unverified."""
+def fetch_chain(
+    target: Target, timeout: float, egress: EgressPolicy | None = None
+) -> list[x509.Certificate]:
+    """The certificates the server presents, leaf first, unverified; with an egress policy,
+    read only from an address it allows."""
     deadline = time.monotonic() + timeout
     try:
-        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+        # Every connection goes to this one address: a second lookup could point elsewhere.
+        peer = allowed_addresses(egress, target.host, target.port)[0] if egress else target.host
+        sock = socket.create_connection((peer, target.port), timeout=timeout)
+    except EgressRefused as e:
+        raise TrustError(e.sentence) from None
     except socket.gaierror as e:
         raise TrustError(
             f"cannot resolve {target.host}: {e.strerror or e}; check the host name"
@@ -142,11 +132,11 @@ def fetch_chain(target: Target, timeout: float) -> list[x509.Certificate]:
             "and the network"
         ) from None
     with sock:
-        return _handshake(sock, target, deadline, timeout)
+        return _handshake(sock, target, peer, deadline, timeout)
 
 
 def _handshake(
-    sock: socket.socket, target: Target, deadline: float, timeout: float
+    sock: socket.socket, target: Target, peer: str, deadline: float, timeout: float
 ) -> list[x509.Certificate]:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     # Nothing is verified here: the point is to show the user what the server presents.
@@ -163,14 +153,14 @@ def _handshake(
             except SSL.WantReadError:
                 pass
             except SSL.Error as e:
-                raise _not_tls(target, first, timeout, _ssl_reason(e)) from None
+                raise _not_tls(target, peer, first, timeout, _ssl_reason(e)) from None
             else:
                 _send_pending(conn, sock, deadline)  # TLS 1.3: the client's Finished
                 break
             _send_pending(conn, sock, deadline)
             data = _recv(sock, deadline)
             if not data:
-                raise _not_tls(target, first, timeout, "the server closed the connection")
+                raise _not_tls(target, peer, first, timeout, "the server closed the connection")
             first = (first + data)[:16]
             if first.startswith(b"HTTP/"):
                 raise _plain_http(target)
@@ -178,7 +168,7 @@ def _handshake(
     except TimeoutError:
         if first:
             what = f"the TLS handshake with {target.address} did not finish"
-        elif _answers_plain_http(target, timeout):
+        elif _answers_plain_http(target, peer, timeout):
             raise _plain_http(target) from None
         else:
             what = f"{target.address} accepted the connection but sent no TLS handshake"
@@ -187,7 +177,7 @@ def _handshake(
             "HTTPS port, or allow a longer timeout"
         ) from None
     except OSError as e:  # reset or broken pipe half-way through
-        raise _not_tls(target, first, timeout, e.strerror or str(e)) from None
+        raise _not_tls(target, peer, first, timeout, e.strerror or str(e)) from None
     chain = conn.get_peer_cert_chain(as_cryptography=True)
     with contextlib.suppress(SSL.Error, OSError):  # a polite close_notify, best effort
         conn.shutdown()
@@ -232,11 +222,11 @@ def _ssl_reason(error: SSL.Error) -> str:
     return str(error) or type(error).__name__
 
 
-def _not_tls(target: Target, first: bytes, timeout: float, reason: str) -> TrustError:
+def _not_tls(target: Target, peer: str, first: bytes, timeout: float, reason: str) -> TrustError:
     # A TLS server's records start with a content type from 20 to 24; anything else,
     # or silence, may be an HTTP server that answered nothing sensible yet: ask it.
     if first.startswith(b"HTTP/") or (
-        (not first or not 20 <= first[0] <= 24) and _answers_plain_http(target, timeout)
+        (not first or not 20 <= first[0] <= 24) and _answers_plain_http(target, peer, timeout)
     ):
         return _plain_http(target)
     return TrustError(
@@ -253,13 +243,11 @@ def _plain_http(target: Target) -> TrustError:
     )
 
 
-def _answers_plain_http(target: Target, timeout: float) -> bool:
-    """Whether a fresh connection answers an HTTP request in plain HTTP."""
+def _answers_plain_http(target: Target, peer: str, timeout: float) -> bool:
+    """Whether a fresh connection to peer answers an HTTP request in plain HTTP."""
     request = f"GET /v2/ HTTP/1.0\r\nHost: {target.address}\r\n\r\n".encode("ascii")
     try:
-        with socket.create_connection(
-            (target.host, target.port), timeout=min(timeout, 3.0)
-        ) as sock:
+        with socket.create_connection((peer, target.port), timeout=min(timeout, 3.0)) as sock:
             sock.sendall(request)
             answer = b""
             while len(answer) < 5:
@@ -270,248 +258,3 @@ def _answers_plain_http(target: Target, timeout: float) -> bool:
     except OSError:
         return False
     return answer == b"HTTP/"
-
-
-# --------------------------------------------------------------------------- describing
-
-
-@dataclass(frozen=True)
-class CertificateInfo:
-    """What a user needs to see before trusting a certificate."""
-
-    subject: str  # RFC 4514
-    issuer: str
-    sha256: str  # as `openssl x509 -fingerprint -sha256`: AB:CD:...
-    not_before: datetime
-    not_after: datetime
-    validity: str  # "valid", "expired" or "not yet valid"
-    names: tuple[str, ...]  # subject alternative names: "DNS:x", "IP:1.2.3.4", ...
-    self_signed: bool
-    ca: bool
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """A presented chain, described: which certificate to store, and what looks wrong."""
-
-    certificates: tuple[CertificateInfo, ...]
-    anchor: int  # index of the certificate to store: the chain's last
-    host_matches: bool
-    warnings: tuple[str, ...]
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """The SHA-256 fingerprint as OpenSSL prints it: colon-separated upper-case hex."""
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-def _name(name: x509.Name) -> str:
-    try:
-        return name.rfc4514_string() or "(empty)"
-    except ValueError:
-        return "(unreadable)"
-
-
-def _alt_names(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):  # absent, or malformed extensions
-        return None
-
-
-def _san_strings(san: x509.SubjectAlternativeName | None) -> tuple[str, ...]:
-    if san is None:
-        return ()
-    out: list[str] = []
-    for gn in san:
-        if isinstance(gn, x509.DNSName):
-            out.append(f"DNS:{gn.value}")
-        elif isinstance(gn, x509.IPAddress):
-            out.append(f"IP:{gn.value}")
-        elif isinstance(gn, x509.UniformResourceIdentifier):
-            out.append(f"URI:{gn.value}")
-        elif isinstance(gn, x509.RFC822Name):
-            out.append(f"email:{gn.value}")
-        else:
-            out.append(type(gn).__name__)
-    return tuple(out)
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except (x509.ExtensionNotFound, ValueError):
-        return False
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
-def describe(cert: x509.Certificate, now: datetime) -> CertificateInfo:
-    """Subject, issuer, fingerprint, validity at `now`, names, and whether self-signed."""
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    if now > not_after:
-        validity = "expired"
-    elif now < not_before:
-        validity = "not yet valid"
-    else:
-        validity = "valid"
-    return CertificateInfo(
-        subject=_name(cert.subject),
-        issuer=_name(cert.issuer),
-        sha256=fingerprint(cert),
-        not_before=not_before,
-        not_after=not_after,
-        validity=validity,
-        names=_san_strings(_alt_names(cert)),
-        self_signed=cert.issuer == cert.subject and _issued_by(cert, cert),
-        ca=_is_ca(cert),
-    )
-
-
-def _dns_matches(pattern: str, host: str) -> bool:
-    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
-    if pattern.startswith("*."):
-        # As Go's crypto/x509 (docker, containerd, podman, skopeo): a wildcard stands
-        # for exactly one whole leftmost label.
-        label, dot, rest = host.partition(".")
-        return bool(label) and bool(dot) and rest == pattern[2:]
-    return pattern == host
-
-
-def host_matches(cert: x509.Certificate, host: str) -> bool:
-    """Whether `host` (a DNS name or an IP) is among the certificate's SANs.
-
-    Only subject alternative names count: Go clients ignore the common name since Go 1.15.
-    """
-    san = _alt_names(cert)
-    if san is None:
-        return False
-    ip = _ip(host)
-    if ip is not None:
-        return ip in san.get_values_for_type(x509.IPAddress)
-    return any(_dns_matches(p, host) for p in san.get_values_for_type(x509.DNSName))
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def assess(chain: Sequence[x509.Certificate], host: str, now: datetime) -> Assessment:
-    """Describe a presented chain (leaf first) for `host`, with its problems."""
-    infos = tuple(describe(c, now) for c in chain)
-    warnings: list[str] = []
-    leaf = infos[0]
-    matches = host_matches(chain[0], host)
-    kind = "IP" if _ip(host) is not None else "DNS"
-    if not leaf.names:
-        warnings.append(
-            "the leaf certificate has no subject alternative names, so Go-based clients "
-            "(docker, containerd, podman, skopeo) refuse it for any host, trusted or not; "
-            f"reissue it with {kind}:{host}"
-        )
-    elif not matches:
-        warnings.append(
-            f"{host} does not match the leaf certificate, which is for "
-            f"{', '.join(leaf.names)}; clients will refuse the connection even once it is "
-            f"trusted: reissue it with {kind}:{host}, or connect by one of its names"
-        )
-    for i, info in enumerate(infos):
-        if info.validity == "expired":
-            warnings.append(
-                f"certificate [{i}] ({info.subject}) expired on {_when(info.not_after)}; "
-                "clients will refuse it: renew it on the registry"
-            )
-        elif info.validity == "not yet valid":
-            warnings.append(
-                f"certificate [{i}] ({info.subject}) is not valid before "
-                f"{_when(info.not_before)}; check the clocks of the registry and this host"
-            )
-    for i in range(len(chain) - 1):
-        if not _issued_by(chain[i], chain[i + 1]):
-            warnings.append(
-                f"certificate [{i}] was not issued by certificate [{i + 1}]: the server "
-                "sends a broken or out-of-order chain, which clients may fail to verify"
-            )
-    return Assessment(infos, len(infos) - 1, matches, tuple(warnings))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_pem(certs: Sequence[x509.Certificate]) -> str:
-    return "".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in certs)
-
-
-# --------------------------------------------------------------------------- storing
-
-
-def trusted_fingerprints(base: Path, target: Target) -> list[str]:
-    """Fingerprints of the certificates already stored for `target` under `base`."""
-    try:
-        data = (base / target.name / CA_FILE).read_bytes()
-        return [fingerprint(c) for c in x509.load_pem_x509_certificates(data)]
-    except (OSError, ValueError):
-        return []
-
-
-def store(
-    cert: x509.Certificate, target: Target, own: Path, certs_d: Path | None = None
-) -> list[Path]:
-    """Write `cert` as `own/NAME/ca.crt` and, if given, `certs_d/NAME/ca.crt`.
-
-    Each file is written to a temporary file and renamed; all files are staged before
-    any is renamed, so a directory that cannot be written leaves every file as it was.
-    """
-    pem = cert.public_bytes(Encoding.PEM)
-    plan = [(own, _OWN_DIR_MODE, "set PULLKEEPER_CERTS_DIR to a directory you can write")]
-    if certs_d is not None:
-        hint = "run as root for a system certs.d, or choose a directory you can write"
-        plan.append((certs_d, _CERTS_D_DIR_MODE, hint))
-    staged: list[tuple[str, Path]] = []
-    try:
-        for base, mode, hint in plan:
-            directory = base / target.name
-            if base.exists() and not base.is_dir():
-                raise TrustError(
-                    f"cannot write {directory / CA_FILE}: {base} is not a directory; {hint}"
-                )
-            try:
-                base.mkdir(mode=mode, parents=True, exist_ok=True)
-                directory.mkdir(mode=mode, exist_ok=True)
-                staged.append((_stage(directory, pem), directory / CA_FILE))
-            except OSError as e:
-                raise TrustError(
-                    f"cannot write {directory / CA_FILE}: {e.strerror or e}; {hint}"
-                ) from None
-        for tmp, final in staged:
-            try:
-                os.replace(tmp, final)
-            except OSError as e:
-                raise TrustError(f"cannot write {final}: {e.strerror or e}") from None
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return [final for _, final in staged]
-
-
-def _stage(directory: Path, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=".ca.crt-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _FILE_MODE)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp

@@ -1,18 +1,23 @@
 """Trusting a registry's TLS certificate on this host: what it presents, and storing its root.
 
-The use cases of `pullkeeper registry trust` over the TLS adapter (registry/trust.py): the
-face asks, formats and prints; this module fetches, judges and writes.
+The use cases of `pullkeeper registry trust` over the TLS adapter (registry/trust.py), the
+judgement of certificates (core/certificates.py) and the certs.d files (registry/ca_files.py):
+the face asks, formats and prints; this module fetches, judges and writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 
+from pullkeeper.core import certificates
+from pullkeeper.core.certificates import Assessment, CertificateInfo
+from pullkeeper.registry import ca_files
 from pullkeeper.registry import trust as tls
-from pullkeeper.registry.trust import Assessment, CertificateInfo, Target, TrustError
+from pullkeeper.registry.trust import Target, TrustError
 
 __all__ = ["Assessment", "CertificateInfo", "Presented", "Target", "TrustError", "inspect"]
 
@@ -33,11 +38,11 @@ class Presented:
 
     def pem(self, index: int | None = None) -> str:
         """The whole chain as PEM, or one certificate of it."""
-        return tls.to_pem(self.chain if index is None else [self.chain[index]])
+        return certificates.to_pem(self.chain if index is None else [self.chain[index]])
 
     def store(self, own: Path, certs_d: Path | None = None) -> list[Path]:
         """Trust the anchor: own/NAME/ca.crt and, if given, certs_d/NAME/ca.crt."""
-        return tls.store(self.chain[self.report.anchor], self.target, own, certs_d)
+        return ca_files.store(self.chain[self.report.anchor], self.target, own, certs_d)
 
 
 def inspect(address: str, timeout: float, own: Path) -> Presented:
@@ -45,5 +50,5 @@ def inspect(address: str, timeout: float, own: Path) -> Presented:
     the address is bad or no TLS chain comes back."""
     target = tls.parse_target(address)
     chain = tls.fetch_chain(target, timeout)
-    report = tls.assess(chain, target.host, tls.now_utc())
-    return Presented(target, chain, report, tls.trusted_fingerprints(own, target))
+    report = certificates.assess(chain, target.host, datetime.now(UTC))
+    return Presented(target, chain, report, ca_files.trusted_fingerprints(own, target))
