@@ -22,6 +22,7 @@ from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.store.models import Cluster, Project
 from pullkeeper.store.models import Policy as PolicyRow
+from pullkeeper.store.queries import lock_cluster
 
 FIELDS = (
     "default_registry",
@@ -116,7 +117,7 @@ def put(
         raise Forbidden("only an admin or the project's owner can change its policy")
     # A policy row is made on its first write: the cluster's row lock keeps two first writes
     # from both making one (a null project_id escapes the unique constraint on PostgreSQL).
-    session.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())
+    lock_cluster(session, cluster.id)
     row = _row(session, cluster, project)
     owner, what = _owner(cluster, project), _what(cluster, project)
     with versions.guard(session, if_match, owner, row.version if row else 0, what):

@@ -11,6 +11,7 @@ from pullkeeper.services.actor import PROJECT_ROLES, Actor
 from pullkeeper.services.auth.users import get_user
 from pullkeeper.services.errors import Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Project, RoleBinding, User
+from pullkeeper.store.queries import role_binding
 
 
 def actor_for(session: Session, user: User, source: str) -> Actor:
@@ -25,11 +26,7 @@ def actor_for(session: Session, user: User, source: str) -> Actor:
 def bind_role(session: Session, actor: Actor, project: Project, user: User, role: str) -> None:
     if role not in PROJECT_ROLES:
         raise Invalid(f"role must be one of {', '.join(PROJECT_ROLES)}", "role")
-    row = session.scalar(
-        select(RoleBinding).where(
-            RoleBinding.user_id == user.id, RoleBinding.project_id == project.id
-        )
-    )
+    row = role_binding(session, user.id, project.id)
     before = {"role": row.role} if row else None
     if row is None:
         session.add(RoleBinding(user_id=user.id, project_id=project.id, role=role))
@@ -48,11 +45,7 @@ def bind_role(session: Session, actor: Actor, project: Project, user: User, role
 
 
 def unbind_role(session: Session, actor: Actor, project: Project, user: User) -> None:
-    row = session.scalar(
-        select(RoleBinding).where(
-            RoleBinding.user_id == user.id, RoleBinding.project_id == project.id
-        )
-    )
+    row = role_binding(session, user.id, project.id)
     if row is None:
         raise NotFound(f"{user.username!r} has no role in project {project.name!r}")
     session.delete(row)

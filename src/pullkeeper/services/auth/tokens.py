@@ -18,6 +18,7 @@ from pullkeeper.services.auth.throttle import LoginThrottle
 from pullkeeper.services.auth.token_cache import TokenCache
 from pullkeeper.services.errors import Forbidden, NotFound, Unauthorized, WrongPassword
 from pullkeeper.store.models import ApiToken, User, utcnow
+from pullkeeper.store.queries import user_named
 
 TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
 
@@ -133,7 +134,7 @@ def login(
 ) -> IssuedToken:
     """A new token for a user name and password, unless the throttle holds them back."""
     throttle.check(session, username, source)
-    user = session.scalar(select(User).where(User.username == username))
+    user = user_named(session, username)
     # The hash is checked even for an unknown user, so both take as long.
     if not password_matches(user.password_hash if user else "", password) or user is None:
         throttle.failed(session, username, source)

@@ -15,6 +15,7 @@ from pullkeeper.services.auth.hashing import hash_password, password_matches
 from pullkeeper.services.auth.throttle import LoginThrottle
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, WrongCurrentPassword
 from pullkeeper.store.models import ApiToken, User, utcnow
+from pullkeeper.store.queries import user_named
 
 # Failed current-password checks share the login throttle under a source of their own:
 # a stolen session must not become a way to guess the password.
@@ -46,7 +47,7 @@ def create_user(
     except InvalidName as e:
         raise Invalid(str(e), "username") from None
     _check_password(password, username, "password")
-    if session.scalar(select(User).where(User.username == username)):
+    if user_named(session, username):
         raise Conflict(f"user {username!r} already exists", "username")
     user = User(
         username=username, password_hash=hash_password(password), is_admin=admin, viewer=viewer
@@ -58,7 +59,7 @@ def create_user(
 
 
 def get_user(session: Session, ref: str) -> User:
-    user = session.get(User, ref) or session.scalar(select(User).where(User.username == ref))
+    user = session.get(User, ref) or user_named(session, ref)
     if user is None:
         raise NotFound(f"no user {ref!r}")
     return user

@@ -14,6 +14,7 @@ from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import AuditEvent, Namespace, Project
+from pullkeeper.store.queries import namespace_named
 
 SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
 
@@ -99,9 +100,7 @@ def unrecord_namespace(server: Server, cluster_id: str, cluster_name: str, name:
     """The namespace lost the label that put it in a project: so does its record."""
     with server.transaction() as session:
         before = revision(session)
-        row = session.scalar(
-            select(Namespace).where(Namespace.cluster_id == cluster_id, Namespace.name == name)
-        )
+        row = namespace_named(session, cluster_id, name)
         if row is None or row.project_id is None:
             return Recorded()
         old = {"project_id": row.project_id}
