@@ -133,15 +133,19 @@ def _candidates(
 
 def _from_helpers(image: str, path: str) -> list[Any]:
     """docker's own order for its config: credHelpers[host], else credsStore."""
-    from pullkeeper.services import config_files
+    from pullkeeper.services import config_files, pull_trial
 
     try:
-        found, warnings = config_files.helper_candidates(image, path)
+        found, warnings = config_files.helper_login(image, path)
     except config_files.InputError as e:
         raise CLIError(str(e)) from None
     for message in warnings:
         warn(message)
-    return found
+    if found is None:
+        return []
+    if found.identity_token:
+        return [pull_trial.candidate(found.source, found.server, identity_token=found.secret)]
+    return [pull_trial.candidate(found.source, found.server, found.username, found.secret)]
 
 
 def _logged_in(server: str | None, token: str | None) -> Any:
