@@ -97,8 +97,8 @@ def _offline(
     options: dict[str, Any],
 ) -> list[dict[str, Any]]:
     # Not at the top: a check with --namespace runs on the server and never loads these.
-    from pullkeeper.cli import candidates
-    from pullkeeper.services import pull_trial
+    from pullkeeper.cli import candidates  # noqa: PLC0415
+    from pullkeeper.services import pull_trial  # noqa: PLC0415
 
     tls = candidates.tls(access)
     try:
