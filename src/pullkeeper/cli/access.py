@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from pullkeeper.cli import session as saved
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
 from pullkeeper.core import passwords
-
-if TYPE_CHECKING:
-    from pullkeeper.cli.remote import Remote
 
 
 def _check_password(password: str, username: str) -> None:
@@ -23,12 +21,6 @@ def _check_password(password: str, username: str) -> None:
         passwords.check(password, username)
     except passwords.WeakPassword as e:
         raise CLIError(str(e)) from None
-
-
-def _seg(value: str) -> str:
-    from pullkeeper.cli.remote import seg
-
-    return seg(value)
 
 
 # --------------------------------------------------------------------------- users
@@ -79,7 +71,7 @@ def user_reset_password(api: Remote, username: str, password_stdin: bool, output
         else prompt_secret("new password", confirm=True)
     )
     _check_password(password, username)
-    result = api.put(f"/users/{_seg(username)}/password", {"password": password})
+    result = api.put(f"/users/{seg(username)}/password", {"password": password})
     if not emit(result, output):
         click.echo(
             f"password of {result['user']} reset; {result['revoked_tokens']} of their "
@@ -173,7 +165,7 @@ def token_list(api: Remote, output: str) -> None:
 @with_api
 def token_revoke(api: Remote, token_id: str) -> None:
     """Revoke a token now (yours; admins may revoke anyone's)."""
-    api.delete(f"/tokens/{_seg(token_id)}")
+    api.delete(f"/tokens/{seg(token_id)}")
     click.echo(f"token {token_id} revoked")
     current = saved.load()
     if current and current.server == api.base_url and current.token_id == token_id:

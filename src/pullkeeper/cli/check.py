@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from pullkeeper.cli.common import CLIError
-from pullkeeper.cli.registry_options import (
-    candidates,
-    config_option,
-    make_tls,
-    tls_options,
-)
+from pullkeeper.cli.registry_options import RegistryAccess, config_option, registry_access
 from pullkeeper.cli.render import emit
-from pullkeeper.cli.session import server_options
+from pullkeeper.cli.session import connect
 
 EXIT_CANNOT_PULL = 1
 
@@ -48,8 +42,7 @@ EXIT_CANNOT_PULL = 1
 )
 @click.option("-n", "--namespace", help="Check with the server's credentials for this namespace.")
 @click.option("--cluster", help="The namespace's cluster (with --namespace).")
-@tls_options
-@server_options
+@registry_access
 @click.option(
     "-o",
     "--output",
@@ -60,7 +53,6 @@ EXIT_CANNOT_PULL = 1
 )
 def check(
     images: tuple[str, ...],
-    configs: tuple[str, ...],
     platform: str | None,
     pull_policy: str | None,
     try_all: bool,
@@ -68,14 +60,8 @@ def check(
     jobs: int,
     namespace: str | None,
     cluster: str | None,
-    ca_file: Path | None,
-    client_cert: Path | None,
-    client_key: Path | None,
-    insecure: bool,
-    token_hosts: tuple[str, ...],
-    server: str | None,
-    token: str | None,
     output: str,
+    access: RegistryAccess,
 ) -> None:
     """Whether each IMAGE can be pulled with the credentials the kubelet would use, and why not.
 
@@ -91,16 +77,13 @@ def check(
         "on_node": on_node,
     }
     if namespace:
-        if configs:
+        if access.configs:
             raise CLIError("--config and --namespace exclude each other")
-        results = [
-            _on_server(image, namespace, cluster, server, token, options) for image in images
-        ]
+        results = [_on_server(image, namespace, cluster, access, options) for image in images]
     else:
         if cluster:
             raise CLIError("--cluster needs --namespace")
-        tls = make_tls(ca_file, client_cert, client_key, insecure)
-        results = _offline(images, configs, jobs, tls, token_hosts, server, token, options)
+        results = _offline(images, access, jobs, options)
     if not emit(results[0] if len(results) == 1 else results, output):
         click.echo("\n\n".join(render(r) for r in results))
     if not all(r["ok"] for r in results):
@@ -109,24 +92,20 @@ def check(
 
 def _offline(
     images: tuple[str, ...],
-    configs: tuple[str, ...],
+    access: RegistryAccess,
     jobs: int,
-    tls: Any,
-    token_hosts: tuple[str, ...],
-    server: str | None,
-    token: str | None,
     options: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    from pullkeeper.services import pull_trial
+    # Not at the top: a check with --namespace runs on the server and never loads these.
+    from pullkeeper.cli import candidates  # noqa: PLC0415
+    from pullkeeper.services import pull_trial  # noqa: PLC0415
 
+    tls = candidates.tls(access)
     try:
         for image in images:
             pull_trial.parse_image(image)
         pull_trial.parse_platform(options["platform"])
-        found = {
-            image: candidates(image, configs, server, token, token_hosts)
-            for image in dict.fromkeys(images)
-        }
+        found = {image: candidates.for_image(image, access) for image in dict.fromkeys(images)}
         reports = pull_trial.check_many(
             images, found.__getitem__, lambda _host: tls, jobs=jobs, **options
         )
@@ -139,17 +118,14 @@ def _on_server(
     image: str,
     namespace: str,
     cluster: str | None,
-    server: str | None,
-    token: str | None,
+    access: RegistryAccess,
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    from pullkeeper.cli.session import connect
-
     if not cluster:
         raise CLIError("--namespace needs --cluster (the cluster's name or id)")
     body = {"image": image, "cluster": cluster, "namespace": namespace, **options}
     body["all"] = body.pop("try_all")
-    with connect(server, token) as api:
+    with connect(access.server, access.token) as api:
         result: dict[str, Any] = api.post("/checks", body)
     return result
 

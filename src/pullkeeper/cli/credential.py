@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from pullkeeper.cli import editor
 from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
 
-if TYPE_CHECKING:
-    from pullkeeper.cli.remote import Remote
-
 _ID = re.compile(r"[0-9a-f]{32}")
 _PROVIDERS = "dockerhub, quay, ghcr, gitlab, harbor, artifactory, ecr, gcr, acr, ibm, ocir, custom"
-
-
-def _seg(value: str) -> str:
-    from pullkeeper.cli.remote import seg
-
-    return seg(value)
 
 
 def credential_id(api: Remote, ref: str) -> str:
@@ -262,7 +254,7 @@ def credential_list(
 @with_api
 def credential_show(api: Remote, ref: str, output: str) -> None:
     """One credential's metadata (never its secret)."""
-    c = api.get(f"/credentials/{_seg(credential_id(api, ref))}")
+    c = api.get(f"/credentials/{seg(credential_id(api, ref))}")
     if not emit(c, output):
         click.echo(_details(c))
 
@@ -350,7 +342,7 @@ def credential_edit(
             secret = "; password replaced" if asked else ""
             click.echo(f"credential {c['name']} updated{secret}")
         return
-    c = api.patch(f"/credentials/{_seg(credential_id(api, ref))}", changes)
+    c = api.patch(f"/credentials/{seg(credential_id(api, ref))}", changes)
     if not emit(c, output):
         secret = "; password replaced" if "password" in changes else ""
         click.echo(f"credential {c['name']} updated{secret}")
@@ -376,7 +368,7 @@ def _edit_in_editor(api: Remote, ref: str) -> tuple[dict[str, Any] | None, bool]
 
     c = editor.run(
         api,
-        f"/credentials/{_seg(cid)}",
+        f"/credentials/{seg(cid)}",
         f"credential {ref}",
         ["credential", "edit", ref],
         fields,
@@ -387,7 +379,7 @@ def _edit_in_editor(api: Remote, ref: str) -> tuple[dict[str, Any] | None, bool]
 
 
 def _set_state(api: Remote, ref: str, action: str, output: str) -> None:
-    c = api.post(f"/credentials/{_seg(credential_id(api, ref))}/{action}")
+    c = api.post(f"/credentials/{seg(credential_id(api, ref))}/{action}")
     if emit(c, output):
         return
     line = f"credential {c['name']} is {c['state']}"
@@ -426,7 +418,7 @@ def credential_verify(api: Remote, ref: str, output: str) -> None:
 
     Exit status 1 when the registry refuses it.
     """
-    c = api.post(f"/credentials/{_seg(credential_id(api, ref))}/verify")
+    c = api.post(f"/credentials/{seg(credential_id(api, ref))}/verify")
     if not emit(c, output):
         click.echo(f"credential {c['name']} ({c['server']}): {_last_check(c)}")
     if (c.get("last_check") or {}).get("status") != "ok":
@@ -439,7 +431,7 @@ def credential_verify(api: Remote, ref: str, output: str) -> None:
 @with_api
 def credential_checks(api: Remote, ref: str, output: str) -> None:
     """The credential's last checks, newest first: logins and pull checks, and why they failed."""
-    result = api.get(f"/credentials/{_seg(credential_id(api, ref))}/checks")
+    result = api.get(f"/credentials/{seg(credential_id(api, ref))}/checks")
     if emit(result, output):
         return
     rows = [
@@ -459,7 +451,7 @@ def credential_checks(api: Remote, ref: str, output: str) -> None:
 @with_api
 def credential_delete(api: Remote, ref: str) -> None:
     """Delete a credential and its secret."""
-    api.delete(f"/credentials/{_seg(credential_id(api, ref))}")
+    api.delete(f"/credentials/{seg(credential_id(api, ref))}")
     click.echo(f"credential {ref} deleted")
 
 
@@ -469,7 +461,7 @@ def credential_delete(api: Remote, ref: str) -> None:
 @with_api
 def credential_status(api: Remote, ref: str, output: str) -> None:
     """Where the credential's Secrets stand in each namespace its scope reaches."""
-    result = api.get(f"/credentials/{_seg(credential_id(api, ref))}/status")
+    result = api.get(f"/credentials/{seg(credential_id(api, ref))}/status")
     if emit(result, output):
         return
     if result["sync"] == "off":
@@ -503,7 +495,7 @@ def credential_effective(
 ) -> None:
     """The credentials that apply in a namespace, in the order the kubelet tries them."""
     result = api.get(
-        f"/namespaces/{_seg(namespace)}/effective-credentials",
+        f"/namespaces/{seg(namespace)}/effective-credentials",
         {"cluster": cluster, "image": image},
     )
     if emit(result, output):
@@ -545,5 +537,5 @@ def credential_config(api: Remote, ref: str) -> None:
     For admins and the owners of the credential's project; the server records
     every read in the audit trail.
     """
-    payload = api.raw(f"/credentials/{_seg(credential_id(api, ref))}/dockerconfigjson")
+    payload = api.raw(f"/credentials/{seg(credential_id(api, ref))}/dockerconfigjson")
     click.echo(payload)

@@ -16,14 +16,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from pullkeeper.cli.common import CLIError, warn
-
-if TYPE_CHECKING:
-    from pullkeeper.cli.remote import Remote
+from pullkeeper.cli.remote import Remote, RemoteError
 
 PRECONDITION_FAILED = 412
 
@@ -109,7 +107,8 @@ def edit(
 
 
 def _document(e: Edit, shown: dict[str, Any]) -> str:
-    import yaml
+    # Loaded only by the edit commands, not by the others of the modules that import this one.
+    import yaml  # noqa: PLC0415
 
     lines = [
         f"# Edit {e.what}, then save and quit. What you change is written back, unless",
@@ -122,7 +121,8 @@ def _document(e: Edit, shown: dict[str, Any]) -> str:
 
 
 def _changes(e: Edit, shown: dict[str, Any], edited: str) -> dict[str, Any]:
-    import yaml
+    # Loaded only by the edit commands, as in _document.
+    import yaml  # noqa: PLC0415
 
     try:
         doc = yaml.safe_load(edited)
@@ -146,8 +146,6 @@ def _changes(e: Edit, shown: dict[str, Any], edited: str) -> dict[str, Any]:
 
 def _kept(err: CLIError, e: Edit, edited: str) -> CLIError:
     """The error again, saying where the edited text now is (a private file of its own)."""
-    from pullkeeper.cli.remote import RemoteError
-
     fd, path = tempfile.mkstemp(prefix="pullkeeper-edit-", suffix=".yaml")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(edited)

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.session import with_api
+from pullkeeper.core.manifest import to_json
 
 
 @click.command("render")
@@ -33,7 +36,7 @@ from pullkeeper.cli.session import with_api
 )
 @with_api
 def render(
-    api: Any,
+    api: Remote,
     cluster: str | None,
     namespace: str | None,
     project: str | None,
@@ -56,8 +59,6 @@ def render(
             raise CLIError(f"say which cluster with --cluster (there are: {names})")
         cluster = clusters[0]["name"]
     params = {k: v for k, v in (("namespace", namespace), ("project", project)) if v}
-    from pullkeeper.cli.remote import seg
-
     rendered = api.get(f"/clusters/{seg(cluster)}/render", params)
     for c in rendered["collisions"]:
         warn(
@@ -79,11 +80,7 @@ def render(
 
 def _text(items: list[dict[str, Any]], output: str) -> str:
     if output == "json":
-        from pullkeeper.core.manifest import to_json
-
         return to_json({"apiVersion": "v1", "kind": "List", "items": items}) + "\n"
-    import yaml
-
     return "".join(
         "---\n" + yaml.safe_dump(i, sort_keys=False, default_flow_style=False) for i in items
     )

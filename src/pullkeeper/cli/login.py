@@ -8,6 +8,7 @@ import click
 
 from pullkeeper.cli import session as saved
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.remote import Remote, RemoteError, is_loopback, normalize_url, seg
 from pullkeeper.cli.render import when
 
 
@@ -31,8 +32,6 @@ def login(url: str, username: str | None, password_stdin: bool, token_stdin: boo
     readable by you only. Later commands use them unless given --server/--token
     (or PULLKEEPER_SERVER/PULLKEEPER_TOKEN).
     """
-    from pullkeeper.cli.remote import Remote, is_loopback, normalize_url
-
     if password_stdin and token_stdin:
         raise CLIError("give either --password-stdin or --token-stdin, not both")
     base = normalize_url(url)
@@ -81,8 +80,6 @@ def logout() -> None:
     A token saved with `login --token-stdin` is not revoked (logout does not
     know its id): revoke it with `pullkeeper token revoke ID`.
     """
-    from pullkeeper.cli.remote import Remote, RemoteError, seg
-
     session = saved.load()
     if session is None:
         click.echo("Not logged in.")

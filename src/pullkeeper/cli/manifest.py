@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
 
+from pullkeeper.cli import candidates
 from pullkeeper.cli.common import CLIError, table
-from pullkeeper.cli.registry_options import candidates, config_option, make_tls, tls_options
+from pullkeeper.cli.registry_options import RegistryAccess, config_option, registry_access
 from pullkeeper.cli.render import details, emit, output_option
-from pullkeeper.cli.session import server_options
+from pullkeeper.core.imageindex import IndexBuildError
+from pullkeeper.services import manifests, pull_trial
 
 EXIT_REGISTRY_FAILED = 1
 
@@ -29,71 +30,43 @@ def manifest() -> None:
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    from pullkeeper.core.imageindex import IndexBuildError
-    from pullkeeper.services.manifests import ManifestInputError, RegistryFailure
-    from pullkeeper.services.pull_trial import CheckInputError
-
     try:
         yield
-    except (ManifestInputError, IndexBuildError, CheckInputError) as e:
+    except (manifests.ManifestInputError, IndexBuildError, pull_trial.CheckInputError) as e:
         raise CLIError(str(e)) from None
-    except RegistryFailure as e:
+    except manifests.RegistryFailure as e:
         click.echo(f"error: {e.message}", err=True)
         raise SystemExit(EXIT_REGISTRY_FAILED) from None
     except OSError as e:
         raise CLIError(f"cannot write the local list: {e}") from None
 
 
-def _registry_access(
-    configs: tuple[str, ...],
-    ca_file: Path | None,
-    client_cert: Path | None,
-    client_key: Path | None,
-    insecure: bool,
-    token_hosts: tuple[str, ...],
-    server: str | None,
-    token: str | None,
-) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
-    tls = make_tls(ca_file, client_cert, client_key, insecure)
-
-    def found(image: str) -> Any:
-        return candidates(image, configs, server, token, token_hosts)
-
-    return found, (lambda _host: tls)
+def _lookups(access: RegistryAccess) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
+    """The credentials for an image and the TLS for a registry host, as `manifests` asks."""
+    tls = candidates.tls(access)
+    return (lambda image: candidates.for_image(image, access)), (lambda _host: tls)
 
 
 @manifest.command("inspect")
 @click.argument("image")
 @click.option("--raw", is_flag=True, help="Print the manifest's bytes exactly as served.")
 @config_option
-@tls_options
-@server_options
+@registry_access
 @output_option
 def inspect(
     image: str,
     raw: bool,
-    configs: tuple[str, ...],
-    ca_file: Path | None,
-    client_cert: Path | None,
-    client_key: Path | None,
-    insecure: bool,
-    token_hosts: tuple[str, ...],
-    server: str | None,
-    token: str | None,
     output: str,
+    access: RegistryAccess,
 ) -> None:
     """The manifest list / index of IMAGE with its platforms, digests and sizes.
 
     A list created here and not pushed yet is shown from the local copy, as
     `docker manifest inspect` does.
     """
-    from pullkeeper.services import manifests
-
-    found_for, tls_for = _registry_access(
-        configs, ca_file, client_cert, client_key, insecure, token_hosts, server, token
-    )
+    tls = candidates.tls(access)
     with _errors():
-        found = manifests.inspect(image, found_for(image), tls_for(""))
+        found = manifests.inspect(image, candidates.for_image(image, access), tls)
     if raw:
         click.echo(found.raw.decode("utf-8", errors="surrogateescape"), nl=False)
         return
@@ -132,30 +105,18 @@ def inspect(
     help="OCI index or Docker manifest list; auto: Docker when every image is Docker schema 2.",
 )
 @config_option
-@tls_options
-@server_options
+@registry_access
 @output_option
 def create(
     name: str,
     images: tuple[str, ...],
     amend: bool,
     format_: str,
-    configs: tuple[str, ...],
-    ca_file: Path | None,
-    client_cert: Path | None,
-    client_key: Path | None,
-    insecure: bool,
-    token_hosts: tuple[str, ...],
-    server: str | None,
-    token: str | None,
     output: str,
+    access: RegistryAccess,
 ) -> None:
     """Create a local list LIST of the IMAGEs, each with the platform its config declares."""
-    from pullkeeper.services import manifests
-
-    found_for, tls_for = _registry_access(
-        configs, ca_file, client_cert, client_key, insecure, token_hosts, server, token
-    )
+    found_for, tls_for = _lookups(access)
     with _errors():
         index = manifests.create(name, images, found_for, tls_for, amend=amend, format=format_)
     if not emit(index.as_dict(), output):
@@ -188,8 +149,6 @@ def annotate(
     output: str,
 ) -> None:
     """Set the platform of IMAGE (as given to create, or its digest) in the local list LIST."""
-    from pullkeeper.services import manifests
-
     if not any(v is not None for v in (os_name, arch, variant, os_version, os_features)):
         raise CLIError(
             "nothing to annotate; give --os, --arch, --variant, --os-version or --os-features"
@@ -213,28 +172,16 @@ def annotate(
 @click.argument("name", metavar="LIST")
 @click.option("--purge", is_flag=True, help="Remove the local list once pushed.")
 @config_option
-@tls_options
-@server_options
+@registry_access
 @output_option
 def push(
     name: str,
     purge: bool,
-    configs: tuple[str, ...],
-    ca_file: Path | None,
-    client_cert: Path | None,
-    client_key: Path | None,
-    insecure: bool,
-    token_hosts: tuple[str, ...],
-    server: str | None,
-    token: str | None,
     output: str,
+    access: RegistryAccess,
 ) -> None:
     """Push the local list LIST to its registry, copying in images of other repositories."""
-    from pullkeeper.services import manifests
-
-    found_for, tls_for = _registry_access(
-        configs, ca_file, client_cert, client_key, insecure, token_hosts, server, token
-    )
+    found_for, tls_for = _lookups(access)
     with _errors():
         pushed = manifests.push(name, found_for, tls_for, purge=purge)
     if emit(pushed.as_dict(), output):
@@ -248,8 +195,6 @@ def push(
 @click.argument("names", metavar="LIST...", nargs=-1, required=True)
 def rm(names: tuple[str, ...]) -> None:
     """Remove local lists (what is pushed stays in the registry)."""
-    from pullkeeper.services import manifests
-
     with _errors():
         refs = [str(manifests.list_name(n)) for n in names]
     missing = [r for r in refs if not manifests.remove(r)]
@@ -260,8 +205,6 @@ def rm(names: tuple[str, ...]) -> None:
 @manifest.command("ls")
 def ls() -> None:
     """The local lists, not pushed or kept after a push."""
-    from pullkeeper.services import manifests
-
     with _errors():
         rows = []
         for name in manifests.local_names():

@@ -27,7 +27,8 @@ def emit(obj: Any, output: str) -> bool:
         click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
         return True
     if output == "yaml":
-        import yaml
+        # Loaded only for -o yaml: every command that talks to the server prints through here.
+        import yaml  # noqa: PLC0415
 
         click.echo(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True), nl=False)
         return True

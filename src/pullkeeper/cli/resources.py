@@ -1,28 +1,19 @@
 """`pullkeeper cluster|project|namespace|policy`: the server's clusters and projects.
 
-Every command here calls the management server (see `pullkeeper login`); the
-HTTP client is imported only when one runs.
+Every command here calls the management server (see `pullkeeper login`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from pullkeeper.cli import editor
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, output_option, rows_table, when
 from pullkeeper.cli.session import with_api
-
-if TYPE_CHECKING:
-    from pullkeeper.cli.remote import Remote
-
-
-def _seg(value: str) -> str:
-    from pullkeeper.cli.remote import seg
-
-    return seg(value)
 
 
 def _short(value: str | None, width: int = 40) -> str:
@@ -119,7 +110,7 @@ def cluster_list(api: Remote, output: str) -> None:
 @with_api
 def cluster_show(api: Remote, name: str, output: str) -> None:
     """One cluster, by name or id."""
-    c = api.get(f"/clusters/{_seg(name)}")
+    c = api.get(f"/clusters/{seg(name)}")
     if not emit(c, output):
         click.echo(_cluster_details(c))
 
@@ -163,7 +154,7 @@ def cluster_edit(
         }.items()
         if v is not None
     }
-    path = f"/clusters/{_seg(name)}"
+    path = f"/clusters/{seg(name)}"
     if not changes:
         editor.require("--name, --description, --access, --kubeconfig or --context")
         fields = ("name", "description", "access", "kubeconfig", "context")
@@ -184,7 +175,7 @@ def cluster_edit(
 @with_api
 def cluster_delete(api: Remote, name: str) -> None:
     """Delete a cluster with its projects, namespaces, credentials and policies (admins only)."""
-    api.delete(f"/clusters/{_seg(name)}")
+    api.delete(f"/clusters/{seg(name)}")
     click.echo(f"cluster {name} deleted")
 
 
@@ -201,10 +192,10 @@ _in_cluster = click.option(
 def project_ref(api: Remote, project: str, cluster: str | None) -> str:
     """A project's path segment: as given, or its id when the cluster is named too."""
     if not cluster:
-        return _seg(project)
+        return seg(project)
     for p in api.get("/projects", {"cluster": cluster})["items"]:
         if project in (p["id"], p["name"]):
-            return _seg(p["id"])
+            return seg(p["id"])
     raise CLIError(f"no project {project!r} in cluster {cluster!r}")
 
 
@@ -354,7 +345,7 @@ def member_set(
     their secrets; member: sees its credentials; viewer: the same, read-only.
     """
     ref = project_ref(api, project_name, in_cluster)
-    result = api.put(f"/projects/{ref}/members/{_seg(user)}", {"role": role})
+    result = api.put(f"/projects/{ref}/members/{seg(user)}", {"role": role})
     if not emit(result, output):
         click.echo(f"{result['user']} is now {result['role']} of project {project_name}")
 
@@ -367,7 +358,7 @@ def member_set(
 def member_remove(api: Remote, user: str, project_name: str, in_cluster: str | None) -> None:
     """Take USER's role in a project away."""
     ref = project_ref(api, project_name, in_cluster)
-    api.delete(f"/projects/{ref}/members/{_seg(user)}")
+    api.delete(f"/projects/{ref}/members/{seg(user)}")
     click.echo(f"{user} is no longer a member of project {project_name}")
 
 
@@ -390,7 +381,7 @@ def namespace() -> None:
 @with_api
 def namespace_put(api: Remote, name: str, cluster: str, project: str | None, output: str) -> None:
     """Register a namespace, or move it into or out of a project (admins only)."""
-    ns = api.put(f"/clusters/{_seg(cluster)}/namespaces/{_seg(name)}", {"project": project})
+    ns = api.put(f"/clusters/{seg(cluster)}/namespaces/{seg(name)}", {"project": project})
     if not emit(ns, output):
         where = f"project {ns['project']}" if ns["project"] else "no project"
         click.echo(f"namespace {ns['name']} in cluster {ns['cluster']}: {where}")
@@ -403,7 +394,7 @@ def namespace_put(api: Remote, name: str, cluster: str, project: str | None, out
 @with_api
 def namespace_list(api: Remote, cluster: str, project: str | None, output: str) -> None:
     """The namespaces you can see in a cluster."""
-    result = api.get(f"/clusters/{_seg(cluster)}/namespaces", {"project": project})
+    result = api.get(f"/clusters/{seg(cluster)}/namespaces", {"project": project})
     if emit(result, output):
         return
     rows = [[n["name"], n["project"]] for n in result["items"]]
@@ -416,7 +407,7 @@ def namespace_list(api: Remote, cluster: str, project: str | None, output: str) 
 @with_api
 def namespace_delete(api: Remote, name: str, cluster: str) -> None:
     """Forget a namespace (admins only)."""
-    api.delete(f"/clusters/{_seg(cluster)}/namespaces/{_seg(name)}")
+    api.delete(f"/clusters/{seg(cluster)}/namespaces/{seg(name)}")
     click.echo(f"namespace {name} removed from cluster {cluster}")
 
 
@@ -451,7 +442,7 @@ def _target(api: Remote, cluster: str | None, project: str | None) -> tuple[str,
     if project:
         return f"/projects/{project_ref(api, project, cluster)}/policy", f"project {project}"
     if cluster:
-        return f"/clusters/{_seg(cluster)}/policy", f"cluster {cluster}"
+        return f"/clusters/{seg(cluster)}/policy", f"cluster {cluster}"
     raise CLIError("give --cluster C for a cluster's policy, or --project P for a project's")
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shlex
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.services.errors import ServiceError
+from pullkeeper.settings import Settings
 
 _server_options = [
     click.option("--data", type=click.Path(path_type=Path), help="Data directory [./.pullkeeper]."),
@@ -31,10 +37,6 @@ def _with_server_options(f: Any) -> Any:
 
 
 def _settings(config_file: Path | None, **given: Any) -> Any:
-    from pydantic import ValidationError
-
-    from pullkeeper.settings import Settings
-
     try:
         return Settings.load(config_file, **given)
     except ValidationError as e:
@@ -46,7 +48,8 @@ def _settings(config_file: Path | None, **given: Any) -> Any:
 
 
 def _server(settings: Any, *, check_keys: bool = True) -> Any:
-    from pullkeeper.services.server import Server, StoreUnavailable
+    # Not at the top: the store (~1 s to load) stays closed for `webhook manifests`.
+    from pullkeeper.services.server import Server, StoreUnavailable  # noqa: PLC0415
 
     try:
         return Server.open(settings, check_keys=check_keys)
@@ -83,7 +86,8 @@ def serve(
     the admin's password (and API token, unless PULLKEEPER_ADMIN_TOKEN chose it)
     to files in the data directory that only this user can read.
     """
-    from pullkeeper.api.app import create_app
+    # Not at the top: the API and web pages load for serve, not for db, keys or webhook.
+    from pullkeeper.api.app import create_app  # noqa: PLC0415
 
     settings = _settings(
         config_file,
@@ -138,7 +142,8 @@ def _common(settings: Any) -> dict[str, Any]:
 
 
 def _api_listener(app: Any, settings: Any) -> Any:
-    import uvicorn
+    # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
+    import uvicorn  # noqa: PLC0415
 
     # uvicorn believes X-Forwarded-* from 127.0.0.1 by default: any local process could
     # then choose its address (the login throttle's key, the audit's source) and scheme.
@@ -157,12 +162,11 @@ def _api_listener(app: Any, settings: Any) -> Any:
 def _webhook_listener(server: Any, settings: Any) -> Any:
     """The webhook's TLS listener: an application of its own, its TLS context loaded (so a
     bad certificate or client CA file stops serve here, in one line)."""
-    import ssl
+    # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
+    import uvicorn  # noqa: PLC0415
 
-    import uvicorn
-
-    from pullkeeper.api.webhook import create_webhook_app
-    from pullkeeper.services import webhook_tls
+    from pullkeeper.api.webhook import create_webhook_app  # noqa: PLC0415
+    from pullkeeper.services import webhook_tls  # noqa: PLC0415
 
     try:
         found = webhook_tls.files(settings)
@@ -203,12 +207,10 @@ def _webhook_listener(server: Any, settings: Any) -> Any:
 
 def _run(api: Any, webhook: Any, settings: Any) -> None:
     """The API's listener, and the webhook's when there is one, until SIGTERM or Ctrl-C."""
-    import asyncio
-    import contextlib
+    # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
+    import uvicorn  # noqa: PLC0415
 
-    import uvicorn
-
-    from pullkeeper.services import webhook_tls
+    from pullkeeper.services import webhook_tls  # noqa: PLC0415
 
     main = uvicorn.Server(api)
     if webhook is None:
@@ -274,8 +276,8 @@ def keys_rotate(data: Path | None, database_url: str | None, config_file: Path |
     new key is written into the key directory, or, when the keys come from a source
     pullkeeper cannot write, is the one key there the store does not know yet.
     """
-    from pullkeeper.services import keys as keys_service
-    from pullkeeper.services.errors import ServiceError
+    # Not at the top: key rotation loads the store, which `webhook manifests` never opens.
+    from pullkeeper.services import keys as keys_service  # noqa: PLC0415
 
     server = _server(_settings(config_file, data=data, database_url=database_url))
     try:

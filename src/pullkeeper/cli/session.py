@@ -19,15 +19,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.remote import Remote, normalize_url
 from pullkeeper.paths import config_dir
-
-if TYPE_CHECKING:
-    from pullkeeper.cli.remote import Remote
 
 SERVER_ENV = "PULLKEEPER_SERVER"
 TOKEN_ENV = "PULLKEEPER_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -117,8 +115,6 @@ def remove() -> bool:
 
 def connect(server: str | None, token: str | None) -> Remote:
     """A client for the chosen server with the chosen token; 'not logged in' otherwise."""
-    from pullkeeper.cli.remote import Remote, normalize_url
-
     saved = load()
     if server:
         url = normalize_url(server)

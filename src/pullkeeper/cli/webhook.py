@@ -6,9 +6,12 @@ import base64
 from pathlib import Path
 
 import click
+import yaml
 
 from pullkeeper.cli.common import CLIError
 from pullkeeper.cli.serve import _settings, _with_server_options
+from pullkeeper.core import webhook_manifests
+from pullkeeper.services import webhook_tls
 
 
 @click.group()
@@ -82,11 +85,6 @@ def manifests(
     The caBundle is the CA of the certificate `pullkeeper serve --webhook-port` serves
     (generated in the data directory on first use, or the --ca-file of a given one).
     """
-    import yaml
-
-    from pullkeeper.core import webhook_manifests
-    from pullkeeper.services import webhook_tls
-
     if url is not None and not url.startswith("https://"):
         raise CLIError("--url must be an https:// URL: the API server calls webhooks over TLS")
     settings = _settings(config_file, data=data, database_url=database_url)

@@ -4,25 +4,18 @@ images need, and the rollout read back as it happens."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from pullkeeper.cli import check
 from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import emit, output_option
 from pullkeeper.cli.session import with_api
 
-if TYPE_CHECKING:
-    from pullkeeper.cli.remote import Remote
-
 EXIT_FAILED = 1
 POLL_SECONDS = 0.5
-
-
-def _seg(value: str) -> str:
-    from pullkeeper.cli.remote import seg
-
-    return seg(value)
 
 
 def _cluster(api: Remote, given: str | None) -> str:
@@ -38,7 +31,7 @@ def _cluster(api: Remote, given: str | None) -> str:
 
 
 def _base(cluster: str, namespace: str) -> str:
-    return f"/clusters/{_seg(cluster)}/namespaces/{_seg(namespace)}/workloads"
+    return f"/clusters/{seg(cluster)}/namespaces/{seg(namespace)}/workloads"
 
 
 def _secrets_line(result: dict[str, Any]) -> str:
@@ -131,7 +124,7 @@ def _follow(
     """Poll the rollout, printing each new event, until ready, failed or out of time."""
     seen: dict[str, int] = {}
     deadline = time.monotonic() + timeout
-    path = f"{_base(cluster, namespace)}/{_seg(name)}"
+    path = f"{_base(cluster, namespace)}/{seg(name)}"
     while True:
         status: dict[str, Any] = api.get(path)
         for e in status["events"]:
@@ -165,9 +158,7 @@ def _verdict(s: dict[str, Any], timeout: float) -> str:
         if d["check"] is None:
             lines.append(f"  {d['message']}")
             continue
-        from pullkeeper.cli.check import render
-
-        lines.extend(f"  {line}" for line in render(d["check"]).splitlines())
+        lines.extend(f"  {line}" for line in check.render(d["check"]).splitlines())
         if d["ok"]:
             lines.append(f"  {d['message']}")
     return "\n".join(lines)
@@ -190,7 +181,7 @@ def attach(api: Remote, workload: str, namespace: str, cluster: str | None, outp
             "or daemonset/NAME"
         )
     where = _cluster(api, cluster)
-    result = api.post(f"{_base(where, namespace)}/{_seg(kind)}/{_seg(name)}/attach")
+    result = api.post(f"{_base(where, namespace)}/{seg(kind)}/{seg(name)}/attach")
     if emit(result, output):
         return
     label = f"{result['kind'].lower()}/{result['name']}"

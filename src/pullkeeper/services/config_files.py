@@ -13,7 +13,7 @@ from pullkeeper.core import secret as ksecret
 from pullkeeper.core.dockerconfig import AuthEntry, DockerConfig, DockerConfigError
 from pullkeeper.core.go import json as gojson
 from pullkeeper.core.keyring import Credential, Keyring, lookup_union
-from pullkeeper.core.reference import InvalidReference, parse_normalized_named
+from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
 from pullkeeper.node import credhelpers
 
 MISSING_REGISTRY_FIELDS = ksecret.MISSING_REGISTRY_FIELDS
@@ -133,11 +133,15 @@ def _keyring(sources: Sequence[Source], warnings: list[str]) -> Keyring:
     return keyring
 
 
-def _repository(image: str) -> str:
+def _reference(image: str) -> Reference:
     try:
-        return parse_normalized_named(image).name
+        return parse_normalized_named(image)
     except InvalidReference as e:
         raise InputError(f"{image!r} is not a valid image reference: {e}") from None
+
+
+def _repository(image: str) -> str:
+    return _reference(image).name
 
 
 def _resolution(
@@ -280,29 +284,35 @@ def dumps_secret(obj: dict[str, Any], output: str) -> str:
     return manifest.to_json(obj) + "\n" if output == "json" else manifest.to_yaml(obj)
 
 
-def helper_candidates(image: str, path: str) -> tuple[list[Any], list[str]]:
+@dataclass(frozen=True, slots=True)
+class HelperLogin:
+    """What a docker credential helper holds for a registry: a user name and password, or an
+    identity token (then `username` is empty)."""
+
+    source: str  # docker-credential-NAME
+    server: str
+    username: str
+    secret: str = field(repr=False)
+    identity_token: bool
+
+
+def helper_login(image: str, path: str) -> tuple[HelperLogin | None, list[str]]:
     """docker's own credential for image from the config at path: its credHelpers entry for
     the registry, else its credsStore; none when it names no helper. The warnings say why a
     helper gave nothing."""
-    # Here only: pull_trial brings the registry client, which the other file commands lack.
-    from pullkeeper.services import pull_trial
-
-    try:
-        config = load_one(path).config
-        domain = pull_trial.parse_image(image).domain
-    except pull_trial.CheckInputError as e:
-        raise InputError(str(e)) from None
+    config = load_one(path).config
+    domain = _reference(image).domain
     server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
     helper = config.cred_helpers.get(server) or config.creds_store
     if not helper:
-        return [], []
+        return None, []
     try:
         found = credhelpers.get(helper, server)
     except credhelpers.CredentialHelperError as e:
-        return [], [str(e)]
+        return None, [str(e)]
     if found is None:
-        return [], []
+        return None, []
     source = f"docker-credential-{helper}"
     if found.is_identity_token:
-        return [pull_trial.candidate(source, server, identity_token=found.secret)], []
-    return [pull_trial.candidate(source, server, found.username, found.secret)], []
+        return HelperLogin(source, server, "", found.secret, identity_token=True), []
+    return HelperLogin(source, server, found.username, found.secret, identity_token=False), []
