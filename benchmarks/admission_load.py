@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import ssl
 import statistics
 import subprocess
@@ -135,8 +136,6 @@ def review(namespace: str) -> bytes:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

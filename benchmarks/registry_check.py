@@ -105,7 +105,8 @@ def versus_skopeo(registry: servers.TokenRegistry, base: Path, runs: int) -> dic
         sys.executable,
         "-c",
         "import pullkeeper.cli.main, pullkeeper.cli.check, pullkeeper.services.pull_trial, "
-        "pullkeeper.cli.registry_options, pullkeeper.services.config_files",
+        "pullkeeper.cli.registry_options, pullkeeper.cli.candidates, "
+        "pullkeeper.services.config_files",
     ]
     candidate = pull_trial.Candidate("bench", registry.host, Login(alice.username, alice.password))
     tls = TLS(ca_file=registry.ca_file)
