@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from pullkeeper.api.schemas import CredentialIn, CredentialPatch
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, checks, clusters, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid, PreconditionFailed, ServiceError
+from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
 

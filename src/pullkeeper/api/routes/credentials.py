@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.schemas import CredentialIn, CredentialPatch
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.services import clusters, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
+from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.services.server import Server
 
 router = APIRouter(tags=["credentials"])
