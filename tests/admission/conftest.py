@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pullkeeper.api.app import create_app
 from pullkeeper.api.webhook import create_webhook_app
+from pullkeeper.app import create_app
 from pullkeeper.services import clusters, credentials, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server

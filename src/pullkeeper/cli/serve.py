@@ -83,7 +83,7 @@ def serve(
     the admin's password (and API token, unless PULLKEEPER_ADMIN_TOKEN chose it)
     to files in the data directory that only this user can read.
     """
-    from pullkeeper.api.app import create_app
+    from pullkeeper.app import create_app
 
     settings = _settings(
         config_file,
