@@ -177,11 +177,38 @@ def get(session: Session, actor: Actor, credential_id: str) -> Credential:
     return cred
 
 
-def _can_manage(session: Session, actor: Actor, scope_kind: str, project_id: str | None) -> None:
-    if actor.is_admin:
-        return
-    if scope_kind == "cluster" or project_id is None or not actor.owns(project_id):
+def _manages(actor: Actor, scope_kind: str, project_id: str | None) -> bool:
+    # Cluster-wide credentials reach every project's namespaces: no project owner's alone.
+    return actor.is_admin or (scope_kind != "cluster" and actor.owns(project_id))
+
+
+def _can_manage(actor: Actor, scope_kind: str, project_id: str | None) -> None:
+    if not _manages(actor, scope_kind, project_id):
         raise Forbidden("only an admin or the owner of the credential's project can do this")
+
+
+def may_manage(session: Session, actor: Actor, cred: Credential) -> bool:
+    """Whether the actor may edit, (de)activate and delete the credential: admins, and the
+    owners of its project."""
+    return _manages(actor, cred.scope, project_of(session, cred))
+
+
+def reach(
+    session: Session,
+    actor: Actor,
+    cred: Credential,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
+) -> list[str]:
+    """The namespaces pullkeeper knows, of those the actor sees, whose pods get the credential's
+    Secret: its namespace, its project's, or (cluster-wide) all but the excluded ones."""
+    cluster = clusters.get_cluster(session, actor, cred.cluster_id)
+    if cred.scope == "namespace":
+        return [cred.namespace] if cred.namespace else []
+    if cred.scope == "project":
+        project = clusters.get_project(session, actor, cred.project_id or "", cluster)
+        return [n["name"] for n in clusters.list_namespaces(session, actor, cluster, project)]
+    every = clusters.list_namespaces(session, actor, cluster)
+    return [n["name"] for n in every if n["name"] not in excluded]
 
 
 def resolve_scope(
@@ -307,7 +334,7 @@ def create(
     token_hosts: Sequence[str] = (),
 ) -> Credential:
     project_id = scope.project.id if scope.project else None
-    _can_manage(session, actor, scope.kind, project_id)
+    _can_manage(actor, scope.kind, project_id)
     server, username = _provider_check(provider, server, username, password)
     hosts = _token_hosts(token_hosts)
     lock_cluster(session, scope.cluster.id)
@@ -396,7 +423,7 @@ def update(
     if_match: IfMatch | None = None,
 ) -> Credential:
     project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
+    _can_manage(actor, cred.scope, project_id)
     with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         before = _change(session, vault, cred, project_id, changes)
         cred.updated_by = actor.username
@@ -475,7 +502,7 @@ def set_state(
     if_match: IfMatch | None = None,
 ) -> Credential:
     project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
+    _can_manage(actor, cred.scope, project_id)
     with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         if cred.state == state:
             return cred
@@ -500,7 +527,7 @@ def delete(
     session: Session, actor: Actor, cred: Credential, *, if_match: IfMatch | None = None
 ) -> None:
     project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
+    _can_manage(actor, cred.scope, project_id)
     with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         audit.record(
             session,

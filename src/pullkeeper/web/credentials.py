@@ -13,7 +13,6 @@ from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, checks, clusters, sync
 from pullkeeper.services import credentials as svc
-from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import forms, security, session
@@ -67,13 +66,6 @@ def sync_word(status: dict[str, Any]) -> str:
     summary = status["summary"]
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in summary.items() if n]
     return ", ".join(parts) or "not delivered"
-
-
-def may_manage(session: Session, actor: Actor, cred: Any) -> bool:
-    """Whether to offer edit, (de)activate and delete; the service decides in the end."""
-    if actor.is_admin:
-        return True
-    return cred.scope != "cluster" and actor.owns(svc.project_of(session, cred))
 
 
 # --------------------------------------------------------------------------- list
@@ -352,7 +344,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
     item["state_word"] = state_of(item)
     item["scope_word"] = scope_of(item)
     item["provider_title"] = PROVIDERS[item["provider"]].title
-    manage = may_manage(s, web.actor, cred)
+    manage = svc.may_manage(s, web.actor, cred)
     history: list[dict[str, Any]] = []
     if manage:
         history, _ = audit.query(
@@ -547,27 +539,17 @@ def edit(
 # --------------------------------------------------------------------------- delete
 
 
-def _reach(s: Session, actor: Actor, item: dict[str, Any]) -> list[str]:
-    """The namespaces whose pods lose this credential's Secret when it goes."""
-    c = clusters.get_cluster(s, actor, item["cluster_id"])
-    if item["scope"] == "namespace":
-        return [item["namespace"]]
-    p = (
-        clusters.get_project(s, actor, item["project_id"], c)
-        if item["scope"] == "project"
-        else None
-    )
-    return [n["name"] for n in clusters.list_namespaces(s, actor, c, p)]
-
-
 @router.get("/credentials/{cred_id}/delete")
 def delete_confirm(request: Request, cred_id: str) -> Response:
     web = session.required(request)
-    with session.server_of(request).reading() as s:
+    server = session.server_of(request)
+    with server.reading() as s:
         found = _detail(s, request, web, cred_id)
         if not found["manage"]:
             raise Forbidden("only an admin or the owner of the credential's project can delete it")
-        namespaces = _reach(s, web.actor, found["item"])
+        # The namespaces whose pods lose the credential's Secret when it goes.
+        excluded = server.settings.sync_excluded_namespaces
+        namespaces = svc.reach(s, web.actor, found["cred"], excluded)
     return page(request, "credential_delete.html", web, item=found["item"], namespaces=namespaces)
 
 
