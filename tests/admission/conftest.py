@@ -130,17 +130,15 @@ class Hook:
                 else None
             )
             s = credentials.resolve_scope(session, SYSTEM, scope, c, p, kw.pop("namespace", None))
-            return credentials.create(
-                session,
-                SYSTEM,
-                self.server.vault,
+            spec = credentials.CredentialSpec(
                 name=name,
                 scope=s,
                 provider="custom",
                 server=server,
                 username="robot",
                 password=f"pw-{name}-x9",
-            ).id
+            )
+            return credentials.create(session, SYSTEM, self.server.vault, spec).id
 
         return str(self.write(make))
 

@@ -62,3 +62,13 @@ def test_reach_is_the_namespaces_the_secret_lands_in(env: Env) -> None:
         ]
         # Of a cluster-wide credential, a project owner learns only their own namespaces.
         assert credentials.reach(s, owner, cred["c1-wide"]) == ["a-api", "a-web"]
+
+
+def test_a_credential_spec_keeps_its_password_out_of_repr(env: Env) -> None:
+    env.cluster("c1")
+    with env.server.reading() as s:
+        scope = credentials.find_scope(s, SYSTEM, "cluster", "c1")
+    spec = credentials.CredentialSpec(
+        "pull", scope, "custom", "registry.example.com", "robot", "pw-spec-repr-4Rt"
+    )
+    assert "pw-spec-repr" not in repr(spec) and "robot" in repr(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
@@ -316,47 +316,65 @@ def _snapshot(session: Session, c: Credential) -> dict[str, Any]:
     return snapshot
 
 
-def create(
+@dataclass(frozen=True, slots=True)
+class CredentialSpec:
+    """What a new credential is: its name, where its Secret goes, its registry and login."""
+
+    name: str
+    scope: Scope
+    provider: str
+    server: str | None  # None: the provider's own address
+    username: str
+    password: str = field(repr=False)
+    email: str = ""
+    description: str = ""
+    active: bool = True
+    adopt: bool = False  # take over a same-named Secret pullkeeper did not create
+    token_hosts: tuple[str, ...] = ()
+
+
+def find_scope(
     session: Session,
     actor: Actor,
-    vault: Vault,
-    *,
-    name: str,
-    scope: Scope,
-    provider: str,
-    server: str | None,
-    username: str,
-    password: str,
-    email: str = "",
-    description: str = "",
-    active: bool = True,
-    adopt: bool = False,
-    token_hosts: Sequence[str] = (),
-) -> Credential:
+    kind: str,
+    cluster: str,
+    project: str | None = None,
+    namespace: str | None = None,
+) -> Scope:
+    """A scope as a request names it: the cluster, and the project if any, by name or id."""
+    if not cluster:
+        raise Invalid("choose the cluster the credential is for", "cluster")
+    c = clusters.get_cluster(session, actor, cluster)
+    p = clusters.get_project(session, actor, project, c) if project else None
+    return resolve_scope(session, actor, kind, c, p, namespace)
+
+
+def create(session: Session, actor: Actor, vault: Vault, spec: CredentialSpec) -> Credential:
+    scope = spec.scope
     project_id = scope.project.id if scope.project else None
     _can_manage(actor, scope.kind, project_id)
-    server, username = _provider_check(provider, server, username, password)
-    hosts = _token_hosts(token_hosts)
+    server, username = _provider_check(spec.provider, spec.server, spec.username, spec.password)
+    hosts = _token_hosts(spec.token_hosts)
     lock_cluster(session, scope.cluster.id)
-    _check_name(session, name, scope)
+    _check_name(session, spec.name, scope)
     seq = (session.scalar(select(func.max(Credential.seq))) or 0) + 1
     own_project = scope.project.id if scope.kind == "project" and scope.project else None
     address_key = _address_key(server)
     cred = Credential(
-        name=name,
+        name=spec.name,
         cluster_id=scope.cluster.id,
         scope=scope.kind,
         project_id=own_project,
         namespace=scope.namespace,
-        provider=provider,
+        provider=spec.provider,
         server=server,
         address_key=address_key,
         slot=slot_of(scope.cluster.id, scope.kind, own_project, scope.namespace, address_key),
         username=username,
-        email=email,
-        description=description,
-        state="active" if active else "inactive",
-        adopt=adopt,
+        email=spec.email,
+        description=spec.description,
+        state="active" if spec.active else "inactive",
+        adopt=spec.adopt,
         token_hosts=hosts,
         created_by=actor.username,
         updated_by=actor.username,
@@ -366,7 +384,7 @@ def create(
     )
     session.add(cred)
     session.flush()
-    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
+    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, spec.password, cred.id)
     audit.record(
         session,
         actor,
@@ -377,25 +395,6 @@ def create(
         after=_snapshot(session, cred),
     )
     return cred
-
-
-def create_in(
-    session: Session,
-    actor: Actor,
-    vault: Vault,
-    *,
-    cluster: str,
-    scope: str,
-    project: str | None = None,
-    namespace: str | None = None,
-    **fields: Any,
-) -> Credential:
-    """create() with the cluster and project named (name or id), as the faces receive them."""
-    c = clusters.get_cluster(session, actor, cluster)
-    p = clusters.get_project(session, actor, project, c) if project else None
-    return create(
-        session, actor, vault, scope=resolve_scope(session, actor, scope, c, p, namespace), **fields
-    )
 
 
 _EDITABLE = ("name", "username", "email", "description", "adopt", "token_hosts")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from pullkeeper.core.workloads import Container
 from pullkeeper.services import workloads
+from pullkeeper.services.credentials import CredentialSpec, Scope
 
 
 class Body(BaseModel):
@@ -106,6 +107,23 @@ class CredentialIn(Body):
         description="Token servers on other hosts the login may be sent to (host[:port] or "
         "*.domain), beyond the registry's own host and the well-known ones.",
     )
+
+    def spec(self, scope: Scope) -> CredentialSpec:
+        """The credential this body describes, in the scope its names resolve to
+        (credentials.find_scope)."""
+        return CredentialSpec(
+            name=self.name,
+            scope=scope,
+            provider=self.provider,
+            server=self.server,
+            username=self.username,
+            password=self.password,
+            email=self.email,
+            description=self.description,
+            active=self.active,
+            adopt=self.adopt,
+            token_hosts=tuple(self.token_hosts),
+        )
 
 
 class CredentialPatch(Body):

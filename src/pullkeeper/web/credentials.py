@@ -13,7 +13,7 @@ from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, checks, clusters, sync
 from pullkeeper.services import credentials as svc
-from pullkeeper.services.errors import Forbidden, Invalid, PreconditionFailed, ServiceError
+from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
@@ -268,28 +268,10 @@ def create(
         if body is None:
             return
         with server.transaction() as s:
-            actor = web.actor
-            if not body.cluster:
-                raise Invalid("choose the cluster the credential is for", "cluster")
-            cred = svc.create_in(
-                s,
-                actor,
-                server.vault,
-                cluster=body.cluster,
-                scope=body.scope,
-                project=body.project,
-                namespace=body.namespace,
-                name=body.name,
-                provider=body.provider,
-                server=body.server,
-                username=body.username,
-                password=body.password,
-                email=body.email,
-                description=body.description,
-                active=body.active,
-                token_hosts=body.token_hosts,
+            where = svc.find_scope(
+                s, web.actor, body.scope, body.cluster, body.project, body.namespace
             )
-            created.append(cred.id)
+            created.append(svc.create(s, web.actor, server.vault, body.spec(where)).id)
 
     if body is not None and forms.attempt(run, errors, CREATE_FIELDS):
         return see_other(f"/credentials/{created[0]}?created=1")

@@ -49,25 +49,10 @@ def create_credential(
     body: CredentialIn, actor: ActorDep, server: ServerDep, response: Response
 ) -> dict[str, Any]:
     with server.transaction() as session:
-        cred = svc.create_in(
-            session,
-            actor,
-            server.vault,
-            cluster=body.cluster,
-            scope=body.scope,
-            project=body.project,
-            namespace=body.namespace,
-            name=body.name,
-            provider=body.provider,
-            server=body.server,
-            username=body.username,
-            password=body.password,
-            email=body.email,
-            description=body.description,
-            active=body.active,
-            adopt=body.adopt,
-            token_hosts=body.token_hosts,
+        where = svc.find_scope(
+            session, actor, body.scope, body.cluster, body.project, body.namespace
         )
+        cred = svc.create(session, actor, server.vault, body.spec(where))
         tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
 
