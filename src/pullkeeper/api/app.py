@@ -227,9 +227,15 @@ async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
-async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-    """A bug, never the input's fault: the server log says what, the client gets no details."""
-    log.error("unexpected error: %s", type(exc).__name__)
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, never the input's fault: the server log has the traceback, the client no details."""
+    log.error(
+        "unexpected error: %s in %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
     return error(500, "internal", "internal error; the server log has the details")
 
 
