@@ -556,10 +556,13 @@ def secret_config(session: Session, actor: Actor, vault: Vault, cred: Credential
     )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Filters:
-    cluster: Cluster | None = None
-    project: Project | None = None
+    """What a listing is narrowed to, as a request gives it (cluster and project by name or
+    id); None filters nothing."""
+
+    cluster: str | None = None
+    project: str | None = None
     namespace: str | None = None
     provider: str | None = None
     state: str | None = None
@@ -577,20 +580,29 @@ def _covering(cluster_id: str, namespace: str, project_id: str | None) -> Column
     return and_(Credential.cluster_id == cluster_id, or_(*ors))
 
 
-def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> Select[Any]:
+def _filtered(
+    session: Session,
+    actor: Actor,
+    f: Filters,
+    cluster: Cluster | None,
+    project: Project | None,
+    stmt: Select[Any],
+) -> Select[Any]:
+    """The statement narrowed to what the actor sees and the filters let through (the
+    filters' cluster and project found already)."""
     visible = _visibility(actor)
     if visible is not None:
         stmt = stmt.where(visible)
-    if f.cluster is not None:
-        stmt = stmt.where(Credential.cluster_id == f.cluster.id)
-    if f.project is not None:
-        member_ns = select(Namespace.name).where(Namespace.project_id == f.project.id)
-        in_cluster = Credential.cluster_id == f.project.cluster_id
+    if cluster is not None:
+        stmt = stmt.where(Credential.cluster_id == cluster.id)
+    if project is not None:
+        member_ns = select(Namespace.name).where(Namespace.project_id == project.id)
+        in_cluster = Credential.cluster_id == project.cluster_id
         # Spelled out per scope so the (cluster, scope, project, namespace) index serves it.
         stmt = stmt.where(
             or_(
                 and_(
-                    in_cluster, Credential.scope == "project", Credential.project_id == f.project.id
+                    in_cluster, Credential.scope == "project", Credential.project_id == project.id
                 ),
                 and_(
                     in_cluster, Credential.scope == "namespace", Credential.namespace.in_(member_ns)
@@ -598,14 +610,14 @@ def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> 
             )
         )
     if f.namespace is not None:
-        if f.cluster is None:
+        if cluster is None:
             raise Invalid("filtering by namespace needs a cluster", "cluster")
         ns_project = session.scalar(
             select(Namespace.project_id).where(
-                Namespace.cluster_id == f.cluster.id, Namespace.name == f.namespace
+                Namespace.cluster_id == cluster.id, Namespace.name == f.namespace
             )
         )
-        stmt = stmt.where(_covering(f.cluster.id, f.namespace, ns_project))
+        stmt = stmt.where(_covering(cluster.id, f.namespace, ns_project))
     if f.provider:
         stmt = stmt.where(Credential.provider == f.provider)
     if f.state:
@@ -627,9 +639,11 @@ def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> 
 def list_page(
     session: Session, actor: Actor, f: Filters, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    counted = _filtered(session, actor, f, select(func.count()).select_from(Credential))
+    c = clusters.get_cluster(session, actor, f.cluster) if f.cluster else None
+    p = clusters.get_project(session, actor, f.project, c) if f.project else None
+    counted = _filtered(session, actor, f, c, p, select(func.count()).select_from(Credential))
     total = session.scalar(counted) or 0
-    page = _filtered(session, actor, f, _LISTING).order_by(Credential.name, Credential.id)
+    page = _filtered(session, actor, f, c, p, _LISTING).order_by(Credential.name, Credential.id)
     rows = session.execute(page.limit(limit).offset(offset)).all()
     return [as_dict(r) for r in rows], total
 

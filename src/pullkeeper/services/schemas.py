@@ -11,6 +11,9 @@ from pullkeeper.core.workloads import Container
 from pullkeeper.services import workloads
 from pullkeeper.services.credentials import CredentialSpec, Scope
 
+# A check's credential file: a docker config or a few Secret manifests; anything bigger is not one.
+CHECK_CONFIG_LIMIT = 256 * 1024
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -164,7 +167,7 @@ class CheckIn(Body):
     namespace: str | None = Field(None, max_length=63)
     config: str | None = Field(
         None,
-        max_length=256 * 1024,
+        max_length=CHECK_CONFIG_LIMIT,
         description="A docker config.json, .dockercfg or Secret manifests (the file's text) "
         "whose entries are tried instead of a namespace's credentials; never stored.",
     )

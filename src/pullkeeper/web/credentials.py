@@ -16,7 +16,7 @@ from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, pages, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -86,6 +86,14 @@ def list_page(
     web = session.required(request)
     server = session.server_of(request)
     actor = web.actor
+    filters = {
+        "cluster": cluster,
+        "project": project,
+        "namespace": namespace,
+        "provider": provider,
+        "state": state,
+        "q": q,
+    }
     error = ""
     items: list[dict[str, Any]] = []
     total = 0
@@ -93,9 +101,7 @@ def list_page(
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.list_projects(s, actor)
         try:
-            c = clusters.get_cluster(s, actor, cluster) if cluster else None
-            p = clusters.get_project(s, actor, project, c) if project else None
-            f = svc.Filters(c, p, namespace or None, provider or None, state or None, q or None)
+            f = svc.Filters(**{k: v or None for k, v in filters.items()})
             items, total = svc.list_page(s, actor, f, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
         except ServiceError as e:
             error = e.message
@@ -105,15 +111,6 @@ def list_page(
         ref = _Ref(item["id"], item["cluster_id"], item["state"])
         item["sync_word"] = sync_word(sync.status_of(server, ref))
         item["provider_title"] = PROVIDERS[item["provider"]].title
-    filters = {
-        "cluster": cluster,
-        "project": project,
-        "namespace": namespace,
-        "provider": provider,
-        "state": state,
-        "q": q,
-    }
-    pages = max(1, -(-total // PAGE_SIZE))
     return page(
         request,
         "credentials.html",
@@ -123,10 +120,7 @@ def list_page(
         error=error,
         filters=filters,
         filtered=any(filters.values()),
-        page_no=page_no,
-        pages=pages,
-        prev_url=with_query("/credentials", **filters, page=page_no - 1) if page_no > 1 else "",
-        next_url=with_query("/credentials", **filters, page=page_no + 1) if page_no < pages else "",
+        **pages("/credentials", filters, page_no, total, PAGE_SIZE),
         clusters=known_clusters,
         projects=known_projects,
         providers=PROVIDERS.values(),

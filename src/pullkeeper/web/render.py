@@ -73,6 +73,20 @@ def with_query(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
+def pages(
+    path: str, filters: dict[str, str], page_no: int, total: int, size: int
+) -> dict[str, Any]:
+    """A paged listing's place: this page's number, how many there are, and the links to the
+    pages before and after it (with the same filters), "" where there is none."""
+    last = max(1, -(-total // size))
+    return {
+        "page_no": page_no,
+        "pages": last,
+        "prev_url": with_query(path, **filters, page=page_no - 1) if page_no > 1 else "",
+        "next_url": with_query(path, **filters, page=page_no + 1) if page_no < last else "",
+    }
+
+
 def wants_page(request: Request) -> bool:
     """A browser asking for a page (not the API, not a static file): errors are pages too."""
     path = request.url.path

@@ -36,10 +36,8 @@ def list_credentials(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10**9),
 ) -> dict[str, Any]:
+    f = svc.Filters(cluster, project, namespace, provider, state, q)
     with server.reading() as session:
-        c = clusters.get_cluster(session, actor, cluster) if cluster else None
-        p = clusters.get_project(session, actor, project, c) if project else None
-        f = svc.Filters(c, p, namespace, provider, state, q)
         items, total = svc.list_page(session, actor, f, limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
