@@ -79,10 +79,7 @@ def seed(
                 names.append(name)
             scope = credentials.resolve_scope(session, SYSTEM, "project", c, project, None)
             for i in range(CREDS):
-                credentials.create(
-                    session,
-                    SYSTEM,
-                    server.vault,
+                spec = credentials.CredentialSpec(
                     name=f"pull-{i}",
                     scope=scope,
                     provider="custom",
@@ -90,6 +87,7 @@ def seed(
                     username="robot",
                     password=f"bench-pw-{p}-{i}",
                 )
+                credentials.create(session, SYSTEM, server.vault, spec)
             allow = ["docker.io", *(f"registry-{i}.example.com" for i in range(CREDS))]
             policies.put(
                 session,

@@ -153,16 +153,14 @@ def seed(data: Path, database_url: str, credentials: int) -> Seeded:
                     cluster = rng.choice(projects)[0]
                     scope = cred_svc.Scope("cluster", cluster)
                 fields = provider_fields(rng, i)
-                cred_svc.create(
-                    s,
-                    SYSTEM,
-                    server.vault,
+                spec = cred_svc.CredentialSpec(
                     name=f"{fields['provider']}-{i}",
                     scope=scope,
                     description=f"seeded credential {i}",
                     active=rng.random() < 0.9,
                     **fields,
                 )
+                cred_svc.create(s, SYSTEM, server.vault, spec)
         done = min(done + 500, credentials)
     server.close()
     return Seeded(

@@ -323,10 +323,7 @@ def build(
 
 
 def made(s: Any, w: World, name: str, scope: Any, i: int) -> None:
-    credentials.create(
-        s,
-        SYSTEM,
-        w.server.vault,
+    spec = credentials.CredentialSpec(
         name=name,
         scope=scope,
         provider="custom",
@@ -334,6 +331,7 @@ def made(s: Any, w: World, name: str, scope: Any, i: int) -> None:
         username=f"robot-{i}",
         password=f"pw-{i}-{i * 7919 % 100003:05d}",
     )
+    credentials.create(s, SYSTEM, w.server.vault, spec)
 
 
 @dataclass

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pullkeeper.api.app import create_app
 from pullkeeper.api.webhook import create_webhook_app
+from pullkeeper.app import create_app
 from pullkeeper.services import clusters, credentials, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server
@@ -130,17 +130,15 @@ class Hook:
                 else None
             )
             s = credentials.resolve_scope(session, SYSTEM, scope, c, p, kw.pop("namespace", None))
-            return credentials.create(
-                session,
-                SYSTEM,
-                self.server.vault,
+            spec = credentials.CredentialSpec(
                 name=name,
                 scope=s,
                 provider="custom",
                 server=server,
                 username="robot",
                 password=f"pw-{name}-x9",
-            ).id
+            )
+            return credentials.create(session, SYSTEM, self.server.vault, spec).id
 
         return str(self.write(make))
 

@@ -20,10 +20,11 @@ def _store_with_a_credential(data: Path) -> str:
         with server.transaction() as session:
             cluster = clusters.create_cluster(session, SYSTEM, "c1")
             scope = credentials.resolve_scope(session, SYSTEM, "cluster", cluster, None, None)
-            made = credentials.create(
-                session, SYSTEM, server.vault, name="quay", scope=scope, provider="custom",
-                server="quay.io", username="robot", password="pw-rotate-cli-7Hq",
+            spec = credentials.CredentialSpec(
+                name="quay", scope=scope, provider="custom", server="quay.io",
+                username="robot", password="pw-rotate-cli-7Hq",
             )  # fmt: skip
+            made = credentials.create(session, SYSTEM, server.vault, spec)
             return str(made.id)
     finally:
         server.close()

@@ -32,7 +32,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 
-from pullkeeper.api.app import create_app
+from pullkeeper.app import create_app
 from pullkeeper.services import auth
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server

@@ -216,6 +216,8 @@ def test_scope_validation(env: Env) -> None:
     # A project of another cluster is not found in this one.
     assert_error(post("credentials", json=_body("a", scope="project", project="far")), 404)
     assert_error(post("credentials", json=_body("a", cluster="nope")), 404)
+    # No cluster at all is the request's fault, as on the page's form.
+    assert_error(post("credentials", json=_body("a", cluster="")), 422, field="cluster")
     for name in ["Upper", "under_score", "-x", "x-", "a" * 254, "", "a..b"]:
         assert_error(post("credentials", json=_body(name)), 422, field="name")
     assert env.admin.ok("GET", "credentials")["total"] == 0

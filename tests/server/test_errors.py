@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
+from pullkeeper.services import clusters
+from pullkeeper.web import security
 from tests.server.conftest import ADMIN_TOKEN, Env, assert_error
 
 LIMIT = 2048
@@ -239,3 +242,36 @@ def test_audit_since_outside_the_storable_range_is_422(env: Env) -> None:
         assert_error(r, 422, "invalid", field="since")
     # A time without a zone is UTC.
     assert env.admin.ok("GET", "audit", params={"since": "0001-01-01T00:00:00"})["total"] > 0
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_not_answered(
+    env: Env, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug's traceback is for the server's log; the API and the pages answer it generically."""
+
+    def broken(*_: Any, **__: Any) -> NoReturn:
+        raise RuntimeError("a bug's own words: marker-7Kq2")
+
+    monkeypatch.setattr(clusters, "list_clusters", broken)
+    monkeypatch.setattr(security, "new_login_csrf", broken)
+    caplog.set_level(logging.ERROR, logger="pullkeeper.api")
+    answered = {
+        "api": env.admin.get("clusters"),
+        "page": env.client.get("/login", headers={"Accept": "text/html"}),
+    }
+    assert_error(answered["api"], 500, "internal", field=None)
+    assert answered["page"].status_code == 500
+    assert "Something went wrong on the server" in answered["page"].text
+    for where, response in answered.items():
+        for hint in ("marker-7Kq2", "RuntimeError", "Traceback", "broken"):
+            assert hint not in response.text, (where, hint)
+
+    logged = [r for r in caplog.records if r.name == "pullkeeper.api"]
+    assert [r.getMessage() for r in logged] == [
+        "unexpected error: RuntimeError in GET /api/v1/clusters",
+        "unexpected error: RuntimeError in GET /login",
+    ]
+    for record in logged:
+        text = logging.Formatter().format(record)
+        assert "Traceback (most recent call last)" in text, text
+        assert "in broken" in text and "RuntimeError: a bug's own words: marker-7Kq2" in text

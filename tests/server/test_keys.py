@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select, text
 
-from pullkeeper.api.app import create_app
+from pullkeeper.app import create_app
 from pullkeeper.services import keys
 from pullkeeper.services.errors import Conflict
 from pullkeeper.services.server import Server, StoreUnavailable

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from pullkeeper.api.app import create_app
+from pullkeeper.app import create_app
 from pullkeeper.services import keys
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings

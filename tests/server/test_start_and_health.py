@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from pullkeeper.api.app import create_app
+from pullkeeper.app import create_app
 from pullkeeper.services import keys as key_service
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings

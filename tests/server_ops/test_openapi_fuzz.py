@@ -34,7 +34,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from pullkeeper.api.app import create_app
+from pullkeeper.app import create_app
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
 from tests.admission.pki import CA, Issued

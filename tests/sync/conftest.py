@@ -106,10 +106,7 @@ class World:
             c = clusters.get_cluster(session, SYSTEM, cluster)
             p = clusters.get_project(session, SYSTEM, project, c) if project else None
             s = credentials.resolve_scope(session, SYSTEM, scope, c, p, namespace)
-            made = credentials.create(
-                session,
-                SYSTEM,
-                self.server.vault,
+            spec = credentials.CredentialSpec(
                 name=name,
                 scope=s,
                 provider="custom",
@@ -118,6 +115,7 @@ class World:
                 password=password,
                 **kw,
             )
+            made = credentials.create(session, SYSTEM, self.server.vault, spec)
             return made.id
 
     def change(self, credential_id: str, **changes: Any) -> None:

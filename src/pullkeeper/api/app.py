@@ -1,4 +1,7 @@
-"""The ASGI application: routes, authentication, errors, body limit, metrics."""
+"""The REST API's application: its routes, its JSON errors, the body limit, health and metrics.
+
+The server's one application (pullkeeper.app) is this one with the web pages mounted on it.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pullkeeper import __version__, web
+from pullkeeper import __version__
 from pullkeeper.api.routes import (
     access,
     checks,
@@ -37,7 +40,6 @@ from pullkeeper.api.routes import (
 from pullkeeper.services import sync
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
-from pullkeeper.web.render import error_page, wants_page
 
 log = logging.getLogger("pullkeeper.api")
 API = "/api/v1"
@@ -211,13 +213,33 @@ def _metrics(app: FastAPI, server: Server) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-_PAGE_ERRORS = {
-    404: "There is no page at this address. Check it, or start again from the registries.",
-    405: "This page cannot be used that way; go back and use its form or link.",
-}
+async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """No route, a wrong method, a body the framework could not read."""
+    code = {
+        400: "bad_request",
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+    }.get(exc.status_code, "error")
+    message = str(exc.detail)
+    if isinstance(exc.__cause__, RecursionError):  # the framework could not parse the body
+        message = "the body nests too deeply to be read; send a flatter document"
+    return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
-def create_app(server: Server) -> FastAPI:
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, never the input's fault: the server log has the traceback, the client no details."""
+    log.error(
+        "unexpected error: %s in %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return error(500, "internal", "internal error; the server log has the details")
+
+
+def create_api(server: Server) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in anyio's thread pool; on few cores, more threads only fight
@@ -261,30 +283,8 @@ def create_app(server: Server) -> FastAPI:
             return error(400, "bad_request", f"the body is not valid JSON: {message}")
         return error(422, "invalid", f"{field}: {message}" if field else message, field)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if wants_page(request):
-            message = _PAGE_ERRORS.get(exc.status_code, str(exc.detail))
-            return error_page(request, exc.status_code, message)
-        code = {
-            400: "bad_request",
-            401: "unauthorized",
-            404: "not_found",
-            405: "method_not_allowed",
-        }.get(exc.status_code, "error")
-        message = str(exc.detail)
-        if isinstance(exc.__cause__, RecursionError):  # the framework could not parse the body
-            message = "the body nests too deeply to be read; send a flatter document"
-        return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected error: %s", type(exc).__name__)
-        if wants_page(request):
-            return error_page(
-                request, 500, "Something went wrong on the server; its log says what."
-            )
-        return error(500, "internal", "internal error; the server log has the details")
+    app.exception_handler(StarletteHTTPException)(http_error)
+    app.exception_handler(Exception)(unexpected)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -304,5 +304,4 @@ def create_app(server: Server) -> FastAPI:
     for module in (access, clusters, credentials, policies, checks, workloads, keys):
         app.include_router(module.router, prefix=API)
     # The admission webhook is not here: it has a listener of its own (api/webhook.py).
-    web.mount(app)
     return app

@@ -87,7 +87,7 @@ def serve(
     to files in the data directory that only this user can read.
     """
     # Not at the top: the API and web pages load for serve, not for db, keys or webhook.
-    from pullkeeper.api.app import create_app  # noqa: PLC0415
+    from pullkeeper.app import create_app  # noqa: PLC0415
 
     settings = _settings(
         config_file,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
@@ -177,11 +177,38 @@ def get(session: Session, actor: Actor, credential_id: str) -> Credential:
     return cred
 
 
-def _can_manage(session: Session, actor: Actor, scope_kind: str, project_id: str | None) -> None:
-    if actor.is_admin:
-        return
-    if scope_kind == "cluster" or project_id is None or not actor.owns(project_id):
+def _manages(actor: Actor, scope_kind: str, project_id: str | None) -> bool:
+    # Cluster-wide credentials reach every project's namespaces: no project owner's alone.
+    return actor.is_admin or (scope_kind != "cluster" and actor.owns(project_id))
+
+
+def _can_manage(actor: Actor, scope_kind: str, project_id: str | None) -> None:
+    if not _manages(actor, scope_kind, project_id):
         raise Forbidden("only an admin or the owner of the credential's project can do this")
+
+
+def may_manage(session: Session, actor: Actor, cred: Credential) -> bool:
+    """Whether the actor may edit, (de)activate and delete the credential: admins, and the
+    owners of its project."""
+    return _manages(actor, cred.scope, project_of(session, cred))
+
+
+def reach(
+    session: Session,
+    actor: Actor,
+    cred: Credential,
+    excluded: Sequence[str] = DEFAULT_EXCLUDED,
+) -> list[str]:
+    """The namespaces pullkeeper knows, of those the actor sees, whose pods get the credential's
+    Secret: its namespace, its project's, or (cluster-wide) all but the excluded ones."""
+    cluster = clusters.get_cluster(session, actor, cred.cluster_id)
+    if cred.scope == "namespace":
+        return [cred.namespace] if cred.namespace else []
+    if cred.scope == "project":
+        project = clusters.get_project(session, actor, cred.project_id or "", cluster)
+        return [n["name"] for n in clusters.list_namespaces(session, actor, cluster, project)]
+    every = clusters.list_namespaces(session, actor, cluster)
+    return [n["name"] for n in every if n["name"] not in excluded]
 
 
 def resolve_scope(
@@ -289,47 +316,65 @@ def _snapshot(session: Session, c: Credential) -> dict[str, Any]:
     return snapshot
 
 
-def create(
+@dataclass(frozen=True, slots=True)
+class CredentialSpec:
+    """What a new credential is: its name, where its Secret goes, its registry and login."""
+
+    name: str
+    scope: Scope
+    provider: str
+    server: str | None  # None: the provider's own address
+    username: str
+    password: str = field(repr=False)
+    email: str = ""
+    description: str = ""
+    active: bool = True
+    adopt: bool = False  # take over a same-named Secret pullkeeper did not create
+    token_hosts: tuple[str, ...] = ()
+
+
+def find_scope(
     session: Session,
     actor: Actor,
-    vault: Vault,
-    *,
-    name: str,
-    scope: Scope,
-    provider: str,
-    server: str | None,
-    username: str,
-    password: str,
-    email: str = "",
-    description: str = "",
-    active: bool = True,
-    adopt: bool = False,
-    token_hosts: Sequence[str] = (),
-) -> Credential:
+    kind: str,
+    cluster: str,
+    project: str | None = None,
+    namespace: str | None = None,
+) -> Scope:
+    """A scope as a request names it: the cluster, and the project if any, by name or id."""
+    if not cluster:
+        raise Invalid("choose the cluster the credential is for", "cluster")
+    c = clusters.get_cluster(session, actor, cluster)
+    p = clusters.get_project(session, actor, project, c) if project else None
+    return resolve_scope(session, actor, kind, c, p, namespace)
+
+
+def create(session: Session, actor: Actor, vault: Vault, spec: CredentialSpec) -> Credential:
+    scope = spec.scope
     project_id = scope.project.id if scope.project else None
-    _can_manage(session, actor, scope.kind, project_id)
-    server, username = _provider_check(provider, server, username, password)
-    hosts = _token_hosts(token_hosts)
+    _can_manage(actor, scope.kind, project_id)
+    server, username = _provider_check(spec.provider, spec.server, spec.username, spec.password)
+    hosts = _token_hosts(spec.token_hosts)
     lock_cluster(session, scope.cluster.id)
-    _check_name(session, name, scope)
+    _check_name(session, spec.name, scope)
     seq = (session.scalar(select(func.max(Credential.seq))) or 0) + 1
     own_project = scope.project.id if scope.kind == "project" and scope.project else None
     address_key = _address_key(server)
     cred = Credential(
-        name=name,
+        name=spec.name,
         cluster_id=scope.cluster.id,
         scope=scope.kind,
         project_id=own_project,
         namespace=scope.namespace,
-        provider=provider,
+        provider=spec.provider,
         server=server,
         address_key=address_key,
         slot=slot_of(scope.cluster.id, scope.kind, own_project, scope.namespace, address_key),
         username=username,
-        email=email,
-        description=description,
-        state="active" if active else "inactive",
-        adopt=adopt,
+        email=spec.email,
+        description=spec.description,
+        state="active" if spec.active else "inactive",
+        adopt=spec.adopt,
         token_hosts=hosts,
         created_by=actor.username,
         updated_by=actor.username,
@@ -339,7 +384,7 @@ def create(
     )
     session.add(cred)
     session.flush()
-    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
+    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, spec.password, cred.id)
     audit.record(
         session,
         actor,
@@ -350,25 +395,6 @@ def create(
         after=_snapshot(session, cred),
     )
     return cred
-
-
-def create_in(
-    session: Session,
-    actor: Actor,
-    vault: Vault,
-    *,
-    cluster: str,
-    scope: str,
-    project: str | None = None,
-    namespace: str | None = None,
-    **fields: Any,
-) -> Credential:
-    """create() with the cluster and project named (name or id), as the faces receive them."""
-    c = clusters.get_cluster(session, actor, cluster)
-    p = clusters.get_project(session, actor, project, c) if project else None
-    return create(
-        session, actor, vault, scope=resolve_scope(session, actor, scope, c, p, namespace), **fields
-    )
 
 
 _EDITABLE = ("name", "username", "email", "description", "adopt", "token_hosts")
@@ -396,7 +422,7 @@ def update(
     if_match: IfMatch | None = None,
 ) -> Credential:
     project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
+    _can_manage(actor, cred.scope, project_id)
     with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         before = _change(session, vault, cred, project_id, changes)
         cred.updated_by = actor.username
@@ -475,7 +501,7 @@ def set_state(
     if_match: IfMatch | None = None,
 ) -> Credential:
     project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
+    _can_manage(actor, cred.scope, project_id)
     with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         if cred.state == state:
             return cred
@@ -500,7 +526,7 @@ def delete(
     session: Session, actor: Actor, cred: Credential, *, if_match: IfMatch | None = None
 ) -> None:
     project_id = project_of(session, cred)
-    _can_manage(session, actor, cred.scope, project_id)
+    _can_manage(actor, cred.scope, project_id)
     with versions.guard(session, if_match, cred.id, cred.version, f"credential {cred.name!r}"):
         audit.record(
             session,
@@ -530,10 +556,13 @@ def secret_config(session: Session, actor: Actor, vault: Vault, cred: Credential
     )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Filters:
-    cluster: Cluster | None = None
-    project: Project | None = None
+    """What a listing is narrowed to, as a request gives it (cluster and project by name or
+    id); None filters nothing."""
+
+    cluster: str | None = None
+    project: str | None = None
     namespace: str | None = None
     provider: str | None = None
     state: str | None = None
@@ -551,20 +580,29 @@ def _covering(cluster_id: str, namespace: str, project_id: str | None) -> Column
     return and_(Credential.cluster_id == cluster_id, or_(*ors))
 
 
-def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> Select[Any]:
+def _filtered(
+    session: Session,
+    actor: Actor,
+    f: Filters,
+    cluster: Cluster | None,
+    project: Project | None,
+    stmt: Select[Any],
+) -> Select[Any]:
+    """The statement narrowed to what the actor sees and the filters let through (the
+    filters' cluster and project found already)."""
     visible = _visibility(actor)
     if visible is not None:
         stmt = stmt.where(visible)
-    if f.cluster is not None:
-        stmt = stmt.where(Credential.cluster_id == f.cluster.id)
-    if f.project is not None:
-        member_ns = select(Namespace.name).where(Namespace.project_id == f.project.id)
-        in_cluster = Credential.cluster_id == f.project.cluster_id
+    if cluster is not None:
+        stmt = stmt.where(Credential.cluster_id == cluster.id)
+    if project is not None:
+        member_ns = select(Namespace.name).where(Namespace.project_id == project.id)
+        in_cluster = Credential.cluster_id == project.cluster_id
         # Spelled out per scope so the (cluster, scope, project, namespace) index serves it.
         stmt = stmt.where(
             or_(
                 and_(
-                    in_cluster, Credential.scope == "project", Credential.project_id == f.project.id
+                    in_cluster, Credential.scope == "project", Credential.project_id == project.id
                 ),
                 and_(
                     in_cluster, Credential.scope == "namespace", Credential.namespace.in_(member_ns)
@@ -572,14 +610,14 @@ def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> 
             )
         )
     if f.namespace is not None:
-        if f.cluster is None:
+        if cluster is None:
             raise Invalid("filtering by namespace needs a cluster", "cluster")
         ns_project = session.scalar(
             select(Namespace.project_id).where(
-                Namespace.cluster_id == f.cluster.id, Namespace.name == f.namespace
+                Namespace.cluster_id == cluster.id, Namespace.name == f.namespace
             )
         )
-        stmt = stmt.where(_covering(f.cluster.id, f.namespace, ns_project))
+        stmt = stmt.where(_covering(cluster.id, f.namespace, ns_project))
     if f.provider:
         stmt = stmt.where(Credential.provider == f.provider)
     if f.state:
@@ -601,9 +639,11 @@ def _filtered(session: Session, actor: Actor, f: Filters, stmt: Select[Any]) -> 
 def list_page(
     session: Session, actor: Actor, f: Filters, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    counted = _filtered(session, actor, f, select(func.count()).select_from(Credential))
+    c = clusters.get_cluster(session, actor, f.cluster) if f.cluster else None
+    p = clusters.get_project(session, actor, f.project, c) if f.project else None
+    counted = _filtered(session, actor, f, c, p, select(func.count()).select_from(Credential))
     total = session.scalar(counted) or 0
-    page = _filtered(session, actor, f, _LISTING).order_by(Credential.name, Credential.id)
+    page = _filtered(session, actor, f, c, p, _LISTING).order_by(Credential.name, Credential.id)
     rows = session.execute(page.limit(limit).offset(offset)).all()
     return [as_dict(r) for r in rows], total
 

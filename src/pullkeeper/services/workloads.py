@@ -118,6 +118,23 @@ def _workload_name(name: str) -> None:
         raise Invalid(str(e), "name") from None
 
 
+def containers_of(
+    name: str, image: str | None, port: int | None, containers: Sequence[Container] | None
+) -> list[Container]:
+    """A workload's containers as a request gives them: one image (with its port), or a list
+    whose unnamed entries ("" as name) are named after the workload: NAME, NAME-1, ..."""
+    if (image is None) == (containers is None):
+        raise Invalid("give image, or containers, but not both", "image")
+    if image is not None:
+        return [Container(name, image, port)]
+    if port is not None:
+        raise Invalid("port goes with image; give each container its own port", "port")
+    return [
+        Container(c.name or (name if i == 0 else f"{name}-{i}"), c.image, c.port)
+        for i, c in enumerate(containers or [])
+    ]
+
+
 def _validate(name: str, containers: Sequence[Container], replicas: int, one_image: bool) -> None:
     try:
         validate_label(name, "name")

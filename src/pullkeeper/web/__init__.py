@@ -1,4 +1,5 @@
-"""The web UI: server-rendered pages on the API's app, over the same services."""
+"""The web UI: server-rendered pages over the same services as the API, mounted beside it on
+the server's one application (pullkeeper.app)."""
 
 from __future__ import annotations
 

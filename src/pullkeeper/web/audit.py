@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pullkeeper.services import audit
 from pullkeeper.services.errors import Forbidden, Invalid, ServiceError
 from pullkeeper.web import session
-from pullkeeper.web.render import WebRoute, page, with_query
+from pullkeeper.web.render import WebRoute, page, pages
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -65,7 +65,6 @@ def audit_page(
     for item in items:
         item["changed"] = changed(item)
     filters = {"action": action, "actor": actor, "since": since}
-    pages = max(1, -(-total // PAGE_SIZE))
     return page(
         request,
         "audit.html",
@@ -75,8 +74,5 @@ def audit_page(
         error=error,
         filters=filters,
         filtered=any(filters.values()),
-        page_no=page_no,
-        pages=pages,
-        prev_url=with_query("/audit", **filters, page=page_no - 1) if page_no > 1 else "",
-        next_url=with_query("/audit", **filters, page=page_no + 1) if page_no < pages else "",
+        **pages("/audit", filters, page_no, total, PAGE_SIZE),
     )

@@ -8,13 +8,12 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from pullkeeper.core.pullpolicy import POLICIES
 from pullkeeper.services import checks, clusters
+from pullkeeper.services.schemas import CHECK_CONFIG_LIMIT
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("image", "cluster", "namespace", "platform", "pull_policy", "config")
-# A docker config or a few Secret manifests; anything bigger is not one.
-CONFIG_LIMIT = 256 * 1024
 
 
 def _render(
@@ -68,7 +67,7 @@ def run_check(
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     upload = config if config is not None and config.filename else None
-    content = upload.file.read(CONFIG_LIMIT + 1) if upload is not None else b""
+    content = upload.file.read(CHECK_CONFIG_LIMIT + 1) if upload is not None else b""
     values: dict[str, Any] = {
         "image": image.strip(),
         "cluster": cluster,
@@ -81,9 +80,9 @@ def run_check(
     errors: forms.Errors = {}
     if not values["image"]:
         errors["image"] = "write the image as a pod spec names it, e.g. nginx:1.27"
-    if len(content) > CONFIG_LIMIT:
+    if len(content) > CHECK_CONFIG_LIMIT:
         errors["config"] = (
-            f"the file is over {CONFIG_LIMIT // 1024} KiB: upload a docker config.json, "
+            f"the file is over {CHECK_CONFIG_LIMIT // 1024} KiB: upload a docker config.json, "
             "a .dockercfg or a Secret manifest"
         )
     elif upload is not None and not content.strip():

@@ -9,15 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from pullkeeper.api.schemas import CredentialIn, CredentialPatch
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, checks, clusters, sync
 from pullkeeper.services import credentials as svc
-from pullkeeper.services.actor import Actor
-from pullkeeper.services.errors import Forbidden, Invalid, PreconditionFailed, ServiceError
+from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
+from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, pages, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -69,13 +68,6 @@ def sync_word(status: dict[str, Any]) -> str:
     return ", ".join(parts) or "not delivered"
 
 
-def may_manage(session: Session, actor: Actor, cred: Any) -> bool:
-    """Whether to offer edit, (de)activate and delete; the service decides in the end."""
-    if actor.is_admin:
-        return True
-    return cred.scope != "cluster" and actor.owns(svc.project_of(session, cred))
-
-
 # --------------------------------------------------------------------------- list
 
 
@@ -94,6 +86,14 @@ def list_page(
     web = session.required(request)
     server = session.server_of(request)
     actor = web.actor
+    filters = {
+        "cluster": cluster,
+        "project": project,
+        "namespace": namespace,
+        "provider": provider,
+        "state": state,
+        "q": q,
+    }
     error = ""
     items: list[dict[str, Any]] = []
     total = 0
@@ -101,9 +101,7 @@ def list_page(
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.list_projects(s, actor)
         try:
-            c = clusters.get_cluster(s, actor, cluster) if cluster else None
-            p = clusters.get_project(s, actor, project, c) if project else None
-            f = svc.Filters(c, p, namespace or None, provider or None, state or None, q or None)
+            f = svc.Filters(**{k: v or None for k, v in filters.items()})
             items, total = svc.list_page(s, actor, f, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
         except ServiceError as e:
             error = e.message
@@ -113,15 +111,6 @@ def list_page(
         ref = _Ref(item["id"], item["cluster_id"], item["state"])
         item["sync_word"] = sync_word(sync.status_of(server, ref))
         item["provider_title"] = PROVIDERS[item["provider"]].title
-    filters = {
-        "cluster": cluster,
-        "project": project,
-        "namespace": namespace,
-        "provider": provider,
-        "state": state,
-        "q": q,
-    }
-    pages = max(1, -(-total // PAGE_SIZE))
     return page(
         request,
         "credentials.html",
@@ -131,10 +120,7 @@ def list_page(
         error=error,
         filters=filters,
         filtered=any(filters.values()),
-        page_no=page_no,
-        pages=pages,
-        prev_url=with_query("/credentials", **filters, page=page_no - 1) if page_no > 1 else "",
-        next_url=with_query("/credentials", **filters, page=page_no + 1) if page_no < pages else "",
+        **pages("/credentials", filters, page_no, total, PAGE_SIZE),
         clusters=known_clusters,
         projects=known_projects,
         providers=PROVIDERS.values(),
@@ -276,28 +262,10 @@ def create(
         if body is None:
             return
         with server.transaction() as s:
-            actor = web.actor
-            if not body.cluster:
-                raise Invalid("choose the cluster the credential is for", "cluster")
-            cred = svc.create_in(
-                s,
-                actor,
-                server.vault,
-                cluster=body.cluster,
-                scope=body.scope,
-                project=body.project,
-                namespace=body.namespace,
-                name=body.name,
-                provider=body.provider,
-                server=body.server,
-                username=body.username,
-                password=body.password,
-                email=body.email,
-                description=body.description,
-                active=body.active,
-                token_hosts=body.token_hosts,
+            where = svc.find_scope(
+                s, web.actor, body.scope, body.cluster, body.project, body.namespace
             )
-            created.append(cred.id)
+            created.append(svc.create(s, web.actor, server.vault, body.spec(where)).id)
 
     if body is not None and forms.attempt(run, errors, CREATE_FIELDS):
         return see_other(f"/credentials/{created[0]}?created=1")
@@ -352,7 +320,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
     item["state_word"] = state_of(item)
     item["scope_word"] = scope_of(item)
     item["provider_title"] = PROVIDERS[item["provider"]].title
-    manage = may_manage(s, web.actor, cred)
+    manage = svc.may_manage(s, web.actor, cred)
     history: list[dict[str, Any]] = []
     if manage:
         history, _ = audit.query(
@@ -547,27 +515,17 @@ def edit(
 # --------------------------------------------------------------------------- delete
 
 
-def _reach(s: Session, actor: Actor, item: dict[str, Any]) -> list[str]:
-    """The namespaces whose pods lose this credential's Secret when it goes."""
-    c = clusters.get_cluster(s, actor, item["cluster_id"])
-    if item["scope"] == "namespace":
-        return [item["namespace"]]
-    p = (
-        clusters.get_project(s, actor, item["project_id"], c)
-        if item["scope"] == "project"
-        else None
-    )
-    return [n["name"] for n in clusters.list_namespaces(s, actor, c, p)]
-
-
 @router.get("/credentials/{cred_id}/delete")
 def delete_confirm(request: Request, cred_id: str) -> Response:
     web = session.required(request)
-    with session.server_of(request).reading() as s:
+    server = session.server_of(request)
+    with server.reading() as s:
         found = _detail(s, request, web, cred_id)
         if not found["manage"]:
             raise Forbidden("only an admin or the owner of the credential's project can delete it")
-        namespaces = _reach(s, web.actor, found["item"])
+        # The namespaces whose pods lose the credential's Secret when it goes.
+        excluded = server.settings.sync_excluded_namespaces
+        namespaces = svc.reach(s, web.actor, found["cred"], excluded)
     return page(request, "credential_delete.html", web, item=found["item"], namespaces=namespaces)
 
 

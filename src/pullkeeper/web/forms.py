@@ -1,4 +1,5 @@
-"""Form input checked by the API's own request models, errors keyed by field for inline display."""
+"""Form input checked by the request bodies (services/schemas.py), errors keyed by field for
+inline display."""
 
 from __future__ import annotations
 

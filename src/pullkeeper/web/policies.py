@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Form, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from pullkeeper.api.schemas import PolicyIn
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
 from pullkeeper.core.policy import Policy, policy_warnings
 from pullkeeper.services import clusters, policies, preview
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import PreconditionFailed, ServiceError
+from pullkeeper.services.schemas import PolicyIn
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
 

@@ -1,4 +1,4 @@
-"""Templates, and the route class that turns service errors into pages."""
+"""Templates, the error pages, and the route class that turns service errors into pages."""
 
 from __future__ import annotations
 
@@ -73,6 +73,20 @@ def with_query(path: str, **params: Any) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
+def pages(
+    path: str, filters: dict[str, str], page_no: int, total: int, size: int
+) -> dict[str, Any]:
+    """A paged listing's place: this page's number, how many there are, and the links to the
+    pages before and after it (with the same filters), "" where there is none."""
+    last = max(1, -(-total // size))
+    return {
+        "page_no": page_no,
+        "pages": last,
+        "prev_url": with_query(path, **filters, page=page_no - 1) if page_no > 1 else "",
+        "next_url": with_query(path, **filters, page=page_no + 1) if page_no < last else "",
+    }
+
+
 def wants_page(request: Request) -> bool:
     """A browser asking for a page (not the API, not a static file): errors are pages too."""
     path = request.url.path
@@ -100,6 +114,23 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         title=titles.get(status, "Something is wrong"),
         message=message,
     )
+
+
+# What a page says for a request no page route answered.
+_UNANSWERED = {
+    404: "There is no page at this address. Check it, or start again from the registries.",
+    405: "This page cannot be used that way; go back and use its form or link.",
+}
+
+
+def unanswered_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    """No page at the address, or not with that method (detail: the framework's words)."""
+    return error_page(request, status, _UNANSWERED.get(status, detail))
+
+
+def server_error_page(request: Request) -> HTMLResponse:
+    """A bug, never the input's fault: the page says no more than that."""
+    return error_page(request, 500, "Something went wrong on the server; its log says what.")
 
 
 class WebRoute(APIRoute):

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 
-from pullkeeper.api.schemas import UserIn
 from pullkeeper.services import auth
 from pullkeeper.services.errors import Forbidden, Invalid, TooManyRequests
+from pullkeeper.services.schemas import UserIn
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other
 

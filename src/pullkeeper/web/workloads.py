@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 
-from pullkeeper.api.routes.workloads import WorkloadIn
 from pullkeeper.core.workloads import FAILED, READY
 from pullkeeper.services import clusters
 from pullkeeper.services import workloads as svc
 from pullkeeper.services.errors import Forbidden, ServiceError
+from pullkeeper.services.schemas import WorkloadIn
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
 

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 
 from pullkeeper.api.deps import ActorDep, ServerDep, source
-from pullkeeper.api.schemas import LoginIn, MemberIn, PasswordIn, TokenIn, UserIn
 from pullkeeper.services import audit, auth, clusters
 from pullkeeper.services.errors import Forbidden
+from pullkeeper.services.schemas import LoginIn, MemberIn, PasswordIn, TokenIn, UserIn
 
 router = APIRouter(tags=["access"])
 

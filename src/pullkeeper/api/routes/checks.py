@@ -9,9 +9,9 @@ import anyio.to_thread
 from fastapi import APIRouter
 
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.schemas import CheckIn
 from pullkeeper.services import checks
 from pullkeeper.services.errors import Invalid
+from pullkeeper.services.schemas import CheckIn
 
 router = APIRouter(tags=["checks"])
 # Checks wait on registries for seconds; they get threads of their own so that they

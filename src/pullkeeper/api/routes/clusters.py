@@ -10,10 +10,16 @@ from fastapi.responses import JSONResponse
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.schemas import ClusterIn, ClusterPatch, NamespaceIn, ProjectIn, ProjectPatch
 from pullkeeper.services import clusters as svc
 from pullkeeper.services import desired_state
 from pullkeeper.services.errors import Invalid
+from pullkeeper.services.schemas import (
+    ClusterIn,
+    ClusterPatch,
+    NamespaceIn,
+    ProjectIn,
+    ProjectPatch,
+)
 
 router = APIRouter(tags=["clusters"])
 

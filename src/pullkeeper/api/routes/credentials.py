@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.schemas import CredentialIn, CredentialPatch
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.services import clusters, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
+from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.services.server import Server
 
 router = APIRouter(tags=["credentials"])
@@ -36,10 +36,8 @@ def list_credentials(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10**9),
 ) -> dict[str, Any]:
+    f = svc.Filters(cluster, project, namespace, provider, state, q)
     with server.reading() as session:
-        c = clusters.get_cluster(session, actor, cluster) if cluster else None
-        p = clusters.get_project(session, actor, project, c) if project else None
-        f = svc.Filters(c, p, namespace, provider, state, q)
         items, total = svc.list_page(session, actor, f, limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -49,25 +47,10 @@ def create_credential(
     body: CredentialIn, actor: ActorDep, server: ServerDep, response: Response
 ) -> dict[str, Any]:
     with server.transaction() as session:
-        cred = svc.create_in(
-            session,
-            actor,
-            server.vault,
-            cluster=body.cluster,
-            scope=body.scope,
-            project=body.project,
-            namespace=body.namespace,
-            name=body.name,
-            provider=body.provider,
-            server=body.server,
-            username=body.username,
-            password=body.password,
-            email=body.email,
-            description=body.description,
-            active=body.active,
-            adopt=body.adopt,
-            token_hosts=body.token_hosts,
+        where = svc.find_scope(
+            session, actor, body.scope, body.cluster, body.project, body.namespace
         )
+        cred = svc.create(session, actor, server.vault, body.spec(where))
         tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.schemas import PolicyIn
 from pullkeeper.services import clusters
 from pullkeeper.services import policies as svc
+from pullkeeper.services.schemas import PolicyIn
 
 router = APIRouter(tags=["policies"])
 

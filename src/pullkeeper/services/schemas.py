@@ -1,10 +1,18 @@
-"""Request bodies. Unknown fields are refused so a typo is an error, not a silent no-op."""
+"""The request bodies both faces check their input with: the API's JSON bodies, the pages'
+forms. Unknown fields are refused so a typo is an error, not a silent no-op."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from pullkeeper.core.workloads import Container
+from pullkeeper.services import workloads
+from pullkeeper.services.credentials import CredentialSpec, Scope
+
+# A check's credential file: a docker config or a few Secret manifests; anything bigger is not one.
+CHECK_CONFIG_LIMIT = 256 * 1024
 
 
 class Body(BaseModel):
@@ -103,6 +111,23 @@ class CredentialIn(Body):
         "*.domain), beyond the registry's own host and the well-known ones.",
     )
 
+    def spec(self, scope: Scope) -> CredentialSpec:
+        """The credential this body describes, in the scope its names resolve to
+        (credentials.find_scope)."""
+        return CredentialSpec(
+            name=self.name,
+            scope=scope,
+            provider=self.provider,
+            server=self.server,
+            username=self.username,
+            password=self.password,
+            email=self.email,
+            description=self.description,
+            active=self.active,
+            adopt=self.adopt,
+            token_hosts=tuple(self.token_hosts),
+        )
+
 
 class CredentialPatch(Body):
     name: str | None = Field(None, max_length=253)
@@ -142,7 +167,7 @@ class CheckIn(Body):
     namespace: str | None = Field(None, max_length=63)
     config: str | None = Field(
         None,
-        max_length=256 * 1024,
+        max_length=CHECK_CONFIG_LIMIT,
         description="A docker config.json, .dockercfg or Secret manifests (the file's text) "
         "whose entries are tried instead of a namespace's credentials; never stored.",
     )
@@ -156,3 +181,27 @@ class CheckIn(Body):
         description="The image is already on the node: with pull policy Never or IfNotPresent "
         "the kubelet runs that copy and the registry is not asked.",
     )
+
+
+class ContainerIn(Body):
+    name: str | None = Field(None, max_length=63, description="Default: the workload's name.")
+    image: str = Field(max_length=1024)
+    port: int | None = Field(None, ge=1, le=65535, description="A containerPort (TCP).")
+
+
+class WorkloadIn(Body):
+    name: str = Field(max_length=63, description="The Deployment's name; its pods get app=NAME.")
+    image: str | None = Field(None, max_length=1024, description="One container's image.")
+    port: int | None = Field(None, ge=1, le=65535, description="With image: its containerPort.")
+    containers: list[ContainerIn] | None = Field(
+        None, max_length=32, description="Several containers, instead of image."
+    )
+    replicas: int = Field(1, ge=0, le=workloads.MAX_REPLICAS)
+
+    def to_containers(self) -> list[Container]:
+        given = (
+            None
+            if self.containers is None
+            else [Container(c.name or "", c.image, c.port) for c in self.containers]
+        )
+        return workloads.containers_of(self.name, self.image, self.port, given)

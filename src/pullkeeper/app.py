@@ -1,0 +1,35 @@
+"""The server's one HTTP application: the REST API with the web pages mounted on it.
+
+Neither face knows the other; here they meet. An error no route handled is answered in
+the asker's terms: an error page for a browser asking for a page, the API's JSON envelope
+for everything else.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pullkeeper import web
+from pullkeeper.api import app as api
+from pullkeeper.services.server import Server
+from pullkeeper.web.render import server_error_page, unanswered_page, wants_page
+
+
+def create_app(server: Server) -> FastAPI:
+    app = api.create_api(server)
+    web.mount(app)
+
+    # These replace the API's own handlers for the same errors, which answer in JSON only.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_page(request):
+            return unanswered_page(request, exc.status_code, str(exc.detail))
+        return await api.http_error(request, exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        answer = await api.unexpected(request, exc)  # logged there, whoever asked
+        return server_error_page(request) if wants_page(request) else answer
+
+    return app
