@@ -14,6 +14,7 @@ from pullkeeper.cli.common import CLIError, warn
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, output_option, rows_table, when
 from pullkeeper.cli.session import with_api
+from pullkeeper.core.policy import FIELDS
 
 
 def _short(value: str | None, width: int = 40) -> str:
@@ -629,17 +630,6 @@ def policy_set(
         warn(w)
 
 
-_POLICY_FIELDS = (
-    "default_registry",
-    "allowlist",
-    "always_pull",
-    "service_accounts",
-    "require_digest",
-    "forbid_latest",
-    "mode",
-)
-
-
 @policy.command("edit")
 @_target_options[0]
 @_target_options[1]
@@ -662,7 +652,7 @@ def policy_edit(api: Remote, cluster: str | None, project: str | None, output: s
     command += ["--project", project] if project else []
     note = "null: the field is unset" + (", so the cluster's applies." if project else ".")
     edited = editor.run(
-        api, path, f"the policy of {what}", command, _POLICY_FIELDS, method="PUT", note=note
+        api, path, f"the policy of {what}", command, FIELDS, method="PUT", note=note
     )
     if edited is None or emit(edited, output):
         return

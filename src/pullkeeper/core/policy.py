@@ -46,6 +46,10 @@ class Policy:
         )
 
 
+# The fields a policy sets, in the order the API and the command line show them.
+FIELDS = tuple(f.name for f in fields(Policy))
+
+
 def check_default_registry(value: str) -> str:
     if value.startswith(("http://", "https://")) or not _DEFAULT_REGISTRY.fullmatch(value):
         raise PolicyError(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
 from pullkeeper.core.policy import (
+    FIELDS,
     Policy,
     PolicyError,
     check_allowlist_entry,
@@ -23,16 +24,6 @@ from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.store.models import Cluster, Project
 from pullkeeper.store.models import Policy as PolicyRow
 from pullkeeper.store.queries import lock_cluster
-
-FIELDS = (
-    "default_registry",
-    "allowlist",
-    "always_pull",
-    "service_accounts",
-    "require_digest",
-    "forbid_latest",
-    "mode",
-)
 
 
 def _row(session: Session, cluster: Cluster, project: Project | None) -> PolicyRow | None:
