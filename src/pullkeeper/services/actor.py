@@ -23,6 +23,10 @@ class Actor:
     def sees_everything(self) -> bool:
         return self.is_admin or self.viewer
 
+    def sees(self, project_id: str | None) -> bool:
+        """Whether the project's objects exist for this actor: any role in it will do."""
+        return self.sees_everything or self.role_in(project_id) is not None
+
     def role_in(self, project_id: str | None) -> str | None:
         return self.projects.get(project_id) if project_id else None
 

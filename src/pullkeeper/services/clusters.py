@@ -13,6 +13,7 @@ from pullkeeper.services import audit, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
+from pullkeeper.store.queries import lock_cluster, namespace_named
 
 ACCESS_MODES = ("kubeconfig", "in-cluster")
 
@@ -317,10 +318,8 @@ def delete_project(
 
 
 def get_namespace(session: Session, actor: Actor, cluster: Cluster, name: str) -> Namespace:
-    ns = session.scalar(
-        select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == name)
-    )
-    if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
+    ns = namespace_named(session, cluster.id, name)
+    if ns is None or not actor.sees(ns.project_id):
         raise NotFound(f"no namespace {name!r} in cluster {cluster.name!r}")
     return ns
 
@@ -360,10 +359,8 @@ def put_namespace(
     if project is not None and project.cluster_id != cluster.id:
         raise Invalid(f"project {project.name!r} belongs to another cluster", "project")
     # Concurrent PUTs of one new namespace wait here instead of colliding.
-    session.execute(select(Cluster.id).where(Cluster.id == cluster.id).with_for_update())
-    ns = session.scalar(
-        select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == name)
-    )
+    lock_cluster(session, cluster.id)
+    ns = namespace_named(session, cluster.id, name)
     before = {"project_id": ns.project_id} if ns else None
     if ns is None:
         ns = Namespace(cluster_id=cluster.id, name=name, created_by=actor.username)

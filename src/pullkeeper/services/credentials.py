@@ -28,6 +28,7 @@ from pullkeeper.services import audit, clusters, policies, preview, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
+from pullkeeper.store.queries import lock_cluster, namespace_named
 from pullkeeper.store.vault import Vault
 
 SCOPES = ("namespace", "project", "cluster")
@@ -234,11 +235,9 @@ def resolve_scope(
             validate_label(namespace, "namespace")
         except InvalidName as e:
             raise Invalid(str(e), "namespace") from None
-        ns = session.scalar(
-            select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == namespace)
-        )
+        ns = namespace_named(session, cluster.id, namespace)
         # A namespace of a project the actor cannot see does not exist for them.
-        if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
+        if ns is None or not actor.sees(ns.project_id):
             raise Invalid(
                 f"namespace {namespace!r} is not known in cluster {cluster.name!r}; "
                 "register it first",
@@ -272,16 +271,6 @@ def _overlapping(session: Session, scope: Scope) -> ColumnElement[bool]:
     if project_id:
         ors.append(and_(c.scope == "project", c.project_id == project_id))
     return and_(same_cluster, or_(*ors))
-
-
-def lock_cluster(session: Session, cluster_id: str) -> None:
-    """Serialize name checks within a cluster until this transaction ends.
-
-    Names must be unique across overlapping scopes, which no table constraint
-    can say; on PostgreSQL the cluster's row lock makes check-then-insert safe
-    (SQLite writers are serialized already).
-    """
-    session.execute(select(Cluster.id).where(Cluster.id == cluster_id).with_for_update())
 
 
 def _check_name(session: Session, name: str, scope: Scope, exclude: str | None = None) -> None:
@@ -667,11 +656,7 @@ def effective(
     a narrower scope's takes in this namespace is left out as the sync leaves it
     out (a conflict), and cluster-wide ones do not reach an excluded namespace.
     """
-    ns = session.scalar(
-        select(Namespace).where(Namespace.cluster_id == cluster.id, Namespace.name == namespace)
-    )
-    if ns is None or not (actor.sees_everything or ns.project_id in actor.projects):
-        raise NotFound(f"no namespace {namespace!r} in cluster {cluster.name!r}")
+    ns = clusters.get_namespace(session, actor, cluster, namespace)
     covering = _covering(cluster.id, namespace, ns.project_id)
     if namespace in excluded:
         covering = and_(covering, Credential.scope != "cluster")
