@@ -1,5 +1,5 @@
-"""The patch formats: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and Kubernetes'
-strategic merge patch.
+"""The patch formats: JSON patch (RFC 6902, applied by the jsonpatch library once decoded as
+the real server decodes it), JSON merge patch (RFC 7386) and Kubernetes' strategic merge patch.
 
 Strategic merge differs from a merge patch only on lists: a list whose Go field carries
 `patchStrategy:"merge"` merges item by item on its `patchMergeKey`; every other list is
@@ -18,110 +18,70 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import jsonpatch
+import jsonpointer
+
+from pullkeeper.core.go import json as gojson
 from tests.kube.errors import ApiFailure, bad_request
 
 # How the real API server answers any JSON patch that does not apply (a failed `test`, a
-# missing path): 422 Invalid, with this message and empty details, whatever went wrong.
+# missing path, an unknown or incomplete operation): 422 Invalid, with this message and empty
+# details, whatever went wrong.
 PATCH_REJECTED = "the server rejected our request due to an error in our request"
 
 # --- JSON patch ------------------------------------------------------------------------------
 
+# The operation's members kube-apiserver decodes into Go strings: another JSON type is a 400.
+_STRING_MEMBERS = ("op", "path", "from")
 
-def _pointer(path: str) -> list[str]:
-    if path == "":
+
+def _go_type(value: Any) -> str:
+    return "object" if isinstance(value, dict) else gojson.type_name(value)
+
+
+def _decode(patch: Any) -> list[Any]:
+    """The operations, decoded as kube-apiserver decodes them before applying any: a patch
+    that is not a list, an operation that is not an object or one whose op, path or from is
+    not a string is a 400; null is no operations; a missing value is null."""
+
+    def wrong(found: Any, into: str) -> ApiFailure:
+        return bad_request(
+            f"error decoding patch: json: cannot unmarshal {_go_type(found)} into Go {into}"
+        )
+
+    if patch is None:
         return []
-    if not path.startswith("/"):
-        raise ApiFailure(422, f"invalid JSON pointer {path!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _parent(doc: Any, parts: list[str]) -> tuple[Any, str]:
-    node = doc
-    for part in parts[:-1]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise ApiFailure(422, PATCH_REJECTED, details={})
-    return node, parts[-1]
-
-
-def _get(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return doc
-    node, last = _parent(doc, parts)
-    if isinstance(node, dict) and last in node:
-        return node[last]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        return node[int(last)]
-    raise ApiFailure(422, PATCH_REJECTED, details={})
-
-
-def _add(doc: Any, path: str, value: Any) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return value
-    node, last = _parent(doc, parts)
-    if isinstance(node, dict):
-        node[last] = value
-    elif isinstance(node, list):
-        if last == "-":
-            node.append(value)
-        elif last.isdigit() and int(last) <= len(node):
-            node.insert(int(last), value)
-        else:
-            raise ApiFailure(422, PATCH_REJECTED, details={})
-    else:
-        raise ApiFailure(422, PATCH_REJECTED, details={})
-    return doc
-
-
-def _remove(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    node, last = _parent(doc, parts)
-    if isinstance(node, dict) and last in node:
-        del node[last]
-    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        del node[int(last)]
-    else:
-        raise ApiFailure(422, PATCH_REJECTED, details={})
-    return doc
+    if not isinstance(patch, list):
+        raise wrong(patch, "value of type []handlers.jsonPatchOp")
+    ops = []
+    for op in patch:
+        if op is not None and not isinstance(op, dict):
+            raise wrong(op, "value of type handlers.jsonPatchOp")
+        for member in _STRING_MEMBERS:
+            value = (op or {}).get(member)
+            if value is not None and not isinstance(value, str):
+                raise wrong(value, f"struct field jsonPatchOp.{member} of type string")
+        ops.append(op if op is None else {"value": None, **op})
+    return ops
 
 
 def json_patch(doc: dict[str, Any], patch: Any) -> dict[str, Any]:
-    if not isinstance(patch, list):
-        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    out: Any = copy.deepcopy(doc)
-    for op in patch:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"invalid JSON patch operation: {op!r}")
-        kind, path = op["op"], op["path"]
-        if kind == "add":
-            out = _add(out, path, copy.deepcopy(op.get("value")))
-        elif kind == "remove":
-            out = _remove(out, path)
-        elif kind == "replace":
-            _get(out, path)  # must exist
-            out = _remove(out, path) if _pointer(path) else out
-            out = _add(out, path, copy.deepcopy(op.get("value")))
-        elif kind in ("move", "copy"):
-            value = copy.deepcopy(_get(out, op["from"]))
-            if kind == "move":
-                out = _remove(out, op["from"])
-            out = _add(out, path, value)
-        elif kind == "test":
-            if _get(out, path) != op.get("value"):
-                raise ApiFailure(422, PATCH_REJECTED, details={})
-        else:
-            raise bad_request(f"Unexpected kind: {kind}")
+    """Apply a JSON patch (RFC 6902) to a copy of `doc`. Unlike the real server, an array
+    index with leading zeros ("/items/01", which RFC 6901 forbids and Go's strconv.Atoi
+    reads) does not apply: jsonpointer refuses it, with no way to ask otherwise."""
+    ops = _decode(patch)
+    try:
+        out = jsonpatch.JsonPatch(ops).apply(doc)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        raise ApiFailure(422, PATCH_REJECTED, details={}) from None
     if not isinstance(out, dict):
         raise ApiFailure(422, "the patched document is not an object")
     return out
 
 
 # --- JSON merge patch ------------------------------------------------------------------------
+
+# Hand-written: jsonpatch implements RFC 6902 only, and RFC 7386 is these few lines.
 
 
 def merge_patch(doc: Any, patch: Any) -> Any:
@@ -137,6 +97,9 @@ def merge_patch(doc: Any, patch: Any) -> Any:
 
 
 # --- strategic merge patch -------------------------------------------------------------------
+
+# Hand-written: Kubernetes' own format, which no Python library implements; it needs the
+# field tags of k8s.io/api, tabled below.
 
 # Type name -> field -> (the field's type name or None, its list merge key or None).
 # A list field with merge key None is atomic; a field absent from its type's table is merged

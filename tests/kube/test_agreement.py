@@ -4,6 +4,7 @@ real server is right, and these pin the fake to it."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -87,6 +88,9 @@ def test_a_json_patch_that_does_not_apply_is_422_without_details(call: Call) -> 
             [{"op": "test", "path": "/metadata/resourceVersion", "value": "no-such-version"}],
             [{"op": "add", "path": "/data/missing/deeper", "value": "x"}],
             [{"op": "remove", "path": "/data/missing"}],
+            [{"op": "remove", "path": ""}],
+            [{"op": "frob", "path": "/data"}],
+            [{"op": "add", "value": "x"}],
         ):
             answer = call("PATCH", path, json=patch, headers=headers)
             assert answer.status_code == 422, answer.text
@@ -98,6 +102,42 @@ def test_a_json_patch_that_does_not_apply_is_422_without_details(call: Call) -> 
             assert body["details"] == {}
     finally:
         call("DELETE", path)
+
+
+@pytest.mark.parametrize(
+    ("patch", "error"),
+    [
+        ({"op": "add"}, "cannot unmarshal object into Go value of type []handlers.jsonPatchOp"),
+        (["add"], "cannot unmarshal string into Go value of type handlers.jsonPatchOp"),
+        (
+            [{"op": "add", "path": 1, "value": "x"}],
+            "cannot unmarshal number into Go struct field jsonPatchOp.path of type string",
+        ),
+        (None, None),  # no operations
+    ],
+)
+def test_a_json_patch_is_decoded_before_it_is_applied(
+    call: Call, patch: object, error: str | None
+) -> None:
+    made = call("POST", "/api/v1/namespaces/default/configmaps", json={
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "decoded"}, "data": {},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    path = "/api/v1/namespaces/default/configmaps/decoded"
+    headers = {"Content-Type": "application/json-patch+json"}
+    try:
+        answer = call("PATCH", path, content=json.dumps(patch), headers=headers)
+    finally:
+        call("DELETE", path)
+    if error is None:
+        assert answer.status_code == 200, answer.text
+        return
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert (body["reason"], body["message"]) == (
+        "BadRequest",
+        f"error decoding patch: json: {error}",
+    )
 
 
 def test_a_deleted_namespace_is_terminating_and_refuses_new_content(call: Call) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -438,9 +439,16 @@ def test_bearer_token_is_checked(tmp_path: Path) -> None:
 # --- watch -----------------------------------------------------------------------------------
 
 
-def first_events(client: Client, n: int, within: float = 5.0, **watch: object) -> list[tuple]:
+def first_events(
+    client: Client,
+    n: int,
+    within: float = 5.0,
+    after_first: Callable[[], None] | None = None,
+    **watch: object,
+) -> list[tuple]:
     """The first `n` events of a lightkube watch, or fewer if `within` seconds pass first
-    (lightkube re-watches forever, so a missing event must not hang the test)."""
+    (lightkube re-watches forever, so a missing event must not hang the test).
+    `after_first` runs once the first event has arrived."""
     seen: list[tuple] = []
 
     def consume() -> None:
@@ -449,6 +457,8 @@ def first_events(client: Client, n: int, within: float = 5.0, **watch: object) -
                 seen.append((kind, obj.metadata.name, int(obj.metadata.resourceVersion)))
                 if len(seen) == n:
                     return
+                if len(seen) == 1 and after_first is not None:
+                    after_first()
 
     worker = threading.Thread(target=consume, daemon=True)
     worker.start()
@@ -468,14 +478,15 @@ def test_watch_from_a_resource_version_replays_changes_in_order(kube_client: Cli
 
 
 def test_watch_streams_live_changes(kube_client: Client, fake_kube: FakeApiServer) -> None:
-    def later() -> None:
-        time.sleep(0.3)
+    fake_kube.create("secrets", {"metadata": {"name": "there", "labels": {"w": "1"}}})
+
+    def after_the_listing() -> None:
+        # The watch has sent what existed: what is created now can only arrive live.
         fake_kube.create("secrets", {"metadata": {"name": "other"}})
         fake_kube.create("secrets", {"metadata": {"name": "live", "labels": {"w": "1"}}})
 
-    threading.Thread(target=later, daemon=True).start()
-    seen = first_events(kube_client, 1, labels={"w": "1"})
-    assert [(kind, name) for kind, name, _ in seen] == [("ADDED", "live")]
+    seen = first_events(kube_client, 2, after_first=after_the_listing, labels={"w": "1"})
+    assert [(kind, name) for kind, name, _ in seen] == [("ADDED", "there"), ("ADDED", "live")]
 
 
 def test_watch_from_a_compacted_version_is_gone(
@@ -491,24 +502,36 @@ def test_watch_from_a_compacted_version_is_gone(
 
 
 def test_watch_ends_at_timeout_seconds_with_bookmarks(tmp_path: Path) -> None:
-    with FakeApiServer(bookmark_interval=0.2) as fake:
-        started = time.monotonic()
-        with httpx.stream(
-            "GET",
-            f"{fake.url}/api/v1/namespaces/default/secrets",
-            params={
-                "watch": "1",
-                "timeoutSeconds": "1",
-                "allowWatchBookmarks": "true",
-                "resourceVersion": str(fake.resource_version),
-            },
-            timeout=10,
-        ) as response:
-            assert response.headers["Transfer-Encoding"] == "chunked"
-            events = [json.loads(line) for line in response.iter_lines() if line]
-        elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 3
-    assert events and {e["type"] for e in events} == {"BOOKMARK"}
+    # The fake's own limit is far beyond the wait below: a stream that ends on its own within
+    # the wait ended at the request's timeoutSeconds.
+    with FakeApiServer(bookmark_interval=0.1, max_watch_seconds=600) as fake:
+        events: list[dict] = []
+        encodings: list[str | None] = []
+        ended = threading.Event()
+
+        def read() -> None:
+            with httpx.stream(
+                "GET",
+                f"{fake.url}/api/v1/namespaces/default/secrets",
+                params={
+                    "watch": "1",
+                    "timeoutSeconds": "1",
+                    "allowWatchBookmarks": "true",
+                    "resourceVersion": str(fake.resource_version),
+                },
+                timeout=10,
+            ) as response:
+                encodings.append(response.headers.get("Transfer-Encoding"))
+                events.extend(json.loads(line) for line in response.iter_lines() if line)
+            ended.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert ended.wait(60), "the watch did not end at its timeoutSeconds"
+        reader.join()
+    assert encodings == ["chunked"]
+    # Open for several bookmark intervals, not ended at the first event.
+    assert len(events) > 1 and {e["type"] for e in events} == {"BOOKMARK"}, events
     assert events[0]["object"]["metadata"]["resourceVersion"] == str(fake.resource_version)
 
 

@@ -106,8 +106,9 @@ class Serve:
         env.update(self.env)
         return args, env
 
-    def start(self, timeout: float = 20.0) -> float:
-        """Start and wait until /readyz answers 200; returns the seconds that took."""
+    def start(self, timeout: float = 60.0) -> float:
+        """Start and wait until /readyz answers 200; returns the seconds that took. (The
+        timeout only stops the wait: on a busy machine a start takes tens of seconds.)"""
         args, env = self.command()
         t0 = time.monotonic()
         with self.log_path.open("ab") as log:

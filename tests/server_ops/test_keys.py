@@ -35,7 +35,6 @@ from tests.tools import missing
 from . import Serve, client, ok
 
 PASSWORD = "pw-keys-{}-R7t2q"  # each credential's password, by its name
-START_TIMEOUT = 60.0  # several servers start here, on a machine that may be busy
 
 
 def _new_key() -> str:
@@ -122,7 +121,7 @@ def key_ids(data: Path, database_url: str | None) -> dict[str, str]:
 
 
 def _seeded(serve: Serve) -> dict[str, Any]:
-    serve.start(START_TIMEOUT)
+    serve.start()
     try:
         with client(serve.url) as c:
             ok(c.post("/clusters", json={"name": "c1"}), 201)
@@ -146,7 +145,7 @@ def test_a_swapped_key_file_is_refused_at_start(tmp_path: Path) -> None:
 
     # With the original key back, the same store starts and reads its secret.
     key_file.write_bytes(original)
-    serve.start(START_TIMEOUT)
+    serve.start()
     try:
         with client(serve.url) as c:
             assert password_of(c, made) == PASSWORD.format("shop")
@@ -177,8 +176,8 @@ def test_replicas_on_one_postgresql_read_each_others_records_through_a_shared_ke
     shared = {"PULLKEEPER_KEYS": _new_key()}
     a = Serve(tmp_path / "a", url, shared)
     b = Serve(tmp_path / "b", url, shared)
-    a.start(START_TIMEOUT)
-    b.start(START_TIMEOUT)
+    a.start()
+    b.start()
     try:
         with client(a.url) as ca, client(b.url) as cb:
             ok(ca.post("/clusters", json={"name": "c1"}), 201)
@@ -241,8 +240,8 @@ def test_a_rotation_by_the_cli_reaches_every_running_server(
     def keys() -> dict[str, str]:
         return key_ids(tmp_path / "data", url)
 
-    a.start(START_TIMEOUT)
-    b.start(START_TIMEOUT)
+    a.start()
+    b.start()
     try:
         with client(a.url) as ca, client(b.url) as cb:
             ok(ca.post("/clusters", json={"name": "c1"}), 201)
@@ -276,7 +275,7 @@ def test_an_admin_rotates_through_the_api_and_a_member_may_not(
     url = postgres("api_rotation")
     old, new = _new_key(), _new_key()
     a = Serve(tmp_path / "a", url, {"PULLKEEPER_KEYS": old})
-    a.start(START_TIMEOUT)
+    a.start()
     try:
         with client(a.url) as ca:
             ok(ca.post("/clusters", json={"name": "c1"}), 201)
@@ -300,7 +299,7 @@ def test_an_admin_rotates_through_the_api_and_a_member_may_not(
     lagging = Serve(tmp_path / "lagging", url, {"PULLKEEPER_KEYS": old})
     servers = (a, b, lagging)
     for serve in servers:
-        serve.start(START_TIMEOUT)
+        serve.start()
     try:
         with (
             client(a.url) as ca,
