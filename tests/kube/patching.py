@@ -65,13 +65,31 @@ def _decode(patch: Any) -> list[Any]:
     return ops
 
 
+def _go_indices(doc: Any, pointer: Any) -> Any:
+    """The pointer with each array index as Go's strconv.Atoi reads it ("01" is 1), which
+    jsonpointer refuses (RFC 6901 forbids leading zeros) but the real server applies."""
+    if not isinstance(pointer, str) or not pointer.startswith("/"):
+        return pointer
+    tokens, node = pointer[1:].split("/"), doc
+    for i, token in enumerate(tokens):
+        if isinstance(node, list) and token.isdigit():
+            tokens[i] = str(int(token))
+            node = node[int(token)] if int(token) < len(node) else None
+        elif isinstance(node, dict):
+            node = node.get(token.replace("~1", "/").replace("~0", "~"))
+        else:
+            break
+    return "/" + "/".join(tokens)
+
+
 def json_patch(doc: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """Apply a JSON patch (RFC 6902) to a copy of `doc`. Unlike the real server, an array
-    index with leading zeros ("/items/01", which RFC 6901 forbids and Go's strconv.Atoi
-    reads) does not apply: jsonpointer refuses it, with no way to ask otherwise."""
-    ops = _decode(patch)
+    """Apply a JSON patch (RFC 6902) to a copy of `doc`, one operation at a time so each
+    one's array indices are read against the document as the operations before left it."""
+    out: Any = doc
     try:
-        out = jsonpatch.JsonPatch(ops).apply(doc)
+        for op in _decode(patch):
+            read = op and {k: _go_indices(out, op[k]) for k in ("path", "from") if k in op}
+            out = jsonpatch.JsonPatch([{**op, **read} if op else op]).apply(out)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
         raise ApiFailure(422, PATCH_REJECTED, details={}) from None
     if not isinstance(out, dict):

@@ -104,6 +104,28 @@ def test_a_json_patch_that_does_not_apply_is_422_without_details(call: Call) -> 
         call("DELETE", path)
 
 
+def test_a_json_patch_reads_array_indices_as_go_does(call: Call) -> None:
+    """ "/finalizers/01" is index 1 to the real server (strconv.Atoi), though RFC 6901 forbids
+    the leading zero."""
+    made = call("POST", "/api/v1/namespaces/default/configmaps", json={
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "indexed", "finalizers": ["example.com/a", "example.com/b"]},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    path = "/api/v1/namespaces/default/configmaps/indexed"
+    headers = {"Content-Type": "application/json-patch+json"}
+    patch = [{"op": "remove", "path": "/metadata/finalizers/01"}]
+    try:
+        answer = call("PATCH", path, json=patch, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["metadata"]["finalizers"] == ["example.com/a"]
+    finally:
+        call(
+            "PATCH", path, json=[{"op": "remove", "path": "/metadata/finalizers"}], headers=headers
+        )
+        call("DELETE", path)
+
+
 @pytest.mark.parametrize(
     ("patch", "error"),
     [
