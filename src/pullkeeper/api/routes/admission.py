@@ -20,6 +20,7 @@ from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pullkeeper.services.admission import BadReview, parse_review
+from pullkeeper.services.server import Server
 
 log = logging.getLogger("pullkeeper.admission")
 WEBHOOKS = ("mutate", "validate")
@@ -35,7 +36,7 @@ def route(path: str) -> tuple[str, str | None] | None:
 
 
 class AdmissionLayer:
-    def __init__(self, app: ASGIApp, server: Any, limit: int) -> None:
+    def __init__(self, app: ASGIApp, server: Server, limit: int) -> None:
         self.app, self.server, self.limit = app, server, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
