@@ -9,7 +9,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 from pydantic import ValidationError
@@ -17,6 +17,13 @@ from pydantic import ValidationError
 from pullkeeper.cli.common import CLIError, warn
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from pullkeeper.services.auth import FirstStart
+    from pullkeeper.services.server import Server
 
 _server_options = [
     click.option("--data", type=click.Path(path_type=Path), help="Data directory [./.pullkeeper]."),
@@ -36,7 +43,7 @@ def _with_server_options(f: Any) -> Any:
     return f
 
 
-def _settings(config_file: Path | None, **given: Any) -> Any:
+def _settings(config_file: Path | None, **given: Any) -> Settings:
     try:
         return Settings.load(config_file, **given)
     except ValidationError as e:
@@ -47,7 +54,7 @@ def _settings(config_file: Path | None, **given: Any) -> Any:
         raise CLIError(f"cannot read the settings: {e}") from None
 
 
-def _server(settings: Any, *, check_keys: bool = True) -> Any:
+def _server(settings: Settings, *, check_keys: bool = True) -> Server:
     # Not at the top: the store (~1 s to load) stays closed for `webhook manifests`.
     from pullkeeper.services.server import Server, StoreUnavailable  # noqa: PLC0415
 
@@ -118,7 +125,7 @@ def serve(
         server.close()
 
 
-def _first_start_message(first: Any, settings: Any) -> str:
+def _first_start_message(first: FirstStart, settings: Settings) -> str:
     """Where the admin's login is: the log stream gets file names, never the secrets."""
     files = "both files" if first.token_file else "the file"
     token = (
@@ -137,11 +144,11 @@ def _first_start_message(first: Any, settings: Any) -> str:
     )
 
 
-def _common(settings: Any) -> dict[str, Any]:
+def _common(settings: Settings) -> dict[str, Any]:
     return {"log_level": settings.log_level, "server_header": False}
 
 
-def _api_listener(app: Any, settings: Any) -> Any:
+def _api_listener(app: FastAPI, settings: Settings) -> uvicorn.Config:
     # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
     import uvicorn  # noqa: PLC0415
 
@@ -159,7 +166,7 @@ def _api_listener(app: Any, settings: Any) -> Any:
     )
 
 
-def _webhook_listener(server: Any, settings: Any) -> Any:
+def _webhook_listener(server: Server, settings: Settings) -> uvicorn.Config:
     """The webhook's TLS listener: an application of its own, its TLS context loaded (so a
     bad certificate or client CA file stops serve here, in one line)."""
     # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
@@ -205,7 +212,7 @@ def _webhook_listener(server: Any, settings: Any) -> Any:
     return config
 
 
-def _run(api: Any, webhook: Any, settings: Any) -> None:
+def _run(api: uvicorn.Config, webhook: uvicorn.Config | None, settings: Settings) -> None:
     """The API's listener, and the webhook's when there is one, until SIGTERM or Ctrl-C."""
     # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
     import uvicorn  # noqa: PLC0415
@@ -221,7 +228,8 @@ def _run(api: Any, webhook: Any, settings: Any) -> None:
     hook = uvicorn.Server(webhook)
     # Only the API listener handles signals; the webhook stops when it has.
     hook.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    renewer = webhook_tls.Renewer(settings, webhook.ssl)
+    # _webhook_listener loaded the listener's TLS context.
+    renewer = webhook_tls.Renewer(settings, cast(ssl.SSLContext, webhook.ssl))
     renewer.start()
 
     async def both() -> None:
@@ -242,7 +250,7 @@ def _run(api: Any, webhook: Any, settings: Any) -> None:
     _started(hook)
 
 
-def _started(listener: Any) -> None:
+def _started(listener: uvicorn.Server) -> None:
     # As uvicorn.run does: a listener that never started (say, its port is taken) is exit 3.
     if not listener.started:
         sys.exit(3)
