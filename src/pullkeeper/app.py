@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import web
 from pullkeeper.api import app as api
@@ -33,3 +34,26 @@ def create_app(server: Server) -> FastAPI:
         return server_error_page(request) if wants_page(request) else answer
 
     return app
+
+
+class AnsweredOnce:
+    """Starlette re-raises an error after its handler has answered it, for the server to log;
+    the handler logged it already, with the request it came from, so the HTTP server does not
+    log it a second time. An error before any answer still reaches the server."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answered = False
+
+        async def watched(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if not answered:
+                raise

@@ -20,7 +20,7 @@ from pullkeeper.settings import Settings
 
 if TYPE_CHECKING:
     import uvicorn
-    from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
     from pullkeeper.services.auth import FirstStart
     from pullkeeper.services.server import Server
@@ -94,7 +94,7 @@ def serve(
     to files in the data directory that only this user can read.
     """
     # Not at the top: the API and web pages load for serve, not for db, keys or webhook.
-    from pullkeeper.app import create_app  # noqa: PLC0415
+    from pullkeeper.app import AnsweredOnce, create_app  # noqa: PLC0415
 
     settings = _settings(
         config_file,
@@ -120,7 +120,7 @@ def serve(
             click.echo(_first_start_message(first, settings), err=True)
         # uvicorn re-raises SIGTERM once it has drained; exiting 0 then lets `finally` run.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        _run(_api_listener(create_app(server), settings), webhook, settings)
+        _run(_api_listener(AnsweredOnce(create_app(server)), settings), webhook, settings)
     finally:
         server.close()
 
@@ -148,7 +148,7 @@ def _common(settings: Settings) -> dict[str, Any]:
     return {"log_level": settings.log_level, "server_header": False}
 
 
-def _api_listener(app: FastAPI, settings: Settings) -> uvicorn.Config:
+def _api_listener(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     # Not at the top: only serve runs a listener, not db, keys or webhook manifests.
     import uvicorn  # noqa: PLC0415
 
