@@ -55,12 +55,17 @@ def tls_for(server: Server) -> Callable[[str], TLS]:
     return tls
 
 
-def _may_use(actor: Actor, project_id: str | None) -> None:
-    if actor.uses(project_id):
-        return
-    raise Forbidden(
-        "only an admin, or an owner or member of the project, can check with its credentials"
-    )
+def may_check(actor: Actor, project_id: str | None) -> bool:
+    """Whether the actor may check with the project's credentials (pull checks in its
+    namespaces, logins with its credentials): admins, and the project's owners and members."""
+    return actor.uses(project_id)
+
+
+def _check_may_check(actor: Actor, project_id: str | None) -> None:
+    if not may_check(actor, project_id):
+        raise Forbidden(
+            "only an admin, or an owner or member of the project, can check with its credentials"
+        )
 
 
 def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
@@ -82,7 +87,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
                 Namespace.cluster_id == cluster.id, Namespace.name == req.namespace
             )
         )
-        _may_use(actor, project_id)
+        _check_may_check(actor, project_id)
         project = session.get(Project, project_id) if project_id else None
         policy = policies.effective(session, cluster, project)
         candidates = []
@@ -202,7 +207,7 @@ def _projects_allowlist(server: Server, actor: Actor) -> Callable[[Reference], s
     lists: list[tuple[str, tuple[str, ...]]] = []
     with server.reading() as session:
         for project_id in actor.projects:
-            project = session.get(Project, project_id) if actor.uses(project_id) else None
+            project = session.get(Project, project_id) if may_check(actor, project_id) else None
             cluster = session.get(Cluster, project.cluster_id) if project else None
             if project is None or cluster is None:
                 continue
@@ -227,7 +232,7 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
     """Log in with a stored credential as `docker login` would, and record the result."""
     with server.reading() as session:
         cred = credentials.get(session, actor, credential_id)
-        _may_use(actor, credentials.project_of(session, cred))
+        _check_may_check(actor, credentials.project_of(session, cred))
         password = server.vault.decrypt(cred.secret_key_id, cred.secret_blob, cred.id)
         login = Login(cred.username, password, token_hosts=tuple(cred.token_hosts or ()))
         registry_host = _registry_host(cred.server)
