@@ -68,9 +68,22 @@ def _check_may_check(actor: Actor, project_id: str | None) -> None:
         )
 
 
+def check_source(req: CheckRequest, *, with_file: bool) -> None:
+    """A pull check tries the credentials of a namespace (named with its cluster) or those
+    of a credential file: one of the two, not both."""
+    if with_file:
+        if req.cluster or req.namespace:
+            raise Invalid("give a cluster and namespace, or a config, not both", "config")
+    elif not req.namespace:
+        raise Invalid("write the namespace the pod runs in, or upload a file", "namespace")
+    elif not req.cluster:
+        raise Invalid("choose the cluster the namespace is in", "cluster")
+
+
 def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
     """The pull check of an image in a namespace, as the kubelet there would pull it: after
     admission has rewritten it to the default registry and judged it."""
+    check_source(req, with_file=False)
     _validated(req.image, req.platform, req.pull_policy)
     with server.reading() as session:
         cluster = clusters.get_cluster(session, actor, req.cluster)
@@ -171,6 +184,7 @@ def run_with_file(
     """The pull check with a credential file instead of a namespace's credentials: a docker
     config.json, a .dockercfg or Secret manifests, as the pod's imagePullSecrets. Nothing of
     the file is stored; the report names its entries, never their secrets."""
+    check_source(req, with_file=True)
     if not actor.uses_a_project:
         raise Forbidden("only an admin, or an owner or member of a project, can run pull checks")
     _validated(req.image, req.platform, req.pull_policy)
