@@ -316,7 +316,11 @@ def test_check_with_a_credential_file_instead_of_a_namespace(
 
     both = {"image": image.reference, "config": "{}", "cluster": "c1", "namespace": "shop"}
     assert_error(env.admin.post("checks", json=both), 422, field="config")
+    alone = {"image": image.reference, "config": "{}", "cluster": "c1"}
+    assert_error(env.admin.post("checks", json=alone), 422, field="config")
     assert_error(env.admin.post("checks", json={"image": "x"}), 422, field="namespace")
+    no_cluster = {"image": "x", "namespace": "shop"}
+    assert_error(env.admin.post("checks", json=no_cluster), 422, field="cluster")
     bad = {"image": image.reference, "config": "{not json"}
     assert_error(env.admin.post("checks", json=bad), 422, field="config")
     _, viewer = env.user("vic", viewer=True)

@@ -302,6 +302,11 @@ def test_check_with_an_uploaded_credential_file(
         "notes.txt: not a docker config or a Secret manifest"
     )
     expect()(page.locator("#check-result")).to_have_count(0)
+    # A namespace and a file: the check is of one or the other.
+    page.get_by_label("Namespace").fill("b-web")
+    _check_with_file(page, image.reference, "config.json", config)
+    expect()(page.locator("#config-error")).to_contain_text("or a config, not both")
+    expect()(page.locator("#check-result")).to_have_count(0)
     html = page.content()
     assert alice.password not in html and WRONG_PASSWORD not in html
     assert console.csp_violations() == []

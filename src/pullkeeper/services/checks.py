@@ -55,17 +55,35 @@ def tls_for(server: Server) -> Callable[[str], TLS]:
     return tls
 
 
-def _may_use(actor: Actor, project_id: str | None) -> None:
-    if actor.uses(project_id):
-        return
-    raise Forbidden(
-        "only an admin, or an owner or member of the project, can check with its credentials"
-    )
+def may_check(actor: Actor, project_id: str | None) -> bool:
+    """Whether the actor may check with the project's credentials (pull checks in its
+    namespaces, logins with its credentials): admins, and the project's owners and members."""
+    return actor.uses(project_id)
+
+
+def _check_may_check(actor: Actor, project_id: str | None) -> None:
+    if not may_check(actor, project_id):
+        raise Forbidden(
+            "only an admin, or an owner or member of the project, can check with its credentials"
+        )
+
+
+def check_source(req: CheckRequest, *, with_file: bool) -> None:
+    """A pull check tries the credentials of a namespace (named with its cluster) or those
+    of a credential file: one of the two, not both."""
+    if with_file:
+        if req.cluster or req.namespace:
+            raise Invalid("give a cluster and namespace, or a config, not both", "config")
+    elif not req.namespace:
+        raise Invalid("write the namespace the pod runs in, or upload a file", "namespace")
+    elif not req.cluster:
+        raise Invalid("choose the cluster the namespace is in", "cluster")
 
 
 def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
     """The pull check of an image in a namespace, as the kubelet there would pull it: after
     admission has rewritten it to the default registry and judged it."""
+    check_source(req, with_file=False)
     _validated(req.image, req.platform, req.pull_policy)
     with server.reading() as session:
         cluster = clusters.get_cluster(session, actor, req.cluster)
@@ -82,7 +100,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
                 Namespace.cluster_id == cluster.id, Namespace.name == req.namespace
             )
         )
-        _may_use(actor, project_id)
+        _check_may_check(actor, project_id)
         project = session.get(Project, project_id) if project_id else None
         policy = policies.effective(session, cluster, project)
         candidates = []
@@ -166,6 +184,7 @@ def run_with_file(
     """The pull check with a credential file instead of a namespace's credentials: a docker
     config.json, a .dockercfg or Secret manifests, as the pod's imagePullSecrets. Nothing of
     the file is stored; the report names its entries, never their secrets."""
+    check_source(req, with_file=True)
     if not actor.uses_a_project:
         raise Forbidden("only an admin, or an owner or member of a project, can run pull checks")
     _validated(req.image, req.platform, req.pull_policy)
@@ -202,7 +221,7 @@ def _projects_allowlist(server: Server, actor: Actor) -> Callable[[Reference], s
     lists: list[tuple[str, tuple[str, ...]]] = []
     with server.reading() as session:
         for project_id in actor.projects:
-            project = session.get(Project, project_id) if actor.uses(project_id) else None
+            project = session.get(Project, project_id) if may_check(actor, project_id) else None
             cluster = session.get(Cluster, project.cluster_id) if project else None
             if project is None or cluster is None:
                 continue
@@ -227,7 +246,7 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
     """Log in with a stored credential as `docker login` would, and record the result."""
     with server.reading() as session:
         cred = credentials.get(session, actor, credential_id)
-        _may_use(actor, credentials.project_of(session, cred))
+        _check_may_check(actor, credentials.project_of(session, cred))
         password = server.vault.decrypt(cred.secret_key_id, cred.secret_blob, cred.id)
         login = Login(cred.username, password, token_hosts=tuple(cred.token_hosts or ()))
         registry_host = _registry_host(cred.server)

@@ -18,7 +18,7 @@ from pullkeeper.core.policy import (
     policy_warnings,
 )
 from pullkeeper.core.serviceaccounts import ServiceAccountsError, check_selection
-from pullkeeper.services import audit, versions
+from pullkeeper.services import audit, clusters, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.store.models import Cluster, Project
@@ -66,6 +66,24 @@ def as_dict(p: Policy) -> dict[str, Any]:
     }
 
 
+def addressed(
+    session: Session, actor: Actor, *, cluster: str = "", project: str = ""
+) -> tuple[Cluster, Project | None]:
+    """The cluster and the project whose policy a request names: a project's (with the
+    cluster it is in) when a project is named, else a cluster's."""
+    if project:
+        p = clusters.get_project(session, actor, project)
+        return clusters.get_cluster(session, actor, p.cluster_id), p
+    if cluster:
+        return clusters.get_cluster(session, actor, cluster), None
+    raise Invalid("choose a cluster or a project first", "cluster")
+
+
+def may_change(actor: Actor, project: Project | None) -> bool:
+    """Admins change a cluster's policy; admins and the project's owners a project's."""
+    return actor.is_admin if project is None else actor.owns(project.id)
+
+
 def get(session: Session, cluster: Cluster, project: Project | None) -> Policy:
     return value_of(_row(session, cluster, project))
 
@@ -102,10 +120,12 @@ def put(
     if_match: IfMatch | None = None,
 ) -> Policy:
     """Replace the fields given; a field set to null inherits again."""
-    if project is None and not actor.is_admin:
-        raise Forbidden("only an admin can change a cluster's policy")
-    if project is not None and not actor.owns(project.id):
-        raise Forbidden("only an admin or the project's owner can change its policy")
+    if not may_change(actor, project):
+        raise Forbidden(
+            "only an admin can change a cluster's policy"
+            if project is None
+            else "only an admin or the project's owner can change its policy"
+        )
     # A policy row is made on its first write: the cluster's row lock keeps two first writes
     # from both making one (a null project_id escapes the unique constraint on PostgreSQL).
     lock_cluster(session, cluster.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
@@ -77,6 +78,18 @@ def run_check(
         "try_all": try_all == "on",
         "on_node": on_node == "on",
     }
+    # The form keeps a cluster filled in (a lone one is a hidden field, a chosen one stays
+    # chosen): beside a file it counts only with a namespace written too.
+    given_cluster = cluster if upload is None or values["namespace"] else ""
+    req = checks.CheckRequest(
+        values["image"],
+        given_cluster,
+        values["namespace"],
+        forms.text(platform),
+        forms.text(pull_policy),
+        values["try_all"],
+        values["on_node"],
+    )
     errors: forms.Errors = {}
     if not values["image"]:
         errors["image"] = "write the image as a pod spec names it, e.g. nginx:1.27"
@@ -87,23 +100,11 @@ def run_check(
         )
     elif upload is not None and not content.strip():
         errors["config"] = "the file is empty: upload a docker config.json or a Secret manifest"
-    if upload is None:
-        if not cluster:
-            errors["cluster"] = "choose the cluster the namespace is in"
-        if not values["namespace"]:
-            errors["namespace"] = "write the namespace the pod runs in, or upload a file"
+    # The check asks this too; asked here, its answer shows beside the others.
+    forms.attempt(partial(checks.check_source, req, with_file=upload is not None), errors, FIELDS)
     found: list[dict[str, Any]] = []
 
     def run() -> None:
-        req = checks.CheckRequest(
-            values["image"],
-            cluster,
-            values["namespace"],
-            forms.text(platform),
-            forms.text(pull_policy),
-            values["try_all"],
-            values["on_node"],
-        )
         server = session.server_of(request)
         if upload is not None:
             found.append(

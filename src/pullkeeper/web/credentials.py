@@ -331,7 +331,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
         "item": item,
         "delivery": sync.status_of(server, cred),
         "manage": manage,
-        "may_check": web.actor.uses(svc.project_of(s, cred)),
+        "may_check": checks.may_check(web.actor, svc.project_of(s, cred)),
         "history": history,
     }
 

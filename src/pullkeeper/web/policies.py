@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
 from pullkeeper.core.policy import Policy, policy_warnings
 from pullkeeper.services import clusters, policies, preview
-from pullkeeper.services.actor import Actor
-from pullkeeper.services.errors import PreconditionFailed, ServiceError
+from pullkeeper.services.errors import PreconditionFailed
 from pullkeeper.services.schemas import PolicyIn
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other, with_query
@@ -31,17 +29,6 @@ LABELS = {
     "forbid_latest": "Forbid latest",
     "mode": "Mode",
 }
-
-
-def _target(
-    s: Session, actor: Actor, cluster: str, project: str
-) -> tuple[Cluster | None, Project | None]:
-    if project:
-        p = clusters.get_project(s, actor, project)
-        return clusters.get_cluster(s, actor, p.cluster_id), p
-    if cluster:
-        return clusters.get_cluster(s, actor, cluster), None
-    return None, None
 
 
 def _form_of(p: Policy) -> dict[str, str]:
@@ -70,10 +57,6 @@ def _values_of(form: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def _may_change(actor: Actor, project: Project | None) -> bool:
-    return actor.is_admin if project is None else actor.owns(project.id)
-
-
 def _render(
     request: Request,
     web: session.WebSession,
@@ -94,7 +77,10 @@ def _render(
     with session.server_of(request).reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
         known_projects = clusters.list_projects(s, web.actor)
-        c, p = _target(s, web.actor, cluster, project)
+        c: Cluster | None = None
+        p: Project | None = None
+        if cluster or project:  # else the page asks which policy to show
+            c, p = policies.addressed(s, web.actor, cluster=cluster, project=project)
         own = policies.get(s, c, p) if c is not None else Policy()
         inherited = policies.get(s, c, None) if c is not None and p is not None else None
         current = policies.tag(s, c, p) if c is not None else ""
@@ -119,7 +105,7 @@ def _render(
         warnings=policy_warnings(own),
         errors=errors,
         modes=MODES,
-        may_change=c is not None and _may_change(web.actor, p),
+        may_change=c is not None and policies.may_change(web.actor, p),
         image=image,
         result=result,
         notice=notice,
@@ -188,9 +174,7 @@ def save(
         if body is None:
             return
         with server.transaction() as s:
-            c, p = _target(s, web.actor, cluster, project)
-            if c is None:
-                raise ServiceError("choose a cluster or a project first", "cluster")
+            c, p = policies.addressed(s, web.actor, cluster=cluster, project=project)
             values = body.model_dump(include=set(FIELDS))
             policies.put(s, web.actor, c, p, values, if_match=if_match)
 
@@ -233,9 +217,7 @@ def preview_page(
 
     def run() -> None:
         with session.server_of(request).reading() as s:
-            c, p = _target(s, web.actor, cluster, project)
-            if c is None:
-                raise ServiceError("choose a cluster or a project first", "cluster")
+            c, p = policies.addressed(s, web.actor, cluster=cluster, project=project)
             found.append(preview.preview(image, preview.proposed(s, c, p, _values_of(form))))
 
     forms.attempt(run, errors, (*FIELDS, "image"))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 
 from pullkeeper.services import auth
-from pullkeeper.services.errors import Forbidden, Invalid, TooManyRequests
+from pullkeeper.services.errors import Invalid, TooManyRequests
 from pullkeeper.services.schemas import UserIn
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other
@@ -15,11 +15,6 @@ from pullkeeper.web.render import WebRoute, page, see_other
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 USER_FIELDS = ("username", "password")
 PASSWORD_FIELDS = ("current", "new", "again")
-
-
-def _admin(web: session.WebSession, what: str) -> None:
-    if not web.actor.is_admin:
-        raise Forbidden(f"only an admin can {what}")
 
 
 def _users_page(
@@ -47,7 +42,7 @@ def _users_page(
 @router.get("/users")
 def users_page(request: Request, created: str = "") -> Response:
     web = session.required(request)
-    _admin(web, "list users")
+    auth.check_admin(web.actor, "list users")
     notice = f"User {created} created." if created else ""
     return _users_page(request, web, {}, {}, notice=notice)
 
@@ -63,7 +58,7 @@ def create_user(
 ) -> Response:
     web = session.required(request)
     security.check(request, csrf, web.csrf)
-    _admin(web, "create users")
+    auth.check_admin(web.actor, "create users")  # refused before the form is checked
     values: dict[str, Any] = {
         "username": username.strip(),
         "password": password,
@@ -132,7 +127,7 @@ def reset_password(
 ) -> Response:
     web = session.required(request)
     security.check(request, csrf, web.csrf)
-    _admin(web, "reset another user's password")
+    auth.check_admin(web.actor, "reset another user's password")  # before the form is checked
     errors: forms.Errors = {}
     done: list[tuple[str, int]] = []
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from pullkeeper.api.deps import ActorDep, ServerDep, source
 from pullkeeper.services import audit, auth, clusters
-from pullkeeper.services.errors import Forbidden
 from pullkeeper.services.schemas import LoginIn, MemberIn, PasswordIn, TokenIn, UserIn
 
 router = APIRouter(tags=["access"])
@@ -42,16 +41,13 @@ def me(actor: ActorDep) -> dict[str, Any]:
 
 @router.get("/users")
 def list_users(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    if not actor.is_admin:
-        raise Forbidden("only an admin can list users")
+    auth.check_admin(actor, "list users")
     with server.reading() as session:
         return {"items": [auth.user_dict(u) for u in auth.list_users(session)]}
 
 
 @router.post("/users", status_code=201)
 def create_user(body: UserIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
-    if not actor.is_admin:
-        raise Forbidden("only an admin can create users")
     with server.transaction() as session:
         user = auth.create_user(
             session, actor, body.username, body.password, admin=body.admin, viewer=body.viewer
@@ -64,8 +60,7 @@ def reset_password(
     user: str, body: PasswordIn, actor: ActorDep, server: ServerDep
 ) -> dict[str, Any]:
     """An admin sets another user's password; every token of that user is revoked. Audited."""
-    if not actor.is_admin:
-        raise Forbidden("only an admin can reset another user's password")
+    auth.check_admin(actor, "reset another user's password")  # before the user is looked up
     with server.transaction() as session:
         u = auth.get_user(session, user)
         revoked = auth.reset_password(session, actor, u, body.password)

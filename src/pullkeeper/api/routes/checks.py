@@ -10,7 +10,6 @@ from fastapi import APIRouter
 
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.services import checks
-from pullkeeper.services.errors import Invalid
 from pullkeeper.services.schemas import CheckIn
 
 router = APIRouter(tags=["checks"])
@@ -31,27 +30,21 @@ async def _off_the_request_threads(call: partial[dict[str, Any]]) -> dict[str, A
 async def run_check(body: CheckIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     """Can this image be pulled in this namespace (or with this credential file), with which
     credential, and why not."""
-    if body.config is not None:
-        if body.cluster or body.namespace:
-            raise Invalid("give a cluster and namespace, or a config, not both", "config")
-        request = checks.CheckRequest(
-            body.image, "", "", body.platform, body.pull_policy, body.all, body.on_node
-        )
-        content = body.config.encode()
-        call = partial(checks.run_with_file, server, actor, request, content, "config")
-        return await _off_the_request_threads(call)
-    if not (body.cluster and body.namespace):
-        raise Invalid("give the cluster and namespace the pod runs in (or a config)", "namespace")
     request = checks.CheckRequest(
         body.image,
-        body.cluster,
-        body.namespace,
+        body.cluster or "",
+        body.namespace or "",
         body.platform,
         body.pull_policy,
         body.all,
         body.on_node,
     )
-    return await _off_the_request_threads(partial(checks.run, server, actor, request))
+    if body.config is None:
+        call = partial(checks.run, server, actor, request)
+    else:
+        content = body.config.encode()
+        call = partial(checks.run_with_file, server, actor, request, content, "config")
+    return await _off_the_request_threads(call)
 
 
 @router.post("/credentials/{credential_id}/verify")

@@ -9,21 +9,47 @@ from fastapi import APIRouter, Response
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.services import clusters
+from pullkeeper.core.etag import IfMatch
 from pullkeeper.services import policies as svc
+from pullkeeper.services.actor import Actor
 from pullkeeper.services.schemas import PolicyIn
+from pullkeeper.services.server import Server
 
 router = APIRouter(tags=["policies"])
+
+
+def _get(
+    server: Server, actor: Actor, response: Response, *, cluster: str = "", project: str = ""
+) -> dict[str, Any]:
+    with server.reading() as session:
+        c, p = svc.addressed(session, actor, cluster=cluster, project=project)
+        tagged(response, svc.tag(session, c, p))
+        return svc.as_dict(svc.get(session, c, p))
+
+
+def _put(
+    server: Server,
+    actor: Actor,
+    body: PolicyIn,
+    if_match: IfMatch | None,
+    response: Response,
+    *,
+    cluster: str = "",
+    project: str = "",
+) -> dict[str, Any]:
+    with server.transaction() as session:
+        c, p = svc.addressed(session, actor, cluster=cluster, project=project)
+        values = body.model_dump(exclude_unset=True)
+        policy = svc.put(session, actor, c, p, values, if_match=if_match)
+        tagged(response, svc.tag(session, c, p))
+        return svc.as_dict(policy)
 
 
 @router.get("/clusters/{cluster}/policy", responses=conditional.READ)
 def get_cluster_policy(
     cluster: str, actor: ActorDep, server: ServerDep, response: Response
 ) -> dict[str, Any]:
-    with server.reading() as session:
-        c = clusters.get_cluster(session, actor, cluster)
-        tagged(response, svc.tag(session, c, None))
-        return svc.as_dict(svc.get(session, c, None))
+    return _get(server, actor, response, cluster=cluster)
 
 
 @router.put("/clusters/{cluster}/policy", responses=conditional.WRITE)
@@ -36,12 +62,7 @@ def put_cluster_policy(
     response: Response,
 ) -> dict[str, Any]:
     """Set fields of the cluster's policy; null makes a field unset."""
-    with server.transaction() as session:
-        c = clusters.get_cluster(session, actor, cluster)
-        values = body.model_dump(exclude_unset=True)
-        policy = svc.put(session, actor, c, None, values, if_match=if_match)
-        tagged(response, svc.tag(session, c, None))
-        return svc.as_dict(policy)
+    return _put(server, actor, body, if_match, response, cluster=cluster)
 
 
 @router.get("/projects/{project}/policy", responses=conditional.READ)
@@ -50,13 +71,11 @@ def get_project_policy(
 ) -> dict[str, Any]:
     """The project's own policy, or with effective=true merged over its cluster's (that view
     is not written, so it carries no ETag)."""
+    if not effective:
+        return _get(server, actor, response, project=project)
     with server.reading() as session:
-        p = clusters.get_project(session, actor, project)
-        c = clusters.get_cluster(session, actor, p.cluster_id)
-        if effective:
-            return svc.as_dict(svc.effective(session, c, p))
-        tagged(response, svc.tag(session, c, p))
-        return svc.as_dict(svc.get(session, c, p))
+        c, p = svc.addressed(session, actor, project=project)
+        return svc.as_dict(svc.effective(session, c, p))
 
 
 @router.put("/projects/{project}/policy", responses=conditional.WRITE)
@@ -68,10 +87,4 @@ def put_project_policy(
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
-    with server.transaction() as session:
-        p = clusters.get_project(session, actor, project)
-        c = clusters.get_cluster(session, actor, p.cluster_id)
-        values = body.model_dump(exclude_unset=True)
-        policy = svc.put(session, actor, c, p, values, if_match=if_match)
-        tagged(response, svc.tag(session, c, p))
-        return svc.as_dict(policy)
+    return _put(server, actor, body, if_match, response, project=project)

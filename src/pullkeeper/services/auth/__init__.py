@@ -32,6 +32,7 @@ from pullkeeper.services.auth.tokens import (
 )
 from pullkeeper.services.auth.users import (
     change_password,
+    check_admin,
     create_user,
     get_user,
     list_users,
@@ -47,6 +48,7 @@ __all__ = [
     "authenticate",
     "bootstrap",
     "change_password",
+    "check_admin",
     "check_may_change_members",
     "create_user",
     "get_user",

@@ -32,6 +32,13 @@ def user_dict(user: User) -> dict[str, Any]:
     }
 
 
+def check_admin(actor: Actor, what: str) -> None:
+    """Managing users is for admins: Forbidden to anyone else, saying `what` they tried
+    ("list users")."""
+    if not actor.is_admin:
+        raise Forbidden(f"only an admin can {what}")
+
+
 def _check_password(password: str, username: str, field_name: str) -> None:
     try:
         passwords.check(password, username)
@@ -42,6 +49,7 @@ def _check_password(password: str, username: str, field_name: str) -> None:
 def create_user(
     session: Session, actor: Actor, username: str, password: str, *, admin: bool, viewer: bool
 ) -> User:
+    check_admin(actor, "create users")
     try:
         validate_label(username, "username")
     except InvalidName as e:
@@ -130,8 +138,7 @@ def change_password(
 def reset_password(session: Session, actor: Actor, user: User, new: str) -> int:
     """An admin sets another user's password (forgotten, or to lock a leaked one out); every
     token of that user is revoked (returns how many), so each of their sessions ends."""
-    if not actor.is_admin:
-        raise Forbidden("only an admin can reset another user's password")
+    check_admin(actor, "reset another user's password")
     if user.id == actor.user_id:
         raise Invalid(
             "your own password is changed with your current one: use Change password", "password"
