@@ -54,8 +54,7 @@ def page(
         request=request,
         path=request.url.path,
         actor=web.actor if web else None,
-        # Admins and project owners get the audit page and its link; members do not.
-        may_audit=web is not None and web.actor.owns_a_project,
+        may_audit=web is not None,
         csrf=web.csrf if web else context.pop("login_csrf", ""),
         htmx=request.headers.get("hx-request") == "true",
         **context,
