@@ -16,6 +16,8 @@ from pullkeeper.api import app as api
 from pullkeeper.services.server import Server
 from pullkeeper.web.render import server_error_page, unanswered_page, wants_page
 
+__all__ = ["create_app"]
+
 
 def create_app(server: Server) -> FastAPI:
     app = api.create_api(server)

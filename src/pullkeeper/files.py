@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+__all__ = ["write_atomic"]
+
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write data to path with `mode` (owner-only by default), whatever was there before.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__all__ = ["certs_dir", "config_dir", "registry_ca"]
+
 
 def config_dir() -> Path:
     """`$XDG_CONFIG_HOME/pullkeeper`, by default `~/.config/pullkeeper`."""

@@ -17,8 +17,10 @@ from pydantic_settings import (
 
 from pullkeeper.core import egress
 
+__all__ = ["Settings"]
+
 # The admin's first token never expires: as hard to guess as a generated one.
-MIN_ADMIN_TOKEN = 32
+_MIN_ADMIN_TOKEN = 32
 
 
 class Settings(BaseSettings):
@@ -53,7 +55,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None,
         description="At first start, the admin's API token instead of a generated one "
-        f"(at least {MIN_ADMIN_TOKEN} characters, no spaces).",
+        f"(at least {_MIN_ADMIN_TOKEN} characters, no spaces).",
     )
 
     @field_validator("admin_token")
@@ -63,12 +65,12 @@ class Settings(BaseSettings):
         token = value.get_secret_value() if value is not None else ""
         if not token:
             return None
-        if len(token) < MIN_ADMIN_TOKEN:
+        if len(token) < _MIN_ADMIN_TOKEN:
             raise PydanticCustomError(
                 "admin_token_short",
                 "the admin token has {length} characters; it needs at least {minimum}: "
                 "make a random one with `openssl rand -hex 32`",
-                {"length": len(token), "minimum": MIN_ADMIN_TOKEN},
+                {"length": len(token), "minimum": _MIN_ADMIN_TOKEN},
             )
         if not all(c.isascii() and c.isprintable() and c != " " for c in token):
             raise PydanticCustomError(

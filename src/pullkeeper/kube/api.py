@@ -23,8 +23,10 @@ from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 
 from pullkeeper.core.delivery import MANAGED_SELECTOR
 
-FIELD_MANAGER = "pullkeeper"
-T = TypeVar("T")
+__all__ = ["Access", "ClusterAPI", "KubeError", "client_for", "translated"]
+
+_FIELD_MANAGER = "pullkeeper"
+_T = TypeVar("_T")
 
 
 class KubeError(Exception):
@@ -58,7 +60,7 @@ _HINTS = {
 _TERMINATING = "NamespaceTerminating"
 
 
-def translated(call: Callable[[], T], what: str, verb: str = "", resource: str = "") -> T:
+def translated(call: Callable[[], _T], what: str, verb: str = "", resource: str = "") -> _T:
     """call(), its failures as KubeErrors that say what was refused and what to do; `verb`
     and `resource` name the permission a 403 lacks."""
     try:
@@ -132,7 +134,10 @@ def client_for(access: Access, *, timeout: float = 15.0) -> Client:
     except (ConfigError, OSError, ValueError, KeyError) as e:
         raise KubeError(f"cannot load the cluster's access settings: {e}") from None
     return Client(
-        config=config, timeout=httpx2.Timeout(timeout), field_manager=FIELD_MANAGER, trust_env=False
+        config=config,
+        timeout=httpx2.Timeout(timeout),
+        field_manager=_FIELD_MANAGER,
+        trust_env=False,
     )
 
 

@@ -20,9 +20,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pullkeeper.files import write_atomic
 
-CA_DAYS = 3650
-LEAF_DAYS = 365
-RENEW_BEFORE = dt.timedelta(days=30)
+__all__ = ["Files", "ensure"]
+
+_CA_DAYS = 3650
+_LEAF_DAYS = 365
+_RENEW_BEFORE = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ def _ca(directory: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.Ellipti
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .not_valid_after(now + dt.timedelta(days=_CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -101,7 +103,7 @@ def _fresh(path: Path, ca: x509.Certificate, hosts: list[str], now: dt.datetime)
     if not path.exists():
         return False
     cert = x509.load_pem_x509_certificate(path.read_bytes())
-    if cert.issuer != ca.subject or cert.not_valid_after_utc - now < RENEW_BEFORE:
+    if cert.issuer != ca.subject or cert.not_valid_after_utc - now < _RENEW_BEFORE:
         return False
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -127,7 +129,7 @@ def ensure(directory: Path, hosts: list[str], now: dt.datetime | None = None) ->
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+        .not_valid_after(now + dt.timedelta(days=_LEAF_DAYS))
         .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

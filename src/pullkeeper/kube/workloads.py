@@ -15,11 +15,12 @@ from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, State
 from lightkube.resources.core_v1 import Event, Pod, Secret
 from lightkube.types import PatchType
 
-from pullkeeper.kube.api import KubeError
-from pullkeeper.kube.api import translated as _translated
+from pullkeeper.kube.api import KubeError, translated
 
-Obj = dict[str, Any]
-T = TypeVar("T")
+__all__ = ["WorkloadAPI"]
+
+_Obj = dict[str, Any]
+_T = TypeVar("_T")
 _RESOURCES: dict[str, type[NamespacedResourceG]] = {
     "Deployment": Deployment,
     "StatefulSet": StatefulSet,
@@ -27,16 +28,16 @@ _RESOURCES: dict[str, type[NamespacedResourceG]] = {
 }
 
 
-def translated(call: Callable[[], T], what: str, verb: str = "", resource: str = "") -> T:
+def _translated(call: Callable[[], _T], what: str, verb: str = "", resource: str = "") -> _T:
     """kube.api's translation, plus an answer lightkube cannot read as the kind it asked for."""
     try:
-        return _translated(call, what, verb, resource)
+        return translated(call, what, verb, resource)
     except ValueError as e:  # msgspec's ValidationError: a field the kind requires is missing
         raise KubeError(f"{what}: the API server's answer is not a valid object: {e}") from None
 
 
-def _dict(obj: Any) -> Obj:
-    out: Obj = obj.to_dict()
+def _dict(obj: Any) -> _Obj:
+    out: _Obj = obj.to_dict()
     return out
 
 
@@ -57,20 +58,20 @@ class WorkloadAPI:
     ) -> None:
         self._client.close()
 
-    def create_deployment(self, manifest: Obj) -> Obj:
+    def create_deployment(self, manifest: _Obj) -> _Obj:
         meta = manifest["metadata"]
-        return translated(
+        return _translated(
             lambda: _dict(self._client.create(cast(Deployment, Deployment.from_dict(manifest)))),
             f"creating Deployment {meta['namespace']}/{meta['name']}",
             "create",
             "deployments",
         )
 
-    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+    def get(self, kind: str, namespace: str, name: str) -> _Obj | None:
         """A Deployment, StatefulSet or DaemonSet; None when there is none of that name."""
         resource = _RESOURCES[kind]
 
-        def call() -> Obj | None:
+        def call() -> _Obj | None:
             try:
                 found = _dict(self._client.get(resource, name, namespace=namespace))
             except ApiError as e:
@@ -80,10 +81,10 @@ class WorkloadAPI:
             found.setdefault("kind", kind)
             return found
 
-        return translated(call, f"reading {kind} {namespace}/{name}", "get", kind.lower() + "s")
+        return _translated(call, f"reading {kind} {namespace}/{name}", "get", kind.lower() + "s")
 
-    def pods(self, namespace: str, labels: dict[str, str]) -> list[Obj]:
-        return translated(
+    def pods(self, namespace: str, labels: dict[str, str]) -> list[_Obj]:
+        return _translated(
             lambda: [
                 _dict(p)
                 for p in self._client.list(Pod, namespace=namespace, labels=dict(labels.items()))
@@ -93,8 +94,8 @@ class WorkloadAPI:
             "pods",
         )
 
-    def replicasets(self, namespace: str, labels: dict[str, str]) -> list[Obj]:
-        return translated(
+    def replicasets(self, namespace: str, labels: dict[str, str]) -> list[_Obj]:
+        return _translated(
             lambda: [
                 _dict(r)
                 for r in self._client.list(
@@ -106,8 +107,8 @@ class WorkloadAPI:
             "replicasets",
         )
 
-    def events(self, namespace: str) -> list[Obj]:
-        return translated(
+    def events(self, namespace: str) -> list[_Obj]:
+        return _translated(
             lambda: [_dict(e) for e in self._client.list(Event, namespace=namespace)],
             f"listing the events of namespace {namespace}",
             "list",
@@ -124,11 +125,11 @@ class WorkloadAPI:
                 raise
             return True
 
-        return translated(call, f"reading Secret {namespace}/{name}", "get", "secrets")
+        return _translated(call, f"reading Secret {namespace}/{name}", "get", "secrets")
 
     def set_pull_secrets(
         self, kind: str, namespace: str, name: str, resource_version: str, names: Sequence[str]
-    ) -> Obj:
+    ) -> _Obj:
         """Set the pod template's imagePullSecrets to these, if the workload is still at
         resource_version (else 409): a merge patch carrying the resourceVersion, since a
         failed JSON-patch `test` is a 422 the API server words like any other bad patch."""
@@ -137,7 +138,7 @@ class WorkloadAPI:
             "spec": {"template": {"spec": {"imagePullSecrets": [{"name": n} for n in names]}}},
         }
         resource = _RESOURCES[kind]
-        return translated(
+        return _translated(
             lambda: _dict(
                 self._client.patch(
                     resource, name, body, namespace=namespace, patch_type=PatchType.MERGE

@@ -11,9 +11,11 @@ import json
 import subprocess
 from dataclasses import dataclass, field
 
-NOT_FOUND = "credentials not found in native keychain"
+__all__ = ["CredentialHelperError", "HelperCredentials", "get", "list_servers"]
+
+_NOT_FOUND = "credentials not found in native keychain"
 # Helpers store an OAuth identity token under this user name.
-TOKEN_USERNAME = "<token>"  # noqa: S105 - a marker, not a secret
+_TOKEN_USERNAME = "<token>"  # noqa: S105 - a marker, not a secret
 _TIMEOUT = 30.0
 
 
@@ -29,7 +31,7 @@ class HelperCredentials:
 
     @property
     def is_identity_token(self) -> bool:
-        return self.username == TOKEN_USERNAME
+        return self.username == _TOKEN_USERNAME
 
 
 def _program(helper: str) -> str:
@@ -69,7 +71,7 @@ def get(helper: str, server: str) -> HelperCredentials | None:
     """The credentials a helper holds for server, or None when it holds none."""
     proc = _run(helper, "get", server)
     if proc.returncode != 0:
-        if NOT_FOUND in proc.stdout or NOT_FOUND in proc.stderr:
+        if _NOT_FOUND in proc.stdout or _NOT_FOUND in proc.stderr:
             return None
         raise CredentialHelperError(_failure(helper, "get", proc))
     try:

@@ -31,8 +31,10 @@ from pullkeeper.registry import diagnose
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.retry import Retry
 
+__all__ = ["AuthSession", "Login", "RegistryAuth"]
+
 # The cache key of a token: (realm, service, scope).
-TokenKey = tuple[str, str, str]
+_TokenKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +61,8 @@ class AuthSession:
     def __init__(self, host: str, login: Login, build: Callable[..., httpx.Request]) -> None:
         self.host, self.login, self._build = host, login, build
         self.challenge: challenges.Challenge | None = None
-        self._tokens: dict[TokenKey, tuple[str, float]] = {}
-        self._fetching: dict[TokenKey, threading.Lock] = {}
+        self._tokens: dict[_TokenKey, tuple[str, float]] = {}
+        self._fetching: dict[_TokenKey, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def learn(self, response: httpx.Response) -> bool:
@@ -78,18 +80,18 @@ class AuthSession:
         """The Authorization value of a Basic challenge."""
         return "Basic " + encode_auth(self.login.username, self.login.password)
 
-    def cached(self, key: TokenKey) -> str:
+    def cached(self, key: _TokenKey) -> str:
         """The token held for key while it is fresh, else ''."""
         with self._lock:
             held = self._tokens.get(key)
         return held[0] if held and held[1] > time.monotonic() else ""
 
-    def fetching(self, key: TokenKey) -> threading.Lock:
+    def fetching(self, key: _TokenKey) -> threading.Lock:
         """The lock held while key's token is fetched."""
         with self._lock:
             return self._fetching.setdefault(key, threading.Lock())
 
-    def keep(self, key: TokenKey, token: str, ttl: float) -> None:
+    def keep(self, key: _TokenKey, token: str, ttl: float) -> None:
         with self._lock:
             # Renew a little before expiry, so a token never dies mid-request.
             self._tokens[key] = (token, time.monotonic() + ttl * 0.9)
@@ -104,7 +106,7 @@ class AuthSession:
             ]:
                 del self._tokens[key]
 
-    def token_request(self, key: TokenKey, registry_scheme: str) -> httpx.Request:
+    def token_request(self, key: _TokenKey, registry_scheme: str) -> httpx.Request:
         """The request for key's token: a POST with the identity token, else a GET with the
         login (none when anonymous). The registry is reached over registry_scheme."""
         realm, service, scope = key
@@ -201,7 +203,7 @@ class RegistryAuth(httpx.Auth):
         return f"Bearer {token}"
 
     def _token(
-        self, key: TokenKey, registry_scheme: str
+        self, key: _TokenKey, registry_scheme: str
     ) -> Generator[httpx.Request, httpx.Response, str]:
         token = self._session.cached(key)
         if token:

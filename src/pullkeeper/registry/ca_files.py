@@ -16,7 +16,9 @@ from cryptography import x509
 from pullkeeper.core.certificates import fingerprints, to_pem
 from pullkeeper.registry.trust import Target, TrustError
 
-CA_FILE = "ca.crt"
+__all__ = ["store", "trusted_fingerprints"]
+
+_CA_FILE = "ca.crt"
 # pullkeeper's own store is private to the user; a runtime's certs.d must stay readable
 # by daemons and rootless podman alike. A CA certificate is public: the file is 0644.
 _OWN_DIR_MODE = 0o700
@@ -27,7 +29,7 @@ _FILE_MODE = 0o644
 def trusted_fingerprints(base: Path, target: Target) -> list[str]:
     """Fingerprints of the certificates already stored for `target` under `base`."""
     try:
-        return fingerprints((base / target.name / CA_FILE).read_bytes())
+        return fingerprints((base / target.name / _CA_FILE).read_bytes())
     except (OSError, ValueError):
         return []
 
@@ -51,15 +53,15 @@ def store(
             directory = base / target.name
             if base.exists() and not base.is_dir():
                 raise TrustError(
-                    f"cannot write {directory / CA_FILE}: {base} is not a directory; {hint}"
+                    f"cannot write {directory / _CA_FILE}: {base} is not a directory; {hint}"
                 )
             try:
                 base.mkdir(mode=mode, parents=True, exist_ok=True)
                 directory.mkdir(mode=mode, exist_ok=True)
-                staged.append((_stage(directory, pem), directory / CA_FILE))
+                staged.append((_stage(directory, pem), directory / _CA_FILE))
             except OSError as e:
                 raise TrustError(
-                    f"cannot write {directory / CA_FILE}: {e.strerror or e}; {hint}"
+                    f"cannot write {directory / _CA_FILE}: {e.strerror or e}; {hint}"
                 ) from None
         for tmp, final in staged:
             try:

@@ -29,22 +29,11 @@ from pullkeeper.registry.egress import GuardedTransport
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.retry import Retry, Retrying
 
-__all__ = [
-    "DOCKER_HUB_API",
-    "DOCKER_HUB_HOSTS",
-    "TLS",
-    "USER_AGENT",
-    "Fetched",
-    "Login",
-    "Registry",
-    "api_host",
-    "pull_scope",
-    "push_scope",
-]
+__all__ = ["TLS", "Fetched", "Login", "Registry", "api_host"]
 
-USER_AGENT = f"pullkeeper/{__version__}"
-DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
-DOCKER_HUB_API = "registry-1.docker.io"
+_USER_AGENT = f"pullkeeper/{__version__}"
+_DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+_DOCKER_HUB_API = "registry-1.docker.io"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +59,7 @@ class Fetched:
 
 def api_host(host: str) -> str:
     """The host serving the API: Docker Hub's references say docker.io, its API is elsewhere."""
-    return DOCKER_HUB_API if host in DOCKER_HUB_HOSTS else host
+    return _DOCKER_HUB_API if host in _DOCKER_HUB_HOSTS else host
 
 
 def _ssl_context(tls: TLS, host: str) -> ssl.SSLContext | bool:
@@ -115,7 +104,7 @@ class Registry:
             # The server judges every address it connects to; a local run goes anywhere.
             transport=GuardedTransport(egress, verify) if egress is not None else None,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": _USER_AGENT},
             follow_redirects=False,
             event_hooks={"request": [self._count]},
         )
@@ -207,7 +196,7 @@ class Registry:
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
-            pull_scope(repository),
+            _pull_scope(repository),
             headers={"Accept": oci.ACCEPT},
         )
         self._expect(response, repository, reference, "manifest")
@@ -236,7 +225,7 @@ class Registry:
         response = self.request(
             "HEAD",
             f"/v2/{repository}/manifests/{reference}",
-            pull_scope(repository),
+            _pull_scope(repository),
             headers={"Accept": oci.ACCEPT},
         )
         self._expect(response, repository, reference, "manifest")
@@ -247,7 +236,7 @@ class Registry:
     def get_blob(self, repository: str, digest: str) -> bytes:
         """A blob's bytes, following a redirect to blob storage, verified against its digest."""
         url = f"/v2/{repository}/blobs/{digest}"
-        response = self.request("GET", url, pull_scope(repository))
+        response = self.request("GET", url, _pull_scope(repository))
         hops = 0
         while response.status_code in (301, 302, 303, 307, 308) and hops < 5:
             location = response.headers.get("location", "")
@@ -269,7 +258,7 @@ class Registry:
         if page_size:
             path += f"?n={page_size}"
         while path:
-            response = self.request("GET", path, pull_scope(repository))
+            response = self.request("GET", path, _pull_scope(repository))
             self._expect(response, repository, "", "repository")
             try:
                 tags = response.json().get("tags") or []
@@ -285,7 +274,7 @@ class Registry:
             path = nxt.raw_path.decode("ascii")
 
     def blob_exists(self, repository: str, digest: str) -> bool:
-        response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", push_scope(repository))
+        response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", _push_scope(repository))
         if response.status_code == 404:
             return False
         self._expect(response, repository, digest, "blob")
@@ -293,7 +282,7 @@ class Registry:
 
     def mount_blob(self, repository: str, digest: str, source: str) -> bool:
         """Cross-repository mount; False when the registry would rather have an upload."""
-        scope = f"{push_scope(repository)} {pull_scope(source)}"
+        scope = f"{_push_scope(repository)} {_pull_scope(source)}"
         query = urlencode({"mount": digest, "from": source})
         response = self.request("POST", f"/v2/{repository}/blobs/uploads/?{query}", scope)
         if response.status_code == 201:
@@ -309,7 +298,7 @@ class Registry:
 
     def put_blob(self, repository: str, digest: str, data: bytes) -> None:
         """A monolithic upload: POST for a session, PUT the bytes with the digest."""
-        scope = push_scope(repository)
+        scope = _push_scope(repository)
         started = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope)
         self._expect(started, repository, digest, "blob upload")
         location = httpx.URL(self._base() + "/").join(started.headers.get("location", ""))
@@ -329,7 +318,7 @@ class Registry:
         response = self.request(
             "PUT",
             f"/v2/{repository}/manifests/{reference}",
-            push_scope(repository),
+            _push_scope(repository),
             content=body,
             headers={"Content-Type": media_type},
         )
@@ -357,9 +346,9 @@ def _header_digest(response: httpx.Response) -> str:
     return value if oci.DIGEST.fullmatch(value) else ""
 
 
-def pull_scope(repository: str) -> str:
+def _pull_scope(repository: str) -> str:
     return f"repository:{repository}:pull"
 
 
-def push_scope(repository: str) -> str:
+def _push_scope(repository: str) -> str:
     return f"repository:{repository}:pull,push"

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from pullkeeper.registry.auth import Login
     from pullkeeper.registry.client import TLS
 
+__all__ = ["api_error", "login_refused", "retry_after", "status_error", "transport_error"]
+
 _NOT_TLS = (
     "wrong_version_number",
     "record layer failure",
@@ -158,10 +160,10 @@ def _said(response: httpx.Response) -> str:
         return _clean(
             f"{doc['error']}: {described}" if isinstance(described, str) else doc["error"]
         )
-    return summary(response)
+    return _summary(response)
 
 
-def summary(response: httpx.Response) -> str:
+def _summary(response: httpx.Response) -> str:
     """What an answer was, without what it said: status and content type."""
     media = response.headers.get("content-type", "").split(";")[0].strip().lower()
     kind = media if _MEDIA_TYPE.fullmatch(media) else ("no body" if not response.content else "")

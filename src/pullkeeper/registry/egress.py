@@ -12,6 +12,8 @@ import httpx
 
 from pullkeeper.core.egress import EgressPolicy, Refusal
 
+__all__ = ["EgressRefused", "GuardedTransport", "allowed_addresses"]
+
 
 class EgressRefused(httpcore.ConnectError):
     """Every address of a destination is refused by the egress policy; nothing was sent."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+__all__ = ["Cause", "RegistryError"]
+
 
 class Cause(StrEnum):
     DNS = "dns"

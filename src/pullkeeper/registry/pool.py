@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 
 from pullkeeper.core.egress import EgressPolicy
-from pullkeeper.registry.client import TLS, Login, Registry, api_host
+from pullkeeper.registry.auth import Login
+from pullkeeper.registry.client import TLS, Registry, api_host
+
+__all__ = ["RegistryPool"]
 
 
 class RegistryPool:

@@ -18,6 +18,8 @@ import httpx
 
 from pullkeeper.registry import diagnose
 
+__all__ = ["Retry", "Retrying"]
+
 _RETRYABLE = (429, 500, 502, 503, 504)
 
 

@@ -27,7 +27,9 @@ from pullkeeper.core.certificates import as_ip
 from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.registry.egress import EgressRefused, allowed_addresses
 
-DEFAULT_PORT = 443
+__all__ = ["Target", "TrustError", "fetch_chain", "parse_target"]
+
+_DEFAULT_PORT = 443
 
 # The host grammar of image references (distribution/reference), which is how users
 # write registry addresses and how runtimes name certs.d directories:
@@ -89,7 +91,7 @@ def parse_target(text: str) -> Target:
         raise bad(f"{host!r} is not a host name or an IP address")
     elif len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
         raise bad("a DNS name has at most 253 characters, in labels of at most 63")
-    port = DEFAULT_PORT
+    port = _DEFAULT_PORT
     if port_text is not None:
         if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise bad(f"the port {port_text!r} is not a number from 1 to 65535")

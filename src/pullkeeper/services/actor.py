@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["MEMBER", "OWNER", "PROJECT_ROLES", "SYSTEM", "VIEWER", "Actor"]
+
 OWNER, MEMBER, VIEWER = "owner", "member", "viewer"
 PROJECT_ROLES = (OWNER, MEMBER, VIEWER)
 

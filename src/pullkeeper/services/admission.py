@@ -37,10 +37,12 @@ from pullkeeper.services.server import Server
 from pullkeeper.store.models import AuditEvent, Cluster, Namespace
 from pullkeeper.store.models import Policy as PolicyRow
 
-log = logging.getLogger("pullkeeper.admission")
-API_VERSION = "admission.k8s.io/v1"
+__all__ = ["BadReview", "Index", "Options", "Webhook", "parse_review", "start"]
+
+_log = logging.getLogger("pullkeeper.admission")
+_API_VERSION = "admission.k8s.io/v1"
 # Kinds whose pod spec the webhook handles (Pods always; templates when configured).
-TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 
 
 class BadReview(ValueError):
@@ -51,7 +53,7 @@ class BadReview(ValueError):
 
 
 @dataclass(slots=True)
-class NamespaceView:
+class _NamespaceView:
     policy: Policy
     keyring: keyring.Keyring
 
@@ -64,22 +66,22 @@ class NamespaceView:
 
 
 @dataclass(slots=True)
-class ClusterView:
+class _ClusterView:
     name: str
     id: str = ""
-    namespaces: dict[str, NamespaceView] = field(default_factory=dict)
+    namespaces: dict[str, _NamespaceView] = field(default_factory=dict)
     # For a namespace the store does not know: cluster-wide credentials, the cluster policy.
-    fallback: NamespaceView = field(
-        default_factory=lambda: NamespaceView(Policy(), keyring.Keyring())
+    fallback: _NamespaceView = field(
+        default_factory=lambda: _NamespaceView(Policy(), keyring.Keyring())
     )
 
-    def view(self, namespace: str) -> NamespaceView:
+    def view(self, namespace: str) -> _NamespaceView:
         return self.namespaces.get(namespace, self.fallback)
 
 
-def build(session: Session) -> dict[str, ClusterView]:
+def _build(session: Session) -> dict[str, _ClusterView]:
     """Every cluster's view, by cluster name and id."""
-    out: dict[str, ClusterView] = {}
+    out: dict[str, _ClusterView] = {}
     policies = {
         (p.cluster_id, p.project_id): value_of(p) for p in session.scalars(select(PolicyRow))
     }
@@ -94,8 +96,8 @@ def build(session: Session) -> dict[str, ClusterView]:
                 by_project.setdefault(r.project_id, []).append(r)
             elif r.scope == "namespace":
                 by_namespace.setdefault(r.namespace, []).append(r)
-        view = ClusterView(cluster.name, cluster.id)
-        view.fallback = NamespaceView(cluster_policy, _keyring(wide))
+        view = _ClusterView(cluster.name, cluster.id)
+        view.fallback = _NamespaceView(cluster_policy, _keyring(wide))
         known = session.execute(
             select(Namespace.name, Namespace.project_id).where(Namespace.cluster_id == cluster.id)
         )
@@ -103,7 +105,7 @@ def build(session: Session) -> dict[str, ClusterView]:
             own = policies.get((cluster.id, project_id)) if project_id else None
             from_project = by_project.get(project_id, []) if project_id else []
             creds = by_namespace.get(name, []) + from_project + wide
-            view.namespaces[name] = NamespaceView(
+            view.namespaces[name] = _NamespaceView(
                 (own or Policy()).over(cluster_policy), _keyring(creds)
             )
         out[cluster.name] = view
@@ -125,7 +127,7 @@ class Index:
         self.server, self.refresh_seconds = server, refresh_seconds
         self.ready = threading.Event()
         self.builds = 0
-        self._views: dict[str, ClusterView] = {}
+        self._views: dict[str, _ClusterView] = {}
         self._changed = threading.Event()
         self._stop = threading.Event()
         self._revision = -1
@@ -147,7 +149,7 @@ class Index:
             try:
                 self.refresh(force=self._changed.is_set())
             except Exception:  # the store may be briefly unreachable: keep the last index
-                log.exception("admission: cannot rebuild the index")
+                _log.exception("admission: cannot rebuild the index")
             self._changed.wait(self.refresh_seconds)
             self._changed.clear()
 
@@ -156,7 +158,7 @@ class Index:
             revision = int(session.scalar(select(func.max(AuditEvent.id))) or 0)
             if not force and revision == self._revision:
                 return
-            views = build(session)
+            views = _build(session)
         self._views, self._revision = views, revision
         self.builds += 1
         self.ready.set()
@@ -166,7 +168,7 @@ class Index:
         """The audit trail's newest id when the index was last built."""
         return self._revision
 
-    def cluster(self, ref: str | None) -> ClusterView | None:
+    def cluster(self, ref: str | None) -> _ClusterView | None:
         views = self._views
         if ref:
             return views.get(ref)
@@ -213,8 +215,8 @@ def parse_review(body: bytes) -> dict[str, Any]:
         raise BadReview("the body nests too deeply to be an AdmissionReview") from None
     if not isinstance(doc, dict) or doc.get("kind") != "AdmissionReview":
         raise BadReview("the body is not an AdmissionReview")
-    if doc.get("apiVersion") != API_VERSION:
-        raise BadReview(f"only {API_VERSION} AdmissionReviews are served")
+    if doc.get("apiVersion") != _API_VERSION:
+        raise BadReview(f"only {_API_VERSION} AdmissionReviews are served")
     request = doc.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("uid"), str):
         raise BadReview("the AdmissionReview has no request with a uid")
@@ -233,7 +235,7 @@ def parse_review(body: bytes) -> dict[str, Any]:
 
 def _answer(uid: str, allowed: bool = True, **extra: Any) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION,
+        "apiVersion": _API_VERSION,
         "kind": "AdmissionReview",
         "response": {"uid": uid, "allowed": allowed, **extra},
     }
@@ -246,7 +248,7 @@ def _target(request: Mapping[str, Any], options: Options) -> tuple[str, Mapping[
     obj = request.get("object")
     if not isinstance(kind, str) or not isinstance(obj, Mapping):
         return None
-    if kind != "Pod" and not (options.templates and kind in TEMPLATE_KINDS):
+    if kind != "Pod" and not (options.templates and kind in _TEMPLATE_KINDS):
         return None
     if request.get("namespace") in options.excluded:
         return None
@@ -256,7 +258,7 @@ def _target(request: Mapping[str, Any], options: Options) -> tuple[str, Mapping[
 
 
 # A cluster's admission audit records a minute, in namespaces' worth.
-CLUSTER_AUDIT_SHARE = 10
+_CLUSTER_AUDIT_SHARE = 10
 
 
 class Webhook:
@@ -268,7 +270,7 @@ class Webhook:
         self._audit = TokenBuckets(per_minute / 60, per_minute)
         # A cluster's namespaces together: namespace names a caller varies cannot flood it.
         self._cluster_audit = TokenBuckets(
-            CLUSTER_AUDIT_SHARE * per_minute / 60, CLUSTER_AUDIT_SHARE * per_minute
+            _CLUSTER_AUDIT_SHARE * per_minute / 60, _CLUSTER_AUDIT_SHARE * per_minute
         )
         self._lock = threading.Lock()
 
@@ -281,7 +283,7 @@ class Webhook:
             return dict(self.counts)
 
     def _secrets_for(
-        self, cluster: str | None, namespace: str, view: NamespaceView
+        self, cluster: str | None, namespace: str, view: _NamespaceView
     ) -> Callable[[str], list[str]]:
         """The view's Secrets, but none whose name the sync found taken by someone else's
         Secret there: a pod must not be pointed at a Secret pullkeeper does not manage."""
@@ -293,7 +295,7 @@ class Webhook:
             return view.secrets_for
         return lambda image: [n for n in view.secrets_for(image) if n not in taken]
 
-    def _view(self, request: Mapping[str, Any], cluster: str | None) -> NamespaceView | str | None:
+    def _view(self, request: Mapping[str, Any], cluster: str | None) -> _NamespaceView | str | None:
         """The namespace's view; None when the index is not there in time; a warning when
         the cluster is not one pullkeeper knows (nothing to add, nothing to enforce)."""
         if not self.index.ready.wait(self.options.decide_timeout):

@@ -12,6 +12,8 @@ from pullkeeper.services.actor import OWNER, Actor
 from pullkeeper.services.errors import Invalid
 from pullkeeper.store.models import AuditEvent
 
+__all__ = ["query", "record"]
+
 
 def record(
     session: Session,
@@ -39,7 +41,7 @@ def record(
     )
 
 
-def as_dict(e: AuditEvent) -> dict[str, Any]:
+def _as_dict(e: AuditEvent) -> dict[str, Any]:
     return {
         "id": e.id,
         "at": e.at.isoformat(),
@@ -92,4 +94,4 @@ def query(
         stmt = stmt.where(AuditEvent.at >= since)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
-    return [as_dict(e) for e in rows], total
+    return [_as_dict(e) for e in rows], total

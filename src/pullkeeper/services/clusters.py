@@ -15,6 +15,30 @@ from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
 from pullkeeper.store.queries import lock_cluster, namespace_named
 
+__all__ = [
+    "ACCESS_MODES",
+    "cluster_dict",
+    "cluster_name",
+    "create_cluster",
+    "create_project",
+    "delete_cluster",
+    "delete_namespace",
+    "delete_project",
+    "get_cluster",
+    "get_namespace",
+    "get_project",
+    "list_clusters",
+    "list_namespaces",
+    "list_projects",
+    "namespace_counts",
+    "namespace_dict",
+    "project_dict",
+    "put_namespace",
+    "tag",
+    "update_cluster",
+    "update_project",
+]
+
 ACCESS_MODES = ("kubeconfig", "in-cluster")
 
 

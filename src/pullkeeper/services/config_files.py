@@ -16,6 +16,22 @@ from pullkeeper.core.keyring import Credential, Keyring, lookup_union
 from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
 from pullkeeper.node import credhelpers
 
+__all__ = [
+    "MISSING_REGISTRY_FIELDS",
+    "Decoded",
+    "HelperLogin",
+    "Imported",
+    "InputError",
+    "Resolution",
+    "decode",
+    "docker_registry_secret",
+    "dumps_secret",
+    "helper_login",
+    "import_config",
+    "resolve",
+    "resolve_content",
+]
+
 MISSING_REGISTRY_FIELDS = ksecret.MISSING_REGISTRY_FIELDS
 
 
@@ -24,7 +40,7 @@ class InputError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
+class _Source:
     """One credential file, as one imagePullSecret would contribute it."""
 
     label: str
@@ -46,7 +62,7 @@ def _is_manifest(doc: Any) -> bool:
     return isinstance(doc, gojson.Members) and any(k == "kind" for k, _ in doc)
 
 
-def _secret_sources(path: str, text: str, json_error: str | None = None) -> list[Source]:
+def _secret_sources(path: str, text: str, json_error: str | None = None) -> list[_Source]:
     try:
         docs = manifest.load_documents(text)
     except manifest.ManifestError as e:
@@ -64,22 +80,23 @@ def _secret_sources(path: str, text: str, json_error: str | None = None) -> list
             payload = ksecret.read_secret(doc)
         except ksecret.IgnoredSecret as e:
             nothing = DockerConfig(dockerconfig.CONFIG_JSON, {})
-            sources.append(Source(label, str(doc.get("type") or "Opaque"), nothing, str(e)))
+            sources.append(_Source(label, str(doc.get("type") or "Opaque"), nothing, str(e)))
             continue
         except (ksecret.SecretError, DockerConfigError) as e:
             which = f"Secret {name!r}" if len(docs) > 1 else "Secret"
             raise InputError(f"{path}: {which}: {e}") from None
-        sources.append(Source(label, payload.type, payload.config))
+        sources.append(_Source(label, payload.type, payload.config))
     return sources
 
 
-def load_sources(path: str) -> list[Source]:
+def _load_sources(path: str) -> list[_Source]:
     """The credential files in path: a raw config.json or .dockercfg, or Secret manifests."""
-    return parse_sources(_read(path), path)
+    return _parse_sources(_read(path), path)
 
 
-def parse_sources(data: bytes, path: str) -> list[Source]:
-    """load_sources of a file's content (an upload, say); path names it in messages."""
+def _parse_sources(data: bytes, path: str) -> list[_Source]:
+    """The sources in a file's content (an upload, say), as _load_sources finds them; path names
+    the file in messages."""
     try:
         doc = gojson.loads(data)
     except gojson.JSONSyntaxError as e:
@@ -95,11 +112,11 @@ def parse_sources(data: bytes, path: str) -> list[Source]:
         if config.format == dockerconfig.DOCKERCFG
         else ksecret.TYPE_DOCKERCONFIGJSON
     )
-    return [Source(path, type_, config)]
+    return [_Source(path, type_, config)]
 
 
-def load_one(path: str) -> Source:
-    sources = load_sources(path)
+def _load_one(path: str) -> _Source:
+    sources = _load_sources(path)
     if len(sources) != 1:
         raise InputError(f"{path}: holds {len(sources)} Secrets; give a file with one")
     if sources[0].ignored:
@@ -115,7 +132,7 @@ class Resolution:
     warnings: list[str] = field(default_factory=list)
 
 
-def _keyring(sources: Sequence[Source], warnings: list[str]) -> Keyring:
+def _keyring(sources: Sequence[_Source], warnings: list[str]) -> Keyring:
     keyring = Keyring()
     for source in sources:
         if source.ignored:
@@ -145,7 +162,7 @@ def _repository(image: str) -> str:
 
 
 def _resolution(
-    image: str, repository: str, pod: Sequence[Source], node: Sequence[Source] = ()
+    image: str, repository: str, pod: Sequence[_Source], node: Sequence[_Source] = ()
 ) -> Resolution:
     warnings: list[str] = []
     keyrings = [_keyring(pod, warnings), _keyring(node, warnings)]
@@ -165,15 +182,15 @@ def resolve(
     in order; the node's config files form a second keyring tried after it.
     """
     repository = _repository(image) if normalize else image
-    pod = [s for p in config_paths for s in load_sources(p)]
-    node = [s for p in node_config_paths for s in load_sources(p)]
+    pod = [s for p in config_paths for s in _load_sources(p)]
+    node = [s for p in node_config_paths for s in _load_sources(p)]
     return _resolution(image, repository, pod, node)
 
 
 def resolve_content(image: str, data: bytes, label: str) -> Resolution:
     """resolve() with one file's content (an upload) as the pod's only pull secret."""
     repository = _repository(image)
-    return _resolution(image, repository, parse_sources(data, label))
+    return _resolution(image, repository, _parse_sources(data, label))
 
 
 def docker_registry_secret(
@@ -233,7 +250,7 @@ def _from_helper(
 
 def import_config(path: str, name: str, namespace: str | None) -> Imported:
     """One Secret with every registry of a docker config, helpers resolved as docker does."""
-    source = load_one(path)
+    source = _load_one(path)
     config = source.config
     warnings: list[str] = []
     auths: dict[str, AuthEntry] = {}
@@ -276,7 +293,7 @@ class Decoded:
 
 def decode(path: str) -> Decoded:
     """The registry entries of a Secret manifest or a raw credential file."""
-    source = load_one(path)
+    source = _load_one(path)
     return Decoded(source.type, source.config.auths)
 
 
@@ -300,7 +317,7 @@ def helper_login(image: str, path: str) -> tuple[HelperLogin | None, list[str]]:
     """docker's own credential for image from the config at path: its credHelpers entry for
     the registry, else its credsStore; none when it names no helper. The warnings say why a
     helper gave nothing."""
-    config = load_one(path).config
+    config = _load_one(path).config
     domain = _reference(image).domain
     server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
     helper = config.cred_helpers.get(server) or config.creds_store

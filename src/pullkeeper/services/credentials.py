@@ -31,6 +31,32 @@ from pullkeeper.store.models import Cluster, Credential, Namespace, Project
 from pullkeeper.store.queries import lock_cluster, namespace_named
 from pullkeeper.store.vault import Vault
 
+__all__ = [
+    "SCOPES",
+    "STATES",
+    "STATE_FILTERS",
+    "CredentialSpec",
+    "Filters",
+    "Scope",
+    "count_by_state",
+    "create",
+    "delete",
+    "describe",
+    "effective",
+    "effective_rows",
+    "find_scope",
+    "get",
+    "list_page",
+    "may_manage",
+    "project_of",
+    "reach",
+    "resolve_scope",
+    "secret_config",
+    "set_state",
+    "tag",
+    "update",
+]
+
 SCOPES = ("namespace", "project", "cluster")
 STATES = ("active", "inactive")
 # What a listing filters on: a stored state, or how an active one fares in its slot.
@@ -54,7 +80,7 @@ def _address_key(server: str) -> str:
         return server
 
 
-def slot_of(
+def _slot_of(
     cluster_id: str, scope: str, project_id: str | None, namespace: str | None, address_key: str
 ) -> str:
     """The value shared by credentials that supersede one another (same scope, same address).
@@ -87,7 +113,7 @@ _LISTING = (
 )
 
 
-def as_dict(row: Any) -> dict[str, Any]:
+def _as_dict(row: Any) -> dict[str, Any]:
     """A credential's metadata from a _LISTING row; the secret is never part of it."""
     active = row.state == "active"
     superseded_by = row.newest if active and row.newest != row.id else None
@@ -127,7 +153,7 @@ def as_dict(row: Any) -> dict[str, Any]:
 
 def describe(session: Session, cred: Credential) -> dict[str, Any]:
     row = session.execute(_LISTING.where(Credential.id == cred.id)).one()
-    return as_dict(row)
+    return _as_dict(row)
 
 
 def _visibility(actor: Actor) -> ColumnElement[bool] | None:
@@ -358,7 +384,7 @@ def create(session: Session, actor: Actor, vault: Vault, spec: CredentialSpec) -
         provider=spec.provider,
         server=server,
         address_key=address_key,
-        slot=slot_of(scope.cluster.id, scope.kind, own_project, scope.namespace, address_key),
+        slot=_slot_of(scope.cluster.id, scope.kind, own_project, scope.namespace, address_key),
         username=username,
         email=spec.email,
         description=spec.description,
@@ -634,7 +660,7 @@ def list_page(
     total = session.scalar(counted) or 0
     page = _filtered(session, actor, f, c, p, _LISTING).order_by(Credential.name, Credential.id)
     rows = session.execute(page.limit(limit).offset(offset)).all()
-    return [as_dict(r) for r in rows], total
+    return [_as_dict(r) for r in rows], total
 
 
 def effective(
@@ -688,7 +714,7 @@ def effective(
     else:
         order = {r.id: i for i, r in enumerate(live)}
         ordered = sorted(live, key=lambda r: (_invert(r.address_key), order[r.id]))
-    result["items"] = [as_dict(r) | {"secret_name": r.name} for r in ordered]
+    result["items"] = [_as_dict(r) | {"secret_name": r.name} for r in ordered]
     result["conflicts"] = conflicts
     return result
 

@@ -23,6 +23,8 @@ from pullkeeper.services.errors import Forbidden
 from pullkeeper.store.models import Cluster, Credential, Namespace, Policy, Project
 from pullkeeper.store.vault import Vault
 
+__all__ = ["ClusterState", "load", "render"]
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterState:

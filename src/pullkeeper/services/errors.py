@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "KeepsWrites",
+    "NotFound",
+    "PreconditionFailed",
+    "ServiceError",
+    "TooManyRequests",
+    "Unauthorized",
+    "WrongCurrentPassword",
+    "WrongPassword",
+]
+
 
 class ServiceError(Exception):
     """What went wrong, with which input (`field`), and the HTTP status it maps to."""

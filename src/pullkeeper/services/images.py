@@ -6,6 +6,8 @@ from typing import Any
 
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 
+__all__ = ["describe"]
+
 
 def describe(ref: str) -> dict[str, Any]:
     """A reference's parts, or the error distribution gives for it."""

@@ -27,24 +27,26 @@ from pullkeeper.store.vault import KeyUnavailable, Vault, VaultError, current_ke
 if TYPE_CHECKING:
     from pullkeeper.services.server import Server
 
+__all__ = ["KeyInfo", "content_hash_key", "current", "listing", "rotate", "verify"]
+
 _BATCH = 200
 _CONTENT_HASH = "content-hash"
 # The files a data directory held before the store kept track of keys.
 _LEGACY_CURRENT, _LEGACY_CONTENT_HASH = "current", "content-hash.secret"
 
 
-Sealed = Credential | StoredSecret
+_Sealed = Credential | StoredSecret
 
 
-def _bound(row: Sealed) -> str:
+def _bound(row: _Sealed) -> str:
     """What a secret is bound to: its record (a blob moved to another record does not decrypt)."""
     return row.id if isinstance(row, Credential) else f"stored-secret:{row.name}"
 
 
-def _sealed(session: Session, key_id: str, *, under: bool, limit: int) -> list[Sealed]:
+def _sealed(session: Session, key_id: str, *, under: bool, limit: int) -> list[_Sealed]:
     """Up to `limit` secrets encrypted (under) or not encrypted (not under) with key_id,
     row-locked for the re-encryption."""
-    rows: list[Sealed] = []
+    rows: list[_Sealed] = []
     c_key, s_key = Credential.secret_key_id, StoredSecret.secret_key_id
     c_where = c_key == key_id if under else c_key != key_id
     s_where = s_key == key_id if under else s_key != key_id

@@ -21,10 +21,12 @@ from pullkeeper.store.db import Database
 from pullkeeper.store.models import Lease as LeaseRow
 from pullkeeper.store.models import utcnow
 
+__all__ = ["SYNC", "Lease"]
+
 SYNC = "sync"
 
 
-def new_holder() -> str:
+def _new_holder() -> str:
     """Who this replica is: host, process, and an instance (two servers in one process)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -47,7 +49,7 @@ def _gone(holder: str) -> bool:
 class Lease:
     def __init__(self, db: Database, name: str, ttl: float, holder: str | None = None) -> None:
         self.db, self.name, self.ttl = db, name, timedelta(seconds=ttl)
-        self.holder = holder or new_holder()
+        self.holder = holder or _new_holder()
         self.until: datetime | None = None  # while held: when it runs out
         self.other = ""  # who holds it, when another replica does
 

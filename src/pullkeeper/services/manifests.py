@@ -24,15 +24,31 @@ from pullkeeper import paths
 from pullkeeper.core import oci
 from pullkeeper.core.imageindex import Entry, Index
 from pullkeeper.core.reference import InvalidReference, Reference, validate_digest
-from pullkeeper.registry.client import TLS, Login, Registry, api_host
+from pullkeeper.registry.auth import Login
+from pullkeeper.registry.client import TLS, Registry, api_host
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.services.pull_trial import Candidate, parse_image
 
-T = TypeVar("T")
+__all__ = [
+    "Inspected",
+    "ManifestInputError",
+    "Pushed",
+    "RegistryFailure",
+    "annotate",
+    "create",
+    "inspect",
+    "list_name",
+    "load",
+    "local_names",
+    "push",
+    "remove",
+]
+
+_T = TypeVar("_T")
 # What these use cases raise when a registry refuses or fails; the face reports its message.
 RegistryFailure = RegistryError
-CandidatesFor = Callable[[str], Sequence[Candidate]]
-TLSFor = Callable[[str], TLS]
+_CandidatesFor = Callable[[str], Sequence[Candidate]]
+_TLSFor = Callable[[str], TLS]
 
 # Failures of one login, after which the next candidate may do better.
 _LOGIN_CAUSES = (Cause.NO_CREDENTIALS, Cause.UNAUTHORIZED, Cause.EXPIRED, Cause.DENIED)
@@ -45,12 +61,12 @@ class ManifestInputError(ValueError):
 # --------------------------------------------------------------------------- local lists
 
 
-def lists_dir() -> Path:
+def _lists_dir() -> Path:
     return paths.config_dir() / "manifests"
 
 
 def _list_path(name: str) -> Path:
-    return lists_dir() / (quote(name, safe="") + ".json")
+    return _lists_dir() / (quote(name, safe="") + ".json")
 
 
 def load(name: str) -> Index | None:
@@ -75,9 +91,9 @@ def _require(name: str) -> Index:
     return index
 
 
-def save(index: Index) -> Path:
+def _save(index: Index) -> Path:
     """Write the list atomically (0600 in a 0700 directory): a reader never sees half of it."""
-    directory, path = lists_dir(), _list_path(index.name)
+    directory, path = _lists_dir(), _list_path(index.name)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".list-", suffix=".tmp", dir=directory)
     try:
@@ -101,9 +117,9 @@ def remove(name: str) -> bool:
 
 
 def local_names() -> list[str]:
-    if not lists_dir().is_dir():
+    if not _lists_dir().is_dir():
         return []
-    return sorted(unquote(p.name[: -len(".json")]) for p in lists_dir().glob("*.json"))
+    return sorted(unquote(p.name[: -len(".json")]) for p in _lists_dir().glob("*.json"))
 
 
 def list_name(text: str) -> Reference:
@@ -123,8 +139,8 @@ def _with_login(
     ref: Reference,
     candidates: Sequence[Candidate],
     tls: TLS,
-    action: Callable[[Registry], T],
-) -> T:
+    action: Callable[[Registry], _T],
+) -> _T:
     """action with the first login that works, in the kubelet's order (anonymous if none)."""
     tries = list(candidates) or [Candidate("anonymous", ref.domain, Login())]
     failures: list[tuple[Candidate, RegistryError]] = []
@@ -288,8 +304,8 @@ def _os_features(config: bytes) -> tuple[str, ...]:
 def create(
     name: str,
     images: Sequence[str],
-    candidates_for: CandidatesFor,
-    tls_for: TLSFor,
+    candidates_for: _CandidatesFor,
+    tls_for: _TLSFor,
     *,
     amend: bool = False,
     format: str = "auto",
@@ -309,7 +325,7 @@ def create(
     if format != "auto" or existing is None:
         index = Index(index.name, index.entries, format)
     index.render()  # refuses what could not be pushed before anything is saved
-    save(index)
+    _save(index)
     return index
 
 
@@ -344,7 +360,7 @@ def annotate(
     )
     features = tuple(os_features) if os_features is not None else entry.os_features
     annotated = index.annotated(entry.digest, platform, features)
-    save(annotated)
+    _save(annotated)
     return annotated
 
 
@@ -390,7 +406,7 @@ def _copy_into(registry: Registry, entry: Entry, repository: str) -> bool:
 
 
 def push(
-    name: str, candidates_for: CandidatesFor, tls_for: TLSFor, *, purge: bool = False
+    name: str, candidates_for: _CandidatesFor, tls_for: _TLSFor, *, purge: bool = False
 ) -> Pushed:
     """Push the local list; it is kept (for another push) unless purge."""
     ref = list_name(name)

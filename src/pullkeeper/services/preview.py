@@ -23,6 +23,8 @@ from pullkeeper.services import policies
 from pullkeeper.services.errors import Invalid
 from pullkeeper.store.models import Cluster, Project
 
+__all__ = ["Preview", "preview", "proposed"]
+
 
 @dataclass(frozen=True, slots=True)
 class Preview:

@@ -18,9 +18,25 @@ from pullkeeper.core import oci, pullpolicy
 from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.core.keyring import Credential
 from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
-from pullkeeper.registry.client import TLS, Fetched, Login, Registry, api_host
+from pullkeeper.registry.auth import Login
+from pullkeeper.registry.client import TLS, Fetched, Registry, api_host
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.pool import RegistryPool
+
+__all__ = [
+    "Attempt",
+    "Candidate",
+    "CheckInputError",
+    "Report",
+    "candidate",
+    "candidates_from_keyring",
+    "check",
+    "check_many",
+    "parse_image",
+    "parse_platform",
+    "tls",
+    "trusting",
+]
 
 
 class CheckInputError(ValueError):

@@ -11,11 +11,31 @@ from pullkeeper.core.workloads import Container
 from pullkeeper.services import workloads
 from pullkeeper.services.credentials import CredentialSpec, Scope
 
+__all__ = [
+    "CHECK_CONFIG_LIMIT",
+    "CheckIn",
+    "ClusterIn",
+    "ClusterPatch",
+    "ContainerIn",
+    "CredentialIn",
+    "CredentialPatch",
+    "LoginIn",
+    "MemberIn",
+    "NamespaceIn",
+    "PasswordIn",
+    "PolicyIn",
+    "ProjectIn",
+    "ProjectPatch",
+    "TokenIn",
+    "UserIn",
+    "WorkloadIn",
+]
+
 # A check's credential file: a docker config or a few Secret manifests; anything bigger is not one.
 CHECK_CONFIG_LIMIT = 256 * 1024
 
 
-class Body(BaseModel):
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
@@ -32,32 +52,32 @@ class Body(BaseModel):
         return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
 
 
-class LoginIn(Body):
+class LoginIn(_Body):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
 
 
-class UserIn(Body):
+class UserIn(_Body):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
     admin: bool = False
     viewer: bool = False
 
 
-class PasswordIn(Body):
+class PasswordIn(_Body):
     password: str = Field(max_length=1024)
 
 
-class TokenIn(Body):
+class TokenIn(_Body):
     name: str = Field("", max_length=64)
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
-class MemberIn(Body):
+class MemberIn(_Body):
     role: str = Field(max_length=16)
 
 
-class ClusterIn(Body):
+class ClusterIn(_Body):
     name: str = Field(max_length=63)
     description: str = Field("", max_length=4096)
     access: str = Field("kubeconfig", max_length=16)
@@ -65,7 +85,7 @@ class ClusterIn(Body):
     context: str = Field("", max_length=253)
 
 
-class ClusterPatch(Body):
+class ClusterPatch(_Body):
     name: str | None = Field(None, max_length=63)
     description: str | None = Field(None, max_length=4096)
     access: str | None = Field(None, max_length=16)
@@ -73,22 +93,22 @@ class ClusterPatch(Body):
     context: str | None = Field(None, max_length=253)
 
 
-class ProjectIn(Body):
+class ProjectIn(_Body):
     name: str = Field(max_length=63)
     cluster: str = Field(max_length=63, description="Cluster name or id.")
     description: str = Field("", max_length=4096)
 
 
-class ProjectPatch(Body):
+class ProjectPatch(_Body):
     name: str | None = Field(None, max_length=63)
     description: str | None = Field(None, max_length=4096)
 
 
-class NamespaceIn(Body):
+class NamespaceIn(_Body):
     project: str | None = Field(None, max_length=63, description="Project name or id, or null.")
 
 
-class CredentialIn(Body):
+class CredentialIn(_Body):
     name: str = Field(max_length=253)
     cluster: str = Field(max_length=63, description="Cluster name or id.")
     scope: str = Field(max_length=16, description="namespace, project or cluster.")
@@ -129,7 +149,7 @@ class CredentialIn(Body):
         )
 
 
-class CredentialPatch(Body):
+class CredentialPatch(_Body):
     name: str | None = Field(None, max_length=253)
     server: str | None = Field(None, max_length=512)
     username: str | None = Field(None, max_length=512)
@@ -140,7 +160,7 @@ class CredentialPatch(Body):
     token_hosts: list[str] | None = Field(None, max_length=20)
 
 
-class PolicyIn(Body):
+class PolicyIn(_Body):
     default_registry: str | None = Field(None, max_length=512)
     allowlist: list[str] | None = Field(None, max_length=1000)
     always_pull: bool | None = None
@@ -159,7 +179,7 @@ class PolicyIn(Body):
     )
 
 
-class CheckIn(Body):
+class CheckIn(_Body):
     image: str = Field(max_length=1024, description="The image, as a pod spec would name it.")
     cluster: str | None = Field(
         None, max_length=253, description="With namespace; not with config."
@@ -183,13 +203,13 @@ class CheckIn(Body):
     )
 
 
-class ContainerIn(Body):
+class ContainerIn(_Body):
     name: str | None = Field(None, max_length=63, description="Default: the workload's name.")
     image: str = Field(max_length=1024)
     port: int | None = Field(None, ge=1, le=65535, description="A containerPort (TCP).")
 
 
-class WorkloadIn(Body):
+class WorkloadIn(_Body):
     name: str = Field(max_length=63, description="The Deployment's name; its pods get app=NAME.")
     image: str | None = Field(None, max_length=1024, description="One container's image.")
     port: int | None = Field(None, ge=1, le=65535, description="With image: its containerPort.")

@@ -27,9 +27,11 @@ from pullkeeper.store.vault import (
     VaultError,
 )
 
+__all__ = ["Server", "StoreUnavailable"]
+
 # The first-start admin's login is written here, in the data directory, never to a log.
-ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
-ADMIN_TOKEN_FILE = "initial-admin-token"  # noqa: S105 - a file name
+_ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
+_ADMIN_TOKEN_FILE = "initial-admin-token"  # noqa: S105 - a file name
 
 
 class StoreUnavailable(ServiceError):
@@ -38,7 +40,7 @@ class StoreUnavailable(ServiceError):
     status, code = 503, "unavailable"
 
 
-def key_source(settings: Settings) -> KeySource:
+def _key_source(settings: Settings) -> KeySource:
     """The keys setting (PULLKEEPER_KEYS) when given, else the key directory."""
     if settings.keys is not None:
         return InlineKeys(settings.keys.get_secret_value())
@@ -49,7 +51,7 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.vault = Vault(key_source(settings))
+        self.vault = Vault(_key_source(settings))
         # Request threads plus a few for health checks and background work.
         self.db = db.Database(settings.sqlalchemy_url, settings.request_threads + 4)
         self._content_hash_key: bytes | None = None
@@ -153,15 +155,15 @@ class Server:
 
     def _write_first_login(self, first: auth.FirstStart, *, token_given: bool) -> auth.FirstStart:
         data = self.settings.data.resolve()
-        password_file = data / ADMIN_PASSWORD_FILE
+        password_file = data / _ADMIN_PASSWORD_FILE
         write_atomic(password_file, (first.password + "\n").encode())
-        token_file: Path | None = data / ADMIN_TOKEN_FILE
+        token_file: Path | None = data / _ADMIN_TOKEN_FILE
         if token_given:
             # The operator chose the token; a file left by an earlier store would mislead.
-            data.joinpath(ADMIN_TOKEN_FILE).unlink(missing_ok=True)
+            data.joinpath(_ADMIN_TOKEN_FILE).unlink(missing_ok=True)
             token_file = None
         else:
-            write_atomic(data / ADMIN_TOKEN_FILE, (first.token + "\n").encode())
+            write_atomic(data / _ADMIN_TOKEN_FILE, (first.token + "\n").encode())
         return replace(first, password_file=password_file, token_file=token_file)
 
     def ping(self) -> None:

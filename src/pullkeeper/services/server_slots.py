@@ -10,6 +10,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+__all__ = [
+    "AdmissionIndex",
+    "DeliveryStatus",
+    "DeliveryStatuses",
+    "RunningAdmission",
+    "RunningSync",
+]
+
 
 class DeliveryStatus(Protocol):
     """Where one delivered Secret stands."""

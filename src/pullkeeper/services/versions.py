@@ -1,6 +1,6 @@
 """Optimistic concurrency for what people edit: clusters, projects, credentials, policies.
 
-Each such row carries a version that every write bumps (store.models.Versioned).
+Each such row carries a `version` that every write bumps (store/models.py says how).
 A writer may say which version it read: an If-Match header (the ETag of its
 GET) or an edit form's hidden field. The use case refuses the write when that
 is not the current version, and the store refuses it when a concurrent writer
@@ -20,6 +20,8 @@ from pullkeeper.core import etag
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.services.errors import Conflict, PreconditionFailed
 
+__all__ = ["guard", "tag"]
+
 
 def tag(key: str, version: int) -> str:
     """The opaque tag of an object's current version (its ETag, without quotes)."""
@@ -33,7 +35,7 @@ def _changed(what: str) -> str:
     )
 
 
-def require(if_match: IfMatch | None, key: str, version: int, what: str) -> None:
+def _require(if_match: IfMatch | None, key: str, version: int, what: str) -> None:
     """Refuse (412) a write based on another version than the current one."""
     if if_match is not None and not if_match.admits(tag(key, version)):
         raise PreconditionFailed(_changed(what))
@@ -49,7 +51,7 @@ def guard(
     Any flush in the block (a query autoflushes) may find that a concurrent writer committed
     first: the loser gets 412 when it named a version, else 409, and nothing of it is saved.
     """
-    require(if_match, key, version, what)
+    _require(if_match, key, version, what)
     try:
         yield
         session.flush()

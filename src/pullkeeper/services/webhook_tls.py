@@ -9,8 +9,10 @@ from typing import Any
 
 from pullkeeper.kube import certs
 
-log = logging.getLogger("pullkeeper.webhook")
-CHECK_SECONDS = 12 * 3600
+__all__ = ["Renewer", "files"]
+
+_log = logging.getLogger("pullkeeper.webhook")
+_CHECK_SECONDS = 12 * 3600
 
 
 def files(settings: Any) -> certs.Files:
@@ -46,12 +48,12 @@ class Renewer:
         )
         if renewed:
             self.context.load_cert_chain(str(found.cert), str(found.key))
-            log.info("webhook: renewed the serving certificate")
+            _log.info("webhook: renewed the serving certificate")
         return renewed
 
     def _run(self) -> None:
-        while not self._stop.wait(CHECK_SECONDS):
+        while not self._stop.wait(_CHECK_SECONDS):
             try:
                 self.check()
             except Exception:  # keep serving the current certificate; try again later
-                log.exception("webhook: cannot renew the serving certificate")
+                _log.exception("webhook: cannot renew the serving certificate")

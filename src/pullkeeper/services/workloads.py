@@ -28,7 +28,18 @@ from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, S
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import Cluster, Namespace
 
-log = logging.getLogger("pullkeeper.workloads")
+__all__ = [
+    "MAX_REPLICAS",
+    "ClusterFailed",
+    "attach",
+    "containers_of",
+    "credentials_for",
+    "deploy",
+    "plan",
+    "status",
+]
+
+_log = logging.getLogger("pullkeeper.workloads")
 MAX_REPLICAS = 1000
 
 
@@ -82,7 +93,7 @@ def _target(
         return cluster, ns, _access(cluster)
 
 
-def matching_secrets(
+def _matching_secrets(
     server: Server, actor: Actor, cluster: Cluster, namespace: str, images: Sequence[str]
 ) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
     """The Secrets the kubelet would use for these images, in its order, each once; the
@@ -176,7 +187,7 @@ def deploy(
     _may_use(actor, ns.project_id, "deploy workloads in it")
     _validate(name, containers, replicas, one_image=len(containers) == 1)
     images = list(dict.fromkeys(c.image for c in containers))
-    secrets, used, _ = matching_secrets(server, actor, cluster, namespace, images)
+    secrets, used, _ = _matching_secrets(server, actor, cluster, namespace, images)
     manifest = workloads.deployment(name, namespace, containers, replicas, secrets)
     with _api(cluster, access) as api:
         try:
@@ -231,7 +242,7 @@ def _missing_secrets(api: WorkloadAPI, namespace: str, names: Sequence[str]) -> 
     try:
         return [n for n in names if not api.has_secret(namespace, n)]
     except KubeError as e:  # only a hint: the workload exists whatever this says
-        log.warning("cannot tell whether the pull secrets are in %s: %s", namespace, e)
+        _log.warning("cannot tell whether the pull secrets are in %s: %s", namespace, e)
         return []
 
 
@@ -372,7 +383,7 @@ def attach(
             spec = workloads.pod_spec(workload)
             images = workloads.images(spec)
             had = workloads.pull_secret_names(spec)
-            wanted, used, _ = matching_secrets(server, actor, cluster, namespace, images)
+            wanted, used, _ = _matching_secrets(server, actor, cluster, namespace, images)
             added = workloads.merge_pull_secrets(had, wanted)
             if not added:
                 break
@@ -448,7 +459,7 @@ def plan(
     target, the permission and the images, each error on the field it concerns."""
     cluster, project_id = _resolve(server, actor, cluster_ref, namespace)
     _may_use(actor, project_id, "deploy workloads in it")
-    names, used, admitted = matching_secrets(server, actor, cluster, namespace, images)
+    names, used, admitted = _matching_secrets(server, actor, cluster, namespace, images)
     return {
         "cluster": cluster.name,
         "namespace": namespace,
@@ -465,4 +476,4 @@ def credentials_for(
     """The credentials whose Secrets the kubelet would use for these images, in its order, for
     anyone who sees the namespace (a workload's page shows where its Secrets come from)."""
     cluster, _project_id = _resolve(server, actor, cluster_ref, namespace)
-    return matching_secrets(server, actor, cluster, namespace, images)[1]
+    return _matching_secrets(server, actor, cluster, namespace, images)[1]

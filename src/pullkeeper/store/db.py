@@ -13,11 +13,13 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+__all__ = ["Database", "alembic_config", "ping", "upgrade"]
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "pullkeeper_write"
 
 
-def private_sqlite_files(url: str) -> None:
+def _private_sqlite_files(url: str) -> None:
     """Make a SQLite store's database file, and so its WAL and SHM files, mode 0600.
 
     SQLite creates a database file 0644 (less the umask) and gives the -wal and -shm files
@@ -40,9 +42,9 @@ def private_sqlite_files(url: str) -> None:
             os.chmod(path.with_name(path.name + suffix), 0o600)
 
 
-def make_engine(url: str, pool_size: int) -> Engine:
+def _make_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
-        private_sqlite_files(url)
+        _private_sqlite_files(url)
         # A pooled connection per thread, none closed after use: a new SQLite
         # connection's page cache starts cold.
         engine = create_engine(
@@ -100,7 +102,7 @@ class Database:
     """An engine and its session factory."""
 
     def __init__(self, url: str, pool_size: int = 5) -> None:
-        self.engine = make_engine(url, pool_size)
+        self.engine = _make_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
             self.engine.execution_options(**{_WRITE: False}), expire_on_commit=False

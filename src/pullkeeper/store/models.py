@@ -24,8 +24,29 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Cluster",
+    "Credential",
+    "CredentialCheck",
+    "EncryptionKey",
+    "Lease",
+    "LoginFailure",
+    "Namespace",
+    "Policy",
+    "Project",
+    "RoleBinding",
+    "StoredSecret",
+    "SyncClusterError",
+    "SyncStatus",
+    "User",
+    "utcnow",
+]
 
-def new_id() -> str:
+
+def _new_id() -> str:
     return uuid.uuid4().hex
 
 
@@ -33,7 +54,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(TypeDecorator[datetime]):
+class _UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware (SQLite forgets)."""
 
     impl = DateTime(timezone=True)
@@ -49,17 +70,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012 - SQLAlchemy reads it
+    type_annotation_map = {datetime: _UTCDateTime}  # noqa: RUF012 - SQLAlchemy reads it
 
 
-class Stamped:
+class _Stamped:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 
 
-class Versioned:
+class _Versioned:
     """A counter that every write of the row bumps: what an ETag names, what If-Match compares.
 
     SQLAlchemy writes each UPDATE and DELETE of the row as `... WHERE id = ? AND version = ?`
@@ -78,7 +99,7 @@ class Versioned:
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -89,7 +110,7 @@ class User(Base):
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64), default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -98,10 +119,10 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
-class Cluster(Stamped, Versioned, Base):
+class Cluster(_Stamped, _Versioned, Base):
     __tablename__ = "clusters"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     name: Mapped[str] = mapped_column(String(63), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     # "kubeconfig" (path + context) or "in-cluster".
@@ -110,21 +131,21 @@ class Cluster(Stamped, Versioned, Base):
     context: Mapped[str] = mapped_column(String(253), default="")
 
 
-class Project(Stamped, Versioned, Base):
+class Project(_Stamped, _Versioned, Base):
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("cluster_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(63))
     description: Mapped[str] = mapped_column(Text, default="")
 
 
-class Namespace(Stamped, Base):
+class Namespace(_Stamped, Base):
     __tablename__ = "namespaces"
     __table_args__ = (UniqueConstraint("cluster_id", "name"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(63))
     project_id: Mapped[str | None] = mapped_column(
@@ -138,19 +159,19 @@ class RoleBinding(Base):
     __tablename__ = "role_bindings"
     __table_args__ = (UniqueConstraint("user_id", "project_id"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
 
 
-class Credential(Stamped, Versioned, Base):
+class Credential(_Stamped, _Versioned, Base):
     __tablename__ = "credentials"
     __table_args__ = (
         Index("ix_credentials_scope", "cluster_id", "scope", "project_id", "namespace"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     name: Mapped[str] = mapped_column(String(253), index=True)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     # "namespace", "project" or "cluster".
@@ -182,16 +203,16 @@ class Credential(Stamped, Versioned, Base):
     check_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     check_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)
     check_message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(_UTCDateTime, nullable=True)
 
 
-class Policy(Stamped, Versioned, Base):
+class Policy(_Stamped, _Versioned, Base):
     """Registry policy of a cluster (project_id null) or of one project."""
 
     __tablename__ = "policies"
     __table_args__ = (UniqueConstraint("cluster_id", "project_id"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     project_id: Mapped[str | None] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), nullable=True

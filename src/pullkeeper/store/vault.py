@@ -33,11 +33,22 @@ from sqlalchemy.orm import Session
 from pullkeeper.files import write_atomic
 from pullkeeper.store.models import EncryptionKey
 
+__all__ = [
+    "InlineKeys",
+    "KeyDirectory",
+    "KeySource",
+    "KeyUnavailable",
+    "Vault",
+    "VaultError",
+    "current_key_id",
+    "fingerprint",
+]
+
 _NONCE = 12
 _KEY_BYTES = 32
 _FINGERPRINT_LABEL = b"pullkeeper encryption key fingerprint"
 # Every server on one store needs the same keys: what to tell whoever runs one without them.
-SHARE_KEYS = (
+_SHARE_KEYS = (
     "every server on one store needs the same keys: give each the same keys_dir "
     "(e.g. one mounted Secret) or the same PULLKEEPER_KEYS"
 )
@@ -56,7 +67,7 @@ def fingerprint(key: bytes) -> str:
     return hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
 
 
-def parse_key(data: bytes) -> bytes:
+def _parse_key(data: bytes) -> bytes:
     """A key from its 32 bytes or their base64 (as `openssl rand -base64 32` prints it)."""
     if len(data) == _KEY_BYTES:
         return data
@@ -108,7 +119,7 @@ class KeyDirectory(KeySource):
             files = sorted(self.path.glob("*.key"))
             for path in files:
                 try:
-                    key = parse_key(path.read_bytes())
+                    key = _parse_key(path.read_bytes())
                 except ValueError:
                     raise VaultError(
                         f"{path} is not an encryption key: a key file holds 32 random bytes "
@@ -147,7 +158,7 @@ class InlineKeys(KeySource):
         self._keys: dict[str, bytes] = {}
         for n, entry in enumerate(re.split(r"[\s,]+", text.strip()), start=1):
             try:
-                key = parse_key(entry.encode())
+                key = _parse_key(entry.encode())
             except ValueError:
                 raise VaultError(
                     f"entry {n} of PULLKEEPER_KEYS (the keys setting) is not a key: each is the "
@@ -235,7 +246,7 @@ class Vault:
                 f"is not what {self.source.place(key_id)} holds (that is key {held}): "
                 "put the original key file back"
             )
-        return f"is missing from {self.source}: put it there; {SHARE_KEYS}"
+        return f"is missing from {self.source}: put it there; {_SHARE_KEYS}"
 
     def key(self, key_id: str) -> bytes:
         key = self.find(key_id)
