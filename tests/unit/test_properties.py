@@ -238,11 +238,16 @@ def test_valid_references_round_trip(s: str) -> None:
         return
     assert reference.parse_normalized_named(str(r)) == r
     assert reference.parse(str(r)) == r
-    # The familiar form normalizes back, unless it is a bare 64-hex identifier
-    # or a Docker Hub path starting "localhost/" (distribution reads that as a domain).
+    # The familiar form normalizes back, unless it is a bare 64-hex identifier or a Docker
+    # Hub path whose first component distribution reads as a domain ("localhost/x",
+    # "0.0/x": splitDockerDomain takes any first component with a dot or a colon).
     familiar = r.familiar_string
-    if not re.fullmatch("[a-f0-9]{64}", familiar) and not familiar.startswith("localhost/"):
-        assert reference.parse_normalized_named(r.familiar_string) == r
+    first, slash, _ = familiar.partition("/")
+    reads_as_domain = bool(slash) and (first == "localhost" or "." in first or ":" in first)
+    if not re.fullmatch("[a-f0-9]{64}", familiar) and not (
+        r.domain == "docker.io" and reads_as_domain
+    ):
+        assert reference.parse_normalized_named(familiar) == r
     # Only a would-be domain that the grammar refuses leaves the domain empty.
     assert r.domain != "" or "." in r.path.partition("/")[0]
 
