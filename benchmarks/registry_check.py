@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.registry import servers  # noqa: E402
 
-from pullkeeper.registry.client import TLS, Login, Registry  # noqa: E402
+from pullkeeper.registry.auth import Login  # noqa: E402
+from pullkeeper.registry.client import TLS, Registry  # noqa: E402
 from pullkeeper.registry.pool import RegistryPool  # noqa: E402
 from pullkeeper.services import pull_trial  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["certs_dir", "config_dir", "registry_ca"]
+__all__ = ["certs_dir", "config_dir"]
 
 
 def config_dir() -> Path:
@@ -19,9 +19,3 @@ def config_dir() -> Path:
 def certs_dir() -> Path:
     """Trusted registry CAs, laid out as container runtimes' certs.d: `HOST[:PORT]/ca.crt`."""
     return Path(os.environ.get("PULLKEEPER_CERTS_DIR") or config_dir() / "certs.d")
-
-
-def registry_ca(host: str) -> Path | None:
-    """The CA file stored for a registry host (as `registry trust` writes it), if any."""
-    path = certs_dir() / host / "ca.crt"
-    return path if path.is_file() else None

@@ -19,7 +19,8 @@ import pytest
 from cryptography import x509
 
 from pullkeeper.core import oci
-from pullkeeper.registry.client import TLS, Login, Registry
+from pullkeeper.registry.auth import Login
+from pullkeeper.registry.client import TLS, Registry
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.pool import RegistryPool
 from pullkeeper.services import pull_trial

@@ -4,6 +4,7 @@ store here, and the real cluster, whose audit log counts every write."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -183,8 +184,8 @@ def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(tmp_pat
             text=True,
             check=True,
         )
-        dead = f"{leader.socket.gethostname()}:{finished.stdout.strip()}:deadbeef"
-        alive = f"{leader.socket.gethostname()}:1:cafe"  # pid 1 runs
+        dead = f"{socket.gethostname()}:{finished.stdout.strip()}:deadbeef"
+        alive = f"{socket.gethostname()}:1:cafe"  # pid 1 runs
         for holder, taken in ((alive, False), (dead, True)):
             with server.db.session() as session:
                 session.merge(

@@ -7,6 +7,7 @@ import sys
 import click
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, table, warn
+from pullkeeper.core.secret import MISSING_REGISTRY_FIELDS
 from pullkeeper.services import config_files
 
 _secret_output = click.option(
@@ -69,7 +70,7 @@ def create_docker_registry(
     is a terminal; --docker-password works but leaves it in shell history.
     """
     if not docker_username or not docker_server:
-        raise CLIError(config_files.MISSING_REGISTRY_FIELDS)
+        raise CLIError(MISSING_REGISTRY_FIELDS)
     if password_stdin and docker_password is not None:
         raise CLIError("give the password once: --password-stdin or --docker-password, not both")
     if password_stdin:

@@ -16,7 +16,7 @@ from cryptography import x509
 from pullkeeper.core.certificates import fingerprints, to_pem
 from pullkeeper.registry.trust import Target, TrustError
 
-__all__ = ["store", "trusted_fingerprints"]
+__all__ = ["ca_file", "store", "trusted_fingerprints"]
 
 _CA_FILE = "ca.crt"
 # pullkeeper's own store is private to the user; a runtime's certs.d must stay readable
@@ -24,6 +24,12 @@ _CA_FILE = "ca.crt"
 _OWN_DIR_MODE = 0o700
 _CERTS_D_DIR_MODE = 0o755
 _FILE_MODE = 0o644
+
+
+def ca_file(base: Path, host: str) -> Path | None:
+    """The CA file stored for a registry host (`HOST[:PORT]`) under `base`, if any."""
+    path = base / host / _CA_FILE
+    return path if path.is_file() else None
 
 
 def trusted_fingerprints(base: Path, target: Target) -> list[str]:

@@ -23,13 +23,13 @@ import httpx
 from pullkeeper import __version__, paths
 from pullkeeper.core import oci
 from pullkeeper.core.egress import EgressPolicy
-from pullkeeper.registry import diagnose
+from pullkeeper.registry import ca_files, diagnose
 from pullkeeper.registry.auth import AuthSession, Login, RegistryAuth
 from pullkeeper.registry.egress import GuardedTransport
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.retry import Retry, Retrying
 
-__all__ = ["TLS", "Fetched", "Login", "Registry", "api_host"]
+__all__ = ["TLS", "Fetched", "Registry", "api_host"]
 
 _USER_AGENT = f"pullkeeper/{__version__}"
 _DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -65,7 +65,7 @@ def api_host(host: str) -> str:
 def _ssl_context(tls: TLS, host: str) -> ssl.SSLContext | bool:
     if tls.insecure:
         return False
-    ca = tls.ca_file or paths.registry_ca(host)
+    ca = tls.ca_file or ca_files.ca_file(paths.certs_dir(), host)
     context = ssl.create_default_context(cafile=str(ca) if ca else None)
     if tls.client_cert:
         context.load_cert_chain(str(tls.client_cert), str(tls.client_key or tls.client_cert))

@@ -16,7 +16,9 @@ from sqlalchemy import delete, select, update
 from pullkeeper.core import providers, pullpolicy, realms
 from pullkeeper.core.policy import allowlist_admits
 from pullkeeper.core.reference import Reference
-from pullkeeper.registry.client import TLS, Login, Registry
+from pullkeeper.registry.auth import Login
+from pullkeeper.registry.ca_files import ca_file
+from pullkeeper.registry.client import TLS, Registry
 from pullkeeper.registry.errors import RegistryError
 from pullkeeper.services import clusters, config_files, credentials, policies, pull_trial
 from pullkeeper.services.actor import Actor
@@ -49,8 +51,7 @@ def tls_for(server: Server) -> Callable[[str], TLS]:
     insecure = {h.lower() for h in server.settings.insecure_registries}
 
     def tls(host: str) -> TLS:
-        ca = certs / host / "ca.crt"
-        return TLS(ca_file=ca if ca.is_file() else None, insecure=host.lower() in insecure)
+        return TLS(ca_file=ca_file(certs, host), insecure=host.lower() in insecure)
 
     return tls
 

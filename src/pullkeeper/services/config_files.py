@@ -17,7 +17,6 @@ from pullkeeper.core.reference import InvalidReference, Reference, parse_normali
 from pullkeeper.node import credhelpers
 
 __all__ = [
-    "MISSING_REGISTRY_FIELDS",
     "Decoded",
     "HelperLogin",
     "Imported",
@@ -31,8 +30,6 @@ __all__ = [
     "resolve",
     "resolve_content",
 ]
-
-MISSING_REGISTRY_FIELDS = ksecret.MISSING_REGISTRY_FIELDS
 
 
 class InputError(ValueError):

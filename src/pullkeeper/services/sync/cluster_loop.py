@@ -36,10 +36,12 @@ from pullkeeper.services.sync.echoes import Echoes
 from pullkeeper.services.sync.statuses import Status, Statuses, SyncState
 from pullkeeper.store.models import Cluster
 
-log = logging.getLogger("pullkeeper.sync")
+__all__ = ["ClusterSync", "Options"]
+
+_log = logging.getLogger("pullkeeper.sync")
 
 # What each loop lists and watches.
-WATCHED = ("namespace", "secret", "account")
+_WATCHED = ("namespace", "secret", "account")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +115,14 @@ class ClusterSync:
                 backoff = 1.0
             except KubeError as e:
                 if e.gone:
-                    log.info("cluster %s: %s; listing again", self._cluster_name, e.message)
+                    _log.info("cluster %s: %s; listing again", self._cluster_name, e.message)
                     continue  # list again at once
                 self.statuses.cluster_error(self.cluster_id, e.message)
-                log.warning("cluster %s: %s; retrying in %.0f s", self._cluster_name, e, backoff)
+                _log.warning("cluster %s: %s; retrying in %.0f s", self._cluster_name, e, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff)
             except Exception:  # never let one cluster's surprise end its loop
-                log.exception("cluster %s: unexpected failure", self._cluster_name)
+                _log.exception("cluster %s: unexpected failure", self._cluster_name)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff)
             finally:
@@ -142,13 +144,13 @@ class ClusterSync:
 
     def _follow(self, api: ClusterAPI) -> None:
         self._hash_key = self.server.content_hash_key()
-        versions = {kind: self._list(api, kind) for kind in WATCHED}
+        versions = {kind: self._list(api, kind) for kind in _WATCHED}
         self.statuses.cluster_error(self.cluster_id, None)
         self._record_namespaces(n for n in self._namespaces.values() if not n.terminating)
         self._load_store()
         self._reconcile(api, None)
         stop = self._watching = threading.Event()
-        for kind in WATCHED:
+        for kind in _WATCHED:
             self._start_watch(api, kind, versions[kind], stop)
         next_resync = time.monotonic() + self.options.resync_seconds
         next_poll = time.monotonic() + self.options.poll_seconds
@@ -260,7 +262,7 @@ class ClusterSync:
             if stop.is_set():
                 return
             if e.gone:
-                log.info("cluster %s: %s; listing again", self._cluster_name, e.message)
+                _log.info("cluster %s: %s; listing again", self._cluster_name, e.message)
                 self._events.put(("gone", kind))
             else:
                 self._events.put(("failed", e))
@@ -531,7 +533,7 @@ class ClusterSync:
             return
         if want is not None:
             self._status(want, SyncState.ERROR, e.message)
-        log.warning("cluster %s: %s", self._cluster_name, e.message)
+        _log.warning("cluster %s: %s", self._cluster_name, e.message)
 
     def _status(self, want: Desired, state: SyncState, reason: str = "") -> None:
         self.statuses.set(

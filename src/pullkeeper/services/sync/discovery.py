@@ -16,7 +16,9 @@ from pullkeeper.services.server import Server
 from pullkeeper.store.models import AuditEvent, Namespace, Project
 from pullkeeper.store.queries import namespace_named
 
-SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
+__all__ = ["Recorded", "record_namespaces", "revision", "unrecord_namespace"]
+
+_SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
 
 
 def revision(session: Session) -> int:
@@ -68,21 +70,21 @@ def record_namespaces(
                     cluster_id=cluster_id,
                     name=ns.name,
                     project_id=project_id,
-                    created_by=SYNC.username,
-                    updated_by=SYNC.username,
+                    created_by=_SYNC.username,
+                    updated_by=_SYNC.username,
                 )
                 session.add(row)
                 session.flush()
                 action = "namespace.discover"
             elif project_id is not None and row.project_id != project_id:
                 row.project_id = project_id
-                row.updated_by = SYNC.username
+                row.updated_by = _SYNC.username
                 action = "namespace.relabel"
             else:
                 continue
             audit.record(
                 session,
-                SYNC,
+                _SYNC,
                 action,
                 "namespace",
                 row.id,
@@ -104,10 +106,10 @@ def unrecord_namespace(server: Server, cluster_id: str, cluster_name: str, name:
         if row is None or row.project_id is None:
             return Recorded()
         old = {"project_id": row.project_id}
-        row.project_id, row.updated_by = None, SYNC.username
+        row.project_id, row.updated_by = None, _SYNC.username
         audit.record(
             session,
-            SYNC,
+            _SYNC,
             "namespace.relabel",
             "namespace",
             row.id,

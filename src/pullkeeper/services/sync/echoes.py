@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Echoes"]
+
 
 class Echoes:
     """Tells the watch's echoes of the loop's own writes from news, without ordering

@@ -17,7 +17,9 @@ from pullkeeper.services.sync.cluster_loop import ClusterSync, Options
 from pullkeeper.services.sync.statuses import Statuses
 from pullkeeper.store.models import Cluster
 
-log = logging.getLogger("pullkeeper.sync")
+__all__ = ["SyncManager", "start"]
+
+_log = logging.getLogger("pullkeeper.sync")
 
 
 class SyncManager:
@@ -55,7 +57,7 @@ class SyncManager:
         try:  # a lone server syncs from its first moment
             self._step()
         except Exception:
-            log.exception("sync: cannot take part in the election yet")
+            _log.exception("sync: cannot take part in the election yet")
         self._thread.start()
 
     def changed(self) -> None:
@@ -73,7 +75,7 @@ class SyncManager:
             try:
                 self._step(poke)
             except Exception:  # the store may be briefly unreachable; look again later
-                log.exception("sync: cannot read the clusters")
+                _log.exception("sync: cannot read the clusters")
 
     def _step(self, poke: bool = False) -> None:
         if self.lease.hold():
@@ -81,11 +83,11 @@ class SyncManager:
                 stored_statuses.clear(self.server.db)
                 self._own = Statuses()
                 self.leading = True
-                log.info("sync: this replica (%s) syncs the clusters", self.lease.holder)
+                _log.info("sync: this replica (%s) syncs the clusters", self.lease.holder)
             self.refresh(poke)
             stored_statuses.publish(self.server.db, self._own.take_changes())
         elif self.leading:
-            log.warning("sync: %s holds the sync lease now; this replica stops", self.lease.other)
+            _log.warning("sync: %s holds the sync lease now; this replica stops", self.lease.other)
             self.leading = False
             self._stop_loops()
 

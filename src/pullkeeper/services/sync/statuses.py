@@ -12,6 +12,8 @@ from typing import Any
 
 from pullkeeper.services.server import Server
 
+__all__ = ["Changes", "Status", "Statuses", "SyncState", "status_of"]
+
 
 class SyncState(enum.StrEnum):
     """Where one delivered Secret stands; the values are what the store and the API carry."""

@@ -19,7 +19,9 @@ from pullkeeper.services.sync.statuses import Changes, Status, SyncState
 from pullkeeper.store.db import Database
 from pullkeeper.store.models import SyncClusterError, SyncStatus
 
-T = TypeVar("T")
+__all__ = ["StoredStatuses", "clear", "publish"]
+
+_T = TypeVar("_T")
 _TABLE = cast(Table, SyncStatus.__table__)
 # Core, not ORM: an executemany of one DELETE per key.
 _GONE = delete(_TABLE).where(
@@ -67,17 +69,17 @@ def publish(db: Database, changes: Changes) -> None:
                 )
 
 
-class _Every(Generic[T]):
+class _Every(Generic[_T]):
     """A value read from the store at most once a period: for what is asked on every
     review or listed row, where a poll's staleness is what the followers promise anyway."""
 
-    def __init__(self, seconds: float, read: Callable[[], T]) -> None:
+    def __init__(self, seconds: float, read: Callable[[], _T]) -> None:
         self.seconds, self._read = seconds, read
         self._lock = threading.Lock()
-        self._value: T | None = None
+        self._value: _T | None = None
         self._at = float("-inf")
 
-    def get(self) -> T:
+    def get(self) -> _T:
         with self._lock:
             if self._value is None or time.monotonic() - self._at >= self.seconds:
                 self._value, self._at = self._read(), time.monotonic()
