@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from pullkeeper.services import admission, clusters, policies
+from pullkeeper.services import admission, admission_index, clusters, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
@@ -44,7 +44,9 @@ def test_the_index_is_rebuilt_only_when_the_store_changed(tmp_path: Path) -> Non
     settings = Settings(data=tmp_path / "data", sync=False)
     reader, writer = Server.open(settings), Server.open(settings)
     try:
-        index = admission.Index(reader, 1.0)  # not started: refreshed by hand, as a poll would
+        index = admission_index.Index(
+            reader, 1.0
+        )  # not started: refreshed by hand, as a poll would
         hook = admission.Webhook(reader, index, admission.Options())
         with writer.transaction() as session:
             c = clusters.create_cluster(session, SYSTEM, "c1")
@@ -76,7 +78,7 @@ def newest_audit_id(server: Server) -> int:
 def test_an_index_not_ready_in_time_follows_the_failure_mode(tmp_path: Path) -> None:
     server = Server.open(Settings(data=tmp_path / "data", sync=False))
     try:
-        index = admission.Index(server, 1.0)  # never started: never ready
+        index = admission_index.Index(server, 1.0)  # never started: never ready
         body = review(pod("quay.io/x:1"))["request"]
         closed = admission.Webhook(server, index, admission.Options(decide_timeout=0.05))
         denied = closed.validate(body, None)["response"]
