@@ -187,6 +187,13 @@ class Settings(BaseSettings):
         "minute, after a burst of as many; more are counted in "
         "pullkeeper_admission_audit_dropped_total, not written.",
     )
+    admission_audit_queue: int = Field(
+        1000,
+        ge=1,
+        description="Admission audit records waiting to be written (a thread writes them, "
+        "at least every second); a record that finds the queue full is counted in "
+        "pullkeeper_admission_audit_overflow_total, not written.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) of the reverse proxies in front of the API "

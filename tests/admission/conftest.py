@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from pullkeeper.api.webhook import create_webhook_app
 from pullkeeper.app import create_app
-from pullkeeper.services import clusters, credentials, policies
+from pullkeeper.services import audit, clusters, credentials, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
@@ -110,6 +110,18 @@ class Hook:
         if isinstance(body, dict):
             assert doc["response"]["uid"] == body["request"]["uid"]
         return doc
+
+    def admission_records(self, count: int) -> list[dict[str, Any]]:
+        """The admission audit records, once there are `count` of them: the webhook's writer
+        writes them from its queue within a second."""
+
+        def found() -> list[dict[str, Any]]:
+            with self.server.reading() as session:
+                events, _ = audit.query(session, SYSTEM, limit=1000)
+            return [e for e in events if e["action"].startswith("admission.")]
+
+        eventually(lambda: len(found()) >= count, what=f"{count} admission audit records")
+        return found()
 
     def write(self, fn: Any) -> Any:
         """A change to the store, once the webhook's index has it."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -22,7 +22,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,8 +38,10 @@ from pullkeeper.api.routes import (
     workloads,
 )
 from pullkeeper.services import sync
+from pullkeeper.services.admission_audit import ATTEMPTS
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
+from pullkeeper.services.server_slots import RunningAdmission
 
 log = logging.getLogger("pullkeeper.api")
 API = "/api/v1"
@@ -134,19 +136,45 @@ class Measure:
 
 
 class _AdmissionAudit(Collector):
-    """The admission audit records dropped by the per-namespace limit, read at scrape time."""
+    """What became of the admission webhook's audit records, read at scrape time."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
 
     def collect(self) -> Iterator[Metric]:
         hook = self.server.admission
-        yield CounterMetricFamily(
-            "pullkeeper_admission_audit_dropped",
-            "Admission audit records not written: over admission_audit_per_minute for their "
-            "namespace.",
-            value=hook.audit_dropped if hook is not None else 0,
+        for name, what, read in _AUDIT_COUNTERS:
+            yield CounterMetricFamily(name, what, value=read(hook) if hook is not None else 0)
+        yield GaugeMetricFamily(
+            "pullkeeper_admission_audit_queued",
+            "Admission audit records queued, not written yet.",
+            value=hook.audit_queued if hook is not None else 0,
         )
+
+
+_AUDIT_COUNTERS: tuple[tuple[str, str, Callable[[RunningAdmission], int]], ...] = (
+    (
+        "pullkeeper_admission_audit_dropped",
+        "Admission audit records not written: over admission_audit_per_minute for their namespace.",
+        lambda hook: hook.audit_dropped,
+    ),
+    (
+        "pullkeeper_admission_audit_overflow",
+        "Admission audit records not written: the queue (admission_audit_queue) was full.",
+        lambda hook: hook.audit_overflow,
+    ),
+    (
+        "pullkeeper_admission_audit_write_errors",
+        f"Writes of queued admission audit records the store refused (a batch is tried "
+        f"{ATTEMPTS} times).",
+        lambda hook: hook.audit_write_errors,
+    ),
+    (
+        "pullkeeper_admission_audit_lost",
+        f"Admission audit records not written: the store refused their batch {ATTEMPTS} times.",
+        lambda hook: hook.audit_lost,
+    ),
+)
 
 
 def _metrics(app: FastAPI, server: Server) -> None:

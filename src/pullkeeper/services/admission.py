@@ -1,7 +1,8 @@
 """The admission webhook's decisions, from an in-memory index of the store.
 
 Decisions read the in-memory index (services/admission_index.py), so a request
-costs no database query.
+costs no database query; the audit records a review leaves are queued and written
+by a thread of their own (services/admission_audit.py).
 
 AdmissionReview handling follows `admission.k8s.io/v1`: the answer carries
 the request's uid; a patch is a base64 JSONPatch; warnings go in `warnings`.
@@ -10,7 +11,6 @@ the request's uid; a patch is a base64 JSONPatch; warnings go in `warnings`.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import time
@@ -18,17 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+import orjson
 
 from pullkeeper.core import admission, imagepolicy
 from pullkeeper.core.ratelimit import TokenBuckets
-from pullkeeper.services import audit
-from pullkeeper.services.actor import Actor
+from pullkeeper.services.admission_audit import AuditWriter, Entry
 from pullkeeper.services.admission_index import Index, NamespaceView
 from pullkeeper.services.server import Server
-from pullkeeper.store.models import Cluster, Namespace
 
-__all__ = ["BadReview", "Options", "Webhook", "parse_review", "start"]
+__all__ = ["BadReview", "Options", "Webhook", "encode_review", "parse_review", "start"]
 
 _log = logging.getLogger("pullkeeper.admission")
 _API_VERSION = "admission.k8s.io/v1"
@@ -50,6 +48,7 @@ class Options:
     decide_timeout: float = 2.0
     validate_fail_closed: bool = True  # undecidable validation: deny (Fail) or allow (Ignore)
     audit_per_minute: int = 20  # audit records per namespace; more are only counted
+    audit_queue: int = 1000  # audit records waiting for their write; more are only counted
 
 
 # The request's fields the webhook reads, with the JSON types admission.k8s.io/v1 gives them
@@ -66,17 +65,18 @@ _REQUEST_FIELDS: tuple[tuple[str, type[Any], str | None], ...] = (
     ("dryRun", bool, None),
 )
 _TYPE_NAMES = {dict: "an object", str: "a string", bool: "a boolean"}
+_TOO_DEEP = "depth limit exceeded"  # orjson's word for nesting past its 1,024 levels
 
 
 def parse_review(body: bytes) -> dict[str, Any]:
     """The review's request; BadReview saying what is wrong when the body is not an
     AdmissionReview v1 or a field the webhook reads has another type."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        if e.msg == _TOO_DEEP:
+            raise BadReview("the body nests too deeply to be an AdmissionReview") from None
         raise BadReview(f"the body is not JSON: {e}") from None
-    except RecursionError:
-        raise BadReview("the body nests too deeply to be an AdmissionReview") from None
     if not isinstance(doc, dict) or doc.get("kind") != "AdmissionReview":
         raise BadReview("the body is not an AdmissionReview")
     if doc.get("apiVersion") != _API_VERSION:
@@ -95,6 +95,17 @@ def parse_review(body: bytes) -> dict[str, Any]:
             found = admission.json_type(value.get(member))
             raise BadReview(f"request.{name}.{member} must be a string, not {found}")
     return request
+
+
+# The AdmissionReview around every answer's response, encoded once.
+_ENVELOPE = orjson.dumps({"apiVersion": _API_VERSION, "kind": "AdmissionReview", "response": 0})
+_HEAD, _, _TAIL = _ENVELOPE.rpartition(b"0")
+
+
+def encode_review(answer: Mapping[str, Any]) -> bytes:
+    """An answer of mutate or validate as the JSON the API server reads: the response
+    (its uid escaped as any string) in the precomputed envelope."""
+    return _HEAD + orjson.dumps(answer["response"]) + _TAIL
 
 
 def _answer(uid: str, allowed: bool = True, **extra: Any) -> dict[str, Any]:
@@ -128,6 +139,7 @@ _CLUSTER_AUDIT_SHARE = 10
 class Webhook:
     def __init__(self, server: Server, index: Index, options: Options) -> None:
         self.server, self.index, self.options = server, index, options
+        self.audit = AuditWriter(server, options.audit_queue)
         self.counts: dict[tuple[str, str], int] = {}
         self.audit_dropped = 0  # records not written: over audit_per_minute
         per_minute = options.audit_per_minute
@@ -267,6 +279,7 @@ class Webhook:
     def _record(
         self, request: Mapping[str, Any], mode: str, messages: list[str], cluster: str | None
     ) -> None:
+        """Queue the review's audit record: written by the writer's thread, never here."""
         obj = request.get("object") or {}
         meta = obj.get("metadata") or {} if isinstance(obj, Mapping) else {}
         kind = (request.get("kind") or {}).get("kind")
@@ -274,30 +287,42 @@ class Webhook:
             mode, "admission.audit"
         )
         view = self.index.cluster(cluster)
-        with self.server.transaction() as session:
-            project_id = session.scalar(
-                select(Namespace.project_id)
-                .join(Cluster, Cluster.id == Namespace.cluster_id)
-                .where(Cluster.name == (view.name if view else ""))
-                .where(Namespace.name == request.get("namespace"))
-            )
-            audit.record(
-                session,
-                Actor(
-                    user_id="",
-                    username=_user(request),
-                    source=f"admission:{view.name if view else '?'}",
-                ),
-                action,
-                str(kind or "object").lower(),
-                str(meta.get("name") or meta.get("generateName") or "")[:64],
-                project_id=project_id,
+        self.audit.put(
+            Entry(
+                cluster=view.name if view else None,
+                namespace=str(request.get("namespace") or ""),
+                username=_user(request),
+                action=action,
+                object_type=str(kind or "object").lower(),
+                object_id=str(meta.get("name") or meta.get("generateName") or "")[:64],
                 after={
                     "namespace": request.get("namespace"),
                     "operation": request.get("operation"),
                     "findings": messages,
                 },
             )
+        )
+
+    @property
+    def audit_queued(self) -> int:
+        return self.audit.queued
+
+    @property
+    def audit_overflow(self) -> int:
+        return self.audit.overflow
+
+    @property
+    def audit_write_errors(self) -> int:
+        return self.audit.write_errors
+
+    @property
+    def audit_lost(self) -> int:
+        return self.audit.lost
+
+    def stop(self) -> None:
+        """Write the queued audit records, then stop the index."""
+        self.audit.stop()
+        self.index.stop()
 
 
 def _user(request: Mapping[str, Any]) -> str:
@@ -321,7 +346,9 @@ def start(server: Server) -> Webhook:
         decide_timeout=settings.admission_decide_timeout,
         validate_fail_closed=settings.admission_validate_failure_policy == "Fail",
         audit_per_minute=settings.admission_audit_per_minute,
+        audit_queue=settings.admission_audit_queue,
     )
     hook = Webhook(server, index, options)
+    hook.audit.start()
     server.admission = hook
     return hook

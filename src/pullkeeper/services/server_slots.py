@@ -69,7 +69,27 @@ class RunningAdmission(Protocol):
     def index(self) -> AdmissionIndex: ...
 
     @property
-    def audit_dropped(self) -> int: ...
+    def audit_dropped(self) -> int:
+        """Audit records not queued: over the namespace's records a minute."""
+
+    @property
+    def audit_queued(self) -> int:
+        """Audit records queued, not written yet."""
+
+    @property
+    def audit_overflow(self) -> int:
+        """Audit records not queued: the queue was full."""
+
+    @property
+    def audit_write_errors(self) -> int:
+        """Writes of queued audit records the store refused."""
+
+    @property
+    def audit_lost(self) -> int:
+        """Queued audit records given up after the store refused them again and again."""
+
+    def stop(self) -> None:
+        """Write what is queued and stop the index."""
 
     def snapshot(self) -> dict[tuple[str, str], int]:
         """Reviews answered, by (webhook, result)."""
