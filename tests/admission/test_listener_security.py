@@ -14,6 +14,7 @@ from tests.admission.conftest import pod, review
 from tests.admission.pki import CA
 from tests.integration.conftest import assert_one_line_error, pk
 from tests.server_ops import Serve, client, free_port, ok, seed_basics
+from tests.sync.conftest import eventually
 
 FORGED = "mallory-forged"
 
@@ -38,9 +39,18 @@ def _review(seeded: dict[str, Any], namespace: str | None = None) -> dict[str, A
 
 
 def _admission_records(serve: Serve) -> list[dict[str, Any]]:
+    """The admission audit records, once the webhook has written every one it queued."""
+    eventually(
+        lambda: "pullkeeper_admission_audit_queued 0.0" in _metrics(serve),
+        what="the queued admission audit records written",
+    )
     with client(serve.url) as c:
         events = ok(c.get("/audit", params={"limit": 1000}))["items"]
     return [e for e in events if e["action"].startswith("admission.")]
+
+
+def _metrics(serve: Serve) -> str:
+    return httpx.get(f"{serve.url}/metrics", timeout=10).text
 
 
 def _admission_actors(serve: Serve) -> list[str]:
@@ -137,8 +147,9 @@ def test_a_pod_denied_in_a_loop_cannot_flood_the_audit_trail(tmp_path: Path) -> 
         # Three records for the looping namespace (the burst), and the other namespace's own.
         namespaces = [e["after"]["namespace"] for e in _admission_records(serve)]
         assert sorted(namespaces) == sorted([looping] * 3 + ["quiet"])
-        metrics = httpx.get(f"{serve.url}/metrics", timeout=10).text
+        metrics = _metrics(serve)
         assert "pullkeeper_admission_audit_dropped_total 22.0" in metrics, metrics
+        assert "pullkeeper_admission_audit_overflow_total 0.0" in metrics, metrics
         # Namespace names made up one per review share the cluster's budget: ten
         # namespaces' worth a minute (30 here, 4 used), not one burst each.
         with serve.webhook_client() as hook:

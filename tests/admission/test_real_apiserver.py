@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -53,6 +54,14 @@ class Setup:
         )
 
     def admission_records(self) -> list[dict[str, Any]]:
+        """The admission audit records, once the webhook has written every one it queued."""
+        eventually(
+            lambda: (
+                "pullkeeper_admission_audit_queued 0.0"
+                in httpx.get(f"{self.server.url}/metrics", timeout=10).text
+            ),
+            what="the queued admission audit records written",
+        )
         out = self.ok("audit", "-o", "json")
         return [e for e in json.loads(out)["items"] if e["action"].startswith("admission.")]
 

@@ -2,7 +2,7 @@
 
 A review that leaves a record (a denial, a warning, an audit finding) puts an
 `Entry` on a bounded queue and is answered at once; one thread writes what is
-queued in batches, each in ONE transaction, at least every `flush_seconds` and
+queued in batches, each in ONE transaction, at least every `FLUSH_SECONDS` and
 once more when the webhook stops. A review that finds the queue full is still
 answered: its record is counted as overflow, not written.
 
@@ -27,10 +27,11 @@ from pullkeeper.services.actor import Actor
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import Cluster, Namespace
 
-__all__ = ["ATTEMPTS", "AuditWriter", "Entry"]
+__all__ = ["ATTEMPTS", "FLUSH_SECONDS", "AuditWriter", "Entry"]
 
 _log = logging.getLogger("pullkeeper.admission")
 ATTEMPTS = 3  # tries of one batch before its records are given up
+FLUSH_SECONDS = 1.0  # the longest a queued record waits for its write
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +52,14 @@ class AuditWriter:
 
     STOP_SECONDS = 10.0  # how long a stop waits for the last flush (a store that hangs)
 
-    def __init__(self, server: Server, size: int, flush_seconds: float = 1.0) -> None:
-        self.server, self.flush_seconds = server, flush_seconds
+    def __init__(self, server: Server, size: int) -> None:
+        self.server, self.flush_seconds = server, FLUSH_SECONDS
         self.overflow = 0  # records not queued: the queue was full
         self.write_errors = 0  # flushes the store refused
         self.lost = 0  # records given up after ATTEMPTS refused flushes
         self._queue: queue.SimpleQueue[Entry] = queue.SimpleQueue()
         self._size = size
-        self._held: list[Entry] = []  # a refused batch, tried again at the next flush
+        self._held: list[Entry] = []  # the batch being written, or refused and tried again
         self._attempts = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,7 +99,8 @@ class AuditWriter:
 
     def flush(self) -> None:
         """Write the refused batch, if any, and everything queued, in one transaction."""
-        batch, self._held = self._held, []
+        # The batch is held while it is written, so `queued` counts it until it is stored.
+        batch = self._held
         while True:
             try:
                 batch.append(self._queue.get_nowait())
@@ -112,7 +114,6 @@ class AuditWriter:
             self.write_errors += 1
             self._attempts += 1
             if self._attempts < ATTEMPTS:
-                self._held = batch
                 _log.error(
                     "admission: cannot write %d audit records (%s); tried again in %g s",
                     len(batch), type(e).__name__, self.flush_seconds,
@@ -123,7 +124,7 @@ class AuditWriter:
                 "admission: %d audit records lost: the store refused them %d times (%s)",
                 len(batch), self._attempts, type(e).__name__,
             )  # fmt: skip
-        self._attempts = 0
+        self._held, self._attempts = [], 0
 
     def _write(self, batch: list[Entry]) -> None:
         with self.server.transaction() as session:
