@@ -25,7 +25,21 @@ server it measures, so its figures are lower):
 The server's CPU per request (its utime + stime over the run, from /proc)
 is shown beside each run.
 
+With wrk, two more sections (--sections load,baseline,mixed chooses):
+
+- baseline: a bare uvicorn ASGI application that only parses the review
+  (orjson) and answers a fixed patch, on the same TLS certificate and with the
+  uvicorn settings of the webhook's listener, run in its own process; paced
+  rounds at 500/s alternate between it and pullkeeper's webhook (--rounds of
+  each), and the median CPU per review of each side and their ratio are shown;
+- mixed: mutates at 500/s with 0, 10 and 100 denials/s beside them
+  (validations of a pod whose image the policy does not allow, from a second
+  wrk), the mixes interleaved over --rounds; the mutates' p50/p99, the CPU per
+  review (mutates and denials together) and the p99 ratio to the mix without
+  denials.
+
 Run: .venv/bin/python benchmarks/admission_load.py [--duration 10] [--rates 250,500,750,1000]
+     [--sections load,baseline,mixed] [--rounds 3]
      (apt-get install wrk for the wrk load generator)
 """
 
@@ -33,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -49,11 +64,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pullkeeper.services import clusters, credentials, policies  # noqa: E402
+from pullkeeper.services import clusters, credentials, policies, webhook_tls  # noqa: E402
 from pullkeeper.services.actor import SYSTEM  # noqa: E402
 from pullkeeper.services.server import Server  # noqa: E402
 from pullkeeper.settings import Settings  # noqa: E402
@@ -101,8 +117,11 @@ def seed(
     return names
 
 
-def review(namespace: str) -> bytes:
-    images = [
+DENIED_IMAGE = "ghcr.io/elsewhere/app:1"  # outside every project's allowlist
+
+
+def review(namespace: str, images: list[str] | None = None) -> bytes:
+    images = images or [
         "nginx:1.25",
         "registry-3.example.com/app/api:v2",
         "registry-17.example.com/tools/x:1",
@@ -160,6 +179,64 @@ def start(data: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("pullkeeper serve did not become ready")
+
+
+# The bare handler's answer: the review's uid in an AdmissionReview with a fixed patch.
+_FIXED_PATCH = base64.b64encode(b'[{"op":"add","path":"/spec/imagePullSecrets","value":[]}]')
+_BARE_HEAD, _BARE_TAIL = orjson.dumps(
+    {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+     "response": {"uid": "UID", "allowed": True, "patchType": "JSONPatch",
+                  "patch": _FIXED_PATCH.decode()}}
+).split(b'"UID"')  # fmt: skip
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least an AdmissionReview handler does: read, parse, answer a fixed patch."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    uid = orjson.loads(body)["request"]["uid"]
+    payload = _BARE_HEAD + orjson.dumps(uid) + _BARE_TAIL
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def serve_bare(port: int, cert: str, key: str) -> None:
+    """The bare handler with the uvicorn settings of pullkeeper's webhook listener
+    (cli/serve.py: TLS, no proxy headers, no server header, log level warning)."""
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run(
+        bare_app, host="127.0.0.1", port=port, ssl_certfile=cert, ssl_keyfile=key,
+        timeout_graceful_shutdown=10, proxy_headers=False, log_level="warning",
+        server_header=False,
+    )  # fmt: skip
+
+
+def start_bare(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    found = webhook_tls.files(Settings(data=data))  # the certificate serve made
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare", str(port), str(found.cert), str(found.key)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, f"https://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the bare handler did not start")
 
 
 async def one(client: httpx.AsyncClient, url: str, body: bytes) -> bool:
@@ -263,14 +340,26 @@ def _ms(text: str) -> float:
 def wrk(
     url: str, bodies: Path, connections: int, seconds: float, rate: float | None
 ) -> dict[str, Any]:
+    return wrk_result(wrk_start(url, bodies, connections, seconds, rate))
+
+
+def wrk_start(
+    url: str, bodies: Path, connections: int, seconds: float, rate: float | None, threads: int = 2
+) -> subprocess.Popen[str]:
     script = bodies.with_suffix(".lua")
     script.write_text(LUA)
     delay = 0 if rate is None else max(0, int(connections / rate * 1000))
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "--timeout", "5s",
-         "-s", str(script), url, "--", str(bodies), str(delay)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    return subprocess.Popen(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--latency",
+         "--timeout", "5s", "-s", str(script), url, "--", str(bodies), str(delay)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"wrk failed with status {proc.returncode}")
     found: dict[str, Any] = {"errors": 0}
     for line in out.splitlines():
         words = line.split()
@@ -292,13 +381,89 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_ms(pid: int, before: float, requests: int) -> float:
+    return (cpu_of(pid) - before) * 1000 / max(1, requests)
+
+
+def baseline(
+    hook: tuple[int, str], bare: tuple[int, str], bodies: Path, args: argparse.Namespace
+) -> None:
+    """Paced rounds at TARGET_RATE, alternating between the webhook and the bare handler."""
+    sides = {"pullkeeper": hook, "bare": bare}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    p99: dict[str, list[float]] = {name: [] for name in sides}
+    for _, url in sides.values():
+        wrk(url, bodies, args.connections, 2, None)  # connections, TLS sessions, warm-up
+    for _ in range(args.rounds):
+        for name, (pid, url) in sides.items():
+            before = cpu_of(pid)
+            r = wrk(url, bodies, args.connections, args.duration, TARGET_RATE)
+            assert not r["errors"], (name, r)
+            cpu[name].append(_cpu_ms(pid, before, r["requests"]))
+            p99[name].append(r["p99"])
+    print(f"\nbaseline: paced {TARGET_RATE}/s, {args.rounds} interleaved rounds of each side")
+    print("side       | CPU ms/review (median, rounds)          | p99 ms (median)")
+    for name in sides:
+        rounds = ", ".join(f"{x:.3f}" for x in cpu[name])
+        print(f"{name:<10} | {statistics.median(cpu[name]):.3f} ({rounds}) | "
+              f"{statistics.median(p99[name]):.2f}")  # fmt: skip
+    ratio = statistics.median(cpu["pullkeeper"]) / statistics.median(cpu["bare"])
+    print(f"CPU per review, pullkeeper / bare: {ratio:.2f}x (target <= 1.25x)")
+
+
+def mixed(hook: tuple[int, str], mutates: Path, denials: Path, args: argparse.Namespace) -> None:
+    """Mutates at TARGET_RATE with 0, 10 and 100 denied validations a second beside them."""
+    pid, base = hook
+    mixes = (0, 10, 100)
+    found: dict[int, list[dict[str, Any]]] = {d: [] for d in mixes}
+    for _ in range(args.rounds):
+        for d in mixes:
+            before = cpu_of(pid)
+            denying = None
+            if d:
+                conns = max(2, d // 10)  # each waits conns/d s between its requests
+                denying = wrk_start(
+                    f"{base}/admission/validate/bench", denials, conns, args.duration, d, 1
+                )
+            r = wrk(f"{base}/admission/mutate/bench", mutates, args.connections,
+                    args.duration, TARGET_RATE)  # fmt: skip
+            denied = wrk_result(denying) if denying else {"requests": 0, "errors": 0}
+            r["denials"] = denied["requests"] / args.duration
+            r["cpu_ms"] = _cpu_ms(pid, before, r["requests"] + denied["requests"])
+            r["errors"] += denied["errors"]  # a denial is a 200 answer: an error is an error
+            found[d].append(r)
+    print(f"\nmixed: mutates paced {TARGET_RATE}/s, {args.rounds} interleaved rounds")
+    print(
+        "denials/s | sent/s | mutate p50 ms | mutate p99 ms | p99 vs none | CPU ms/review | errors"
+    )
+    alone = statistics.median(r["p99"] for r in found[0])
+    for d in mixes:
+        rs = found[d]
+        p99 = statistics.median(r["p99"] for r in rs)
+        print(f"{d:>9} | {statistics.median(r['denials'] for r in rs):>6.1f} | "
+              f"{statistics.median(r['p50'] for r in rs):>13.2f} | {p99:>13.2f} | "
+              f"{p99 / alone:>10.2f}x | {statistics.median(r['cpu_ms'] for r in rs):>13.3f} | "
+              f"{sum(r['errors'] for r in rs):>6}")  # fmt: skip
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--bare"]:  # the baseline's own process
+        serve_bare(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rates", default="250,500,750,1000")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--sections", default="load,baseline,mixed")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    use_wrk = shutil.which("wrk") is not None
+    print("load generator: " + ("wrk" if use_wrk else "asyncio + httpx (no wrk found)"))
+    if not use_wrk and sections - {"load"}:
+        print("baseline and mixed: skipped, they need wrk")
+        sections &= {"load"}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         t0 = time.perf_counter()
@@ -306,35 +471,58 @@ def main() -> None:
         print(f"seeded {len(namespaces)} namespaces, {PROJECTS * CREDS} credentials, "
               f"{PROJECTS} policies in {time.perf_counter() - t0:.1f} s")  # fmt: skip
         proc, base, ca = start(data)
+        bare = None
         try:
-            url = f"{base}/admission/mutate/bench"
             bodies = [review(ns) for ns in namespaces]
             lines = Path(tmp) / "reviews.txt"
             lines.write_bytes(b"\n".join(bodies) + b"\n")
-            use_wrk = shutil.which("wrk") is not None
-            print("load generator: " + ("wrk" if use_wrk else "asyncio + httpx (no wrk found)"))
-            rows = []
-            runs: list[tuple[str, float | None]] = [
-                (f"paced {r}/s", float(r)) for r in args.rates.split(",")
-            ]
-            runs.append((f"closed, {args.connections} connections", None))
-            if use_wrk:  # connections, TLS sessions and the server's first requests
-                wrk(url, lines, args.connections, 2, None)
-            else:
-                asyncio.run(closed(url, ca, bodies, args.connections, 2))
-            for name, rate in runs:
-                before = cpu_of(proc.pid)
-                if use_wrk:
-                    result = wrk(url, lines, args.connections, args.duration, rate)
-                elif rate is None:
-                    result = asyncio.run(closed(url, ca, bodies, args.connections, args.duration))
-                else:
-                    result = asyncio.run(paced(url, ca, bodies, rate, args.duration))
-                result["cpu_ms"] = (cpu_of(proc.pid) - before) * 1000 / max(1, result["requests"])
-                rows.append((name, result))
+            if "load" in sections:
+                load(proc.pid, f"{base}/admission/mutate/bench", ca, bodies, lines, use_wrk, args)
+            if "baseline" in sections:
+                bare = start_bare(data)
+                sides = (proc.pid, f"{base}/admission/mutate/bench")
+                baseline(sides, (bare[0].pid, f"{bare[1]}/admission/mutate/bench"), lines, args)
+            if "mixed" in sections:
+                denials = Path(tmp) / "denials.txt"
+                denied = [review(ns, [DENIED_IMAGE]) for ns in namespaces]
+                denials.write_bytes(b"\n".join(denied) + b"\n")
+                mixed((proc.pid, base), lines, denials, args)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            for p in (proc, bare[0] if bare else None):
+                if p is not None:
+                    p.terminate()
+                    p.wait(10)
+
+
+def load(
+    pid: int,
+    url: str,
+    ca: Path,
+    bodies: list[bytes],
+    lines: Path,
+    use_wrk: bool,
+    args: argparse.Namespace,
+) -> None:
+    """Paced runs at --rates and a closed loop: the table and the p99 verdict."""
+    rows = []
+    runs: list[tuple[str, float | None]] = [
+        (f"paced {r}/s", float(r)) for r in args.rates.split(",")
+    ]
+    runs.append((f"closed, {args.connections} connections", None))
+    if use_wrk:  # connections, TLS sessions and the server's first requests
+        wrk(url, lines, args.connections, 2, None)
+    else:
+        asyncio.run(closed(url, ca, bodies, args.connections, 2))
+    for name, rate in runs:
+        before = cpu_of(pid)
+        if use_wrk:
+            result = wrk(url, lines, args.connections, args.duration, rate)
+        elif rate is None:
+            result = asyncio.run(closed(url, ca, bodies, args.connections, args.duration))
+        else:
+            result = asyncio.run(paced(url, ca, bodies, rate, args.duration))
+        result["cpu_ms"] = _cpu_ms(pid, before, result["requests"])
+        rows.append((name, result))
     print()
     heads = (
         "load",
