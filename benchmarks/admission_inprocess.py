@@ -7,9 +7,10 @@ mutate reviews (those of admission_load.py) are handed to it as ASGI calls,
 one after another, after 2,000 unmeasured ones. It prints the process CPU per
 review, and the time of the parts: parse_review, Webhook.mutate (the
 decision, patch included) and encode_review, each timed on its own.
---profile adds a pyinstrument profile of the calls (pip install pyinstrument).
+For a profile, run it under pyinstrument (pip install pyinstrument).
 
-Run: .venv/bin/python benchmarks/admission_inprocess.py [--requests 20000] [--profile]
+Run: .venv/bin/python benchmarks/admission_inprocess.py [--requests 20000]
+     .venv/bin/python -m pyinstrument benchmarks/admission_inprocess.py
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ import timeit
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks.admission_load import review, seed  # noqa: E402
-
-from pullkeeper.api.webhook import create_webhook_app  # noqa: E402
-from pullkeeper.services import admission  # noqa: E402
-from pullkeeper.services.server import Server  # noqa: E402
-from pullkeeper.settings import Settings  # noqa: E402
+from admission_load import review, seed
+from pullkeeper.api.webhook import create_webhook_app
+from pullkeeper.services import admission
+from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
 
 PATH = "/admission/mutate/bench"
 
@@ -64,19 +63,10 @@ async def run(server: Server, bodies: list[bytes], args: argparse.Namespace) -> 
 
     for i in range(2000):
         await one(bodies[i % len(bodies)])
-    profiler = None
-    if args.profile:
-        import pyinstrument  # noqa: PLC0415
-
-        profiler = pyinstrument.Profiler(interval=0.0001)
-        profiler.start()
     t0 = time.process_time()
     for i in range(args.requests):
         await one(bodies[i % len(bodies)])
     per_review = (time.process_time() - t0) / args.requests * 1e6
-    if profiler is not None:
-        profiler.stop()
-        print(profiler.output_text(unicode=False, color=False))
     print(f"application CPU per review: {per_review:.1f} us")
     await life_in.put({"type": "lifespan.shutdown"})
     await life_out.get()
@@ -99,7 +89,6 @@ def parts(server: Server, body: bytes, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
-    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
