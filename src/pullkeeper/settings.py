@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         ge=0.1,
         description="How often the webhook's index looks for other processes' store changes.",
     )
+    admission_check_seconds: float = Field(
+        600.0,
+        ge=1,
+        description="How often the webhook's index, kept current change by change, is compared "
+        "with a fresh build of the store; a difference is logged, counted and repaired.",
+    )
     admission_templates: bool = Field(
         True, description="Also mutate and validate the pod templates of workloads."
     )

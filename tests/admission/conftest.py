@@ -16,7 +16,6 @@ from typing import Any
 import jsonpatch
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from pullkeeper.api.webhook import create_webhook_app
 from pullkeeper.app import create_app
@@ -24,7 +23,7 @@ from pullkeeper.services import audit, clusters, credentials, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
-from pullkeeper.store.models import AuditEvent
+from pullkeeper.store import changes
 from tests.sync.conftest import eventually
 
 GROUPS = {
@@ -128,7 +127,7 @@ class Hook:
         with self.server.transaction() as session:
             result = fn(session)
         with self.server.reading() as session:
-            wanted = session.scalar(select(func.max(AuditEvent.id)))
+            wanted = changes.newest(session)
         index = self.server.admission.index
         eventually(lambda: index.revision >= wanted, what="the index has the change")
         return result

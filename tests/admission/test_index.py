@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from pullkeeper.services import admission, admission_index, clusters, policies
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
-from pullkeeper.store.models import AuditEvent
+from pullkeeper.store import changes
 from tests.admission.conftest import pod, review
 from tests.sync.conftest import eventually
 
@@ -25,14 +23,14 @@ def test_another_processes_change_reaches_the_index_by_its_poll(tmp_path: Path) 
         with writer.transaction() as session:
             c = clusters.create_cluster(session, SYSTEM, "c1")
             clusters.put_namespace(session, SYSTEM, c, "shop", None)
-        eventually(lambda: hook.index.revision == newest_audit_id(writer), timeout=10)
+        eventually(lambda: hook.index.revision == newest_change_id(writer), timeout=10)
         body = review(pod("evil.io/x:1"))["request"]
         assert hook.validate(body, "c1")["response"]["allowed"] is True
         with writer.transaction() as session:
             c = clusters.get_cluster(session, SYSTEM, "c1")
             policies.put(session, SYSTEM, c, None, {"allowlist": ["quay.io"]})
         # The reader writes nothing, so only its poll can bring the writer's change in.
-        eventually(lambda: hook.index.revision == newest_audit_id(writer), timeout=10)
+        eventually(lambda: hook.index.revision == newest_change_id(writer), timeout=10)
         assert hook.validate(body, "c1")["response"]["allowed"] is False
         hook.index.stop()
     finally:
@@ -40,7 +38,9 @@ def test_another_processes_change_reaches_the_index_by_its_poll(tmp_path: Path) 
         writer.close()
 
 
-def test_the_index_is_rebuilt_only_when_the_store_changed(tmp_path: Path) -> None:
+def test_the_index_is_built_once_then_updated_only_when_the_store_changed(
+    tmp_path: Path,
+) -> None:
     settings = Settings(data=tmp_path / "data", sync=False)
     reader, writer = Server.open(settings), Server.open(settings)
     try:
@@ -57,22 +57,22 @@ def test_the_index_is_rebuilt_only_when_the_store_changed(tmp_path: Path) -> Non
         for _ in range(3):  # requests are answered from the index
             assert hook.validate(body, "c1")["response"]["allowed"] is True
         index.refresh()  # nothing new in the store
-        assert index.builds == 1
+        assert (index.builds, index.updates) == (1, 0)
         with writer.transaction() as session:
             c = clusters.get_cluster(session, SYSTEM, "c1")
             policies.put(session, SYSTEM, c, None, {"allowlist": ["quay.io"]})
         index.refresh()
-        assert index.builds == 2
+        assert (index.builds, index.updates) == (1, 1)  # the change alone, not a rebuild
         assert hook.validate(body, "c1")["response"]["allowed"] is False
     finally:
         reader.close()
         writer.close()
 
 
-def newest_audit_id(server: Server) -> int:
-    """The audit trail's newest id: the store revision the index polls for."""
+def newest_change_id(server: Server) -> int:
+    """The change log's newest id: the store revision the index polls for."""
     with server.reading() as session:
-        return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+        return changes.newest(session)
 
 
 def test_an_index_not_ready_in_time_follows_the_failure_mode(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ valid UTF-8.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from typing import Any
@@ -21,7 +22,7 @@ from pullkeeper.core.dockerconfig import AuthEntry, DockerConfigError
 from pullkeeper.core.go import base64 as gob64
 from pullkeeper.core.go import glob
 from pullkeeper.core.go import url as gourl
-from pullkeeper.core.keyring import Keyring
+from pullkeeper.core.keyring import Keyring, LayeredKeyring
 from pullkeeper.core.reference import InvalidReference, Reference
 
 CHECK = settings(
@@ -780,6 +781,33 @@ def test_keyring_lookup_matches_a_linear_scan(
     for image in targets:
         got = [(c.registry, c.username) for c in kr.lookup(image)]
         assert got == oracle_lookup(files, image)
+
+
+@CHECK
+@given(keyring_files(), st.data())
+def test_layered_keyring_answers_as_the_flat_one(
+    files: list[list[tuple[str, str]]], data: st.DataObject
+) -> None:
+    # Some files get a Docker Hub entry, so the fallback spans layers too.
+    for n, hub in enumerate(data.draw(st.lists(st.booleans(), min_size=len(files)))[: len(files)]):
+        if hub:
+            files[n].append(("https://index.docker.io/v1/", f"hub{n}"))
+    # Files split into layers anywhere (a layer may be empty); the same key may be in several.
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(files)), max_size=3)))
+    bounds = [0, *cuts, len(files)]
+    flat, layers = Keyring(), []
+    for start, end in itertools.pairwise(bounds):
+        layer = Keyring()
+        for n in range(start, end):
+            entries = [(r, AuthEntry(u, "pw")) for r, u in files[n]]
+            flat.add(entries, f"file{n}")
+            layer.add(entries, f"file{n}")
+        layers.append(layer)
+    layered = LayeredKeyring(layers)
+    assert len(layered) == len(flat)
+    targets = data.draw(st.lists(images_near(files), min_size=1, max_size=4))
+    for image in [*targets, "ubuntu"]:
+        assert layered.lookup(image) == flat.lookup(image)
 
 
 # ---------------------------------------------------------------- Secrets

@@ -16,6 +16,10 @@ image's repository name up in it:
 The kubelet scans every key per lookup. Here keys are indexed by port, label
 count and a literal label, so a lookup touches only keys that can match; the
 answer, order included, is the scan's.
+
+A LayeredKeyring looks several keyrings up as the one keyring that adds their
+files in turn, so keyrings shared by many namespaces (a project's, a cluster's)
+are built once.
 """
 
 from __future__ import annotations
@@ -191,10 +195,41 @@ class Keyring:
         """The credentials the kubelet would try for image (a repository name), in order."""
         keys = self._matching_keys(image)
         if keys:
-            keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"), reverse=True)
+            keys.sort(key=_byte_order, reverse=True)
             return [cred for key in keys for cred in self._creds[key]]
         if is_default_registry_match(image):
             return list(self._creds.get(DEFAULT_REGISTRY_HOST, ()))
+        return []
+
+
+def _byte_order(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")
+
+
+class LayeredKeyring:
+    """Keyrings looked up as the one Keyring that adds each layer's files in turn."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, layers: Sequence[Keyring]) -> None:
+        self.layers = tuple(layers)
+
+    def __len__(self) -> int:
+        return sum(len(layer) for layer in self.layers)
+
+    def lookup(self, image: str) -> list[Credential]:
+        """What Keyring.lookup answers for the layers' files added to one keyring in order:
+        a key's credentials from every layer under that key, earlier layers first."""
+        matched: dict[str, list[Credential]] = {}
+        for layer in self.layers:
+            for key in layer._matching_keys(image):
+                matched.setdefault(key, []).extend(layer._creds[key])
+        if matched:
+            return [
+                c for key in sorted(matched, key=_byte_order, reverse=True) for c in matched[key]
+            ]
+        if is_default_registry_match(image):
+            return [c for layer in self.layers for c in layer._creds.get(DEFAULT_REGISTRY_HOST, ())]
         return []
 
 

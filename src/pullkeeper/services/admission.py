@@ -337,7 +337,7 @@ def _status(message: str) -> dict[str, Any]:
 
 def start(server: Server) -> Webhook:
     settings = server.settings
-    index = Index(server, settings.admission_refresh_seconds)
+    index = Index(server, settings.admission_refresh_seconds, settings.admission_check_seconds)
     server.on_change.append(index.changed)
     index.start()
     options = Options(

@@ -737,10 +737,11 @@ def _named_once(rows: Iterable[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
     return live, conflicts
 
 
-def effective_rows(session: Session, cluster_id: str) -> list[Any]:
-    """Every active credential of a cluster that no newer one supersedes (listing rows)."""
+def effective_rows(session: Session, cluster_id: str, *where: ColumnElement[bool]) -> list[Any]:
+    """Every active credential of a cluster (of those `where` narrows it to, e.g. one scope)
+    that no newer one supersedes (listing rows)."""
     rows = session.execute(
-        _LISTING.where(Credential.cluster_id == cluster_id, Credential.state == "active")
+        _LISTING.where(Credential.cluster_id == cluster_id, Credential.state == "active", *where)
     ).all()
     return [r for r in rows if r.newest == r.id]
 

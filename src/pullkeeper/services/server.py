@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +17,8 @@ from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
 from pullkeeper.services.server_slots import RunningAdmission, RunningSync
 from pullkeeper.settings import Settings
-from pullkeeper.store import db
+from pullkeeper.store import changes, db
+from pullkeeper.store.changes import Change
 from pullkeeper.store.vault import (
     InlineKeys,
     KeyDirectory,
@@ -28,6 +29,10 @@ from pullkeeper.store.vault import (
 )
 
 __all__ = ["Server", "StoreUnavailable"]
+
+# Changes that can revoke a token or change a role (a deleted project or cluster takes its
+# role bindings along): the cached actors are forgotten on these.
+_ACTOR_KINDS = frozenset({"user", "token", "membership", "project", "cluster"})
 
 # The first-start admin's login is written here, in the data directory, never to a log.
 _ADMIN_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
@@ -58,8 +63,9 @@ class Server:
         self.egress = settings.egress  # where registry requests may connect
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
-        # Told after every write transaction (the sync looks at once instead of polling).
-        self.on_change: list[Callable[[], None]] = []
+        # Told what each committed write transaction changed (store/changes.py), when it
+        # changed anything: the sync looks at once instead of polling, the index updates.
+        self.on_change: list[Callable[[Set[Change]], None]] = []
         self.sync: RunningSync | None = None  # the running sync, when the server syncs
         self.admission: RunningAdmission | None = None  # the admission webhook, once started
 
@@ -92,7 +98,8 @@ class Server:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One write transaction; a race lost to a concurrent writer is a Conflict."""
+        """One write transaction; a race lost to a concurrent writer is a Conflict. Once it
+        is committed, the listeners in on_change hear what it changed."""
         kept: KeepsWrites | None = None
         try:
             with self.db.session() as session:
@@ -100,6 +107,7 @@ class Server:
                     yield session
                 except KeepsWrites as e:  # refused, but what it wrote stands
                     kept = e
+            self._committed(changes.committed(session))
             if kept is not None:
                 raise kept
         except KeyUnavailable as e:
@@ -109,11 +117,14 @@ class Server:
             raise Conflict(
                 "this conflicts with a concurrent change; look again and retry"
             ) from None
-        finally:
-            # Any write may revoke a token or change a role: forget cached actors.
+
+    def _committed(self, changed: frozenset[Change]) -> None:
+        if not changed:
+            return  # an audit row, a check's result, ...: nothing anyone holds changed
+        if any(c.kind in _ACTOR_KINDS for c in changed):
             self.tokens.clear()
-            for listener in self.on_change:
-                listener()
+        for listener in self.on_change:
+            listener(changed)
 
     def authenticate(self, token: str, source: str) -> Actor:
         """The actor of an API token, from the token cache when it is fresh."""

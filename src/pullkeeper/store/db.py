@@ -1,4 +1,4 @@
-"""Engines, sessions and schema migrations."""
+"""Engines, sessions (their typed changes tracked: store/changes.py) and schema migrations."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from pullkeeper.store import changes
 
 __all__ = ["Database", "alembic_config", "ping", "upgrade"]
 
@@ -104,6 +106,7 @@ class Database:
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.engine = _make_engine(url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        changes.track(self._sessions)
         self._readers = sessionmaker(
             self.engine.execution_options(**{_WRITE: False}), expire_on_commit=False
         )

@@ -28,6 +28,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "ChangeLogEntry",
     "Cluster",
     "Credential",
     "CredentialCheck",
@@ -306,6 +307,21 @@ class AuditEvent(Base):
     project_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ChangeLogEntry(Base):
+    """One typed change a committed transaction made (store/changes.py): how other processes
+    learn what changed. Ids are never reused, so a reader can tell what it missed."""
+
+    __tablename__ = "change_log"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    cluster_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    namespace: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
 
 class EncryptionKey(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from pullkeeper.services.server import Server
 from pullkeeper.services.sync import stored_statuses
 from pullkeeper.services.sync.cluster_loop import ClusterSync, Options
 from pullkeeper.services.sync.statuses import Statuses
+from pullkeeper.store.changes import SYNC_KINDS, Change
 from pullkeeper.store.models import Cluster
 
 __all__ = ["SyncManager", "start"]
@@ -60,9 +61,11 @@ class SyncManager:
             _log.exception("sync: cannot take part in the election yet")
         self._thread.start()
 
-    def changed(self) -> None:
-        """The store changed in this process: look at once."""
-        self._changed.set()
+    def changed(self, changes: Set[Change]) -> None:
+        """The store changed in this process: look at once if what changed can alter what a
+        cluster should hold (services/desired_state.py reads only these kinds)."""
+        if any(c.kind in SYNC_KINDS for c in changes):
+            self._changed.set()
 
     def _run(self) -> None:
         poke = False
