@@ -70,17 +70,29 @@ class _Ring(keyring.Keyring):
             self.add([(server, AuthEntry(username))], name)
 
 
+# Answers a view keeps, by image: a namespace's pods use a handful of images.
+_ANSWERS_KEPT = 256
+
+
 @dataclass(slots=True)
 class NamespaceView:
     policy: Policy
     keyring: keyring.LayeredKeyring
+    # A view is never changed once published (a change publishes a new one), so its
+    # answers can be kept: a lookup parses the image and its registry as URLs each time.
+    answers: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def secrets_for(self, image: str) -> list[str]:
-        try:
-            name = parse_normalized_named(image).name
-        except InvalidReference:
-            return []
-        return list(dict.fromkeys(c.source for c in self.keyring.lookup(name)))
+        found = self.answers.get(image)
+        if found is None:
+            try:
+                name = parse_normalized_named(image).name
+            except InvalidReference:
+                return []
+            found = tuple(dict.fromkeys(c.source for c in self.keyring.lookup(name)))
+            if len(self.answers) < _ANSWERS_KEPT:
+                self.answers[image] = found
+        return list(found)
 
     def signature(self) -> tuple[Policy, tuple[Any, ...]]:
         layers = self.keyring.layers

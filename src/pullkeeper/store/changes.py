@@ -43,6 +43,7 @@ __all__ = [
     "committed",
     "missed",
     "newest",
+    "pending",
     "prune",
     "since",
     "track",
@@ -215,6 +216,11 @@ def committed(session: Session) -> frozenset[Change]:
     """The changes of the session's last committed transaction (once: they are taken)."""
     found: frozenset[Change] = session.info.pop(_COMMITTED, frozenset())
     return found
+
+
+def pending(session: Session) -> frozenset[Change]:
+    """The changes the session's open transaction has made so far (those flushed)."""
+    return frozenset(session.info.get(_PENDING, ()))
 
 
 def prune(session: Session, before: datetime) -> None:

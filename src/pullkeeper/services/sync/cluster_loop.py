@@ -84,7 +84,7 @@ class ClusterSync:
         self._state: desired_state.ClusterState | None = None
         self._cluster_name = cluster_id
         self._hash_key = b""
-        self._seen = 0  # the store revision (newest audit id) the loaded state includes
+        self._seen = 0  # the store revision (newest change-log id) the loaded state includes
         self._watching = threading.Event()  # set: the current watches end
         self.writes = 0  # Secret writes (create, update, delete) this loop has made
         self.passes = 0  # reconcile passes, full or partial
@@ -373,7 +373,7 @@ class ClusterSync:
         )
 
     def _own_records(self, recorded: discovery.Recorded) -> None:
-        """The loop's own audit records need no reload of the store: when they are all that
+        """The loop's own records need no reload of the store: when their changes are all that
         is new since a revision the loaded state includes, that state includes them too."""
         if (
             recorded.count

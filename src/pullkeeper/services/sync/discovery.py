@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullkeeper.core import delivery
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.server import Server
-from pullkeeper.store.models import AuditEvent, Namespace, Project
+from pullkeeper.store import changes
+from pullkeeper.store.models import Namespace, Project
 from pullkeeper.store.queries import namespace_named
 
 __all__ = ["Recorded", "record_namespaces", "revision", "unrecord_namespace"]
@@ -22,13 +23,13 @@ _SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
 
 
 def revision(session: Session) -> int:
-    """The store's revision: the audit trail's newest id (every change is audited)."""
-    return int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+    """The store's revision: the change log's newest id (an audit row alone is none)."""
+    return changes.newest(session)
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """The audit records one write made: the revisions before and after it, and how many."""
+    """The change-log rows one write made: the revisions before and after it, and how many."""
 
     before: int = -1
     after: int = -1
@@ -43,7 +44,7 @@ def record_namespaces(
     seen = list(seen)
     if not seen:
         return Recorded()
-    written, after = 0, -1
+    written = 0
     with server.transaction() as session:
         before = revision(session)
         by_name = {
@@ -92,10 +93,11 @@ def record_namespaces(
                 after={"cluster": cluster_name, "name": ns.name},
             )
             written += 1
-        if written:
-            session.flush()
-            after = revision(session)
-    return Recorded(before, after, written)
+        session.flush()
+        ours = len(changes.pending(session))
+    if not written:
+        return Recorded()
+    return Recorded(before, _revision(server), ours)
 
 
 def unrecord_namespace(server: Server, cluster_id: str, cluster_name: str, name: str) -> Recorded:
@@ -117,5 +119,11 @@ def unrecord_namespace(server: Server, cluster_id: str, cluster_name: str, name:
             after={"cluster": cluster_name, "name": name, "project_id": None},
         )
         session.flush()
-        after = revision(session)
-    return Recorded(before, after, 1)
+        ours = len(changes.pending(session))
+    return Recorded(before, _revision(server), ours)
+
+
+def _revision(server: Server) -> int:
+    # The log's rows are written at the commit: read after it.
+    with server.reading() as session:
+        return revision(session)
