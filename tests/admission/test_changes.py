@@ -13,6 +13,7 @@ from pullkeeper.services import admission, admission_index, clusters, credential
 from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.errors import Invalid
 from pullkeeper.services.server import Server
+from pullkeeper.services.sync import discovery
 from pullkeeper.settings import Settings
 from pullkeeper.store import changes
 from pullkeeper.store.changes import Change
@@ -67,12 +68,16 @@ def test_an_audit_row_alone_notifies_nobody_and_rebuilds_nothing(server: Server)
     hook = admission.Webhook(server, index, admission.Options())
     with server.reading() as session:
         audited = session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
+        revision = discovery.revision(session)
     request = review(pod("evil.io/x:1"), namespace="shop")["request"]
-    hook._record(request, "enforce", ["evil.io is not allowed"], "c1")  # what a denial writes
+    hook._record(request, "enforce", ["evil.io is not allowed"], "c1")  # what a denial queues
+    hook.audit.flush()  # what the writer's thread does with it
     with server.reading() as session:
         assert session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) > (
             audited or 0
         )
+        # The sync's cluster loops poll this revision: unmoved, they reload nothing.
+        assert discovery.revision(session) == revision
     # A credential's check result, and a rolled-back change: nothing either.
     cid, cred_id = _ids(server)
     with server.transaction() as session:
