@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from pullkeeper.core import imagepolicy
 from pullkeeper.core.policy import Policy
 
@@ -129,7 +131,7 @@ class Mutation:
     rewritten: dict[str, str] = field(default_factory=dict)  # where -> original image
 
     def as_json(self) -> bytes:
-        return json.dumps(self.patch, separators=(",", ":")).encode()
+        return orjson.dumps(self.patch)  # compact, as the API server reads it: 5x json's speed
 
 
 def pod_paths(kind: str, obj: Mapping[str, Any]) -> tuple[str, str]:
