@@ -86,6 +86,19 @@ def packages(modules: set[str]) -> set[str]:
     return {name.partition(".")[0] for name in modules}
 
 
+def test_the_registry_client_imports_without_the_server_stack() -> None:
+    code = (
+        "import sys, pullkeeper.registry.client, pullkeeper.registry.pool, "
+        "pullkeeper.services.pull_trial; "
+        "print(' '.join(n for n, m in sys.modules.items() if m is not None))"
+    )
+    result = run([sys.executable, "-c", code])
+    assert result.returncode == 0, result.describe()
+    modules = set(result.stdout.split())
+    assert {"pullkeeper.registry.client", "httpx"} <= modules
+    assert packages(modules) & (SERVER_STACK | CERTIFICATES | {"yaml"}) == set()
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """No saved login and no ~/.docker/config.json: nothing sends a command elsewhere."""
