@@ -1,5 +1,5 @@
-"""What the one-shot commands, and any command's --help, load: none of the server stack, no
-YAML reader unless asked, no certificate library unless a certificate is looked at.
+"""What the one-shot commands and the help of others load: none of the server stack, no YAML
+reader unless asked, no certificate library unless a certificate is looked at.
 
 Each command runs as a new process through the console script's entry point, with an
 atexit hook that writes the names in sys.modules as the process ends: what was loaded by
@@ -43,7 +43,7 @@ SERVER_STACK = frozenset(
 )
 CERTIFICATES = frozenset({"cryptography", "OpenSSL"})
 HTTPX_CLI = frozenset({"rich", "pygments"})
-# None of the invocations below reads or writes YAML.
+# No invocation below reads or writes YAML, except the one that says it does.
 FORBIDDEN = SERVER_STACK | CERTIFICATES | HTTPX_CLI | {"yaml"}
 
 # Runs the console script's entry point as `pullkeeper` would, and at exit writes the
