@@ -7,7 +7,10 @@ through pullkeeper's registry client: 10 repositories with 100 tags each.
 1. `pullkeeper check IMAGE --config F --ca-file CA -o json` against
    `skopeo inspect --creds U:P --cert-dir DIR docker://IMAGE`, the same tag and
    login, each a new process, alternating, --runs times: the wall-clock median
-   of each and the ratio. Both fetch the manifest and the image's config blob.
+   of each and the ratio (target: pullkeeper at most twice skopeo's time). Both
+   fetch the manifest and the image's config blob. Beside them, what of
+   pullkeeper's time is Python's start and the imports of the check's modules
+   (a new process importing them as the command does), and what is the check.
 2. `pull_trial.check_many` of the 1,000 images (--jobs threads, one pool of
    clients): images per second, and registry requests per image counted by the
    client (HTTP requests to the registry and the token server), first with an
@@ -105,6 +108,8 @@ def versus_skopeo(registry: servers.TokenRegistry, base: Path, runs: int) -> dic
     imports = [
         sys.executable,
         "-c",
+        # As pullkeeper.cli.main.main(): httpx's own command-line client stays out.
+        "import sys; sys.modules.setdefault('httpx._main', None); "
         "import pullkeeper.cli.main, pullkeeper.cli.check, pullkeeper.services.pull_trial, "
         "pullkeeper.cli.registry_options, pullkeeper.cli.candidates, "
         "pullkeeper.services.config_files",
@@ -184,8 +189,8 @@ def main() -> None:
             )
             ratio = medians["pullkeeper"] / medians["skopeo"]
             print(
-                f"  ratio pullkeeper/skopeo {ratio:.2f} (target <= 1.00: "
-                f"{'met' if ratio <= 1 else 'MISSED'})"
+                f"  ratio pullkeeper/skopeo {ratio:.2f} (target <= 2.00: "
+                f"{'met' if ratio <= 2 else 'MISSED'})"
             )
             rows = many(registry, images, args.jobs)
             print()

@@ -56,6 +56,10 @@ def cli() -> None:
 
 
 def main() -> None:
+    # httpx imports its own command-line client (rich, pygments) whenever those are
+    # installed, as they are beside the test tools; a None entry makes that optional
+    # import fail as it does where they are not, so `import httpx` costs the same.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     # Arguments and input that are not UTF-8 are carried as surrogate escapes;
     # text output writes those bytes back unchanged instead of failing.
     for stream in (sys.stdout, sys.stderr):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, warn
 from pullkeeper.paths import certs_dir
-from pullkeeper.services import trust as tls_trust
+
+if TYPE_CHECKING:
+    from pullkeeper.services import trust as tls_trust
 
 
 @click.group()
@@ -68,6 +70,9 @@ def trust(
             "-o json asks no question, so storing needs --yes; check the fingerprint, "
             "then add --yes"
         )
+    # Not at the top: pyOpenSSL and cryptography load to read a certificate, not for --help.
+    from pullkeeper.services import trust as tls_trust  # noqa: PLC0415
+
     own = certs_dir()
     try:
         presented = tls_trust.inspect(address, timeout, own)
@@ -107,9 +112,11 @@ def trust(
 
 
 def _store(presented: tls_trust.Presented, own: Path, certs_d: Path | None) -> list[Path]:
+    from pullkeeper.services.trust import TrustError  # noqa: PLC0415 - loaded: a chain was read
+
     try:
         return presented.store(own, certs_d)
-    except tls_trust.TrustError as e:
+    except TrustError as e:
         raise CLIError(str(e)) from None
 
 

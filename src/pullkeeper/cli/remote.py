@@ -4,8 +4,8 @@ One small class over `httpx.Client`: the server's base URL, the bearer token,
 timeouts, and every failure turned into a one-line `CLIError`. The server's
 errors are `{"error": {"code", "message", "field"}}`; a 4xx becomes exit status
 2, a 5xx exit status 1; a server that cannot be reached is exit status 2 with
-what went wrong (refused, unknown host, TLS, timeout). This module imports
-httpx, so the commands import it only when they run.
+what went wrong (refused, unknown host, TLS, timeout). httpx loads when a
+`Remote` is made, not with this module, so a command's --help never loads it.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import os
 import socket
 import ssl
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
-
-import httpx
 
 from pullkeeper import __version__
 from pullkeeper.cli.common import CLIError
+
+if TYPE_CHECKING:
+    import httpx
 
 API = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -112,6 +113,8 @@ class Remote:
     """A pullkeeper server at `base_url`, called with `token` (none for login)."""
 
     def __init__(self, base_url: str, token: str | None = None) -> None:
+        import httpx  # noqa: PLC0415 - loaded by the commands that call a server, when they run
+
         self.base_url = base_url
         self.timeout = timeout_seconds()
         headers = {"Accept": "application/json", "User-Agent": f"pullkeeper-cli/{__version__}"}
@@ -177,6 +180,8 @@ class Remote:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
+        import httpx  # noqa: PLC0415 - loaded already: __init__ made the client
+
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._client.request(

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import click
-from pydantic import ValidationError
 
 from pullkeeper.cli.common import CLIError, warn
 from pullkeeper.services.errors import ServiceError
-from pullkeeper.settings import Settings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -24,6 +22,7 @@ if TYPE_CHECKING:
 
     from pullkeeper.services.auth import FirstStart
     from pullkeeper.services.server import Server
+    from pullkeeper.settings import Settings
 
 _server_options = [
     click.option("--data", type=click.Path(path_type=Path), help="Data directory [./.pullkeeper]."),
@@ -44,6 +43,11 @@ def _with_server_options(f: Any) -> Any:
 
 
 def _settings(config_file: Path | None, **given: Any) -> Settings:
+    # Not at the top: pydantic loads when a command runs, not for its --help.
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from pullkeeper.settings import Settings  # noqa: PLC0415
+
     try:
         return Settings.load(config_file, **given)
     except ValidationError as e:

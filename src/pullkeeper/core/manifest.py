@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 
 class ManifestError(ValueError):
     """Text that is not a manifest."""
@@ -22,10 +20,14 @@ def to_json(obj: Any) -> str:
 
 def to_yaml(obj: Any) -> str:
     """kubectl -o yaml: keys sorted, block style."""
+    import yaml  # noqa: PLC0415 - PyYAML loads only for YAML, not with every config file
+
     return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=1 << 30)
 
 
 def _yaml_documents(text: str) -> list[Any]:
+    import yaml  # noqa: PLC0415 - PyYAML loads only for YAML, not with every config file
+
     try:
         return list(yaml.safe_load_all(text))
     except yaml.YAMLError as e:

@@ -10,11 +10,12 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+if TYPE_CHECKING:
+    from cryptography import x509
 
-from pullkeeper.core.certificates import fingerprints, to_pem
-from pullkeeper.registry.trust import Target, TrustError
+    from pullkeeper.registry.trust import Target
 
 __all__ = ["ca_file", "store", "trusted_fingerprints"]
 
@@ -34,6 +35,9 @@ def ca_file(base: Path, host: str) -> Path | None:
 
 def trusted_fingerprints(base: Path, target: Target) -> list[str]:
     """Fingerprints of the certificates already stored for `target` under `base`."""
+    # Not at the top: a registry client that only looks up ca_file never loads cryptography.
+    from pullkeeper.core.certificates import fingerprints  # noqa: PLC0415
+
     try:
         return fingerprints((base / target.name / _CA_FILE).read_bytes())
     except (OSError, ValueError):
@@ -48,6 +52,10 @@ def store(
     Each file is written to a temporary file and renamed; all files are staged before
     any is renamed, so a directory that cannot be written leaves every file as it was.
     """
+    # Not at the top: a registry client that only looks up ca_file never loads cryptography.
+    from pullkeeper.core.certificates import to_pem  # noqa: PLC0415
+    from pullkeeper.registry.trust import TrustError  # noqa: PLC0415
+
     pem = to_pem([cert]).encode("ascii")
     plan = [(own, _OWN_DIR_MODE, "set PULLKEEPER_CERTS_DIR to a directory you can write")]
     if certs_d is not None:

@@ -15,7 +15,6 @@ from pullkeeper.core.challenge import Challenge, parse_all
 from pullkeeper.core.egress import EgressPolicy
 from pullkeeper.registry.egress import EgressRefused
 from pullkeeper.registry.errors import Cause, RegistryError
-from pullkeeper.registry.trust import TrustError, fetch_chain, parse_target
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -44,6 +43,9 @@ def _chain(e: BaseException) -> list[BaseException]:
 
 def _presented(host: str, egress: EgressPolicy | None) -> x509.Certificate | None:
     """The certificate host presents, read without verifying it; None when it cannot be."""
+    # pyOpenSSL and cryptography load only here, when a certificate was refused.
+    from pullkeeper.registry.trust import TrustError, fetch_chain, parse_target  # noqa: PLC0415
+
     try:
         return fetch_chain(parse_target(host), 5.0, egress)[0]
     except TrustError:
