@@ -24,7 +24,7 @@ from pullkeeper.core.go.url import URLError
 from pullkeeper.core.keyring import Keyring, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
-from pullkeeper.services import audit, clusters, policies, preview, versions
+from pullkeeper.services import audit, clusters, paging, policies, preview, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
@@ -90,70 +90,89 @@ def _slot_of(
     return f"{cluster_id}/{scope}/{project_id or ''}/{namespace or ''}/{address_key}"
 
 
+def _newest(c: type[Credential] = Credential) -> Any:
+    """The newest active credential of each row's slot, the one that supersedes the others: a
+    window over the rows the statement selects, so right only where those are active and hold
+    every active peer of each (a whole cluster, or what reaches one namespace)."""
+    return func.first_value(c.id).over(partition_by=c.slot, order_by=(c.seq.desc(), c.id.desc()))
+
+
 _peer = aliased(Credential)
-# The newest active credential of a row's slot: the one that supersedes the others.
-_NEWEST = (
-    select(_peer.id)
-    .where(_peer.slot == Credential.slot, _peer.state == "active")
-    .order_by(_peer.seq.desc(), _peer.id.desc())
-    .limit(1)
-    .correlate(Credential)
-    .scalar_subquery()
-)
+# Every slot's newest: computed once per statement, not once per row.
+_WINNERS = select(_newest(_peer)).where(_peer.state == "active")
 # Every column but the secret's: listings never load it.
+_COLUMNS = (
+    *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
+    Cluster.name.label("cluster"),
+    Project.name.label("project"),
+)
 _LISTING = (
-    select(
-        *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
-        Cluster.name.label("cluster"),
-        Project.name.label("project"),
-        _NEWEST.label("newest"),
-    )
+    select(*_COLUMNS)
     .join(Cluster, Cluster.id == Credential.cluster_id)
     .outerjoin(Project, Project.id == Credential.project_id)
 )
+# Active credentials with their slot's newest, for sets closed under peers (see _newest).
+_ACTIVE = _LISTING.add_columns(_newest().label("newest")).where(Credential.state == "active")
 
 
-def _as_dict(row: Any) -> dict[str, Any]:
-    """A credential's metadata from a _LISTING row; the secret is never part of it."""
-    active = row.state == "active"
-    superseded_by = row.newest if active and row.newest != row.id else None
+def _as_dict(row: dict[str, Any], newest: str | None) -> dict[str, Any]:
+    """A credential's metadata from a _LISTING row (as a dict: a Row's attributes are slow to
+    read) and its slot's newest active credential; the secret is never part of it."""
+    active = row["state"] == "active"
+    superseded_by = newest if active and newest != row["id"] else None
+    checked_at = row["checked_at"]
     return {
-        "id": row.id,
-        "name": row.name,
-        "cluster_id": row.cluster_id,
-        "cluster": row.cluster,
-        "scope": row.scope,
-        "project_id": row.project_id,
-        "project": row.project,
-        "namespace": row.namespace,
-        "provider": row.provider,
-        "server": row.server,
-        "username": row.username,
-        "email": row.email,
-        "description": row.description,
-        "state": row.state,
-        "adopt": row.adopt,
-        "token_hosts": list(row.token_hosts or ()),
+        "id": row["id"],
+        "name": row["name"],
+        "cluster_id": row["cluster_id"],
+        "cluster": row["cluster"],
+        "scope": row["scope"],
+        "project_id": row["project_id"],
+        "project": row["project"],
+        "namespace": row["namespace"],
+        "provider": row["provider"],
+        "server": row["server"],
+        "username": row["username"],
+        "email": row["email"],
+        "description": row["description"],
+        "state": row["state"],
+        "adopt": row["adopt"],
+        "token_hosts": list(row["token_hosts"] or ()),
         "superseded_by": superseded_by,
         "effective": active and superseded_by is None,
-        "created_at": row.created_at.isoformat(),
-        "created_by": row.created_by,
-        "updated_at": row.updated_at.isoformat(),
-        "updated_by": row.updated_by,
+        "created_at": row["created_at"].isoformat(),
+        "created_by": row["created_by"],
+        "updated_at": row["updated_at"].isoformat(),
+        "updated_by": row["updated_by"],
         "last_check": None
-        if row.check_status is None
+        if row["check_status"] is None
         else {
-            "status": row.check_status,
-            "cause": row.check_cause,
-            "message": row.check_message,
-            "at": row.checked_at.isoformat() if row.checked_at else None,
+            "status": row["check_status"],
+            "cause": row["check_cause"],
+            "message": row["check_message"],
+            "at": checked_at.isoformat() if checked_at else None,
         },
     }
 
 
+def _described(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """The _LISTING statement's rows as metadata: two statements, whatever the row count."""
+    result = session.execute(stmt)
+    keys = list(result.keys())
+    rows = [dict(zip(keys, r, strict=True)) for r in result]
+    slots = {r["slot"] for r in rows if r["state"] == "active"}
+    newest: dict[str, str] = {}
+    if slots:
+        of_slots = select(Credential.slot, _newest()).where(
+            Credential.state == "active", Credential.slot.in_(slots)
+        )
+        newest = {slot: first for slot, first in session.execute(of_slots.distinct())}
+    return [_as_dict(r, newest.get(r["slot"])) for r in rows]
+
+
 def describe(session: Session, cred: Credential) -> dict[str, Any]:
-    row = session.execute(_LISTING.where(Credential.id == cred.id)).one()
-    return _as_dict(row)
+    (described,) = _described(session, _LISTING.where(Credential.id == cred.id))
+    return described
 
 
 def _visibility(actor: Actor) -> ColumnElement[bool] | None:
@@ -641,7 +660,7 @@ def _filtered(
         if f.state in STATES:
             stmt = stmt.where(Credential.state == f.state)
         else:
-            wins = Credential.id == _NEWEST
+            wins = Credential.id.in_(_WINNERS)
             stmt = stmt.where(
                 Credential.state == "active", wins if f.state == "effective" else ~wins
             )
@@ -651,16 +670,35 @@ def _filtered(
     return stmt
 
 
+_ORDER = (Credential.name, Credential.id)  # total: ids are unique
+_KEY = (str, str)  # the cursor's key: the last row's name and id
+
+
 def list_page(
-    session: Session, actor: Actor, f: Filters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+    session: Session,
+    actor: Actor,
+    f: Filters,
+    limit: int,
+    offset: int = 0,
+    *,
+    cursor: str | None = None,
+) -> paging.Page:
+    """A page of the credentials the actor sees through the filters, by name (then id): from
+    the cursor, when given (keyset: as cheap deep down as on top), else from the offset."""
+    at = paging.start(cursor, offset, _KEY)
     c = clusters.get_cluster(session, actor, f.cluster) if f.cluster else None
     p = clusters.get_project(session, actor, f.project, c) if f.project else None
     counted = _filtered(session, actor, f, c, p, select(func.count()).select_from(Credential))
     total = session.scalar(counted) or 0
-    page = _filtered(session, actor, f, c, p, _LISTING).order_by(Credential.name, Credential.id)
-    rows = session.execute(page.limit(limit).offset(offset)).all()
-    return [_as_dict(r) for r in rows], total
+    stmt = paging.seek(_filtered(session, actor, f, c, p, _LISTING), _ORDER, at, limit)
+    items, after, before = paging.page_of(
+        _described(session, stmt if at else stmt.offset(offset)),
+        at,
+        limit,
+        0 if at else offset,
+        lambda item: (item["name"], item["id"]),
+    )
+    return paging.Page(items, total, after, before)
 
 
 def effective(
@@ -686,8 +724,8 @@ def effective(
     covering = _covering(cluster.id, namespace, ns.project_id)
     if namespace in excluded:
         covering = and_(covering, Credential.scope != "cluster")
-    rows = session.execute(_LISTING.where(covering, Credential.state == "active")).all()
     # Every peer of these is among them (same scope, same namespace reach).
+    rows = session.execute(_ACTIVE.where(covering)).all()
     live, conflicts = _named_once(r for r in rows if r.newest == r.id)
     result: dict[str, Any] = {"cluster": cluster.name, "namespace": namespace, "image": image}
     if image:
@@ -714,7 +752,7 @@ def effective(
     else:
         order = {r.id: i for i, r in enumerate(live)}
         ordered = sorted(live, key=lambda r: (_invert(r.address_key), order[r.id]))
-    result["items"] = [_as_dict(r) | {"secret_name": r.name} for r in ordered]
+    result["items"] = [_as_dict(r._asdict(), r.newest) | {"secret_name": r.name} for r in ordered]
     result["conflicts"] = conflicts
     return result
 
@@ -739,9 +777,7 @@ def _named_once(rows: Iterable[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
 
 def effective_rows(session: Session, cluster_id: str) -> list[Any]:
     """Every active credential of a cluster that no newer one supersedes (listing rows)."""
-    rows = session.execute(
-        _LISTING.where(Credential.cluster_id == cluster_id, Credential.state == "active")
-    ).all()
+    rows = session.execute(_ACTIVE.where(Credential.cluster_id == cluster_id)).all()
     return [r for r in rows if r.newest == r.id]
 
 
