@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pullkeeper.core import dockerconfig, providers, realms
@@ -155,18 +155,26 @@ def _as_dict(row: dict[str, Any], newest: str | None) -> dict[str, Any]:
     }
 
 
+# The newest active credential of each of some slots, found in one statement.
+_NEWEST_OF_SLOTS = (
+    select(Credential.slot, _newest())
+    .where(Credential.state == "active", Credential.slot.in_(bindparam("slots", expanding=True)))
+    .distinct()
+)
+
+
 def _described(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
-    """The _LISTING statement's rows as metadata: two statements, whatever the row count."""
-    result = session.execute(stmt)
+    """The _LISTING statement's rows as metadata: two statements, whatever the row count
+    (through Core: the ORM's result machinery buys nothing for plain columns)."""
+    connection = session.connection()
+    result = connection.execute(stmt)
     keys = list(result.keys())
     rows = [dict(zip(keys, r, strict=True)) for r in result]
-    slots = {r["slot"] for r in rows if r["state"] == "active"}
+    slots = sorted({r["slot"] for r in rows if r["state"] == "active"})
     newest: dict[str, str] = {}
     if slots:
-        of_slots = select(Credential.slot, _newest()).where(
-            Credential.state == "active", Credential.slot.in_(slots)
-        )
-        newest = {slot: first for slot, first in session.execute(of_slots.distinct())}
+        found = connection.execute(_NEWEST_OF_SLOTS, {"slots": slots})
+        newest = {slot: first for slot, first in found}
     return [_as_dict(r, newest.get(r["slot"])) for r in rows]
 
 
@@ -689,7 +697,7 @@ def list_page(
     c = clusters.get_cluster(session, actor, f.cluster) if f.cluster else None
     p = clusters.get_project(session, actor, f.project, c) if f.project else None
     counted = _filtered(session, actor, f, c, p, select(func.count()).select_from(Credential))
-    total = session.scalar(counted) or 0
+    total = session.connection().scalar(counted) or 0
     stmt = paging.seek(_filtered(session, actor, f, c, p, _LISTING), _ORDER, at, limit)
     items, after, before = paging.page_of(
         _described(session, stmt if at else stmt.offset(offset)),
