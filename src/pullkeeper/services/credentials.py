@@ -163,17 +163,22 @@ _NEWEST_OF_SLOTS = (
 )
 
 
-def _described(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
-    """The _LISTING statement's rows as metadata: two statements, whatever the row count
-    (through Core: the ORM's result machinery buys nothing for plain columns)."""
-    connection = session.connection()
-    result = connection.execute(stmt)
+def _rows(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """A statement's rows as dicts, through Core: the ORM's result machinery buys nothing for
+    plain columns, and a Row's attributes are slow to read."""
+    session.flush()  # Core reads, unlike the ORM's, do not flush pending writes themselves
+    result = session.connection().execute(stmt)
     keys = list(result.keys())
-    rows = [dict(zip(keys, r, strict=True)) for r in result]
+    return [dict(zip(keys, r, strict=True)) for r in result]
+
+
+def _described(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """The _LISTING statement's rows as metadata: two statements, whatever the row count."""
+    rows = _rows(session, stmt)
     slots = sorted({r["slot"] for r in rows if r["state"] == "active"})
     newest: dict[str, str] = {}
     if slots:
-        found = connection.execute(_NEWEST_OF_SLOTS, {"slots": slots})
+        found = session.connection().execute(_NEWEST_OF_SLOTS, {"slots": slots})
         newest = {slot: first for slot, first in found}
     return [_as_dict(r, newest.get(r["slot"])) for r in rows]
 
@@ -733,8 +738,8 @@ def effective(
     if namespace in excluded:
         covering = and_(covering, Credential.scope != "cluster")
     # Every peer of these is among them (same scope, same namespace reach).
-    rows = session.execute(_ACTIVE.where(covering)).all()
-    live, conflicts = _named_once(r for r in rows if r.newest == r.id)
+    rows = _rows(session, _ACTIVE.where(covering))
+    live, conflicts = _named_once(r for r in rows if r["newest"] == r["id"])
     result: dict[str, Any] = {"cluster": cluster.name, "namespace": namespace, "image": image}
     if image:
         project = session.get(Project, ns.project_id) if ns.project_id else None
@@ -745,8 +750,8 @@ def effective(
             raise Invalid(f"{image!r} is not a valid image reference: {e}", "image") from None
         keyring = Keyring()
         for r in live:
-            keyring.add([(r.server, AuthEntry(r.username, "", r.email))], r.id)
-        by_id = {r.id: r for r in live}
+            keyring.add([(r["server"], AuthEntry(r["username"], "", r["email"]))], r["id"])
+        by_id = {r["id"]: r for r in live}
         ordered = [by_id[m.source] for m in keyring.lookup(repository)]
         result.update(
             pulled=verdict.pulled,
@@ -758,28 +763,31 @@ def effective(
             },
         )
     else:
-        order = {r.id: i for i, r in enumerate(live)}
-        ordered = sorted(live, key=lambda r: (_invert(r.address_key), order[r.id]))
-    result["items"] = [_as_dict(r._asdict(), r.newest) | {"secret_name": r.name} for r in ordered]
+        order = {r["id"]: i for i, r in enumerate(live)}
+        ordered = sorted(live, key=lambda r: (_invert(r["address_key"]), order[r["id"]]))
+    result["items"] = [_as_dict(r, r["newest"]) | {"secret_name": r["name"]} for r in ordered]
     result["conflicts"] = conflicts
     return result
 
 
-def _named_once(rows: Iterable[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+def _named_once(
+    rows: Iterable[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One credential per Secret name, in Secret order; those a narrower scope's name
     shadows, as the sync reports them (core.delivery.desired_state: scope, then id)."""
-    kept: dict[str, Any] = {}
+    kept: dict[str, dict[str, Any]] = {}
     conflicts: list[dict[str, Any]] = []
-    for r in sorted(rows, key=lambda r: (_SCOPE_ORDER[r.scope], r.id)):
-        if r.name in kept:
-            reason = Collision("", r.name, kept[r.name].id, r.id).reason
+    for r in sorted(rows, key=lambda r: (_SCOPE_ORDER[r["scope"]], r["id"])):
+        name = r["name"]
+        if name in kept:
+            reason = Collision("", name, kept[name]["id"], r["id"]).reason
             conflicts.append(
-                {"id": r.id, "name": r.name, "scope": r.scope, "kept": kept[r.name].id}
+                {"id": r["id"], "name": name, "scope": r["scope"], "kept": kept[name]["id"]}
                 | {"reason": reason}
             )
         else:
-            kept[r.name] = r
-    live = sorted(kept.values(), key=lambda r: (_SCOPE_ORDER[r.scope], r.name))
+            kept[name] = r
+    live = sorted(kept.values(), key=lambda r: (_SCOPE_ORDER[r["scope"]], r["name"]))
     return live, conflicts
 
 
