@@ -101,7 +101,7 @@ def keyset_pages(
     else:
         prev_url = with_query(path, **filters, page=back, cursor=page.prev)
     return {
-        "page_no": min(page_no, last),
+        "page_no": page_no,
         "pages": last,
         "prev_url": prev_url,
         "next_url": with_query(path, **filters, page=page_no + 1, cursor=page.next)
