@@ -90,16 +90,38 @@ def _slot_of(
     return f"{cluster_id}/{scope}/{project_id or ''}/{namespace or ''}/{address_key}"
 
 
+def _newest_first(c: type[Credential]) -> tuple[Any, ...]:
+    # Of a slot's active credentials, the newest supersedes the others.
+    return (c.seq.desc(), c.id.desc())
+
+
 def _newest(c: type[Credential] = Credential) -> Any:
-    """The newest active credential of each row's slot, the one that supersedes the others: a
-    window over the rows the statement selects, so right only where those are active and hold
-    every active peer of each (a whole cluster, or what reaches one namespace)."""
-    return func.first_value(c.id).over(partition_by=c.slot, order_by=(c.seq.desc(), c.id.desc()))
+    """The newest active credential of each row's slot: a window over the rows the statement
+    selects, so right only where those are active and hold every active peer of each (a whole
+    cluster, or what reaches one namespace)."""
+    return func.first_value(c.id).over(partition_by=c.slot, order_by=_newest_first(c))
 
 
-_peer = aliased(Credential)
-# Every slot's newest: computed once per statement, not once per row.
-_WINNERS = select(_newest(_peer)).where(_peer.state == "active")
+_peer, _shared_peer = aliased(Credential), aliased(Credential)
+# Only a slot with two active credentials or more has one superseded: ranking just those
+# slots' credentials, once per statement (not once per row), finds every superseded one.
+_SHARED = (
+    select(_shared_peer.slot)
+    .where(_shared_peer.state == "active")
+    .group_by(_shared_peer.slot)
+    .having(func.count() > 1)
+)
+_RANKED = (
+    select(
+        _peer.id,
+        func.row_number()
+        .over(partition_by=_peer.slot, order_by=_newest_first(_peer))
+        .label("rank"),
+    )
+    .where(_peer.state == "active", _peer.slot.in_(_SHARED))
+    .subquery()
+)
+_SUPERSEDED = select(_RANKED.c.id).where(_RANKED.c.rank > 1)
 # Every column but the secret's: listings never load it.
 _COLUMNS = (
     *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
@@ -673,9 +695,9 @@ def _filtered(
         if f.state in STATES:
             stmt = stmt.where(Credential.state == f.state)
         else:
-            wins = Credential.id.in_(_WINNERS)
+            loses = Credential.id.in_(_SUPERSEDED)
             stmt = stmt.where(
-                Credential.state == "active", wins if f.state == "effective" else ~wins
+                Credential.state == "active", ~loses if f.state == "effective" else loses
             )
     if f.q:
         escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -171,6 +171,8 @@ class Credential(_Stamped, _Versioned, Base):
         Index("ix_credentials_scope", "cluster_id", "scope", "project_id", "namespace"),
         # The listing's order, so pages (by keyset above all) are read from the index in order.
         Index("ix_credentials_name_id", "name", "id"),
+        # The slots with more than one active credential, for the superseded filter.
+        Index("ix_credentials_state_slot", "state", "slot"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
