@@ -122,6 +122,7 @@ _RANKED = (
     .subquery()
 )
 _SUPERSEDED = select(_RANKED.c.id).where(_RANKED.c.rank > 1)
+
 # Every column but the secret's: listings never load it.
 _COLUMNS = (
     *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
