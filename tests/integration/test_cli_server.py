@@ -497,6 +497,12 @@ def test_credentials_list_and_show(world: World) -> None:
     page = cli.json(admin, "credential", "list", "--state", "active")
     assert {c["name"] for c in page["items"]} == {"hub", "quay-ro"}
     assert page["total"] == 2
+    names = [c["name"] for c in cli.json(admin, "credential", "list")["items"]]
+    every = cli.json(admin, "credential", "list", "--limit", "1", "--all")
+    assert [c["name"] for c in every["items"]] == names
+    one = cli.json(admin, "credential", "list", "--limit", "1")
+    after = cli.json(admin, "credential", "list", "--limit", "1", "--cursor", one["next"])
+    assert [c["name"] for c in after["items"]] == names[1:2]
     as_yaml = yaml.safe_load(cli.ok(admin, "credential", "show", "quay-ro", "-o", "yaml").stdout)
     assert as_yaml == cli.json(admin, "credential", "show", world.ids["quay-ro"])
     assert "password" not in as_yaml
@@ -818,6 +824,31 @@ def test_audit_listing(world: World) -> None:
     # The trail never holds a secret, and its YAML is the same as its JSON.
     everything = cli.ok(admin, "audit", "--limit", "1000", "-o", "yaml").stdout
     assert yaml.safe_load(everything) == cli.json(admin, "audit", "--limit", "1000")
+
+    # Page by page, by the cursor the page note names, and --all: the same events once each.
+    ids = [e["id"] for e in cli.json(admin, "audit", "--limit", "1000")["items"]]
+    assert len(ids) > 4
+    walked: list[int] = []
+    args = ["audit", "--limit", "2"]
+    while True:
+        result = cli.ok(admin, *args, "-o", "json")
+        walked += [e["id"] for e in result.json()["items"]]
+        cursor = result.json()["next"]
+        if cursor is None:
+            break
+        args = ["audit", "--limit", "2", "--cursor", cursor]
+    assert walked == ids
+    every = cli.json(admin, "audit", "--limit", "2", "--all")
+    assert ([e["id"] for e in every["items"]], every["next"]) == (ids, None)
+    first = cli.ok(admin, "audit", "--limit", "2")
+    note = first.stderr.strip()
+    assert note.startswith(f"(1-2 of {len(ids)}; --cursor ") and note.endswith(
+        " shows the next, --all every one)"
+    )
+    rest = cli.ok(admin, "audit", "--limit", "2", "--cursor", note.split()[4]).stdout.splitlines()
+    assert len(rest) == 3  # the heading and the next two
+    line = cli.fails(admin, "audit", "--cursor", "nonsense")
+    assert "cursor" in line and "leave cursor out" in line
 
 
 # --------------------------------------------------------------------------- logout and errors

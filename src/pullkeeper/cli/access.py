@@ -196,6 +196,14 @@ def _object(e: dict[str, Any]) -> str:
 @click.option("--since", metavar="ISO", help="Only from this moment: 2024-05-01 or an ISO time.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--cursor",
+    metavar="CURSOR",
+    help="Start after the page that printed this cursor (cheaper than --offset deep down).",
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Every page from there on, fetched --limit at a time."
+)
 @output_option
 @with_api
 def audit(
@@ -207,6 +215,8 @@ def audit(
     since: str | None,
     limit: int,
     offset: int,
+    cursor: str | None,
+    every: bool,
     output: str,
 ) -> None:
     """The audit trail, newest first: who did what, when, from where (never a secret).
@@ -228,12 +238,15 @@ def audit(
         "since": since,
         "limit": limit,
         "offset": offset,
+        "cursor": cursor,
     }
-    page = api.get("/audit", params)
+    if cursor and offset:
+        raise CLIError("give --cursor or --offset, not both")
+    page = api.listing("/audit", params, every=every)
     if emit(page, output):
         return
     rows = [
         [when(e["at"]), e["actor"], e["source"], e["action"], _object(e)] for e in page["items"]
     ]
     click.echo(rows_table(["TIME", "USER", "SOURCE", "ACTION", "OBJECT"], rows, "No events."))
-    more_footer(page, offset)
+    more_footer(page, offset, cursor)

@@ -191,6 +191,14 @@ def credential_create(
 @click.option("--name", "name_part", metavar="TEXT", help="Only those whose name contains TEXT.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--cursor",
+    metavar="CURSOR",
+    help="Start after the page that printed this cursor (cheaper than --offset deep down).",
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Every page from there on, fetched --limit at a time."
+)
 @output_option
 @with_api
 def credential_list(
@@ -203,6 +211,8 @@ def credential_list(
     name_part: str | None,
     limit: int,
     offset: int,
+    cursor: str | None,
+    every: bool,
     output: str,
 ) -> None:
     """The credentials you can see (never their secrets)."""
@@ -215,8 +225,11 @@ def credential_list(
         "q": name_part,
         "limit": limit,
         "offset": offset,
+        "cursor": cursor,
     }
-    page = api.get("/credentials", params)
+    if cursor and offset:
+        raise CLIError("give --cursor or --offset, not both")
+    page = api.listing("/credentials", params, every=every)
     if emit(page, output):
         return
     rows = [
@@ -245,7 +258,7 @@ def credential_list(
         "CHECK",
     ]
     click.echo(rows_table(headers, rows, "No credentials."))
-    more_footer(page, offset)
+    more_footer(page, offset, cursor)
 
 
 @credential.command("show")

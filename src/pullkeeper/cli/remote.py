@@ -146,6 +146,20 @@ class Remote:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._json(self.request("GET", path, params=params))
 
+    def listing(self, path: str, params: dict[str, Any], *, every: bool = False) -> Any:
+        """A page of a listing; with `every`, it and all the pages after it as one, each read
+        from the `next` cursor of the one before (so rows neither repeat nor go missing when
+        others are added or removed meanwhile)."""
+        page = self.get(path, params)
+        if not every:
+            return page
+        items = list(page["items"])
+        following = page
+        while following.get("next"):
+            following = self.get(path, params | {"offset": 0, "cursor": following["next"]})
+            items.extend(following["items"])
+        return page | {"items": items, "next": None}
+
     def get_tagged(self, path: str) -> tuple[Any, str | None]:
         """The object and its ETag (None from a server that sends none)."""
         response = self.request("GET", path)

@@ -64,15 +64,16 @@ def details(pairs: Sequence[tuple[str, Any]]) -> str:
     return "\n".join(f"{k + ':':<{width}}{text(v)}".rstrip() for k, v in pairs)
 
 
-def more_footer(page: dict[str, Any], offset: int) -> None:
+def more_footer(page: dict[str, Any], offset: int, cursor: str | None = None) -> None:
     """On stderr, when a list page is not the last: where it is and how to go on."""
-    shown = len(page["items"])
-    if shown and page["total"] > offset + shown:
-        click.echo(
-            f"({offset + 1}-{offset + shown} of {page['total']}; "
-            f"--offset {offset + shown} shows the next)",
-            err=True,
-        )
+    shown, after = len(page["items"]), page.get("next")
+    if not shown or not after:
+        return
+    where = f"{shown}" if cursor else f"{offset + 1}-{offset + shown}"
+    click.echo(
+        f"({where} of {page['total']}; --cursor {after} shows the next, --all every one)",
+        err=True,
+    )
 
 
 def rows_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> str:

@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from pullkeeper.services import paging
 from pullkeeper.services.actor import OWNER, Actor
 from pullkeeper.services.errors import Invalid
 from pullkeeper.store.models import AuditEvent
 
-__all__ = ["query", "record"]
+__all__ = ["page", "query", "record"]
 
 
 def record(
@@ -56,7 +57,10 @@ def _as_dict(e: AuditEvent) -> dict[str, Any]:
     }
 
 
-def query(
+_KEY = (int,)  # the cursor's key: the last event's id
+
+
+def page(
     session: Session,
     actor: Actor,
     *,
@@ -67,8 +71,11 @@ def query(
     since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    """Events the actor may read: all for admins, their own projects' for owners."""
+    cursor: str | None = None,
+) -> paging.Page:
+    """Events the actor may read, newest first: all for admins, their own projects' (and
+    their own) for the others; from the cursor when given (keyset), else from the offset."""
+    at = paging.start(cursor, offset, _KEY)
     stmt: Select[AuditEvent] = select(AuditEvent)
     if not actor.is_admin:
         owned = [p for p, role in actor.projects.items() if role == OWNER]
@@ -93,5 +100,34 @@ def query(
             ) from None
         stmt = stmt.where(AuditEvent.at >= since)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
-    return [_as_dict(e) for e in rows], total
+    stmt = paging.seek(stmt, (AuditEvent.id,), at, limit, descending=True)
+    events = list(session.scalars(stmt if at else stmt.offset(offset)))
+    events, after, before = paging.page_of(events, at, limit, offset, lambda e: (e.id,))
+    return paging.Page([_as_dict(e) for e in events], total, after, before)
+
+
+def query(
+    session: Session,
+    actor: Actor,
+    *,
+    action: str | None = None,
+    actor_name: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page's events and how many match in all (see page)."""
+    found = page(
+        session,
+        actor,
+        action=action,
+        actor_name=actor_name,
+        object_type=object_type,
+        object_id=object_id,
+        since=since,
+        limit=limit,
+        offset=offset,
+    )
+    return found.items, found.total

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pullkeeper.core import dockerconfig, providers, realms
@@ -24,7 +24,7 @@ from pullkeeper.core.go.url import URLError
 from pullkeeper.core.keyring import Keyring, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
-from pullkeeper.services import audit, clusters, policies, preview, versions
+from pullkeeper.services import audit, clusters, paging, policies, preview, versions
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
 from pullkeeper.store.models import Cluster, Credential, Namespace, Project
@@ -90,70 +90,125 @@ def _slot_of(
     return f"{cluster_id}/{scope}/{project_id or ''}/{namespace or ''}/{address_key}"
 
 
-_peer = aliased(Credential)
-# The newest active credential of a row's slot: the one that supersedes the others.
-_NEWEST = (
-    select(_peer.id)
-    .where(_peer.slot == Credential.slot, _peer.state == "active")
-    .order_by(_peer.seq.desc(), _peer.id.desc())
-    .limit(1)
-    .correlate(Credential)
-    .scalar_subquery()
+def _newest_first(c: type[Credential]) -> tuple[Any, ...]:
+    # Of a slot's active credentials, the newest supersedes the others.
+    return (c.seq.desc(), c.id.desc())
+
+
+def _newest(c: type[Credential] = Credential) -> Any:
+    """The newest active credential of each row's slot: a window over the rows the statement
+    selects, so right only where those are active and hold every active peer of each (a whole
+    cluster, or what reaches one namespace)."""
+    return func.first_value(c.id).over(partition_by=c.slot, order_by=_newest_first(c))
+
+
+_peer, _shared_peer = aliased(Credential), aliased(Credential)
+# Only a slot with two active credentials or more has one superseded: ranking just those
+# slots' credentials, once per statement (not once per row), finds every superseded one.
+_SHARED = (
+    select(_shared_peer.slot)
+    .where(_shared_peer.state == "active")
+    .group_by(_shared_peer.slot)
+    .having(func.count() > 1)
 )
-# Every column but the secret's: listings never load it.
-_LISTING = (
+_RANKED = (
     select(
-        *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
-        Cluster.name.label("cluster"),
-        Project.name.label("project"),
-        _NEWEST.label("newest"),
+        _peer.id,
+        func.row_number()
+        .over(partition_by=_peer.slot, order_by=_newest_first(_peer))
+        .label("rank"),
     )
+    .where(_peer.state == "active", _peer.slot.in_(_SHARED))
+    .subquery()
+)
+_SUPERSEDED = select(_RANKED.c.id).where(_RANKED.c.rank > 1)
+
+# Every column but the secret's: listings never load it.
+_COLUMNS = (
+    *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
+    Cluster.name.label("cluster"),
+    Project.name.label("project"),
+)
+_LISTING = (
+    select(*_COLUMNS)
     .join(Cluster, Cluster.id == Credential.cluster_id)
     .outerjoin(Project, Project.id == Credential.project_id)
 )
+# Active credentials with their slot's newest, for sets closed under peers (see _newest).
+_ACTIVE = _LISTING.add_columns(_newest().label("newest")).where(Credential.state == "active")
 
 
-def _as_dict(row: Any) -> dict[str, Any]:
-    """A credential's metadata from a _LISTING row; the secret is never part of it."""
-    active = row.state == "active"
-    superseded_by = row.newest if active and row.newest != row.id else None
+def _as_dict(row: dict[str, Any], newest: str | None) -> dict[str, Any]:
+    """A credential's metadata from a _LISTING row (as a dict: a Row's attributes are slow to
+    read) and its slot's newest active credential; the secret is never part of it."""
+    active = row["state"] == "active"
+    superseded_by = newest if active and newest != row["id"] else None
+    checked_at = row["checked_at"]
     return {
-        "id": row.id,
-        "name": row.name,
-        "cluster_id": row.cluster_id,
-        "cluster": row.cluster,
-        "scope": row.scope,
-        "project_id": row.project_id,
-        "project": row.project,
-        "namespace": row.namespace,
-        "provider": row.provider,
-        "server": row.server,
-        "username": row.username,
-        "email": row.email,
-        "description": row.description,
-        "state": row.state,
-        "adopt": row.adopt,
-        "token_hosts": list(row.token_hosts or ()),
+        "id": row["id"],
+        "name": row["name"],
+        "cluster_id": row["cluster_id"],
+        "cluster": row["cluster"],
+        "scope": row["scope"],
+        "project_id": row["project_id"],
+        "project": row["project"],
+        "namespace": row["namespace"],
+        "provider": row["provider"],
+        "server": row["server"],
+        "username": row["username"],
+        "email": row["email"],
+        "description": row["description"],
+        "state": row["state"],
+        "adopt": row["adopt"],
+        "token_hosts": list(row["token_hosts"] or ()),
         "superseded_by": superseded_by,
         "effective": active and superseded_by is None,
-        "created_at": row.created_at.isoformat(),
-        "created_by": row.created_by,
-        "updated_at": row.updated_at.isoformat(),
-        "updated_by": row.updated_by,
+        "created_at": row["created_at"].isoformat(),
+        "created_by": row["created_by"],
+        "updated_at": row["updated_at"].isoformat(),
+        "updated_by": row["updated_by"],
         "last_check": None
-        if row.check_status is None
+        if row["check_status"] is None
         else {
-            "status": row.check_status,
-            "cause": row.check_cause,
-            "message": row.check_message,
-            "at": row.checked_at.isoformat() if row.checked_at else None,
+            "status": row["check_status"],
+            "cause": row["check_cause"],
+            "message": row["check_message"],
+            "at": checked_at.isoformat() if checked_at else None,
         },
     }
 
 
+# The newest active credential of each of some slots, found in one statement.
+_NEWEST_OF_SLOTS = (
+    select(Credential.slot, _newest())
+    .where(Credential.state == "active", Credential.slot.in_(bindparam("slots", expanding=True)))
+    .distinct()
+)
+
+
+def _rows(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """A statement's rows as dicts, through Core: the ORM's result machinery buys nothing for
+    plain columns, and a Row's attributes are slow to read."""
+    session.flush()  # Core reads, unlike the ORM's, do not flush pending writes themselves
+    result = session.connection().execute(stmt)
+    keys = list(result.keys())
+    return [dict(zip(keys, r, strict=True)) for r in result]
+
+
+def _described(session: Session, stmt: Select[Any]) -> list[dict[str, Any]]:
+    """The _LISTING statement's rows as metadata: two statements, whatever the row count."""
+    rows = _rows(session, stmt)
+    slots = sorted({r["slot"] for r in rows if r["state"] == "active"})
+    newest: dict[str, str] = {}
+    if slots:
+        found = session.connection().execute(_NEWEST_OF_SLOTS, {"slots": slots})
+        newest = {slot: first for slot, first in found}
+    return [_as_dict(r, newest.get(r["slot"])) for r in rows]
+
+
 def describe(session: Session, cred: Credential) -> dict[str, Any]:
-    row = session.execute(_LISTING.where(Credential.id == cred.id)).one()
-    return _as_dict(row)
+    (described,) = _described(session, _LISTING.where(Credential.id == cred.id))
+    return described
 
 
 def _visibility(actor: Actor) -> ColumnElement[bool] | None:
@@ -641,9 +696,9 @@ def _filtered(
         if f.state in STATES:
             stmt = stmt.where(Credential.state == f.state)
         else:
-            wins = Credential.id == _NEWEST
+            loses = Credential.id.in_(_SUPERSEDED)
             stmt = stmt.where(
-                Credential.state == "active", wins if f.state == "effective" else ~wins
+                Credential.state == "active", ~loses if f.state == "effective" else loses
             )
     if f.q:
         escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -651,16 +706,35 @@ def _filtered(
     return stmt
 
 
+_ORDER = (Credential.name, Credential.id)  # total: ids are unique
+_KEY = (str, str)  # the cursor's key: the last row's name and id
+
+
 def list_page(
-    session: Session, actor: Actor, f: Filters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+    session: Session,
+    actor: Actor,
+    f: Filters,
+    limit: int,
+    offset: int = 0,
+    *,
+    cursor: str | None = None,
+) -> paging.Page:
+    """A page of the credentials the actor sees through the filters, by name (then id): from
+    the cursor, when given (keyset: as cheap deep down as on top), else from the offset."""
+    at = paging.start(cursor, offset, _KEY)
     c = clusters.get_cluster(session, actor, f.cluster) if f.cluster else None
     p = clusters.get_project(session, actor, f.project, c) if f.project else None
     counted = _filtered(session, actor, f, c, p, select(func.count()).select_from(Credential))
-    total = session.scalar(counted) or 0
-    page = _filtered(session, actor, f, c, p, _LISTING).order_by(Credential.name, Credential.id)
-    rows = session.execute(page.limit(limit).offset(offset)).all()
-    return [_as_dict(r) for r in rows], total
+    total = session.connection().scalar(counted) or 0
+    stmt = paging.seek(_filtered(session, actor, f, c, p, _LISTING), _ORDER, at, limit)
+    items, after, before = paging.page_of(
+        _described(session, stmt if at else stmt.offset(offset)),
+        at,
+        limit,
+        0 if at else offset,
+        lambda item: (item["name"], item["id"]),
+    )
+    return paging.Page(items, total, after, before)
 
 
 def effective(
@@ -686,9 +760,9 @@ def effective(
     covering = _covering(cluster.id, namespace, ns.project_id)
     if namespace in excluded:
         covering = and_(covering, Credential.scope != "cluster")
-    rows = session.execute(_LISTING.where(covering, Credential.state == "active")).all()
     # Every peer of these is among them (same scope, same namespace reach).
-    live, conflicts = _named_once(r for r in rows if r.newest == r.id)
+    rows = _rows(session, _ACTIVE.where(covering))
+    live, conflicts = _named_once(r for r in rows if r["newest"] == r["id"])
     result: dict[str, Any] = {"cluster": cluster.name, "namespace": namespace, "image": image}
     if image:
         project = session.get(Project, ns.project_id) if ns.project_id else None
@@ -699,8 +773,8 @@ def effective(
             raise Invalid(f"{image!r} is not a valid image reference: {e}", "image") from None
         keyring = Keyring()
         for r in live:
-            keyring.add([(r.server, AuthEntry(r.username, "", r.email))], r.id)
-        by_id = {r.id: r for r in live}
+            keyring.add([(r["server"], AuthEntry(r["username"], "", r["email"]))], r["id"])
+        by_id = {r["id"]: r for r in live}
         ordered = [by_id[m.source] for m in keyring.lookup(repository)]
         result.update(
             pulled=verdict.pulled,
@@ -712,37 +786,38 @@ def effective(
             },
         )
     else:
-        order = {r.id: i for i, r in enumerate(live)}
-        ordered = sorted(live, key=lambda r: (_invert(r.address_key), order[r.id]))
-    result["items"] = [_as_dict(r) | {"secret_name": r.name} for r in ordered]
+        order = {r["id"]: i for i, r in enumerate(live)}
+        ordered = sorted(live, key=lambda r: (_invert(r["address_key"]), order[r["id"]]))
+    result["items"] = [_as_dict(r, r["newest"]) | {"secret_name": r["name"]} for r in ordered]
     result["conflicts"] = conflicts
     return result
 
 
-def _named_once(rows: Iterable[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+def _named_once(
+    rows: Iterable[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One credential per Secret name, in Secret order; those a narrower scope's name
     shadows, as the sync reports them (core.delivery.desired_state: scope, then id)."""
-    kept: dict[str, Any] = {}
+    kept: dict[str, dict[str, Any]] = {}
     conflicts: list[dict[str, Any]] = []
-    for r in sorted(rows, key=lambda r: (_SCOPE_ORDER[r.scope], r.id)):
-        if r.name in kept:
-            reason = Collision("", r.name, kept[r.name].id, r.id).reason
+    for r in sorted(rows, key=lambda r: (_SCOPE_ORDER[r["scope"]], r["id"])):
+        name = r["name"]
+        if name in kept:
+            reason = Collision("", name, kept[name]["id"], r["id"]).reason
             conflicts.append(
-                {"id": r.id, "name": r.name, "scope": r.scope, "kept": kept[r.name].id}
+                {"id": r["id"], "name": name, "scope": r["scope"], "kept": kept[name]["id"]}
                 | {"reason": reason}
             )
         else:
-            kept[r.name] = r
-    live = sorted(kept.values(), key=lambda r: (_SCOPE_ORDER[r.scope], r.name))
+            kept[name] = r
+    live = sorted(kept.values(), key=lambda r: (_SCOPE_ORDER[r["scope"]], r["name"]))
     return live, conflicts
 
 
 def effective_rows(session: Session, cluster_id: str, *where: ColumnElement[bool]) -> list[Any]:
-    """Every active credential of a cluster (of those `where` narrows it to, e.g. one scope)
-    that no newer one supersedes (listing rows)."""
-    rows = session.execute(
-        _LISTING.where(Credential.cluster_id == cluster_id, Credential.state == "active", *where)
-    ).all()
+    """Every active credential of a cluster (of those `where` narrows it to: one scope at
+    least, as a slot never spans two) that no newer one supersedes (listing rows)."""
+    rows = session.execute(_ACTIVE.where(Credential.cluster_id == cluster_id, *where)).all()
     return [r for r in rows if r.newest == r.id]
 
 

@@ -170,10 +170,14 @@ class Credential(_Stamped, _Versioned, Base):
     __tablename__ = "credentials"
     __table_args__ = (
         Index("ix_credentials_scope", "cluster_id", "scope", "project_id", "namespace"),
+        # The listing's order, so pages (by keyset above all) are read from the index in order.
+        Index("ix_credentials_name_id", "name", "id"),
+        # The slots with more than one active credential, for the superseded filter.
+        Index("ix_credentials_state_slot", "state", "slot"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
-    name: Mapped[str] = mapped_column(String(253), index=True)
+    name: Mapped[str] = mapped_column(String(253))
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     # "namespace", "project" or "cluster".
     scope: Mapped[str] = mapped_column(String(16))

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
-from pullkeeper.services import audit, checks, clusters, sync
+from pullkeeper.services import audit, checks, clusters, paging, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, pages, see_other
+from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -81,8 +81,11 @@ def list_page(
     state: Annotated[str, Query(max_length=16)] = "",
     q: Annotated[str, Query(max_length=253)] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
+    cursor: Annotated[str, Query(max_length=2048)] = "",
     deleted: str = "",
 ) -> Response:
+    """Registries by name, PAGE_SIZE at a time: the Next and Previous links carry a cursor
+    (keyset paging); a bare ?page=N (an older link) still answers, by offset."""
     web = session.required(request)
     server = session.server_of(request)
     actor = web.actor
@@ -95,16 +98,17 @@ def list_page(
         "q": q,
     }
     error = ""
-    items: list[dict[str, Any]] = []
-    total = 0
+    found = paging.Page([], 0, None, None)
+    offset = 0 if cursor else (page_no - 1) * PAGE_SIZE
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.list_projects(s, actor)
         try:
             f = svc.Filters(**{k: v or None for k, v in filters.items()})
-            items, total = svc.list_page(s, actor, f, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
+            found = svc.list_page(s, actor, f, PAGE_SIZE, offset, cursor=cursor or None)
         except ServiceError as e:
             error = e.message
+    items = found.items
     for item in items:
         item["state_word"] = state_of(item)
         item["scope_word"] = scope_of(item)
@@ -116,11 +120,11 @@ def list_page(
         "credentials.html",
         web,
         items=items,
-        total=total,
+        total=found.total,
         error=error,
         filters=filters,
         filtered=any(filters.values()),
-        **pages("/credentials", filters, page_no, total, PAGE_SIZE),
+        **keyset_pages("/credentials", filters, page_no, found, PAGE_SIZE),
         clusters=known_clusters,
         projects=known_projects,
         providers=PROVIDERS.values(),

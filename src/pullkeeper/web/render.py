@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pullkeeper import __version__
 from pullkeeper.services.errors import ServiceError
+from pullkeeper.services.paging import Page
 from pullkeeper.web.session import LoginRequired, WebSession, optional
 
 HERE = Path(__file__).parent
@@ -83,6 +84,29 @@ def pages(
         "pages": last,
         "prev_url": with_query(path, **filters, page=page_no - 1) if page_no > 1 else "",
         "next_url": with_query(path, **filters, page=page_no + 1) if page_no < last else "",
+    }
+
+
+def keyset_pages(
+    path: str, filters: dict[str, str], page_no: int, page: Page, size: int
+) -> dict[str, Any]:
+    """As pages(), for a listing read by cursor: the links carry the next or previous page's
+    cursor (and its number, to show), so a page deep down costs what the first one does."""
+    last = max(1, -(-page.total // size))
+    back = page_no - 1
+    if not page.prev:
+        prev_url = ""
+    elif back <= 1:  # the first page needs no cursor
+        prev_url = with_query(path, **filters)
+    else:
+        prev_url = with_query(path, **filters, page=back, cursor=page.prev)
+    return {
+        "page_no": page_no,
+        "pages": last,
+        "prev_url": prev_url,
+        "next_url": with_query(path, **filters, page=page_no + 1, cursor=page.next)
+        if page.next
+        else "",
     }
 
 

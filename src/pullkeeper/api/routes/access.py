@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 
 from pullkeeper.api.deps import ActorDep, ServerDep, source
+from pullkeeper.api.listing import listing
 from pullkeeper.services import audit, auth, clusters
 from pullkeeper.services.schemas import LoginIn, MemberIn, PasswordIn, TokenIn, UserIn
 
@@ -118,7 +119,7 @@ def remove_member(project: str, user: str, actor: ActorDep, server: ServerDep) -
     return Response(status_code=204)
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=dict[str, Any])
 def list_audit(
     actor: ActorDep,
     server: ServerDep,
@@ -128,10 +129,15 @@ def list_audit(
     object_id: str | None = None,
     since: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=10**9),
-) -> dict[str, Any]:
+    offset: int = Query(0, ge=0, le=10**9, description="Events to skip; cursor is cheaper."),
+    cursor: str | None = Query(
+        None, max_length=256, description="The `next` or `prev` of an earlier answer."
+    ),
+) -> Response:
+    """Audit events, newest first. `next` is the cursor of the page after this one (null on
+    the last page), `prev` of the page before it."""
     with server.reading() as session:
-        items, total = audit.query(
+        found = audit.page(
             session,
             actor,
             action=action,
@@ -141,5 +147,6 @@ def list_audit(
             since=since,
             limit=limit,
             offset=offset,
+            cursor=cursor,
         )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return listing(found, limit, offset)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
+from pullkeeper.api.listing import listing
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.services import clusters, sync
 from pullkeeper.services import credentials as svc
@@ -19,7 +21,7 @@ from pullkeeper.services.server import Server
 router = APIRouter(tags=["credentials"])
 
 
-@router.get("/credentials")
+@router.get("/credentials", response_model=dict[str, Any])
 def list_credentials(
     actor: ActorDep,
     server: ServerDep,
@@ -34,12 +36,17 @@ def list_credentials(
     ),
     q: str | None = Query(None, max_length=253, description="Part of the name."),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=10**9),
-) -> dict[str, Any]:
+    offset: int = Query(0, ge=0, le=10**9, description="Rows to skip; cursor is cheaper."),
+    cursor: str | None = Query(
+        None, max_length=2048, description="The `next` or `prev` of an earlier answer."
+    ),
+) -> Response:
+    """Credentials by name (then id). `next` is the cursor of the page after this one (null
+    on the last page), `prev` of the page before it."""
     f = svc.Filters(cluster, project, namespace, provider, state, q)
     with server.reading() as session:
-        items, total = svc.list_page(session, actor, f, limit, offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+        page = svc.list_page(session, actor, f, limit, offset, cursor=cursor)
+    return listing(page, limit, offset)
 
 
 @router.post("/credentials", status_code=201, responses=conditional.CREATE)
@@ -148,7 +155,7 @@ def credential_status(credential_id: str, actor: ActorDep, server: ServerDep) ->
         return sync.status_of(server, cred)
 
 
-@router.get("/namespaces/{namespace}/effective-credentials")
+@router.get("/namespaces/{namespace}/effective-credentials", response_model=dict[str, Any])
 def effective_credentials(
     namespace: str,
     actor: ActorDep,
@@ -157,8 +164,8 @@ def effective_credentials(
     image: str | None = Query(
         None, max_length=1024, description="Only what the kubelet would try for this image."
     ),
-) -> dict[str, Any]:
+) -> Response:
     with server.reading() as session:
         c = clusters.get_cluster(session, actor, cluster)
         excluded = server.settings.sync_excluded_namespaces
-        return svc.effective(session, actor, c, namespace, image, excluded)
+        return JSONResponse(svc.effective(session, actor, c, namespace, image, excluded))
