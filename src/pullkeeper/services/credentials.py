@@ -9,7 +9,7 @@ would land in the same namespace, since it becomes the Secret's name there.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,8 +97,8 @@ def _newest_first(c: type[Credential]) -> tuple[Any, ...]:
 
 def _newest(c: type[Credential] = Credential) -> Any:
     """The newest active credential of each row's slot: a window over the rows the statement
-    selects, so right only where those are active and hold every active peer of each (a whole
-    cluster, or what reaches one namespace)."""
+    selects, so right only where those are active and hold every active peer of each (every
+    active credential of some slots)."""
     return func.first_value(c.id).over(partition_by=c.slot, order_by=_newest_first(c))
 
 
@@ -134,8 +134,20 @@ _LISTING = (
     .join(Cluster, Cluster.id == Credential.cluster_id)
     .outerjoin(Project, Project.id == Credential.project_id)
 )
-# Active credentials with their slot's newest, for sets closed under peers (see _newest).
-_ACTIVE = _LISTING.add_columns(_newest().label("newest")).where(Credential.state == "active")
+_ACTIVE = _LISTING.where(Credential.state == "active")
+
+
+def _newest_ids(rows: Iterable[Mapping[Any, Any]]) -> set[str]:
+    """The newest credential of each slot among active rows that hold every active peer of
+    theirs (a whole cluster, a scope, what reaches a namespace). Found here, not by a window
+    in the statement: SQLite would then read the rows in slot order, through every active
+    credential, instead of finding the few that match through the scope index."""
+    newest: dict[str, tuple[int, str]] = {}
+    for r in rows:
+        rank, slot = (r["seq"], r["id"]), r["slot"]
+        if slot not in newest or rank > newest[slot]:
+            newest[slot] = rank
+    return {credential_id for _, credential_id in newest.values()}
 
 
 def _as_dict(row: dict[str, Any], newest: str | None) -> dict[str, Any]:
@@ -762,7 +774,8 @@ def effective(
         covering = and_(covering, Credential.scope != "cluster")
     # Every peer of these is among them (same scope, same namespace reach).
     rows = _rows(session, _ACTIVE.where(covering))
-    live, conflicts = _named_once(r for r in rows if r["newest"] == r["id"])
+    newest = _newest_ids(rows)
+    live, conflicts = _named_once(r for r in rows if r["id"] in newest)
     result: dict[str, Any] = {"cluster": cluster.name, "namespace": namespace, "image": image}
     if image:
         project = session.get(Project, ns.project_id) if ns.project_id else None
@@ -788,7 +801,7 @@ def effective(
     else:
         order = {r["id"]: i for i, r in enumerate(live)}
         ordered = sorted(live, key=lambda r: (_invert(r["address_key"]), order[r["id"]]))
-    result["items"] = [_as_dict(r, r["newest"]) | {"secret_name": r["name"]} for r in ordered]
+    result["items"] = [_as_dict(r, r["id"]) | {"secret_name": r["name"]} for r in ordered]
     result["conflicts"] = conflicts
     return result
 
@@ -818,7 +831,8 @@ def effective_rows(session: Session, cluster_id: str, *where: ColumnElement[bool
     """Every active credential of a cluster (of those `where` narrows it to: one scope at
     least, as a slot never spans two) that no newer one supersedes (listing rows)."""
     rows = session.execute(_ACTIVE.where(Credential.cluster_id == cluster_id, *where)).all()
-    return [r for r in rows if r.newest == r.id]
+    newest = _newest_ids(r._mapping for r in rows)
+    return [r for r in rows if r.id in newest]
 
 
 def _invert(key: str) -> tuple[int, ...]:
