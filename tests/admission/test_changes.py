@@ -59,7 +59,9 @@ def _ids(server: Server) -> tuple[str, str]:
         return cred.cluster_id, cred.id
 
 
-def test_an_audit_row_alone_notifies_nobody_and_rebuilds_nothing(server: Server) -> None:
+def test_an_audit_row_or_a_check_result_wakes_neither_the_index_nor_the_sync(
+    server: Server,
+) -> None:
     heard = Heard()
     index = admission_index.Index(server, 1.0)
     index.refresh()
@@ -78,7 +80,9 @@ def test_an_audit_row_alone_notifies_nobody_and_rebuilds_nothing(server: Server)
         )
         # The sync's cluster loops poll this revision: unmoved, they reload nothing.
         assert discovery.revision(session) == revision
-    # A credential's check result, and a rolled-back change: nothing either.
+    assert heard.calls == []
+    # A credential's check result is heard as what it is, a "check" (listings show it),
+    # which neither the index nor the sync reads; a rolled-back change: nothing.
     cid, cred_id = _ids(server)
     with server.transaction() as session:
         session.execute(
@@ -91,7 +95,9 @@ def test_an_audit_row_alone_notifies_nobody_and_rebuilds_nothing(server: Server)
             session, SYSTEM, clusters.get_cluster(session, SYSTEM, cid), "x", None
         )
         raise Invalid("refused")
-    assert heard.calls == []
+    assert heard.calls == [{Change(changes.CHECK)}]
+    with server.reading() as session:
+        assert discovery.revision(session) == revision  # the sync's loops reload nothing
     assert not index._changed.is_set() and not manager._changed.is_set()
     index.refresh()
     assert (index.builds, index.updates) == (1, 0)

@@ -7,15 +7,16 @@ values already, so that buys nothing and costs a good part of the request.
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import Response
 
 from pullkeeper.services.paging import Page
 
-__all__ = ["listing"]
+__all__ = ["encoded", "listing", "page_body"]
 
 
-def listing(page: Page, limit: int, offset: int) -> JSONResponse:
-    return JSONResponse(
+def page_body(page: Page, limit: int, offset: int) -> bytes:
+    return orjson.dumps(
         {
             "items": page.items,
             "total": page.total,
@@ -25,3 +26,12 @@ def listing(page: Page, limit: int, offset: int) -> JSONResponse:
             "prev": page.prev,
         }
     )
+
+
+def encoded(body: bytes) -> Response:
+    """An answer encoded already (a page, or one kept by the read cache)."""
+    return Response(body, media_type="application/json")
+
+
+def listing(page: Page, limit: int, offset: int) -> Response:
+    return encoded(page_body(page, limit, offset))

@@ -15,6 +15,7 @@ from pullkeeper.files import write_atomic
 from pullkeeper.services import auth, credentials, keys
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
+from pullkeeper.services.read_cache import ReadCache
 from pullkeeper.services.server_slots import RunningAdmission, RunningSync
 from pullkeeper.settings import Settings
 from pullkeeper.store import changes, db
@@ -63,6 +64,7 @@ class Server:
         self.egress = settings.egress  # where registry requests may connect
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
+        self.reads = ReadCache()  # listings' answers, until the store changes
         # Told what each committed write transaction changed (store/changes.py), when it
         # changed anything: the sync looks at once instead of polling, the index updates.
         self.on_change: list[Callable[[Set[Change]], None]] = []

@@ -10,7 +10,9 @@ How they are found (`track`, on a session factory): after each flush the new, di
 deleted objects of the tracked tables, and on each ORM `update()`/`delete()`/`insert()`
 statement its table. Writes of the tables not listed here (the audit trail, login
 failures, checks, leases, the sync's statuses, keys) are no change; nor is a write that
-only touches bookkeeping columns (a credential's last check, who and when updated it).
+only touches bookkeeping columns (who and when updated it), except a credential's: that
+is a "check" change (its last check's result, shown in listings), which neither the
+admission index nor the sync reads.
 
 How they travel: before the commit, the transaction's changes are written to the
 change_log table, in the same transaction; after the commit they are the session's
@@ -24,7 +26,7 @@ in order and a reader at id N never later sees a row below N appear.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +37,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from pullkeeper.store.models import ChangeLogEntry, utcnow
 
 __all__ = [
+    "CHECK",
     "INDEX_KINDS",
     "KEPT",
     "KINDS",
@@ -62,7 +65,9 @@ _KINDS = {
     "users": "user",
     "api_tokens": "token",
 }
-KINDS = frozenset(_KINDS.values())
+# A credential write of bookkeeping columns only: its last check's result, mostly.
+CHECK = "check"
+KINDS = frozenset(_KINDS.values()) | {CHECK}
 # What the admission index and the sync's desired state are made of.
 INDEX_KINDS = frozenset({"cluster", "project", "namespace", "credential", "policy"})
 SYNC_KINDS = INDEX_KINDS
@@ -115,7 +120,7 @@ def _of_object(obj: Any, kind: str, *, dirty: bool) -> list[Change]:
         return [_of_values(kind, now, key)]
     changed = {a.key for a in state.attrs if a.history.has_changes()}
     if not changed - _BOOKKEEPING:
-        return []
+        return [_bookkept(kind, now, key)] if kind == "credential" else []
     # The row as it was, too: a namespace moved or renamed changes where it was.
     before = dict(now)
     for name in changed:
@@ -123,6 +128,12 @@ def _of_object(obj: Any, kind: str, *, dirty: bool) -> list[Change]:
         if deleted:
             before[name] = deleted[0]
     return [_of_values(kind, now, key), _of_values(kind, before, key)]
+
+
+def _bookkept(kind: str, v: dict[str, Any], key: Any) -> Change:
+    """A credential's bookkeeping write, where the credential is."""
+    where = _of_values(kind, v, key)
+    return Change(CHECK, where.cluster_id, where.project_id, where.namespace)
 
 
 def _pending(session: Session) -> set[Change]:
@@ -161,6 +172,8 @@ def _on_execute(state: ORMExecuteState) -> None:
     if state.is_update:
         columns = _set_columns(state)
         if columns is not None and not columns - _BOOKKEEPING:
+            if kind == "credential":
+                _pending(state.session).add(Change(CHECK))
             return
     # Which rows a bulk statement reaches is not known here: anything of the kind.
     _pending(state.session).add(Change(kind))
@@ -231,9 +244,16 @@ def prune(session: Session, before: datetime) -> None:
     )
 
 
-def newest(session: Session) -> int:
-    """The log's newest id (0: none yet): the revision a full read of the store includes."""
-    return int(session.scalar(select(func.max(ChangeLogEntry.id))) or 0)
+def newest(session: Session, kinds: Set[str] | None = None) -> int:
+    """The log's newest id (0: none yet), of these kinds when given: the revision a full
+    read of the store (of what those kinds cover) includes."""
+    stmt = _NEWEST if kinds is None else _NEWEST.where(ChangeLogEntry.kind.in_(sorted(kinds)))
+    # Through Core: the ORM's execution costs several times the query itself, on every read
+    # the read cache answers.
+    return int(session.connection().scalar(stmt) or 0)
+
+
+_NEWEST = select(func.max(ChangeLogEntry.id))
 
 
 def missed(session: Session, revision: int) -> bool:

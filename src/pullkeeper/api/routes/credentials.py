@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.listing import listing
+from pullkeeper.api.listing import encoded, page_body
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.services import clusters, sync
 from pullkeeper.services import credentials as svc
@@ -45,8 +46,16 @@ def list_credentials(
     on the last page), `prev` of the page before it."""
     f = svc.Filters(cluster, project, namespace, provider, state, q)
     with server.reading() as session:
-        page = svc.list_page(session, actor, f, limit, offset, cursor=cursor)
-    return listing(page, limit, offset)
+        return encoded(
+            server.reads.answer(
+                session,
+                actor,
+                ("credentials", f, limit, offset, cursor),
+                lambda: page_body(
+                    svc.list_page(session, actor, f, limit, offset, cursor=cursor), limit, offset
+                ),
+            )
+        )
 
 
 @router.post("/credentials", status_code=201, responses=conditional.CREATE)
@@ -165,7 +174,12 @@ def effective_credentials(
         None, max_length=1024, description="Only what the kubelet would try for this image."
     ),
 ) -> Response:
-    with server.reading() as session:
+    excluded = server.settings.sync_excluded_namespaces
+
+    def effective(session: Session) -> bytes:
         c = clusters.get_cluster(session, actor, cluster)
-        excluded = server.settings.sync_excluded_namespaces
-        return JSONResponse(svc.effective(session, actor, c, namespace, image, excluded))
+        return orjson.dumps(svc.effective(session, actor, c, namespace, image, excluded))
+
+    with server.reading() as session:
+        question = ("effective", namespace, cluster, image)
+        return encoded(server.reads.answer(session, actor, question, lambda: effective(session)))

@@ -23,8 +23,9 @@ _SYNC = Actor(user_id="", username="sync", is_admin=True, source="sync")
 
 
 def revision(session: Session) -> int:
-    """The store's revision: the change log's newest id (an audit row alone is none)."""
-    return changes.newest(session)
+    """The store's revision for the sync: the change log's newest id of the kinds desired
+    state is made of (an audit row or a check's result moves none)."""
+    return changes.newest(session, changes.SYNC_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,115 @@
+"""Listing answers kept until the store changes: asked again with nothing changed, a
+listing reads only the store's revision; after any change a listing can show (a
+credential, its check's result, a project's name, a namespace's project, a role) the
+next answer shows it (SQLite and PostgreSQL, as every server test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, update
+
+from pullkeeper.services.actor import SYSTEM
+from pullkeeper.services.read_cache import ReadCache
+from pullkeeper.store.models import Credential, utcnow
+from tests.server.conftest import Env
+
+LISTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("credentials", {"limit": 50}),
+    ("credentials", {"limit": 50, "project": "web"}),
+    ("namespaces/shop/effective-credentials", {"cluster": "c1"}),
+)
+
+
+@contextmanager
+def _counting(env: Env) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(env.server.db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(env.server.db.engine, "before_cursor_execute", count)
+
+
+def _fleet(env: Env) -> None:
+    env.cluster("c1")
+    env.project("web")
+    env.namespace("shop", "web")
+    env.cred("a", scope="namespace", namespace="shop", server="a.example.com")
+    env.cred("b", scope="project", project="web", server="b.example.com")
+
+
+def test_a_listing_asked_again_reads_only_the_revision(env: Env) -> None:
+    _fleet(env)
+    for path, params in LISTINGS:
+        first = env.admin.ok("GET", path, params=params)
+        with _counting(env) as statements:
+            again = env.admin.ok("GET", path, params=params)
+        assert again == first
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 1 and "change_log" in selects[0], (path, statements)
+
+
+def test_every_change_a_listing_shows_is_shown_at_once(env: Env) -> None:
+    _fleet(env)
+    answers = {path: env.admin.ok("GET", path, params=params) for path, params in LISTINGS}
+    names = {i["name"]: i for i in answers["credentials"]["items"]}
+    assert names["a"]["last_check"] is None
+    # A check's result, written as the checks write it: one bulk statement.
+    with env.server.transaction() as session:
+        session.execute(
+            update(Credential)
+            .where(Credential.id == names["a"]["id"])
+            .values(check_status="ok", checked_at=utcnow())
+        )
+    listed = env.admin.ok("GET", "credentials", params={"limit": 50})["items"]
+    assert {i["name"]: i["last_check"]["status"] for i in listed if i["last_check"]} == {"a": "ok"}
+    assert names["b"]["project"] == "web"
+    # A project renamed, a credential made.
+    env.admin.ok("PATCH", "projects/web", params={"cluster": "c1"}, json={"name": "webshop"})
+    listed = env.admin.ok("GET", "credentials", params={"limit": 50})["items"]
+    assert {i["name"]: i["project"] for i in listed} == {"a": None, "b": "webshop"}
+    env.cred("c", scope="namespace", namespace="shop", server="c.example.com")
+    effective = env.admin.ok(
+        "GET", "namespaces/shop/effective-credentials", params={"cluster": "c1"}
+    )
+    assert {i["name"] for i in effective["items"]} == {"a", "b", "c"}
+
+
+def test_answers_follow_the_askers_rights(env: Env) -> None:
+    _fleet(env)
+    _, token = env.quick_user("mo")
+    mo = env.admin.as_(token)
+    assert mo.ok("GET", "credentials", params={"limit": 50})["items"] == []
+    everything = env.admin.ok("GET", "credentials", params={"limit": 50})["items"]
+    assert len(everything) == 2  # the admin's answer is not the member's, nor theirs his
+    env.member("web", "mo", "member")
+    seen = mo.ok("GET", "credentials", params={"limit": 50})["items"]
+    assert sorted(i["name"] for i in seen) == ["a", "b"]
+
+
+def test_the_cache_keeps_at_most_its_bytes_the_least_recently_used_forgotten(env: Env) -> None:
+    cache = ReadCache(size_bytes=100)
+    made: list[str] = []
+
+    def ask(question: str, size: int = 40) -> bytes:
+        def make() -> bytes:
+            made.append(question)
+            return question.encode().ljust(size, b".")
+
+        with env.server.reading() as session:
+            return cache.answer(session, SYSTEM, question, make)
+
+    ask("a"), ask("b"), ask("a")  # a is used again: b is now the least recent
+    ask("c")  # 120 bytes: b goes
+    ask("a"), ask("c"), ask("b")
+    ask("big", 101)  # larger than the whole cache: answered, never kept
+    ask("big", 101)
+    assert made == ["a", "b", "c", "b", "big", "big"]
+    assert (cache.hits, cache.misses) == (3, 6)
