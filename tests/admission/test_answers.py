@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -92,3 +93,52 @@ def test_a_body_in_pieces_is_read_whole_and_its_size_limited(hook: Hook) -> None
     assert status == 413
     status, doc = _call(hook, [body[:10], b"}"])
     assert status == 400 and doc["error"]["message"].startswith("the body is not JSON: ")
+
+
+class _Sync:
+    """A running sync as the webhook sees it: leading (its statuses in memory) or a follower
+    (they are read from the store); it records the thread each lookup ran on."""
+
+    def __init__(self, leading: bool) -> None:
+        self.leading, self.synced_by = leading, ""
+        self.threads: list[threading.Thread] = []
+
+    @property
+    def statuses(self) -> _Sync:
+        return self
+
+    def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
+        self.threads.append(threading.current_thread())
+        return frozenset()
+
+
+def _sent(hook: Hook, body: bytes) -> list[dict[str, Any]]:
+    """What the listener's application sends for a mutate review, run on this thread's loop."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/admission/mutate/c1", "headers": []}
+    asyncio.run(hook.client.app(scope, receive, send))  # type: ignore[arg-type]
+    return sent
+
+
+def test_a_followers_decision_which_reads_the_store_never_runs_on_the_event_loop(
+    hook: Hook,
+) -> None:
+    hook.cred("robot", server="quay.io")
+    body = json.dumps(review(pod("quay.io/team/app:v1"), namespace="shop")).encode()
+    for leading in (True, False):
+        sync = _Sync(leading)
+        hook.server.sync = sync  # type: ignore[assignment]
+        try:
+            sent = _sent(hook, body)
+        finally:
+            hook.server.sync = None
+        assert sent[0]["status"] == 200 and json.loads(sent[1]["body"])["response"]["patch"]
+        on_loop = [t is threading.main_thread() for t in sync.threads]
+        assert on_loop == [leading], leading  # the leader's statuses are in memory: on the loop

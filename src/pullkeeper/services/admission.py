@@ -304,6 +304,14 @@ class Webhook:
         )
 
     @property
+    def decides_in_memory(self) -> bool:
+        """Whether a decision reads nothing but memory: the index is built, and the Secrets
+        found taken are this replica's own (a follower reads the syncing one's from the
+        store, at most once a poll, which must not be on the event loop)."""
+        manager = self.server.sync
+        return self.index.ready.is_set() and (manager is None or manager.leading)
+
+    @property
     def audit_queued(self) -> int:
         return self.audit.queued
 

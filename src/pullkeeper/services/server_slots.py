@@ -69,6 +69,10 @@ class RunningAdmission(Protocol):
     def index(self) -> AdmissionIndex: ...
 
     @property
+    def decides_in_memory(self) -> bool:
+        """Whether a decision now reads nothing but memory (may run on the event loop)."""
+
+    @property
     def audit_dropped(self) -> int:
         """Audit records not queued: over the namespace's records a minute."""
 

@@ -100,9 +100,10 @@ class AdmissionLayer:
         if hook is None:
             return 503, _error("unavailable", "the webhook is off")
         decide = hook.mutate if webhook == "mutate" else hook.validate
-        if hook.index.ready.is_set():
-            return 200, encode_review(decide(review, cluster))  # in memory: no thread hand-off
-        # Until the index is first built a decision waits for it: never on the event loop.
+        if hook.decides_in_memory:
+            return 200, encode_review(decide(review, cluster))  # no thread hand-off
+        # A decision that waits for the index's first build, or reads the store: never on
+        # the event loop.
         return 200, encode_review(await to_thread.run_sync(decide, review, cluster))
 
 
