@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pullkeeper.cli import session as saved
-from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.common import CLIError, cursor_options, warn
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
@@ -196,14 +196,7 @@ def _object(e: dict[str, Any]) -> str:
 @click.option("--since", metavar="ISO", help="Only from this moment: 2024-05-01 or an ISO time.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
-@click.option(
-    "--cursor",
-    metavar="CURSOR",
-    help="Start after the page that printed this cursor (cheaper than --offset deep down).",
-)
-@click.option(
-    "--all", "every", is_flag=True, help="Every page from there on, fetched --limit at a time."
-)
+@cursor_options
 @output_option
 @with_api
 def audit(

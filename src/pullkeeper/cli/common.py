@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
@@ -20,6 +20,20 @@ output_option = click.option(
     show_default=True,
     help="Output format: readable text, or JSON for machines.",
 )
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def cursor_options(f: _F) -> _F:
+    """--cursor and --all of a listing command (the server's `next` cursors)."""
+    f = click.option(
+        "--all", "every", is_flag=True, help="Every page from there on, fetched --limit at a time."
+    )(f)
+    return click.option(
+        "--cursor",
+        metavar="CURSOR",
+        help="Start after the page that printed this cursor (cheaper than --offset deep down).",
+    )(f)
 
 
 class CLIError(click.ClickException):

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from pullkeeper.cli import editor
-from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.common import CLIError, cursor_options
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
@@ -191,14 +191,7 @@ def credential_create(
 @click.option("--name", "name_part", metavar="TEXT", help="Only those whose name contains TEXT.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
-@click.option(
-    "--cursor",
-    metavar="CURSOR",
-    help="Start after the page that printed this cursor (cheaper than --offset deep down).",
-)
-@click.option(
-    "--all", "every", is_flag=True, help="Every page from there on, fetched --limit at a time."
-)
+@cursor_options
 @output_option
 @with_api
 def credential_list(
