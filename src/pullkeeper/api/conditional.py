@@ -62,7 +62,7 @@ WRITE: dict[int | str, dict[str, Any]] = {
 DELETE: dict[int | str, dict[str, Any]] = {204: {"description": "Deleted."}, **_PRECONDITION}
 
 
-def if_match(
+async def if_match(  # a coroutine: parsing a header needs no thread
     value: Annotated[
         str | None,
         Header(

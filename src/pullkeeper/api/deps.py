@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pullkeeper.services.actor import Actor
@@ -14,7 +15,13 @@ from pullkeeper.services.server import Server
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer pk_...`")
 
 
-def server(request: Request) -> Server:
+# Dependencies that read only memory are coroutines: a plain function would cost a hop to
+# the thread pool and back on every request.
+async def server(request: Request) -> Server:
+    return _server(request)
+
+
+def _server(request: Request) -> Server:
     s: Server = request.app.state.server
     return s
 
@@ -23,13 +30,18 @@ def source(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def current_actor(
+async def current_actor(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("missing API token: send Authorization: Bearer <token>")
-    return server(request).authenticate(creds.credentials, source(request))
+    s, token, where = _server(request), creds.credentials, source(request)
+    # A token seen lately is answered from memory; any other is looked up in the store.
+    actor = s.tokens.get(token, where)
+    if actor is None:
+        actor = await run_in_threadpool(s.authenticate, token, where)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
