@@ -2,15 +2,16 @@
 
 A page of a 10,000-credential listing costs milliseconds of SQL and conversion; the
 same question asked again with nothing changed need not. An answer is kept under the
-change log's newest id (every write a listing can show moves it, a check's result
-included: store/changes.py), the asker's rights (not their name: admins share their
-answers) and the question. A read first reads that id, one indexed query in its own
-read transaction's view, and a kept answer comes back as the bytes it was encoded to.
+change log's newest committed id (every write a listing can show moves it, a check's
+result included: store/changes.py), the asker's rights (not their name: admins share
+their answers) and the question. A read first reads that id, one indexed query on a
+pooled connection and no session, so a change any process committed is seen at once; a
+kept answer comes back as the bytes it was encoded to.
 
-The id is read before the answer is made: an answer is never kept under an id older
-than what it shows, so once a change is committed no reader is given an answer made
-before it. Per process, at most `size_bytes` of answers, the least recently used
-forgotten first (answers under an older id are never asked for again and age out).
+The id is read before the answer is made: an answer may show more than its id says, never
+less, so once a change is committed no reader is given an answer made before it. Per
+process, at most `size_bytes` of answers, the least recently used forgotten first
+(answers under an older id are never asked for again and age out).
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from sqlalchemy.orm import Session
-
 from pullkeeper.services.actor import Actor
-from pullkeeper.store import changes
 
 __all__ = ["ReadCache"]
 
@@ -33,19 +31,18 @@ def _rights(actor: Actor) -> Hashable:
 
 
 class ReadCache:
-    def __init__(self, size_bytes: int = 32 << 20) -> None:
+    def __init__(self, revision: Callable[[], int], size_bytes: int = 32 << 20) -> None:
+        self._revision = revision  # the store's newest committed change
         self.size_bytes = size_bytes
         self.hits = self.misses = 0
         self._kept: OrderedDict[Hashable, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def answer(
-        self, session: Session, actor: Actor, question: Hashable, make: Callable[[], bytes]
-    ) -> bytes:
+    def answer(self, actor: Actor, question: Hashable, make: Callable[[], bytes]) -> bytes:
         """The kept answer to the question for this actor at the store's revision, else the
-        one `make` gives (in the same read transaction), kept."""
-        key = (changes.newest(session), _rights(actor), question)
+        one `make` gives (reading the store after the revision was read), kept."""
+        key = (self._revision(), _rights(actor), question)
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:

@@ -64,7 +64,8 @@ class Server:
         self.egress = settings.egress  # where registry requests may connect
         self.throttle = auth.LoginThrottle(settings.login_attempts_per_minute)
         self.tokens = auth.TokenCache(settings.auth_cache_seconds)
-        self.reads = ReadCache()  # listings' answers, until the store changes
+        # Listings' answers, until the store changes.
+        self.reads = ReadCache(lambda: changes.newest_committed(self.db.engine))
         # Told what each committed write transaction changed (store/changes.py), when it
         # changed anything: the sync looks at once instead of polling, the index updates.
         self.on_change: list[Callable[[Set[Change]], None]] = []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, Field
 
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
@@ -22,40 +22,40 @@ from pullkeeper.services.server import Server
 router = APIRouter(tags=["credentials"])
 
 
-@router.get("/credentials", response_model=dict[str, Any])
-def list_credentials(
-    actor: ActorDep,
-    server: ServerDep,
-    cluster: str | None = None,
-    project: str | None = None,
-    namespace: str | None = None,
-    provider: str | None = None,
-    state: str | None = Query(
+class ListQuery(BaseModel):
+    cluster: str | None = None
+    project: str | None = None
+    namespace: str | None = None
+    provider: str | None = None
+    state: str | None = Field(
         None,
         description="active or inactive (as stored); effective (active and used) or "
         "superseded (active, but a newer one for the same address and scope is used).",
-    ),
-    q: str | None = Query(None, max_length=253, description="Part of the name."),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=10**9, description="Rows to skip; cursor is cheaper."),
-    cursor: str | None = Query(
+    )
+    q: str | None = Field(None, max_length=253, description="Part of the name.")
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10**9, description="Rows to skip; cursor is cheaper.")
+    cursor: str | None = Field(
         None, max_length=2048, description="The `next` or `prev` of an earlier answer."
-    ),
+    )
+
+
+@router.get("/credentials", response_model=dict[str, Any])
+def list_credentials(
+    actor: ActorDep, server: ServerDep, query: Annotated[ListQuery, Query()]
 ) -> Response:
     """Credentials by name (then id). `next` is the cursor of the page after this one (null
     on the last page), `prev` of the page before it."""
-    f = svc.Filters(cluster, project, namespace, provider, state, q)
-    with server.reading() as session:
-        return encoded(
-            server.reads.answer(
-                session,
-                actor,
-                ("credentials", f, limit, offset, cursor),
-                lambda: page_body(
-                    svc.list_page(session, actor, f, limit, offset, cursor=cursor), limit, offset
-                ),
-            )
-        )
+    q = query
+    f = svc.Filters(q.cluster, q.project, q.namespace, q.provider, q.state, q.q)
+    limit, offset, cursor = q.limit, q.offset, q.cursor
+
+    def listing() -> bytes:
+        with server.reading() as session:
+            page = svc.list_page(session, actor, f, limit, offset, cursor=cursor)
+        return page_body(page, limit, offset)
+
+    return encoded(server.reads.answer(actor, ("credentials", f, limit, offset, cursor), listing))
 
 
 @router.post("/credentials", status_code=201, responses=conditional.CREATE)
@@ -176,10 +176,11 @@ def effective_credentials(
 ) -> Response:
     excluded = server.settings.sync_excluded_namespaces
 
-    def effective(session: Session) -> bytes:
-        c = clusters.get_cluster(session, actor, cluster)
-        return orjson.dumps(svc.effective(session, actor, c, namespace, image, excluded))
+    def effective() -> bytes:
+        with server.reading() as session:
+            c = clusters.get_cluster(session, actor, cluster)
+            found = svc.effective(session, actor, c, namespace, image, excluded)
+        return orjson.dumps(found)
 
-    with server.reading() as session:
-        question = ("effective", namespace, cluster, image)
-        return encoded(server.reads.answer(session, actor, question, lambda: effective(session)))
+    question = ("effective", namespace, cluster, image)
+    return encoded(server.reads.answer(actor, question, effective))
