@@ -195,14 +195,15 @@ class Keyring:
         """The credentials the kubelet would try for image (a repository name), in order."""
         keys = self._matching_keys(image)
         if keys:
-            keys.sort(key=_byte_order, reverse=True)
+            keys.sort(key=byte_order, reverse=True)
             return [cred for key in keys for cred in self._creds[key]]
         if is_default_registry_match(image):
             return list(self._creds.get(DEFAULT_REGISTRY_HOST, ()))
         return []
 
 
-def _byte_order(key: str) -> bytes:
+def byte_order(key: str) -> bytes:
+    """A keyring key as the kubelet compares keys: sorted by this, reversed, is its order."""
     return key.encode("utf-8", "surrogateescape")
 
 
@@ -226,7 +227,7 @@ class LayeredKeyring:
                 matched.setdefault(key, []).extend(layer._creds[key])
         if matched:
             return [
-                c for key in sorted(matched, key=_byte_order, reverse=True) for c in matched[key]
+                c for key in sorted(matched, key=byte_order, reverse=True) for c in matched[key]
             ]
         if is_default_registry_match(image):
             return [c for layer in self.layers for c in layer._creds.get(DEFAULT_REGISTRY_HOST, ())]

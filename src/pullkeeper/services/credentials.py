@@ -21,7 +21,7 @@ from pullkeeper.core.delivery import DEFAULT_EXCLUDED, Collision
 from pullkeeper.core.dockerconfig import AuthEntry
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.go.url import URLError
-from pullkeeper.core.keyring import Keyring, normalize_key
+from pullkeeper.core.keyring import Keyring, byte_order, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.services import audit, clusters, paging, policies, preview, versions
@@ -651,15 +651,31 @@ class Filters:
     q: str | None = None
 
 
-def _covering(cluster_id: str, namespace: str, project_id: str | None) -> ColumnElement[bool]:
-    """The credentials that reach a namespace of a cluster (in project_id, if any)."""
+def _covering(
+    cluster_id: str, namespace: str, project_id: str | None, *, cluster_wide: bool = True
+) -> ColumnElement[bool]:
+    """The credentials that reach a namespace of a cluster (in project_id, if any); those of
+    the whole cluster only when cluster_wide.
+
+    Each scope spelled out with the scope index's leading columns (a namespace's credentials
+    have no project), so the store reads only the matching entries: one cluster test around
+    an OR of scopes reads every credential of the cluster."""
+    in_cluster = Credential.cluster_id == cluster_id
     ors = [
-        Credential.scope == "cluster",
-        and_(Credential.scope == "namespace", Credential.namespace == namespace),
+        and_(
+            in_cluster,
+            Credential.scope == "namespace",
+            Credential.project_id.is_(None),
+            Credential.namespace == namespace,
+        )
     ]
+    if cluster_wide:
+        ors.append(and_(in_cluster, Credential.scope == "cluster"))
     if project_id:
-        ors.append(and_(Credential.scope == "project", Credential.project_id == project_id))
-    return and_(Credential.cluster_id == cluster_id, or_(*ors))
+        ors.append(
+            and_(in_cluster, Credential.scope == "project", Credential.project_id == project_id)
+        )
+    return or_(*ors)
 
 
 def _filtered(
@@ -769,11 +785,14 @@ def effective(
     out (a conflict), and cluster-wide ones do not reach an excluded namespace.
     """
     ns = clusters.get_namespace(session, actor, cluster, namespace)
-    covering = _covering(cluster.id, namespace, ns.project_id)
-    if namespace in excluded:
-        covering = and_(covering, Credential.scope != "cluster")
+    # Cluster-wide credentials do not reach an excluded namespace.
+    covering = _covering(
+        cluster.id, namespace, ns.project_id, cluster_wide=namespace not in excluded
+    )
     # Every peer of these is among them (same scope, same namespace reach).
-    rows = _rows(session, _ACTIVE.where(covering))
+    # Active ones picked here: with the state in the statement, SQLite reads through the
+    # state index instead of the scope index's few entries.
+    rows = [r for r in _rows(session, _LISTING.where(covering)) if r["state"] == "active"]
     newest = _newest_ids(rows)
     live, conflicts = _named_once(r for r in rows if r["id"] in newest)
     result: dict[str, Any] = {"cluster": cluster.name, "namespace": namespace, "image": image}
@@ -799,8 +818,9 @@ def effective(
             },
         )
     else:
-        order = {r["id"]: i for i, r in enumerate(live)}
-        ordered = sorted(live, key=lambda r: (_invert(r["address_key"]), order[r["id"]]))
+        # Reverse byte order of the addresses, longer first on ties; the sort is stable,
+        # so equal addresses keep their Secret order.
+        ordered = sorted(live, key=lambda r: byte_order(r["address_key"]), reverse=True)
     result["items"] = [_as_dict(r, r["id"]) | {"secret_name": r["name"]} for r in ordered]
     result["conflicts"] = conflicts
     return result
@@ -833,11 +853,6 @@ def effective_rows(session: Session, cluster_id: str, *where: ColumnElement[bool
     rows = session.execute(_ACTIVE.where(Credential.cluster_id == cluster_id, *where)).all()
     newest = _newest_ids(r._mapping for r in rows)
     return [r for r in rows if r.id in newest]
-
-
-def _invert(key: str) -> tuple[int, ...]:
-    # Sorting ascending by this is sorting keys in reverse byte order, longer first on ties.
-    return (*(255 - b for b in key.encode("utf-8", "surrogateescape")), 256)
 
 
 def count_by_state(session: Session) -> dict[str, int]:
