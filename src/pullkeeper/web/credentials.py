@@ -102,7 +102,7 @@ def list_page(
     offset = 0 if cursor else (page_no - 1) * PAGE_SIZE
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
-        known_projects = clusters.list_projects(s, actor)
+        known_projects = clusters.project_choices(s, actor)
         try:
             f = svc.Filters(**{k: v or None for k, v in filters.items()})
             found = svc.list_page(s, actor, f, PAGE_SIZE, offset, cursor=cursor or None)
@@ -156,7 +156,7 @@ def _create_form(
     server = session.server_of(request)
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
-        known_projects = clusters.list_projects(s, web.actor)
+        known_projects = clusters.project_choices(s, web.actor)
     provider = _provider(values.get("provider"))
     values.setdefault("cluster", known_clusters[0] if len(known_clusters) == 1 else "")
     return page(
@@ -208,7 +208,7 @@ def _key_file(upload: UploadFile | None, errors: forms.Errors) -> str:
         return ""
 
 
-def create_values(
+async def create_values(  # a coroutine: trimming fields needs no thread
     name: Annotated[str, Form()] = "",
     cluster: Annotated[str, Form()] = "",
     scope: Annotated[str, Form()] = "",

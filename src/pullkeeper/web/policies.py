@@ -76,7 +76,7 @@ def _render(
     replaces it knowingly."""
     with session.server_of(request).reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
-        known_projects = clusters.list_projects(s, web.actor)
+        known_projects = clusters.project_choices(s, web.actor)
         c: Cluster | None = None
         p: Project | None = None
         if cluster or project:  # else the page asks which policy to show
