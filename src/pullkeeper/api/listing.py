@@ -7,25 +7,11 @@ values already, so that buys nothing and costs a good part of the request.
 
 from __future__ import annotations
 
-import orjson
 from fastapi import Response
 
 from pullkeeper.services.paging import Page
 
-__all__ = ["encoded", "listing", "page_body"]
-
-
-def page_body(page: Page, limit: int, offset: int) -> bytes:
-    return orjson.dumps(
-        {
-            "items": page.items,
-            "total": page.total,
-            "limit": limit,
-            "offset": offset,
-            "next": page.next,
-            "prev": page.prev,
-        }
-    )
+__all__ = ["encoded", "listing"]
 
 
 def encoded(body: bytes) -> Response:
@@ -34,4 +20,4 @@ def encoded(body: bytes) -> Response:
 
 
 def listing(page: Page, limit: int, offset: int) -> Response:
-    return encoded(page_body(page, limit, offset))
+    return encoded(page.body(limit, offset))

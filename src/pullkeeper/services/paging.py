@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import ColumnElement, Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -44,6 +45,24 @@ class Page:
     total: int
     next: str | None
     prev: str | None
+
+    def body(self, limit: int, offset: int) -> bytes:
+        """The page as the API answers it (JSON), with the limit and offset asked."""
+        return orjson.dumps(
+            {
+                "items": self.items,
+                "total": self.total,
+                "limit": limit,
+                "offset": offset,
+                "next": self.next,
+                "prev": self.prev,
+            }
+        )
+
+    @classmethod
+    def of_body(cls, body: bytes) -> Page:
+        found = orjson.loads(body)
+        return cls(found["items"], found["total"], found["next"], found["prev"])
 
 
 def encode(key: Sequence[Any], *, before: bool = False) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
-from pullkeeper.services import audit, checks, clusters, paging, sync
+from pullkeeper.services import audit, cached_reads, checks, clusters, paging, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
@@ -103,11 +103,12 @@ def list_page(
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.project_choices(s, actor)
-        try:
-            f = svc.Filters(**{k: v or None for k, v in filters.items()})
-            found = svc.list_page(s, actor, f, PAGE_SIZE, offset, cursor=cursor or None)
-        except ServiceError as e:
-            error = e.message
+    try:
+        f = svc.Filters(**{k: v or None for k, v in filters.items()})
+        body = cached_reads.credential_page(server, actor, f, PAGE_SIZE, offset, cursor or None)
+        found = paging.Page.of_body(body)
+    except ServiceError as e:
+        error = e.message
     items = found.items
     for item in items:
         item["state_word"] = state_of(item)

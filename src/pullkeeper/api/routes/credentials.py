@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
-from pullkeeper.api.listing import encoded, page_body
+from pullkeeper.api.listing import encoded
 from pullkeeper.core.etag import IfMatch
-from pullkeeper.services import clusters, sync
+from pullkeeper.services import cached_reads, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
@@ -48,14 +47,7 @@ def list_credentials(
     on the last page), `prev` of the page before it."""
     q = query
     f = svc.Filters(q.cluster, q.project, q.namespace, q.provider, q.state, q.q)
-    limit, offset, cursor = q.limit, q.offset, q.cursor
-
-    def listing() -> bytes:
-        with server.reading() as session:
-            page = svc.list_page(session, actor, f, limit, offset, cursor=cursor)
-        return page_body(page, limit, offset)
-
-    return encoded(server.reads.answer(actor, ("credentials", f, limit, offset, cursor), listing))
+    return encoded(cached_reads.credential_page(server, actor, f, q.limit, q.offset, q.cursor))
 
 
 @router.post("/credentials", status_code=201, responses=conditional.CREATE)
@@ -174,13 +166,4 @@ def effective_credentials(
         None, max_length=1024, description="Only what the kubelet would try for this image."
     ),
 ) -> Response:
-    excluded = server.settings.sync_excluded_namespaces
-
-    def effective() -> bytes:
-        with server.reading() as session:
-            c = clusters.get_cluster(session, actor, cluster)
-            found = svc.effective(session, actor, c, namespace, image, excluded)
-        return orjson.dumps(found)
-
-    question = ("effective", namespace, cluster, image)
-    return encoded(server.reads.answer(actor, question, effective))
+    return encoded(cached_reads.effective(server, actor, cluster, namespace, image))
