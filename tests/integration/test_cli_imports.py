@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import click
 import pytest
 
+from pullkeeper.cli import main
 from tests.integration.conftest import Registry, b64, isolated_env, run
 
 # The server's stack, the certificate libraries and httpx's own command-line client:
@@ -128,6 +130,25 @@ def test_without_network_nothing_heavy_loads(
     assert status == 0
     assert module in modules  # the dump saw the command's own module
     assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
+
+
+def test_the_command_list_loads_no_subcommand(tmp_path: Path, env: dict[str, str]) -> None:
+    modules, status, stdout = loaded(tmp_path, ("--help",), env)
+    assert status == 0
+    assert "check       Whether each IMAGE can be pulled" in stdout
+    assert {m for m in modules if m.startswith("pullkeeper.cli.")} == {"pullkeeper.cli.main"}
+    assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
+
+
+def test_the_command_list_says_what_each_command_says_of_itself() -> None:
+    """The summaries the list is written from are each command's own first sentence: the
+    list reads the same as click writes it from the commands, at any width."""
+    ctx = click.Context(main.cli)
+    for width in (40, 80, 120, 200):
+        ours, clicks = click.HelpFormatter(width=width), click.HelpFormatter(width=width)
+        main.cli.format_commands(ctx, ours)
+        click.Group.format_commands(main.cli, ctx, clicks)
+        assert ours.getvalue() == clicks.getvalue(), width
 
 
 def test_creds_resolve_from_a_config_file(tmp_path: Path, env: dict[str, str]) -> None:
