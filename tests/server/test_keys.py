@@ -20,8 +20,8 @@ from pullkeeper.services import keys
 from pullkeeper.services.errors import Conflict
 from pullkeeper.services.server import Server, StoreUnavailable
 from pullkeeper.settings import Settings
-from pullkeeper.store.models import EncryptionKey
-from pullkeeper.store.vault import fingerprint
+from pullkeeper.store.models import Credential, EncryptionKey
+from pullkeeper.store.vault import VaultError, fingerprint
 from tests.server.conftest import ADMIN_TOKEN, Backend, Env, assert_error, build_world
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -203,3 +203,30 @@ def test_the_store_holds_one_current_key_whatever_races(env: Env) -> None:
     with env.server.transaction() as session:
         session.add(EncryptionKey(id="c" * 32, fingerprint="c" * 32, current=False))
         session.add(EncryptionKey(id="d" * 32, fingerprint="d" * 32, current=False))
+
+
+def test_a_rotation_reencrypts_a_cloud_identitys_secret_bound_to_its_credential(
+    env: Env,
+) -> None:
+    env.cluster("c1")
+    server = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    made = env.cred("ecr", provider="ecr", server=server, username="AWS")
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    bound = keys.identity_bound(made["id"])
+    with env.server.transaction() as session:
+        cred = session.get(Credential, made["id"])
+        assert cred is not None
+        cred.identity_kind = "aws"
+        cred.identity_key_id, cred.identity_blob = env.server.vault.encrypt(session, secret, bound)
+    old = keys.current(env.server)
+    (env.data / "keys" / "next.key").write_bytes(os.urandom(32))
+    key_id, count = keys.rotate(env.server)
+    assert count == 1 and key_id != old
+    with env.server.reading() as session:
+        cred = session.get(Credential, made["id"])
+        assert cred is not None and cred.identity_blob is not None
+        assert cred.identity_key_id == cred.secret_key_id == key_id
+        assert env.server.vault.decrypt(key_id, cred.identity_blob, bound) == secret
+        # Bound apart: the identity's blob is not the password's, nor decrypts as it.
+        with pytest.raises(VaultError):
+            env.server.vault.decrypt(key_id, cred.identity_blob, made["id"])

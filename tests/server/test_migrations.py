@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from pullkeeper.store import db
+from pullkeeper.store.models import Base
 from tests.server.conftest import Env
 
 
@@ -80,3 +83,10 @@ def test_the_check_history_starts_with_each_credentials_last_check(env: Env) -> 
     }
     unchecked = env.admin.ok("GET", "credentials", params={"q": "unchecked"})["items"][0]
     assert env.admin.ok("GET", f"credentials/{unchecked['id']}/checks")["items"] == []
+
+
+def test_the_migrated_schema_is_the_models_schema(env: Env) -> None:
+    """Every column, index and key the models declare, and no other, is what the
+    migrations made: a model changed without a migration (or the reverse) fails here."""
+    with env.server.db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from pullkeeper.services import audit
@@ -27,7 +27,15 @@ from pullkeeper.store.vault import KeyUnavailable, Vault, VaultError, current_ke
 if TYPE_CHECKING:
     from pullkeeper.services.server import Server
 
-__all__ = ["KeyInfo", "content_hash_key", "current", "listing", "rotate", "verify"]
+__all__ = [
+    "KeyInfo",
+    "content_hash_key",
+    "current",
+    "identity_bound",
+    "listing",
+    "rotate",
+    "verify",
+]
 
 _BATCH = 200
 _CONTENT_HASH = "content-hash"
@@ -43,12 +51,19 @@ def _bound(row: _Sealed) -> str:
     return row.id if isinstance(row, Credential) else f"stored-secret:{row.name}"
 
 
+def identity_bound(credential_id: str) -> str:
+    """What a credential's cloud identity's secret is bound to: the credential, apart from
+    its password (neither blob decrypts in the other's place)."""
+    return f"{credential_id}:identity"
+
+
 def _sealed(session: Session, key_id: str, *, under: bool, limit: int) -> list[_Sealed]:
     """Up to `limit` secrets encrypted (under) or not encrypted (not under) with key_id,
     row-locked for the re-encryption."""
     rows: list[_Sealed] = []
     c_key, s_key = Credential.secret_key_id, StoredSecret.secret_key_id
-    c_where = c_key == key_id if under else c_key != key_id
+    i_key = Credential.identity_key_id
+    c_where = c_key == key_id if under else or_(c_key != key_id, i_key != key_id)
     s_where = s_key == key_id if under else s_key != key_id
     rows += session.scalars(select(Credential).where(c_where).limit(limit).with_for_update())
     if len(rows) < limit:
@@ -63,12 +78,17 @@ def _sealed(session: Session, key_id: str, *, under: bool, limit: int) -> list[_
 def _needs(session: Session) -> dict[str, int]:
     """Key id -> how many secrets are encrypted with it."""
     needs: dict[str, int] = {}
-    for model in (Credential, StoredSecret):
+    for column in (
+        Credential.secret_key_id,
+        Credential.identity_key_id,
+        StoredSecret.secret_key_id,
+    ):
         rows = session.execute(
-            select(model.secret_key_id, func.count()).group_by(model.secret_key_id)
+            select(column, func.count()).where(column.is_not(None)).group_by(column)
         )
         for key_id, n in rows:
-            needs[key_id] = needs.get(key_id, 0) + n
+            if key_id is not None:
+                needs[key_id] = needs.get(key_id, 0) + n
     return needs
 
 
@@ -214,10 +234,18 @@ def _next_key(server: Server) -> str:
 def _reencrypt_batch(session: Session, vault: Vault) -> int:
     # The store's current key, not the one this rotation made: after a concurrent rotation
     # both converge on the newer key instead of undoing each other.
-    rows = _sealed(session, current_key_id(session), under=False, limit=_BATCH)
+    current = current_key_id(session)
+    rows = _sealed(session, current, under=False, limit=_BATCH)
     for row in rows:
-        plain = vault.decrypt(row.secret_key_id, row.secret_blob, _bound(row))
-        row.secret_key_id, row.secret_blob = vault.encrypt(session, plain, _bound(row))
+        if row.secret_key_id != current:
+            plain = vault.decrypt(row.secret_key_id, row.secret_blob, _bound(row))
+            row.secret_key_id, row.secret_blob = vault.encrypt(session, plain, _bound(row))
+        if isinstance(row, Credential) and row.identity_blob is not None:
+            key_id = row.identity_key_id
+            if key_id is not None and key_id != current:
+                bound = identity_bound(row.id)
+                plain = vault.decrypt(key_id, row.identity_blob, bound)
+                row.identity_key_id, row.identity_blob = vault.encrypt(session, plain, bound)
     return len(rows)
 
 

@@ -76,7 +76,8 @@ _KINDS = {
     "users": "user",
     "api_tokens": "token",
 }
-# A credential write of bookkeeping columns only: its last check's result, mostly.
+# A credential write of bookkeeping columns only: its last check's result, its token's
+# schedule.
 CHECK = "check"
 KINDS = frozenset(_KINDS.values()) | {CHECK}
 # What the admission index and the sync's desired state are made of.
@@ -93,6 +94,14 @@ _BOOKKEEPING = frozenset(
         "check_cause",
         "check_message",
         "checked_at",
+        # A cloud credential's token's life and its refresher's schedule: a new token is
+        # a change (of the password); a refresh that failed, or gave the same token, is not.
+        "token_issued_at",
+        "token_expires_at",
+        "token_refresh_at",
+        "token_error",
+        "token_error_cause",
+        "token_failures",
     }
 )
 

@@ -209,6 +209,22 @@ class Credential(_Stamped, _Versioned, Base):
     check_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)
     check_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     checked_at: Mapped[datetime | None] = mapped_column(_UTCDateTime, nullable=True)
+    # A cloud identity held instead of a static password (core/cloud.py): its kind (aws,
+    # gcp, azure; null: none), what of it is not secret, and its secret, encrypted as the
+    # password is. The password is then the newest token the identity was exchanged for.
+    identity_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    identity: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
+    identity_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    identity_blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # That token's life, when the next one is due, and the last failed exchange.
+    token_issued_at: Mapped[datetime | None] = mapped_column(_UTCDateTime, nullable=True)
+    token_expires_at: Mapped[datetime | None] = mapped_column(_UTCDateTime, nullable=True)
+    token_refresh_at: Mapped[datetime | None] = mapped_column(
+        _UTCDateTime, nullable=True, index=True
+    )
+    token_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    token_error_cause: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    token_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Policy(_Stamped, _Versioned, Base):
