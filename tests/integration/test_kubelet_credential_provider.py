@@ -1,14 +1,19 @@
 """`pullkeeper kubelet-credential-provider`, run as the kubelet runs it: the real executable,
-the request the kubelet writes on its standard input, the answer it reads back."""
+the request the kubelet writes on its standard input, the answer it reads back; and the
+kubelet's own credential provider code (v1.34) running it and using its answers."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import Result, assert_one_line_error, b64, pk
+from tests.kube.real import SCRIPT
+from tests.tools import missing
+
+from .conftest import PULLKEEPER, Result, assert_one_line_error, b64, pk, run
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +195,116 @@ def test_a_cache_duration_that_is_no_go_duration(config: Path, duration: str, me
     assert result.returncode == 2, result.describe()
     assert result.out == b""
     assert message in result.stderr
+
+
+# --------------------------------------------------------------------------- the kubelet's code
+
+
+@dataclass(frozen=True)
+class Kubelet:
+    """The kubelet's own credential provider code (`scripts/kube kubelet-keyring`) with
+    pullkeeper installed as its provider the way docs/kubernetes.md says: a wrapper named
+    as the provider in the bin directory, the command's options in the provider's args."""
+
+    directory: Path
+
+    def install(self, *args: str) -> None:
+        bin_dir = self.directory / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        wrapper = bin_dir / "pullkeeper"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"echo run >>{self.directory / 'runs'}\n"
+            f'exec {PULLKEEPER} kubelet-credential-provider "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        (self.directory / "providers.yaml").write_text(
+            "apiVersion: kubelet.config.k8s.io/v1\n"
+            "kind: CredentialProviderConfig\n"
+            "providers:\n"
+            "- name: pullkeeper\n"
+            '  matchImages: ["quay.io", "*.example.com:5000", "docker.io", "gcr.io"]\n'
+            "  defaultCacheDuration: 1m\n"
+            "  apiVersion: credentialprovider.kubelet.k8s.io/v1\n"
+            f"  args: {json.dumps(list(args))}\n"
+        )
+
+    def lookup(self, *images: str) -> tuple[dict[str, list[tuple[str, str]]], Result]:
+        """What the kubelet tries for each image (in turn, one kubelet), and its run."""
+        result = run(
+            [
+                str(SCRIPT),
+                "kubelet-keyring",
+                str(self.directory / "providers.yaml"),
+                str(self.directory / "bin"),
+                *images,
+            ]
+        )
+        assert result.returncode == 0, result.describe()
+        found = {}
+        for line in result.stdout.splitlines():
+            doc = json.loads(line)
+            found[doc["image"]] = [(c["username"], c["password"]) for c in doc["credentials"]]
+        return found, result
+
+    @property
+    def runs(self) -> int:
+        """How many times the kubelet ran pullkeeper."""
+        path = self.directory / "runs"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.fixture
+def kubelet(tmp_path: Path) -> Kubelet:
+    built = run([str(SCRIPT), "check", "kubelet-keyring"])
+    if built.returncode != 0:
+        missing(
+            f"{built.stdout.strip()}: the tests of the kubelet's own credential provider code "
+            "do not run (scripts/test builds it)"
+        )
+    directory = tmp_path / "kubelet"
+    directory.mkdir()
+    return Kubelet(directory)
+
+
+def test_the_kubelet_uses_the_answers_and_caches_them(config: Path, kubelet: Kubelet) -> None:
+    kubelet.install("--config", str(config))
+    found, _ = kubelet.lookup(
+        "quay.io/team-a/app",
+        "quay.io/team-b/app",
+        "quay.io/team-a/app",
+        "docker.io/library/nginx",
+        "a.example.com:5000/x",
+        "b.example.com:5000/y",
+        "gcr.io/project/image",
+        "registry.example.org/app",
+    )
+    assert found == {
+        # The most specific key first, as for a pull secret.
+        "quay.io/team-a/app": [("team-a", "team-pw"), ("alice", PASSWORD)],
+        # From the answer cached for quay.io (Registry): team-a's key does not match.
+        "quay.io/team-b/app": [("alice", PASSWORD)],
+        "docker.io/library/nginx": [("hub", "hub-pw")],
+        "a.example.com:5000/x": [("wild", "wild-pw")],
+        "b.example.com:5000/y": [("wild", "wild-pw")],
+        "gcr.io/project/image": [],  # an empty answer: an anonymous pull
+        "registry.example.org/app": [],  # not in matchImages: pullkeeper is not run
+    }
+    # Once per registry: quay.io, docker.io, a.example.com:5000, b.example.com:5000, gcr.io.
+    assert kubelet.runs == 5
+
+
+def test_an_answer_not_to_cache_is_asked_for_again(config: Path, kubelet: Kubelet) -> None:
+    kubelet.install("--config", str(config), "--cache-key-type", "Image", "--cache-duration", "0")
+    found, _ = kubelet.lookup("quay.io/team-a/app", "quay.io/team-a/app")
+    assert found["quay.io/team-a/app"] == [("team-a", "team-pw"), ("alice", PASSWORD)]
+    assert kubelet.runs == 2
+
+
+def test_a_failure_is_in_the_kubelets_log(tmp_path: Path, kubelet: Kubelet) -> None:
+    kubelet.install("--config", str(tmp_path / "absent.json"))
+    found, result = kubelet.lookup("quay.io/team-a/app")
+    assert found == {"quay.io/team-a/app": []}
+    assert f"error: {tmp_path / 'absent.json'}: cannot read: No such file or directory" in (
+        result.stderr
+    )
