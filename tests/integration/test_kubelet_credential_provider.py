@@ -150,7 +150,10 @@ def failed(result: Result) -> str:
             '"credentialprovider.kubelet.k8s.io/v1": give the provider apiVersion: '
             "credentialprovider.kubelet.k8s.io/v1 in the kubelet's CredentialProviderConfig",
         ),
-        (kubelet_request(""), "error: the request has no image: this command reads the kubelet's"),
+        (
+            kubelet_request(""),
+            "error: the request has no image: the kubelet writes a CredentialProviderRequest",
+        ),
         (
             kubelet_request("Quay.io/A"),
             'error: the request\'s image "Quay.io/A" is not a valid image reference',

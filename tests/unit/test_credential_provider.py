@@ -24,7 +24,7 @@ TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
 
 def test_the_kubelets_request() -> None:
     request = cp.parse_request(KUBELET_REQUEST)
-    assert request == cp.Request("quay.io/team-a/app", "quay.io/team-a/app")
+    assert request == cp.Request("quay.io/team-a/app")
 
 
 def test_a_request_with_a_service_account_token_keeps_no_token() -> None:
@@ -70,11 +70,11 @@ def _request(**fields: object) -> bytes:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"", "the request is not JSON (Expecting value: line 1 column 1 (char 0)): this command"),
+        (b"", "the request is not JSON (Expecting value: line 1 column 1 (char 0)): the kubelet"),
         (b"image: quay.io/a", "the request is not JSON"),
-        (b'["quay.io/a"]', "the request is a JSON array, not an object: this command reads"),
+        (b'["quay.io/a"]', "the request is a JSON array, not an object: the kubelet writes"),
         (b'"quay.io/a"', 'the request is "quay.io/a", not an object'),
-        (_request(apiVersion=None), "the request has no apiVersion: this command reads the"),
+        (_request(apiVersion=None), "the request has no apiVersion: the kubelet writes a"),
         (
             _request(apiVersion="credentialprovider.kubelet.k8s.io/v1beta1"),
             'the request has apiVersion "credentialprovider.kubelet.k8s.io/v1beta1", not '
@@ -86,8 +86,9 @@ def _request(**fields: object) -> bytes:
         (
             _request(kind="CredentialProviderResponse"),
             'the request has kind "CredentialProviderResponse", not '
-            '"CredentialProviderRequest": this command reads the kubelet\'s '
-            "CredentialProviderRequest (credentialprovider.kubelet.k8s.io/v1) on standard input",
+            '"CredentialProviderRequest": the kubelet writes a '
+            "CredentialProviderRequest (credentialprovider.kubelet.k8s.io/v1) on a provider's "
+            "standard input",
         ),
         (_request(image=None), "the request has no image"),
         (_request(image=""), "the request has no image"),

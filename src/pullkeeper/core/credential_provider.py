@@ -47,7 +47,7 @@ API_VERSION = "credentialprovider.kubelet.k8s.io/v1"
 REQUEST_KIND = "CredentialProviderRequest"
 RESPONSE_KIND = "CredentialProviderResponse"
 
-_READS = f"this command reads the kubelet's {REQUEST_KIND} ({API_VERSION}) on standard input"
+_EXPECTED = f"the kubelet writes a {REQUEST_KIND} ({API_VERSION}) on a provider's standard input"
 
 
 class CacheKeyType(StrEnum):
@@ -64,8 +64,7 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    image: str  # as the kubelet sent it
-    repository: str  # its repository name, which credentials are looked up for
+    repository: str  # the image's repository name, which credentials are looked up for
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ def _shown(value: Any) -> str:
 def _check(fields: Mapping[str, Any], name: str, expected: str, remedy: str) -> None:
     value = fields.get(name)
     if value is None:
-        raise RequestError(f"the request has no {name}: {_READS}")
+        raise RequestError(f"the request has no {name}: {_EXPECTED}")
     if value != expected:
         raise RequestError(
             f"the request has {name} {_shown(value)}, not {_shown(expected)}: {remedy}"
@@ -98,9 +97,9 @@ def parse_request(data: bytes) -> Request:
     try:
         doc = gojson.loads(data)
     except gojson.JSONSyntaxError as e:
-        raise RequestError(f"the request is not JSON ({e}): {_READS}") from None
+        raise RequestError(f"the request is not JSON ({e}): {_EXPECTED}") from None
     if not isinstance(doc, gojson.Members):
-        raise RequestError(f"the request is {_shown(doc)}, not an object: {_READS}")
+        raise RequestError(f"the request is {_shown(doc)}, not an object: {_EXPECTED}")
     fields = dict(doc)
     _check(
         fields,
@@ -108,12 +107,12 @@ def parse_request(data: bytes) -> Request:
         API_VERSION,
         f"give the provider apiVersion: {API_VERSION} in the kubelet's CredentialProviderConfig",
     )
-    _check(fields, "kind", REQUEST_KIND, _READS)
+    _check(fields, "kind", REQUEST_KIND, _EXPECTED)
     image = fields.get("image")
     if image is None or image == "":
-        raise RequestError(f"the request has no image: {_READS}")
+        raise RequestError(f"the request has no image: {_EXPECTED}")
     if not isinstance(image, str):
-        raise RequestError(f"the request's image is {_shown(image)}, not a string: {_READS}")
+        raise RequestError(f"the request's image is {_shown(image)}, not a string: {_EXPECTED}")
     try:
         # What the kubelet sends is a repository name already; a tag or digest, which a
         # request written by hand may carry, is dropped as the kubelet drops it.
@@ -122,7 +121,7 @@ def parse_request(data: bytes) -> Request:
         raise RequestError(
             f"the request's image {_shown(image)} is not a valid image reference: {e}"
         ) from None
-    return Request(image, repository)
+    return Request(repository)
 
 
 def _serves(key: str, repository: str, cache_key_type: CacheKeyType) -> bool:
