@@ -62,6 +62,7 @@ def test_help_on_every_command() -> None:
         ("creds", "resolve"),
         ("image",),
         ("image", "parse"),
+        ("kubelet-credential-provider",),
         ("secret",),
         ("secret", "create"),
         ("secret", "create", "docker-registry"),

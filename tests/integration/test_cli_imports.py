@@ -115,6 +115,7 @@ def env(tmp_path: Path) -> dict[str, str]:
             (("image", "parse", "nginx"), "pullkeeper.services.images"),
             (("check", "--help"), "pullkeeper.cli.check"),
             (("creds", "resolve", "--help"), "pullkeeper.cli.resolve"),
+            (("kubelet-credential-provider", "--help"), "pullkeeper.cli.credential_provider"),
             (("secret", "create", "docker-registry", "--help"), "pullkeeper.cli.secret"),
             # The help of commands that do load some of it when they run.
             (("serve", "--help"), "pullkeeper.cli.serve"),
@@ -135,7 +136,7 @@ def test_without_network_nothing_heavy_loads(
 def test_the_command_list_loads_no_subcommand(tmp_path: Path, env: dict[str, str]) -> None:
     modules, status, stdout = loaded(tmp_path, ("--help",), env)
     assert status == 0
-    assert "check       Whether each IMAGE can be pulled" in stdout
+    assert "check                        Whether each IMAGE can be pulled" in stdout
     assert {m for m in modules if m.startswith("pullkeeper.cli.")} == {"pullkeeper.cli.main"}
     assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
 
@@ -162,6 +163,25 @@ def test_creds_resolve_from_a_config_file(tmp_path: Path, env: dict[str, str]) -
     assert status == 0
     assert "registry.example.com" in stdout
     assert "pullkeeper.services.config_files" in modules
+    assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
+
+
+def test_the_kubelets_credential_provider(tmp_path: Path, env: dict[str, str]) -> None:
+    """It runs on every pull the kubelet has no cached answer for: the least it can load."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {"registry.example.com": {"auth": b64("u:p")}}}))
+    request = (
+        '{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1",'
+        '"image":"registry.example.com/app"}\n'
+    )
+    modules, status, stdout = loaded(
+        tmp_path, ("kubelet-credential-provider", "--config", str(config)), env, stdin=request
+    )
+    assert status == 0
+    assert json.loads(stdout)["auth"] == {
+        "registry.example.com": {"username": "u", "password": "p"}
+    }
+    assert "pullkeeper.cli.credential_provider" in modules
     assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pullkeeper.core.go import base64 as gob64
+from pullkeeper.core.go import duration as goduration
 from pullkeeper.core.go import glob
 from pullkeeper.core.go import json as gojson
 from pullkeeper.core.go import url as gourl
@@ -279,3 +280,111 @@ def test_json_decoding_replaces_invalid_utf8_per_byte() -> None:
     assert gojson.loads(b'"a\xe2\x82b"') == "a\ufffd\ufffdb"
     assert gojson.loads(b'"\\ud800x"') == "\ufffdx"
     assert gojson.loads(b'"\\ud83d\\ude00"') == "\U0001f600"
+
+
+# time.Duration.String: (nanoseconds, string), Go's own table and the cache durations.
+DURATION_STRINGS = [
+    (0, "0s"),
+    (1, "1ns"),
+    (1100, "1.1\u00b5s"),
+    (2_200_000, "2.2ms"),
+    (3_300_000_000, "3.3s"),
+    (4 * goduration.MINUTE + 5 * goduration.SECOND, "4m5s"),
+    (4 * goduration.MINUTE + 5001 * goduration.MILLISECOND, "4m5.001s"),
+    (5 * goduration.HOUR + 6 * goduration.MINUTE + 7001 * goduration.MILLISECOND, "5h6m7.001s"),
+    (8 * goduration.MINUTE + 1, "8m0.000000001s"),
+    ((1 << 63) - 1, "2562047h47m16.854775807s"),
+    (-(1 << 63), "-2562047h47m16.854775808s"),
+    (6 * goduration.HOUR, "6h0m0s"),
+    (goduration.HOUR, "1h0m0s"),
+    (90 * goduration.SECOND, "1m30s"),
+    (5 * goduration.MINUTE, "5m0s"),
+    (goduration.SECOND, "1s"),
+    (999, "999ns"),
+    (1000, "1\u00b5s"),
+    (999_999, "999.999\u00b5s"),
+    (goduration.SECOND - 1, "999.999999ms"),
+    (-1500, "-1.5\u00b5s"),
+]
+
+
+@pytest.mark.parametrize(("ns", "text"), DURATION_STRINGS)
+def test_duration_string_is_gos(ns: int, text: str) -> None:
+    assert goduration.format(ns) == text
+
+
+@pytest.mark.parametrize(("ns", "text"), DURATION_STRINGS)
+def test_duration_strings_parse_back(ns: int, text: str) -> None:
+    assert goduration.parse(text) == ns
+
+
+# time.ParseDuration: Go's own table of valid durations, in nanoseconds.
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("0", 0),
+        ("-0", 0),
+        ("+0", 0),
+        ("5s", 5 * goduration.SECOND),
+        ("+5s", 5 * goduration.SECOND),
+        ("-5s", -5 * goduration.SECOND),
+        ("5.s", 5 * goduration.SECOND),
+        (".5s", 500 * goduration.MILLISECOND),
+        ("1.004s", goduration.SECOND + 4 * goduration.MILLISECOND),
+        ("100.00100s", 100 * goduration.SECOND + goduration.MILLISECOND),
+        ("11us", 11 * goduration.MICROSECOND),
+        ("12\u00b5s", 12 * goduration.MICROSECOND),
+        ("12\u03bcs", 12 * goduration.MICROSECOND),
+        ("3h30m", 3 * goduration.HOUR + 30 * goduration.MINUTE),
+        ("10.5s4m", 4 * goduration.MINUTE + 10 * goduration.SECOND + 500 * goduration.MILLISECOND),
+        (
+            "-2m3.4s",
+            -(2 * goduration.MINUTE + 3 * goduration.SECOND + 400 * goduration.MILLISECOND),
+        ),
+        ("1h2m3s4ms5us6ns", 3_723_004_005_006),
+        ("0.3333333333333333333h", 20 * goduration.MINUTE),
+        ("9007199254740993ns", (1 << 53) + 1),
+        ("9223372036854775807ns", (1 << 63) - 1),
+        ("9223372036854775.807us", (1 << 63) - 1),
+        ("-9223372036854775808ns", -(1 << 63)),
+        ("-2562047h47m16.854775808s", -(1 << 63)),
+        # Digits past 2**63 in a fraction are dropped, and the rest scaled in float64.
+        ("0.830103483285477580700h", 2_988_372_539_827),
+        ("0." + "9" * 40 + "s", goduration.SECOND),
+        # Go adds the parts in uint64, which wraps: two halves of 2**64 make 0.
+        ("9223372036854775808ns9223372036854775808ns", 0),
+    ],
+)
+def test_parse_duration(text: str, ns: int) -> None:
+    assert goduration.parse(text) == ns
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", 'time: invalid duration ""'),
+        ("3", 'time: missing unit in duration "3"'),
+        ("-", 'time: invalid duration "-"'),
+        ("s", 'time: invalid duration "s"'),
+        (".", 'time: invalid duration "."'),
+        ("-.", 'time: invalid duration "-."'),
+        (".s", 'time: invalid duration ".s"'),
+        ("+.s", 'time: invalid duration "+.s"'),
+        ("1d", 'time: unknown unit "d" in duration "1d"'),
+        ("1h-1m", 'time: unknown unit "h-" in duration "1h-1m"'),
+        (" 1s", 'time: invalid duration " 1s"'),
+        ("\udc85\udc85", 'time: invalid duration "\\x85\\x85"'),
+        ("hello \udcffff world", 'time: invalid duration "hello \\xffff world"'),
+        ("\ufffd", 'time: invalid duration "\\xef\\xbf\\xbd"'),
+        ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"'),
+        ("-9223372036854775809ns", 'time: invalid duration "-9223372036854775809ns"'),
+        ("9223372036854776us", 'time: invalid duration "9223372036854776us"'),
+        ("3000000h", 'time: invalid duration "3000000h"'),
+        ("9223372036854775.808us", 'time: invalid duration "9223372036854775.808us"'),
+        ("1" + "0" * 30 + "ns", 'time: invalid duration "1' + "0" * 30 + 'ns"'),
+    ],
+)
+def test_parse_duration_errors_are_gos(text: str, message: str) -> None:
+    with pytest.raises(goduration.InvalidDuration) as e:
+        goduration.parse(text)
+    assert str(e.value) == message

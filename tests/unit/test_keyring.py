@@ -10,6 +10,7 @@ from pullkeeper.core.keyring import (
     Keyring,
     is_default_registry_match,
     lookup_union,
+    matches,
     normalize_key,
 )
 
@@ -107,6 +108,27 @@ def test_match_table(key: str, image: str, matches: bool) -> None:
     keyring.add([(key, AuthEntry("user", "pass"))], "secret")
     found = keyring.lookup(image)
     assert [c.registry for c in found] == ([key] if matches else [])
+
+
+@pytest.mark.parametrize(("key", "image", "expected"), MATCH_TABLE)
+def test_matches_is_the_keyrings_rule_on_a_stored_key(key: str, image: str, expected: bool) -> None:
+    """matches() takes a key as the keyring stores it (normalized), as URLsMatchStr does."""
+    try:
+        stored = normalize_key(key)
+    except URLError:
+        assert not expected
+        return
+    assert matches(stored, image) is expected
+
+
+def test_entries_keep_each_keys_credentials_in_order() -> None:
+    keyring = _keyring([("https://quay.io", "first"), ("gcr.io", "g")], [("quay.io", "second")])
+    entries = list(keyring.entries())
+    assert [(key, [c.username for c in creds]) for key, creds in entries] == [
+        ("quay.io", ["first", "second"]),
+        ("gcr.io", ["g"]),
+    ]
+    assert entries[0][1][0].registry == "https://quay.io"
 
 
 def _keyring(*configs: list[tuple[str, str]]) -> Keyring:

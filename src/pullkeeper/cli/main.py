@@ -65,6 +65,12 @@ _COMMANDS = {
         "keys",
         "The encryption keys of secret material.",
     ),
+    "kubelet-credential-provider": (
+        "pullkeeper.cli.credential_provider",
+        "kubelet_credential_provider",
+        "Answer the kubelet's CredentialProviderRequest on standard input from a docker config "
+        "file.",
+    ),
     "login": (
         "pullkeeper.cli.login",
         "login",

@@ -25,7 +25,7 @@ are built once.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pullkeeper.core.dockerconfig import AuthEntry
@@ -104,11 +104,27 @@ def _labels_match(patterns: Sequence[str], labels: Sequence[str]) -> bool:
         return False
 
 
+def _covers(pattern: _Target, target: _Target) -> bool:
+    """urlsMatch: the same port, as many labels each matching as a glob, the path a prefix."""
+    return (
+        pattern.port == target.port
+        and len(pattern.labels) == len(target.labels)
+        and target.path.startswith(pattern.path)
+        and _labels_match(pattern.labels, target.labels)
+    )
+
+
+def matches(key: str, image: str) -> bool:
+    """URLsMatchStr(key, image): whether the kubelet matches image (a repository name) against
+    key, a keyring key or a CredentialProviderConfig's matchImages entry."""
+    pattern, target = _schemeless(key), _schemeless(image)
+    return pattern is not None and target is not None and _covers(pattern, target)
+
+
 @dataclass(slots=True)
 class _Glob:
     key: str
-    labels: tuple[str, ...]
-    path: str
+    target: _Target
 
 
 class Keyring:
@@ -146,6 +162,11 @@ class Keyring:
                 known.append(cred)
         return skipped
 
+    def entries(self) -> Iterator[tuple[str, tuple[Credential, ...]]]:
+        """Each key with its credentials in the order added, keys in the order first added."""
+        for key, creds in self._creds.items():
+            yield key, tuple(creds)
+
     def _index(self, key: str) -> None:
         # Lookup re-parses each key as a URL, as the kubelet does; a key that
         # does not parse again can never match, though it still serves the
@@ -161,7 +182,7 @@ class Keyring:
             if len(target.path) not in lengths:
                 insort(lengths, len(target.path))
             return
-        g = _Glob(key, target.labels, target.path)
+        g = _Glob(key, target)
         # The leftmost literal label is the most selective one ("region-7" in
         # "*.region-7.example.com"); the rightmost is usually a shared TLD.
         for i in range(n):
@@ -186,9 +207,7 @@ class Keyring:
         candidates: list[_Glob] = list(self._wild.get((port, n), ()))
         for i, label in enumerate(target.labels):
             candidates.extend(self._globs.get((port, n, i, label), ()))
-        for g in candidates:
-            if path.startswith(g.path) and _labels_match(g.labels, target.labels):
-                keys.append(g.key)
+        keys.extend(g.key for g in candidates if _covers(g.target, target))
         return keys
 
     def lookup(self, image: str) -> list[Credential]:
