@@ -1,1 +1,2 @@
-"""GCR and ACR token exchanges with the real SDKs, against stand-ins of Google and Azure."""
+"""Cloud token exchanges with the real SDKs (boto3, google-auth, azure-identity), against
+stand-ins of AWS, Google and Azure on loopback."""

@@ -19,5 +19,5 @@ class Endpoints:
     google_token_uris: tuple[str, ...] = (GOOGLE_TOKEN_URI,)
     # The Microsoft Entra authority host; None: azure-identity's (login.microsoftonline.com).
     azure_authority: str | None = None
-    # A CA bundle file the exchanges trust beside the system's (the stand-ins' own CA).
+    # A CA bundle file the exchanges trust instead of the system's (a proxy's, the tests' CA).
     ca_file: str | None = None
