@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from pullkeeper.core import egress
+from pullkeeper.core.cloud import GOOGLE_TOKEN_URI
 
 __all__ = ["Settings"]
 
@@ -99,6 +100,37 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Destinations the server never connects to for registry requests (same "
         "forms; the most specific entry of the two settings wins).",
+    )
+    # Where cloud identities are exchanged for registry tokens (core/cloud.py): the clouds'
+    # own endpoints unless set here; a credential never chooses them.
+    cloud_aws_endpoint: str | None = Field(
+        None,
+        description="ECR's and STS's endpoint URL instead of AWS's regional ones (a VPC "
+        "endpoint, a partition's own).",
+    )
+    cloud_google_token_uris: list[str] = Field(
+        default_factory=lambda: [GOOGLE_TOKEN_URI],
+        description="The token endpoints a GCR service-account key may name as its "
+        "token_uri; a key naming another is refused before anything is sent.",
+    )
+    cloud_azure_authority: str | None = Field(
+        None,
+        description="The Microsoft Entra authority host for ACR identities instead of "
+        "login.microsoftonline.com (a national cloud).",
+    )
+    cloud_ca_file: FilePath | None = Field(
+        None, description="A CA bundle the token exchanges trust instead of the system's."
+    )
+    token_refresh: bool = Field(
+        True,
+        description="Refresh the tokens of credentials holding a cloud identity (in the "
+        "replica that syncs, or one replica when the sync is off).",
+    )
+    token_refresh_poll_seconds: float = Field(
+        30.0, ge=1, le=3600, description="How often the refresher looks for tokens due."
+    )
+    token_refresh_workers: int = Field(
+        4, ge=1, le=64, description="Token exchanges the refresher runs at once."
     )
     request_threads: int = Field(
         4, ge=1, le=256, description="Threads that run requests; few keep the GIL uncontended."

@@ -265,9 +265,14 @@ class Env:
 
     def learn(self, body: Any) -> None:
         if isinstance(body, dict):
-            password = body.get("password")
-            if isinstance(password, str) and len(password) >= 8:
-                self.secrets.add(password)
+            identity = body.get("identity")
+            given = [body.get("password")]
+            if isinstance(identity, dict):  # a cloud identity's secret, and a GCR key's parts
+                secret = identity.get("secret")
+                given.append(secret)
+                if isinstance(secret, str) and secret.startswith("{"):
+                    given.append(json.loads(secret).get("private_key"))
+            self.secrets.update(s for s in given if isinstance(s, str) and len(s) >= 8)
 
     def guard(self, method: str, url: str, response: httpx.Response) -> None:
         head = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())

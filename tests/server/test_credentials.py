@@ -156,8 +156,10 @@ def test_three_scopes(env: Env) -> None:
         "updated_at",
         "updated_by",
         "last_check",
+        "identity",
     }
     assert ns["last_check"] is None and ns["adopt"] is False and ns["token_hosts"] == []
+    assert ns["identity"] is None  # a static login
     assert "password" not in json.dumps(ns)
     assert (ns["scope"], ns["cluster_id"], ns["cluster"], ns["namespace"]) == (
         "namespace",

@@ -37,7 +37,7 @@ from pullkeeper.api.routes import (
     policies,
     workloads,
 )
-from pullkeeper.services import sync
+from pullkeeper.services import cloud_tokens, sync, token_refresh
 from pullkeeper.services.admission_audit import ATTEMPTS
 from pullkeeper.services.errors import ServiceError, TooManyRequests
 from pullkeeper.services.server import Server
@@ -177,6 +177,35 @@ _AUDIT_COUNTERS: tuple[tuple[str, str, Callable[[RunningAdmission], int]], ...] 
 )
 
 
+class _Tokens(Collector):
+    """Cloud credentials' token expiries (from the store) and this replica's refreshes."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        refreshes = CounterMetricFamily(
+            "pullkeeper_token_refresh",
+            "Token refreshes of cloud credentials by this replica, by result (refreshed, "
+            "unchanged, failed, skipped).",
+            labels=["result"],
+        )
+        results = self.server.refresher.results if self.server.refresher is not None else {}
+        for result in token_refresh.RESULTS:
+            refreshes.add_metric([result], results.get(result, 0))
+        yield refreshes
+        expiry = GaugeMetricFamily(
+            "pullkeeper_token_expiry_timestamp_seconds",
+            "When the current token of each credential holding a cloud identity expires "
+            "(Unix time).",
+            labels=["credential", "name"],
+        )
+        with self.server.reading() as session:
+            for credential_id, name, at in cloud_tokens.expiries(session):
+                expiry.add_metric([credential_id, name], at.timestamp())
+        yield expiry
+
+
 def _metrics(app: FastAPI, server: Server) -> None:
     registry = CollectorRegistry()
     requests = Counter(
@@ -221,6 +250,7 @@ def _metrics(app: FastAPI, server: Server) -> None:
     )
 
     registry.register(_AdmissionAudit(server))
+    registry.register(_Tokens(server))
 
     app.add_middleware(Measure, requests=requests, latency=latency)
 
@@ -275,9 +305,12 @@ def create_api(server: Server) -> FastAPI:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = server.settings.request_threads
         manager = sync.start(server) if server.settings.sync else None
+        refresher = token_refresh.start(server) if server.settings.token_refresh else None
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.stop()
             if manager is not None:
                 manager.stop()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "RETRY_MOST",
     "AwsIdentity",
     "AzureIdentity",
+    "CloudLogin",
     "ExchangeError",
     "GcpKey",
     "IdentityError",
@@ -91,6 +92,18 @@ class Token:
 
     def __repr__(self) -> str:  # never the token itself
         return f"Token({self.username!r}, issued {self.issued_at}, expires {self.expires_at})"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudLogin:
+    """A cloud identity checked and exchanged once, ready to be stored with its credential:
+    its kind (aws, gcp, azure), what is shown of it (never its secret), the secret kept
+    encrypted apart, and the first token made from it."""
+
+    kind: str
+    identity: dict[str, str]
+    secret: str = field(repr=False)
+    token: Token
 
 
 # --------------------------------------------------------------------------- AWS (ECR)
@@ -187,9 +200,9 @@ def gcp_key(text: str) -> GcpKey:
             f"this is {what}, not a service-account key: create a key for the service "
             "account (IAM > Service accounts > Keys > Add key > JSON)",
         )
-    for field in ("client_email", "private_key", "private_key_id"):
-        if not isinstance(key.get(field), str) or not key[field]:
-            raise IdentityError("key", f"the service-account key has no {field}")
+    for name in ("client_email", "private_key", "private_key_id"):
+        if not isinstance(key.get(name), str) or not key[name]:
+            raise IdentityError("key", f"the service-account key has no {name}")
     token_uri = key.get("token_uri") or GOOGLE_TOKEN_URI
     if not isinstance(token_uri, str):
         raise IdentityError("key", "the service-account key's token_uri is not a URL")

@@ -103,8 +103,9 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
-def check(provider_id: str, server: str | None, username: str, password: str) -> tuple[str, str]:
-    """The (server, username) a credential is stored with, or ProviderError saying what to fix."""
+def address(provider_id: str, server: str | None) -> str:
+    """The registry address a credential of the provider is for (its own when none is
+    given), or ProviderError saying what to fix."""
     provider = PROVIDERS.get(provider_id)
     if provider is None:
         raise ProviderError(
@@ -116,6 +117,13 @@ def check(provider_id: str, server: str | None, username: str, password: str) ->
     pattern = provider.server_pattern or HOST_PORT.pattern
     if not re.fullmatch(pattern, server):
         raise ProviderError("server", f"{server!r} is not {provider.server_hint}")
+    return server
+
+
+def check(provider_id: str, server: str | None, username: str, password: str) -> tuple[str, str]:
+    """The (server, username) a credential is stored with, or ProviderError saying what to fix."""
+    server = address(provider_id, server)
+    provider = PROVIDERS[provider_id]
     if provider.fixed_username:
         if username and username != provider.fixed_username:
             raise ProviderError("username", f"{provider.username_hint}, not {username!r}")

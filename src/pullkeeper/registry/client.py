@@ -29,7 +29,7 @@ from pullkeeper.registry.egress import GuardedTransport
 from pullkeeper.registry.errors import Cause, RegistryError
 from pullkeeper.registry.retry import Retry, Retrying
 
-__all__ = ["TLS", "Fetched", "Registry", "api_host"]
+__all__ = ["TLS", "Fetched", "Registry", "api_host", "http_client"]
 
 _USER_AGENT = f"pullkeeper/{__version__}"
 _DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -72,6 +72,24 @@ def _ssl_context(tls: TLS, host: str) -> ssl.SSLContext | bool:
     return context
 
 
+def http_client(
+    host: str, tls: TLS, egress: EgressPolicy | None, timeout: float = 15.0
+) -> httpx.Client:
+    """A client for `host` as `tls` says to reach it, connecting only where `egress` allows
+    (None: anywhere, for a local run); RegistryError when the TLS files cannot be loaded."""
+    try:
+        verify = _ssl_context(tls, host)
+    except (OSError, ssl.SSLError) as e:
+        raise RegistryError(Cause.TLS, f"cannot load the TLS files for {host}: {e}") from None
+    return httpx.Client(
+        verify=verify,
+        transport=GuardedTransport(egress, verify) if egress is not None else None,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        headers={"User-Agent": _USER_AGENT},
+        follow_redirects=False,
+    )
+
+
 class Registry:
     def __init__(
         self,
@@ -92,22 +110,9 @@ class Registry:
         self._scheme = "http" if self.tls.insecure else "https"
         self._scheme_known = not self.tls.insecure
         self._lock = threading.Lock()
-        try:
-            verify = _ssl_context(self.tls, self.host)
-        except (OSError, ssl.SSLError) as e:
-            raise RegistryError(
-                Cause.TLS, f"cannot load the TLS files for {self.host}: {e}"
-            ) from None
         self.egress = egress
-        self._http = httpx.Client(
-            verify=verify,
-            # The server judges every address it connects to; a local run goes anywhere.
-            transport=GuardedTransport(egress, verify) if egress is not None else None,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": _USER_AGENT},
-            follow_redirects=False,
-            event_hooks={"request": [self._count]},
-        )
+        self._http = http_client(self.host, self.tls, egress, timeout)
+        self._http.event_hooks["request"].append(self._count)
         self._retry = Retry(retries, max_retry_wait, sleep)
         self._auth = AuthSession(self.host, self.login, self._http.build_request)
 

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_,
 from sqlalchemy.orm import Session, aliased
 
 from pullkeeper.core import dockerconfig, providers, realms
+from pullkeeper.core.cloud import CloudLogin
 from pullkeeper.core.delivery import DEFAULT_EXCLUDED, Collision
 from pullkeeper.core.dockerconfig import AuthEntry
 from pullkeeper.core.etag import IfMatch
@@ -24,10 +25,18 @@ from pullkeeper.core.go.url import URLError
 from pullkeeper.core.keyring import Keyring, byte_order, normalize_key
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
 from pullkeeper.core.reference import InvalidReference, parse_normalized_named
-from pullkeeper.services import audit, clusters, paging, policies, preview, versions
+from pullkeeper.services import (
+    audit,
+    cloud_tokens,
+    clusters,
+    paging,
+    policies,
+    preview,
+    versions,
+)
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound
-from pullkeeper.store.models import Cluster, Credential, Namespace, Project
+from pullkeeper.store.models import Cluster, Credential, Namespace, Project, utcnow
 from pullkeeper.store.queries import lock_cluster, namespace_named
 from pullkeeper.store.vault import Vault
 
@@ -38,6 +47,7 @@ __all__ = [
     "CredentialSpec",
     "Filters",
     "Scope",
+    "check_may_create",
     "count_by_state",
     "create",
     "delete",
@@ -123,9 +133,13 @@ _RANKED = (
 )
 _SUPERSEDED = select(_RANKED.c.id).where(_RANKED.c.rank > 1)
 
-# Every column but the secret's: listings never load it.
+# Every column but the secrets' (the password's, a cloud identity's): listings never load them.
 _COLUMNS = (
-    *(c for c in Credential.__table__.c if not c.key.startswith("secret_")),
+    *(
+        c
+        for c in Credential.__table__.c
+        if not c.key.startswith("secret_") and c.key not in ("identity_key_id", "identity_blob")
+    ),
     Cluster.name.label("cluster"),
     Project.name.label("project"),
 )
@@ -187,6 +201,7 @@ def _as_dict(row: dict[str, Any], newest: str | None) -> dict[str, Any]:
             "message": row["check_message"],
             "at": checked_at.isoformat() if checked_at else None,
         },
+        "identity": cloud_tokens.describe(row, utcnow()) if row["identity_kind"] else None,
     }
 
 
@@ -391,10 +406,20 @@ def _provider_check(
         raise Invalid(str(e), e.field) from None
 
 
+def _address(provider: str, server: str | None) -> str:
+    try:
+        return providers.address(provider, server)
+    except providers.ProviderError as e:
+        raise Invalid(str(e), e.field) from None
+
+
 def _snapshot(session: Session, c: Credential) -> dict[str, Any]:
-    # Supersession is derived from other credentials, not part of this one's record.
+    # Supersession is derived from other credentials, not part of this one's record; a
+    # token's schedule is bookkeeping, as a check's result is.
     snapshot = describe(session, c)
     del snapshot["superseded_by"], snapshot["effective"], snapshot["last_check"]
+    if snapshot["identity"] is not None:
+        del snapshot["identity"]["token"]
     return snapshot
 
 
@@ -407,12 +432,13 @@ class CredentialSpec:
     provider: str
     server: str | None  # None: the provider's own address
     username: str
-    password: str = field(repr=False)
+    password: str = field(default="", repr=False)  # none with a cloud identity
     email: str = ""
     description: str = ""
     active: bool = True
     adopt: bool = False  # take over a same-named Secret pullkeeper did not create
     token_hosts: tuple[str, ...] = ()
+    cloud: CloudLogin | None = None  # a cloud identity, exchanged once already
 
 
 def find_scope(
@@ -431,11 +457,30 @@ def find_scope(
     return resolve_scope(session, actor, kind, c, p, namespace)
 
 
-def create(session: Session, actor: Actor, vault: Vault, spec: CredentialSpec) -> Credential:
+def check_may_create(actor: Actor, scope: Scope) -> None:
+    """Forbidden unless the actor may create a credential in the scope."""
+    _can_manage(actor, scope.kind, scope.project.id if scope.project else None)
+
+
+def create(
+    session: Session,
+    actor: Actor,
+    vault: Vault,
+    spec: CredentialSpec,
+) -> Credential:
     scope = spec.scope
     project_id = scope.project.id if scope.project else None
     _can_manage(actor, scope.kind, project_id)
-    server, username = _provider_check(spec.provider, spec.server, spec.username, spec.password)
+    if spec.cloud is not None:
+        if spec.password:
+            raise Invalid(
+                "a credential with a cloud identity takes no password: its tokens are made "
+                "from the identity",
+                "password",
+            )
+        server, username = _address(spec.provider, spec.server), spec.cloud.token.username
+    else:
+        server, username = _provider_check(spec.provider, spec.server, spec.username, spec.password)
     hosts = _token_hosts(spec.token_hosts)
     lock_cluster(session, scope.cluster.id)
     _check_name(session, spec.name, scope)
@@ -466,7 +511,10 @@ def create(session: Session, actor: Actor, vault: Vault, spec: CredentialSpec) -
     )
     session.add(cred)
     session.flush()
-    cred.secret_key_id, cred.secret_blob = vault.encrypt(session, spec.password, cred.id)
+    if spec.cloud is not None:
+        cloud_tokens.stored(session, vault, cred, spec.cloud)
+    else:
+        cred.secret_key_id, cred.secret_blob = vault.encrypt(session, spec.password, cred.id)
     audit.record(
         session,
         actor,
@@ -509,7 +557,7 @@ def update(
         before = _change(session, vault, cred, project_id, changes)
         cred.updated_by = actor.username
     after = _snapshot(session, cred)
-    if changes.get("password"):
+    if changes.get("password") or changes.get("cloud"):
         after["secret"] = "changed"  # noqa: S105 - a marker, never the value
     audit.record(
         session,
@@ -541,8 +589,11 @@ def _change(
         if fixed in changes:
             raise Invalid(f"{fixed} cannot change after creation", fixed)
     password = changes.get("password")
+    cloud: CloudLogin | None = changes.get("cloud")
+    if cloud is not None or cred.identity_kind:
+        _check_cloud_change(cred, changes)
     touches_login = any(k in changes for k in ("username", "email"))
-    if touches_login and not password:
+    if touches_login and not password and cloud is None and not cred.identity_kind:
         raise Invalid(
             "editing a credential's login needs its password or token again (it is never shown)",
             "password",
@@ -556,6 +607,8 @@ def _change(
         )
         changes["username"] = username
         cred.secret_key_id, cred.secret_blob = vault.encrypt(session, password, cred.id)
+    if cloud is not None:
+        cloud_tokens.stored(session, vault, cred, cloud)
     if "name" in changes and changes["name"] != cred.name:
         cluster = session.get(Cluster, cred.cluster_id)
         if cluster is None:
@@ -572,6 +625,24 @@ def _change(
         if key in changes:
             setattr(cred, key, changes[key])
     return before
+
+
+def _check_cloud_change(cred: Credential, changes: dict[str, Any]) -> None:
+    """An edit of a credential that logs in with a cloud identity, or is given one: its
+    tokens make its login, so no password or user name is given with it."""
+    if changes.get("password"):
+        raise Invalid(
+            "this credential logs in with a cloud identity: give the identity again to change "
+            "it, or create a credential with a password",
+            "password",
+        )
+    if "username" in changes and changes["username"] != cred.username:
+        raise Invalid(
+            "the user name of a credential with a cloud identity is its tokens' "
+            f"({cred.username}): it cannot be set",
+            "username",
+        )
+    changes.pop("username", None)
 
 
 def set_state(

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from pullkeeper.core.cloud import CloudLogin
 from pullkeeper.core.workloads import Container
 from pullkeeper.services import workloads
 from pullkeeper.services.credentials import CredentialSpec, Scope
@@ -19,6 +20,7 @@ __all__ = [
     "ContainerIn",
     "CredentialIn",
     "CredentialPatch",
+    "IdentityIn",
     "LoginIn",
     "MemberIn",
     "NamespaceIn",
@@ -108,6 +110,37 @@ class NamespaceIn(_Body):
     project: str | None = Field(None, max_length=63, description="Project name or id, or null.")
 
 
+class IdentityIn(_Body):
+    """A cloud identity an ECR, GCR / Artifact Registry or ACR credential logs in with
+    instead of a password: the server makes short-lived registry tokens from it."""
+
+    kind: str = Field(max_length=8, description="aws (ECR), gcp (GCR) or azure (ACR).")
+    access_key_id: str = Field("", max_length=128, description="aws: the access key id.")
+    role_arn: str = Field("", max_length=2048, description="aws: a role to assume.")
+    external_id: str = Field("", max_length=1224, description="aws: the role's external id.")
+    auth: str = Field(
+        "", max_length=16, description="azure: secret, certificate, workload or default."
+    )
+    tenant_id: str = Field("", max_length=253, description="azure: the tenant id or domain.")
+    client_id: str = Field("", max_length=64, description="azure: the client (application) id.")
+    secret: str = Field(
+        "",
+        max_length=65536,
+        description="Write-only, never returned: aws the secret access key, gcp the "
+        "service-account JSON key, azure the client secret or the certificate's PEM with its "
+        "key. Empty: this server's own identity (the SDK's default chain, workload identity, "
+        "the metadata server).",
+    )
+
+    def fields(self) -> dict[str, str]:
+        """The identity's fields given (not its secret)."""
+        return {
+            k: v
+            for k, v in self.model_dump(exclude={"kind", "secret"}, exclude_unset=True).items()
+            if v
+        }
+
+
 class CredentialIn(_Body):
     name: str = Field(max_length=253)
     cluster: str = Field(max_length=63, description="Cluster name or id.")
@@ -117,7 +150,12 @@ class CredentialIn(_Body):
     provider: str = Field("custom", max_length=32)
     server: str | None = Field(None, max_length=512)
     username: str = Field("", max_length=512)
-    password: str = Field(max_length=65536, description="Write-only; never returned.")
+    password: str = Field(
+        "", max_length=65536, description="Write-only; never returned. None with an identity."
+    )
+    identity: IdentityIn | None = Field(
+        None, description="A cloud identity to make tokens from, instead of a password."
+    )
     email: str = Field("", max_length=254)
     description: str = Field("", max_length=4096)
     active: bool = True
@@ -131,9 +169,9 @@ class CredentialIn(_Body):
         "*.domain), beyond the registry's own host and the well-known ones.",
     )
 
-    def spec(self, scope: Scope) -> CredentialSpec:
+    def spec(self, scope: Scope, cloud: CloudLogin | None = None) -> CredentialSpec:
         """The credential this body describes, in the scope its names resolve to
-        (credentials.find_scope)."""
+        (credentials.find_scope), with its identity exchanged once (cloud_exchange.login)."""
         return CredentialSpec(
             name=self.name,
             scope=scope,
@@ -146,6 +184,7 @@ class CredentialIn(_Body):
             active=self.active,
             adopt=self.adopt,
             token_hosts=tuple(self.token_hosts),
+            cloud=cloud,
         )
 
 
@@ -158,6 +197,9 @@ class CredentialPatch(_Body):
     description: str | None = Field(None, max_length=4096)
     adopt: bool | None = None
     token_hosts: list[str] | None = Field(None, max_length=20)
+    identity: IdentityIn | None = Field(
+        None, description="A new cloud identity, whole, its secret again (never shown)."
+    )
 
 
 class PolicyIn(_Body):

@@ -16,7 +16,7 @@ from pullkeeper.services import auth, credentials, keys
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, KeepsWrites, ServiceError
 from pullkeeper.services.read_cache import ReadCache
-from pullkeeper.services.server_slots import RunningAdmission, RunningSync
+from pullkeeper.services.server_slots import RunningAdmission, RunningRefresh, RunningSync
 from pullkeeper.settings import Settings
 from pullkeeper.store import changes, db
 from pullkeeper.store.changes import Change
@@ -71,6 +71,7 @@ class Server:
         self.on_change: list[Callable[[Set[Change]], None]] = []
         self.sync: RunningSync | None = None  # the running sync, when the server syncs
         self.admission: RunningAdmission | None = None  # the admission webhook, once started
+        self.refresher: RunningRefresh | None = None  # the cloud token refresher, once started
 
     @classmethod
     def open(cls, settings: Settings, *, check_keys: bool = True) -> Server:

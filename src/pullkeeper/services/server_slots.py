@@ -7,6 +7,7 @@ Protocols, so that the server need not import the sync (which imports the server
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ __all__ = [
     "DeliveryStatus",
     "DeliveryStatuses",
     "RunningAdmission",
+    "RunningRefresh",
     "RunningSync",
 ]
 
@@ -53,6 +55,12 @@ class RunningSync(Protocol):
 
     @property
     def synced_by(self) -> str: ...
+
+
+class RunningRefresh(Protocol):
+    @property
+    def results(self) -> Counter[str]:
+        """How many refreshes ended each way (token_refresh.RESULTS) since start."""
 
 
 class AdmissionIndex(Protocol):

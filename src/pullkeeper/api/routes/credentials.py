@@ -12,7 +12,7 @@ from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.listing import encoded
 from pullkeeper.core.etag import IfMatch
-from pullkeeper.services import cached_reads, sync
+from pullkeeper.services import cached_reads, cloud_exchange, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
@@ -54,11 +54,17 @@ def list_credentials(
 def create_credential(
     body: CredentialIn, actor: ActorDep, server: ServerDep, response: Response
 ) -> dict[str, Any]:
-    with server.transaction() as session:
-        where = svc.find_scope(
-            session, actor, body.scope, body.cluster, body.project, body.namespace
+    """Create a credential. One with a cloud identity is refused (422) unless its first
+    token is made: the message says what the cloud refused and what to do."""
+    scope = (body.scope, body.cluster, body.project, body.namespace)
+    cloud = None
+    if (i := body.identity) is not None:
+        cloud = cloud_exchange.login_for_scope(
+            server, actor, scope, body.provider, body.server, i.kind, i.fields(), i.secret
         )
-        cred = svc.create(session, actor, server.vault, body.spec(where))
+    with server.transaction() as session:
+        where = svc.find_scope(session, actor, *scope)
+        cred = svc.create(session, actor, server.vault, body.spec(where, cloud))
         tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
 
@@ -82,10 +88,16 @@ def update_credential(
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Change a credential; a new user name or email needs the password again."""
+    """Change a credential; a new user name or email needs the password again. A new cloud
+    identity is given whole, its secret again, and exchanged before anything changes."""
+    changes = body.changes()
+    if (i := body.identity) is not None:
+        changes["cloud"] = cloud_exchange.login_for_credential(
+            server, actor, credential_id, i.kind, i.fields(), i.secret
+        )
+        del changes["identity"]
     with server.transaction() as session:
         cred = svc.get(session, actor, credential_id)
-        changes = body.changes()
         cred = svc.update(session, actor, server.vault, cred, changes, if_match=if_match)
         tagged(response, svc.tag(cred))
         return svc.describe(session, cred)
