@@ -118,6 +118,12 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # "user": acts as its user; "node": bound to one cluster (cluster_id), it reads that
+    # cluster's node credentials and nothing else (its user_id: the admin who issued it).
+    kind: Mapped[str] = mapped_column(String(8), default="user", server_default="user")
+    cluster_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
 
 class Cluster(_Stamped, _Versioned, Base):
