@@ -72,7 +72,7 @@ def config_file(path: str) -> Source:
     return lambda repository, key_type: Answer(protocol.auth_for(keyring, repository, key_type))
 
 
-def cloud_identity(path: str, endpoints: Endpoints) -> Source:
+def cloud_identity(path: str, endpoints: Endpoints, acr_exchange_host: str = "") -> Source:
     """A registry token the identity in the file is exchanged for, for the images of its
     registry; nothing is exchanged for any other image."""
     from pullkeeper.services import provider_identity  # noqa: PLC0415
@@ -95,7 +95,7 @@ def cloud_identity(path: str, endpoints: Endpoints) -> Source:
         if not auth:
             return Answer([])
         try:
-            token = provider_identity.exchange(identity, endpoints)
+            token = provider_identity.exchange(identity, endpoints, acr_exchange_host)
         except ExchangeError as e:
             raise ProviderError(
                 f"{path}: the {identity.provider} identity got no token for "
@@ -251,6 +251,13 @@ def _nanoseconds(_ctx: click.Context, _param: click.Parameter, value: str | None
     "[env: PULLKEEPER_AZURE_AUTHORITY]",
 )
 @click.option(
+    "--acr-exchange-host",
+    metavar="HOST[:PORT]",
+    envvar="PULLKEEPER_ACR_EXCHANGE_HOST",
+    help="With --identity: the registry an ACR login's token exchange is made with, instead "
+    "of the identity's server (a stand-in, a proxy). [env: PULLKEEPER_ACR_EXCHANGE_HOST]",
+)
+@click.option(
     "--cache-key-type",
     type=click.Choice([t.value for t in CacheKeyType]),
     default=CacheKeyType.REGISTRY.value,
@@ -277,6 +284,7 @@ def kubelet_credential_provider(
     aws_endpoint_url: str | None,
     google_token_uris: tuple[str, ...],
     azure_authority: str | None,
+    acr_exchange_host: str | None,
     cache_key_type: str,
     cache_duration: int | None,
 ) -> None:
@@ -316,7 +324,7 @@ def kubelet_credential_provider(
             azure_authority=azure_authority,
             ca_file=ca_file,
         )
-        source = cloud_identity(identity, endpoints)
+        source = cloud_identity(identity, endpoints, acr_exchange_host or "")
     elif server_url and token_file and cluster:
         source = pullkeeper_server(server_url, token_file, cluster, ca_file, timeout)
     key_type = CacheKeyType(cache_key_type)

@@ -177,8 +177,9 @@ def _renamed(check: Callable[[], _T]) -> _T:
         raise IdentityError(_INLINE_SECRETS.get(e.field, e.field), e.message) from None
 
 
-def exchange(identity: Identity, endpoints: Endpoints) -> Token:
-    """A registry login from the identity; ExchangeError saying what failed."""
+def exchange(identity: Identity, endpoints: Endpoints, acr_exchange_host: str = "") -> Token:
+    """A registry login from the identity; ExchangeError saying what failed. An ACR login is
+    exchanged at acr_exchange_host when given, else at the identity's registry."""
     # Each adapter imports its SDK (and httpx) only here: answering from a file loads none.
     if identity.aws is not None:
         from pullkeeper.cloud import ecr  # noqa: PLC0415
@@ -193,7 +194,8 @@ def exchange(identity: Identity, endpoints: Endpoints) -> Token:
 
         trust = ssl.create_default_context(cafile=endpoints.ca_file) if endpoints.ca_file else True
         with httpx.Client(verify=trust, timeout=30) as client:
-            return acr.token(identity.azure, identity.secret, identity.server, client, endpoints)
+            registry = acr_exchange_host or identity.server
+            return acr.token(identity.azure, identity.secret, registry, client, endpoints)
     from pullkeeper.cloud import gcr  # noqa: PLC0415
 
     return gcr.token(identity.secret or None, endpoints)
