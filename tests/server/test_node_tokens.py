@@ -188,3 +188,15 @@ def test_only_admins_manage_node_tokens(env: Env, world: dict[str, Any]) -> None
     viewer = env.api(viewer_token)
     assert_error(viewer.post("clusters/c1/node-tokens", json={}), 403, message="only an admin")
     assert_error(viewer.get("clusters/c1/node-tokens"), 403, message="only an admin")
+
+
+def test_the_web_pages_refuse_a_node_token_as_a_session(env: Env, world: dict[str, Any]) -> None:
+    issued = node_token(env)
+    env.client.cookies.set("pk_session", f"{issued['id']}.{issued['token']}")
+    try:
+        response = env.client.get("/credentials", headers={"Accept": "text/html"})
+    finally:
+        env.client.cookies.clear()
+    assert response.status_code == 403, response.text
+    assert "a node token only reads its cluster" in response.text
+    assert CLUSTER_PASSWORD not in response.text
