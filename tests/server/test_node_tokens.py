@@ -200,3 +200,17 @@ def test_the_web_pages_refuse_a_node_token_as_a_session(env: Env, world: dict[st
     assert response.status_code == 403, response.text
     assert "a node token only reads its cluster" in response.text
     assert CLUSTER_PASSWORD not in response.text
+
+
+def test_a_password_reset_of_the_issuer_leaves_the_clusters_node_tokens(
+    env: Env, world: dict[str, Any]
+) -> None:
+    _, root_token = env.user("root2", admin=True)
+    issued = env.api(root_token).ok("POST", "clusters/c1/node-tokens", status=201, json={})
+    env.secrets.add(issued["token"])
+    reset = env.admin.ok(
+        "PUT", "users/root2/password", json={"password": "a-new-password-for-root2"}
+    )
+    assert reset["revoked_tokens"] == 1  # root2's own, not the node token
+    assert read(env.api(issued["token"]), "quay.io/a").status_code == 200
+    assert_error(env.api(root_token).get("clusters"), 401)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +25,9 @@ from pullkeeper.core.dockerconfig import AuthEntry
 from pullkeeper.core.go import duration as goduration
 from pullkeeper.core.keyring import Keyring
 from pullkeeper.services import config_files
+
+if TYPE_CHECKING:
+    from pullkeeper.cli.remote import RemoteError
 
 # Five minutes: a file's credentials do not expire, so the cache only spares starting this
 # command again, and it bounds how long a password changed in the file (or on the server,
@@ -155,9 +159,8 @@ def pullkeeper_server(
     return answer
 
 
-def _refused(e: CLIError, base_url: str) -> str:
-    status = getattr(e, "status", None)
-    said = e.format_message()
+def _refused(e: RemoteError, base_url: str) -> str:
+    status, said = e.status, e.format_message()
     if status == 401:
         return (
             f"{base_url} refused the node token ({said}): issue a new one with `pullkeeper "

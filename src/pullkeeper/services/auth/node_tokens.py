@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from pullkeeper.services import audit
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.auth.hashing import token_hash
-from pullkeeper.services.auth.tokens import NODE, IssuedToken, new_token
+from pullkeeper.services.auth.tokens import IssuedToken, new_token
 from pullkeeper.services.auth.users import check_admin
 from pullkeeper.services.errors import Invalid, NotFound
-from pullkeeper.store.models import ApiToken, Cluster, User, utcnow
+from pullkeeper.store.models import NODE_TOKEN, ApiToken, Cluster, User, utcnow
 
 __all__ = ["issue_node_token", "list_node_tokens", "node_token_dict", "revoke_node_token"]
 
@@ -35,7 +35,7 @@ def issue_node_token(
         name=name,
         token_hash=token_hash(token),
         expires_at=expires,
-        kind=NODE,
+        kind=NODE_TOKEN,
         cluster_id=cluster.id,
     )
     session.add(row)
@@ -78,7 +78,7 @@ def list_node_tokens(session: Session, actor: Actor, cluster: Cluster) -> list[d
     rows = session.execute(
         select(ApiToken, User.username)
         .outerjoin(User, User.id == ApiToken.user_id)
-        .where(ApiToken.kind == NODE, ApiToken.cluster_id == cluster.id)
+        .where(ApiToken.kind == NODE_TOKEN, ApiToken.cluster_id == cluster.id)
         .order_by(ApiToken.created_at.desc(), ApiToken.id)
     ).all()
     return [node_token_dict(row, cluster, by) for row, by in rows]
@@ -88,7 +88,7 @@ def revoke_node_token(session: Session, actor: Actor, cluster: Cluster, token_id
     """Revoke one of the cluster's node tokens now (admins); revoking it again does nothing."""
     check_admin(actor, "revoke node tokens")
     row = session.get(ApiToken, token_id)
-    if row is None or row.kind != NODE or row.cluster_id != cluster.id:
+    if row is None or row.kind != NODE_TOKEN or row.cluster_id != cluster.id:
         raise NotFound(f"cluster {cluster.name!r} has no node token {token_id!r}")
     if row.revoked_at is None:
         before = _audited(row, cluster)

@@ -17,12 +17,10 @@ from pullkeeper.services.auth.memberships import actor_for
 from pullkeeper.services.auth.throttle import LoginThrottle
 from pullkeeper.services.auth.token_cache import TokenCache
 from pullkeeper.services.errors import Forbidden, NotFound, Unauthorized, WrongPassword
-from pullkeeper.store.models import ApiToken, User, utcnow
+from pullkeeper.store.models import NODE_TOKEN, USER_TOKEN, ApiToken, User, utcnow
 from pullkeeper.store.queries import user_named
 
 TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
-# Kinds of tokens: a user's, or a node token bound to a cluster.
-USER, NODE = "user", "node"
 
 
 def new_token() -> str:
@@ -77,7 +75,7 @@ def token_dict(t: ApiToken) -> dict[str, Any]:
 
 
 # A user's own tokens: node tokens are their cluster's (services/auth/node_tokens.py).
-_USER_TOKEN = ApiToken.kind == USER
+_USER_TOKEN = ApiToken.kind == USER_TOKEN
 
 
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
@@ -92,7 +90,11 @@ def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
 
 def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
     row = session.get(ApiToken, token_id)
-    if row is None or row.kind != USER or (row.user_id != actor.user_id and not actor.is_admin):
+    if (
+        row is None
+        or row.kind != USER_TOKEN
+        or (row.user_id != actor.user_id and not actor.is_admin)
+    ):
         raise NotFound(f"no token {token_id!r}")
     if row.revoked_at is None:
         before = token_dict(row)
@@ -126,7 +128,7 @@ def authenticate(
         raise Unauthorized("the API token is not valid; log in again")
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise Unauthorized("the API token has expired; log in again")
-    if row.kind == NODE:
+    if row.kind == NODE_TOKEN:
         # No user's roles: what it may do is read its cluster's node credentials.
         actor = Actor("", f"node-token:{row.id}", source=source, node_cluster_id=row.cluster_id)
     else:
