@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.kube.real import SCRIPT
 from tests.tools import missing
 
 RUN_TIMEOUT = 60
@@ -435,3 +436,89 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- the kubelet
+
+
+def kubelet_request(image: str) -> bytes:
+    """The request as the kubelet v1.34 encodes it."""
+    return (
+        b'{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1",'
+        b'"image":"' + image.encode() + b'"}\n'
+    )
+
+
+MATCH_IMAGES = ("quay.io", "*.example.com:5000", "docker.io", "gcr.io")
+
+
+@dataclass(frozen=True)
+class Kubelet:
+    """The kubelet's own credential provider code (`scripts/kube kubelet-keyring`) with
+    pullkeeper installed as its provider the way docs/kubernetes.md says: a wrapper named
+    as the provider in the bin directory, the command's options in the provider's args."""
+
+    directory: Path
+
+    def install(self, *args: str, match_images: Sequence[str] = MATCH_IMAGES) -> None:
+        bin_dir = self.directory / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        wrapper = bin_dir / "pullkeeper"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"echo run >>{self.directory / 'runs'}\n"
+            f'exec {PULLKEEPER} kubelet-credential-provider "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        (self.directory / "providers.yaml").write_text(
+            "apiVersion: kubelet.config.k8s.io/v1\n"
+            "kind: CredentialProviderConfig\n"
+            "providers:\n"
+            "- name: pullkeeper\n"
+            f"  matchImages: {json.dumps(list(match_images))}\n"
+            "  defaultCacheDuration: 1m\n"
+            "  apiVersion: credentialprovider.kubelet.k8s.io/v1\n"
+            f"  args: {json.dumps(list(args))}\n"
+        )
+
+    def lookup(self, *images: str) -> tuple[dict[str, list[tuple[str, str]]], Result]:
+        """What the kubelet tries for each image (in turn, one kubelet), and its run."""
+        result = run(
+            [
+                str(SCRIPT),
+                "kubelet-keyring",
+                str(self.directory / "providers.yaml"),
+                str(self.directory / "bin"),
+                *images,
+            ]
+        )
+        assert result.returncode == 0, result.describe()
+        found = {}
+        for line in result.stdout.splitlines():
+            doc = json.loads(line)
+            found[doc["image"]] = [(c["username"], c["password"]) for c in doc["credentials"]]
+        return found, result
+
+    @property
+    def runs(self) -> int:
+        """How many times the kubelet ran pullkeeper."""
+        path = self.directory / "runs"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def make_kubelet(tmp_path: Path) -> Kubelet:
+    """A Kubelet in tmp_path; `missing` when kubelet-keyring is not built."""
+    built = run([str(SCRIPT), "check", "kubelet-keyring"])
+    if built.returncode != 0:
+        missing(
+            f"{built.stdout.strip()}: the tests of the kubelet's own credential provider code "
+            "do not run (scripts/test builds it)"
+        )
+    directory = tmp_path / "kubelet"
+    directory.mkdir()
+    return Kubelet(directory)
+
+
+@pytest.fixture
+def kubelet(tmp_path: Path) -> Kubelet:
+    return make_kubelet(tmp_path)

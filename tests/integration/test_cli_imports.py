@@ -185,6 +185,48 @@ def test_the_kubelets_credential_provider(tmp_path: Path, env: dict[str, str]) -
     assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
 
 
+# The clouds' SDKs: only an exchange loads one.
+CLOUD_SDKS = frozenset({"boto3", "botocore", "google", "azure", "msal"})
+_REQUEST = (
+    '{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1",'
+    '"image":"quay.io/app"}\n'
+)
+
+
+def test_the_credential_provider_with_an_identity_loads_no_sdk_for_another_registry(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """An image not of the identity's registry is answered without an exchange: no SDK, no
+    httpx; a JSON identity file loads no YAML reader."""
+    identity = tmp_path / "identity.json"
+    identity.write_text(
+        json.dumps({"provider": "ecr", "server": "123456789012.dkr.ecr.eu-west-1.amazonaws.com"})
+    )
+    modules, status, stdout = loaded(
+        tmp_path, ("kubelet-credential-provider", "--identity", str(identity)), env, _REQUEST
+    )
+    assert status == 0
+    assert json.loads(stdout)["auth"] == {}
+    assert "pullkeeper.services.provider_identity" in modules
+    assert packages(modules) & (FORBIDDEN | CLOUD_SDKS | {"httpx", "httpcore"}) == set()
+
+
+def test_the_credential_provider_asking_a_server_loads_httpx_only(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("pk_node-token")
+    args = (
+        *("kubelet-credential-provider", "--server", "http://127.0.0.1:9", "--cluster", "c1"),
+        *("--token-file", str(token)),
+    )
+    modules, status, stdout = loaded(tmp_path, args, env, _REQUEST)
+    assert status == 1  # nothing listens on port 9
+    assert stdout == ""
+    assert "httpx" in packages(modules)
+    assert packages(modules) & (FORBIDDEN | CLOUD_SDKS) == set()
+
+
 def test_secret_create(tmp_path: Path, env: dict[str, str]) -> None:
     modules, status, stdout = loaded(
         tmp_path,

@@ -5,29 +5,17 @@ kubelet's own credential provider code (v1.34) running it and using its answers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.kube.real import SCRIPT
-from tests.tools import missing
-
-from .conftest import PULLKEEPER, Result, assert_one_line_error, b64, pk, run
+from .conftest import Kubelet, Result, assert_one_line_error, b64, kubelet_request, pk
 
 pytestmark = pytest.mark.integration
 
 COMMAND = "kubelet-credential-provider"
 PASSWORD = "s3cr&t-Pw9"  # looked for in every output
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
-
-
-def kubelet_request(image: str) -> bytes:
-    """The request as the kubelet v1.34 encodes it."""
-    return (
-        b'{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1",'
-        b'"image":"' + image.encode() + b'"}\n'
-    )
 
 
 @pytest.fixture
@@ -201,73 +189,6 @@ def test_a_cache_duration_that_is_no_go_duration(config: Path, duration: str, me
 
 
 # --------------------------------------------------------------------------- the kubelet's code
-
-
-@dataclass(frozen=True)
-class Kubelet:
-    """The kubelet's own credential provider code (`scripts/kube kubelet-keyring`) with
-    pullkeeper installed as its provider the way docs/kubernetes.md says: a wrapper named
-    as the provider in the bin directory, the command's options in the provider's args."""
-
-    directory: Path
-
-    def install(self, *args: str) -> None:
-        bin_dir = self.directory / "bin"
-        bin_dir.mkdir(exist_ok=True)
-        wrapper = bin_dir / "pullkeeper"
-        wrapper.write_text(
-            "#!/bin/sh\n"
-            f"echo run >>{self.directory / 'runs'}\n"
-            f'exec {PULLKEEPER} kubelet-credential-provider "$@"\n'
-        )
-        wrapper.chmod(0o755)
-        (self.directory / "providers.yaml").write_text(
-            "apiVersion: kubelet.config.k8s.io/v1\n"
-            "kind: CredentialProviderConfig\n"
-            "providers:\n"
-            "- name: pullkeeper\n"
-            '  matchImages: ["quay.io", "*.example.com:5000", "docker.io", "gcr.io"]\n'
-            "  defaultCacheDuration: 1m\n"
-            "  apiVersion: credentialprovider.kubelet.k8s.io/v1\n"
-            f"  args: {json.dumps(list(args))}\n"
-        )
-
-    def lookup(self, *images: str) -> tuple[dict[str, list[tuple[str, str]]], Result]:
-        """What the kubelet tries for each image (in turn, one kubelet), and its run."""
-        result = run(
-            [
-                str(SCRIPT),
-                "kubelet-keyring",
-                str(self.directory / "providers.yaml"),
-                str(self.directory / "bin"),
-                *images,
-            ]
-        )
-        assert result.returncode == 0, result.describe()
-        found = {}
-        for line in result.stdout.splitlines():
-            doc = json.loads(line)
-            found[doc["image"]] = [(c["username"], c["password"]) for c in doc["credentials"]]
-        return found, result
-
-    @property
-    def runs(self) -> int:
-        """How many times the kubelet ran pullkeeper."""
-        path = self.directory / "runs"
-        return len(path.read_text().splitlines()) if path.exists() else 0
-
-
-@pytest.fixture
-def kubelet(tmp_path: Path) -> Kubelet:
-    built = run([str(SCRIPT), "check", "kubelet-keyring"])
-    if built.returncode != 0:
-        missing(
-            f"{built.stdout.strip()}: the tests of the kubelet's own credential provider code "
-            "do not run (scripts/test builds it)"
-        )
-    directory = tmp_path / "kubelet"
-    directory.mkdir()
-    return Kubelet(directory)
 
 
 def test_the_kubelet_uses_the_answers_and_caches_them(config: Path, kubelet: Kubelet) -> None:

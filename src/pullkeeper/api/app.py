@@ -34,6 +34,7 @@ from pullkeeper.api.routes import (
     clusters,
     credentials,
     keys,
+    nodes,
     policies,
     workloads,
 )
@@ -362,7 +363,7 @@ def create_api(server: Server) -> FastAPI:
     # Middleware added later wraps what was added before: metrics see the 413s.
     app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
     _metrics(app, server)
-    for module in (access, clusters, credentials, policies, checks, workloads, keys):
+    for module in (access, clusters, credentials, policies, checks, workloads, keys, nodes):
         app.include_router(module.router, prefix=API)
     # The admission webhook is not here: it has a listener of its own (api/webhook.py).
     return app

@@ -129,7 +129,7 @@ def token_create(api: Remote, name: str, expires_in_days: int | None, output: st
     click.echo("This is the only time the token is shown; store it now.", err=True)
 
 
-def _token_state(t: dict[str, Any]) -> str:
+def token_state(t: dict[str, Any]) -> str:
     if t["revoked"]:
         return "revoked"
     if t["expires_at"] and datetime.fromisoformat(t["expires_at"]) <= datetime.now().astimezone():
@@ -153,7 +153,7 @@ def token_list(api: Remote, output: str) -> None:
             t["name"],
             when(t["created_at"]),
             when(t["expires_at"]) if t["expires_at"] else "never",
-            _token_state(t),
+            token_state(t),
         ]
         for t in result["items"]
     ]

@@ -68,8 +68,7 @@ _COMMANDS = {
     "kubelet-credential-provider": (
         "pullkeeper.cli.credential_provider",
         "kubelet_credential_provider",
-        "Answer the kubelet's CredentialProviderRequest on standard input from a docker config "
-        "file.",
+        "Answer the kubelet's CredentialProviderRequest on standard input from one source.",
     ),
     "login": (
         "pullkeeper.cli.login",

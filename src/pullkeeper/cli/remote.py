@@ -112,11 +112,20 @@ def _connect_reason(error: httpx.ConnectError) -> str:
 class Remote:
     """A pullkeeper server at `base_url`, called with `token` (none for login)."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        ca_file: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """`ca_file`: the CA bundle to trust instead of the system's; `timeout`: seconds,
+        else PULLKEEPER_TIMEOUT's."""
         import httpx  # noqa: PLC0415 - loaded by the commands that call a server, when they run
 
         self.base_url = base_url
-        self.timeout = timeout_seconds()
+        self.timeout = timeout or timeout_seconds()
         headers = {"Accept": "application/json", "User-Agent": f"pullkeeper-cli/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -125,6 +134,7 @@ class Remote:
             headers=headers,
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             follow_redirects=False,
+            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
         )
 
     def __enter__(self) -> Remote:

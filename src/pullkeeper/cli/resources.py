@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pullkeeper.cli import editor
+from pullkeeper.cli.access import token_state
 from pullkeeper.cli.common import CLIError, warn
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, output_option, rows_table, when
@@ -178,6 +179,82 @@ def cluster_delete(api: Remote, name: str) -> None:
     """Delete a cluster with its projects, namespaces, credentials and policies (admins only)."""
     api.delete(f"/clusters/{seg(name)}")
     click.echo(f"cluster {name} deleted")
+
+
+@cluster.group("node-token")
+def node_token() -> None:
+    """Node tokens: what a cluster's nodes read their credentials with (admins only).
+
+    The kubelet's credential provider presents one (`pullkeeper kubelet-credential-provider
+    --server URL --token-file FILE --cluster NAME`); it reads the cluster's credentials of
+    cluster scope and can do nothing else.
+    """
+
+
+@node_token.command("create")
+@click.argument("cluster_name", metavar="CLUSTER")
+@click.option("--name", default="", help="What the token is for (a node pool, say).")
+@click.option(
+    "--expires-in-days", type=click.IntRange(1, 3650), help="Lifetime [default: no expiry]."
+)
+@output_option
+@with_api
+def node_token_create(
+    api: Remote, cluster_name: str, name: str, expires_in_days: int | None, output: str
+) -> None:
+    """Issue a node token for a cluster. It is shown once, now: put it in the nodes' token file."""
+    issued = api.post(
+        f"/clusters/{seg(cluster_name)}/node-tokens",
+        {"name": name, "expires_in_days": expires_in_days},
+    )
+    if emit(issued, output):
+        return
+    click.echo(
+        details(
+            [
+                ("token", issued["token"]),
+                ("id", issued["id"]),
+                ("cluster", issued["cluster"]),
+                ("expires", when(issued["expires_at"]) if issued["expires_at"] else "never"),
+            ]
+        )
+    )
+    click.echo("This is the only time the token is shown; store it now.", err=True)
+
+
+@node_token.command("list")
+@click.argument("cluster_name", metavar="CLUSTER")
+@output_option
+@with_api
+def node_token_list(api: Remote, cluster_name: str, output: str) -> None:
+    """A cluster's node tokens (their values are never shown again)."""
+    result = api.get(f"/clusters/{seg(cluster_name)}/node-tokens")
+    if emit(result, output):
+        return
+    rows = [
+        [
+            t["id"],
+            t["name"],
+            when(t["created_at"]),
+            t["created_by"] or "",
+            when(t["expires_at"]) if t["expires_at"] else "never",
+            token_state(t),
+        ]
+        for t in result["items"]
+    ]
+    headers = ["ID", "NAME", "CREATED", "BY", "EXPIRES", "STATE"]
+    click.echo(rows_table(headers, rows, "No node tokens."))
+
+
+@node_token.command("revoke")
+@click.argument("cluster_name", metavar="CLUSTER")
+@click.argument("token_id", metavar="ID")
+@with_api
+def node_token_revoke(api: Remote, cluster_name: str, token_id: str) -> None:
+    """Revoke a node token now: the nodes using it get no credentials from the next pull on
+    that the kubelet has not cached."""
+    api.delete(f"/clusters/{seg(cluster_name)}/node-tokens/{seg(token_id)}")
+    click.echo(f"node token {token_id} of cluster {cluster_name} revoked")
 
 
 # --------------------------------------------------------------------------- projects

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -74,6 +75,7 @@ class Auth:
     glob: str
     username: str
     password: str = field(repr=False)
+    source: str = ""  # the keyring source it was found under
 
 
 def _shown(value: Any) -> str:
@@ -159,8 +161,18 @@ def auth_for(keyring: Keyring, repository: str, cache_key_type: CacheKeyType) ->
     for key, credentials in keyring.entries():
         if _serves(key, repository, cache_key_type):
             first = credentials[0]
-            auth.append(Auth(_glob(key, first.registry), first.username, first.password))
+            glob = _glob(key, first.registry)
+            auth.append(Auth(glob, first.username, first.password, first.source))
     return auth
+
+
+def cache_duration(now: datetime, expires_at: datetime, most: int | None = None) -> int:
+    """How long the kubelet may reuse an answer holding a token that expires at expires_at
+    (nanoseconds, whole seconds): half its remaining life, so the kubelet asks again well
+    before it expires, never past it; at most `most` when given."""
+    half = max(expires_at - now, timedelta(0)) // 2
+    ns = int(half.total_seconds()) * 1_000_000_000
+    return ns if most is None else min(ns, most)
 
 
 def response(auth: Iterable[Auth], cache_key_type: CacheKeyType, cache_duration: int) -> str:

@@ -20,6 +20,8 @@ class Actor:
     # project id -> owner | member | viewer
     projects: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    # A node token's actor: the cluster whose node credentials it reads, and nothing else.
+    node_cluster_id: str | None = None
 
     @property
     def sees_everything(self) -> bool:

@@ -130,13 +130,14 @@ class Server:
         for listener in self.on_change:
             listener(changed)
 
-    def authenticate(self, token: str, source: str) -> Actor:
-        """The actor of an API token, from the token cache when it is fresh."""
+    def authenticate(self, token: str, source: str, *, node: bool = False) -> Actor:
+        """The actor of an API token, from the token cache when it is fresh: a user's, or
+        with `node` a node token's; Forbidden for the other kind."""
         actor = self.tokens.get(token, source)
         if actor is None:
             with self.reading() as session:
                 actor = auth.authenticate(session, token, source, self.tokens)
-        return actor
+        return auth.of_kind(actor, node=node)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

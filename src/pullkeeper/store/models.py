@@ -108,6 +108,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The kinds of API tokens: a user's own, or a node token bound to a cluster.
+USER_TOKEN, NODE_TOKEN = "user", "node"
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
@@ -118,6 +122,12 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # "user": acts as its user; "node": bound to one cluster (cluster_id), it reads that
+    # cluster's node credentials and nothing else (its user_id: the admin who issued it).
+    kind: Mapped[str] = mapped_column(String(8), default=USER_TOKEN, server_default=USER_TOKEN)
+    cluster_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
 
 class Cluster(_Stamped, _Versioned, Base):

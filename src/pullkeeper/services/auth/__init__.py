@@ -27,6 +27,7 @@ from pullkeeper.services.auth.tokens import (
     list_tokens,
     list_user_tokens,
     login,
+    of_kind,
     revoke_token,
     token_dict,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "may_change_members",
     "member_counts",
     "members",
+    "of_kind",
     "remove_member",
     "reset_password",
     "revoke_token",

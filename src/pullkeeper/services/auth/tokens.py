@@ -17,7 +17,7 @@ from pullkeeper.services.auth.memberships import actor_for
 from pullkeeper.services.auth.throttle import LoginThrottle
 from pullkeeper.services.auth.token_cache import TokenCache
 from pullkeeper.services.errors import Forbidden, NotFound, Unauthorized, WrongPassword
-from pullkeeper.store.models import ApiToken, User, utcnow
+from pullkeeper.store.models import NODE_TOKEN, USER_TOKEN, ApiToken, User, utcnow
 from pullkeeper.store.queries import user_named
 
 TOKEN_PREFIX = "pk_"  # noqa: S105 - a prefix, not a secret
@@ -74,17 +74,27 @@ def token_dict(t: ApiToken) -> dict[str, Any]:
     }
 
 
+# A user's own tokens: node tokens are their cluster's (services/auth/node_tokens.py).
+_USER_TOKEN = ApiToken.kind == USER_TOKEN
+
+
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
     return list(
         session.scalars(
-            select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.created_at)
+            select(ApiToken)
+            .where(ApiToken.user_id == actor.user_id, _USER_TOKEN)
+            .order_by(ApiToken.created_at)
         )
     )
 
 
 def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
     row = session.get(ApiToken, token_id)
-    if row is None or (row.user_id != actor.user_id and not actor.is_admin):
+    if (
+        row is None
+        or row.kind != USER_TOKEN
+        or (row.user_id != actor.user_id and not actor.is_admin)
+    ):
         raise NotFound(f"no token {token_id!r}")
     if row.revoked_at is None:
         before = token_dict(row)
@@ -100,7 +110,9 @@ def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToke
         raise Forbidden("only an admin can see another user's tokens")
     return list(
         session.scalars(
-            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, _USER_TOKEN)
+            .order_by(ApiToken.created_at.desc())
         )
     )
 
@@ -108,19 +120,40 @@ def list_user_tokens(session: Session, actor: Actor, user: User) -> list[ApiToke
 def authenticate(
     session: Session, token: str, source: str, cache: TokenCache | None = None
 ) -> Actor:
-    """The actor a bearer token stands for; Unauthorized when it is unknown, expired or revoked."""
+    """The actor a bearer token stands for, a user's or a node token's (see of_kind);
+    Unauthorized when it is unknown, expired or revoked."""
     generation = cache.generation if cache else 0
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the API token is not valid; log in again")
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise Unauthorized("the API token has expired; log in again")
-    user = session.get(User, row.user_id)
-    if user is None:
-        raise Unauthorized("the API token is not valid; log in again")
-    actor = actor_for(session, user, source)
+    if row.kind == NODE_TOKEN:
+        # No user's roles: what it may do is read its cluster's node credentials.
+        actor = Actor("", f"node-token:{row.id}", source=source, node_cluster_id=row.cluster_id)
+    else:
+        user = session.get(User, row.user_id)
+        if user is None:
+            raise Unauthorized("the API token is not valid; log in again")
+        actor = actor_for(session, user, source)
     if cache:
         cache.put(token, actor, row.expires_at, generation)
+    return actor
+
+
+def of_kind(actor: Actor, *, node: bool) -> Actor:
+    """The actor, when its token is of the kind asked for (a node token's, or a user's);
+    Forbidden saying which token to use otherwise."""
+    if node and actor.node_cluster_id is None:
+        raise Forbidden(
+            "only a node token reads node credentials: an admin issues one with "
+            "`pullkeeper cluster node-token create CLUSTER`"
+        )
+    if not node and actor.node_cluster_id is not None:
+        raise Forbidden(
+            "a node token only reads its cluster's node credentials "
+            "(GET /api/v1/node-credentials); use a user's API token for anything else"
+        )
     return actor
 
 

@@ -14,7 +14,7 @@ from pullkeeper.services.actor import Actor
 from pullkeeper.services.auth.hashing import hash_password, password_matches
 from pullkeeper.services.auth.throttle import LoginThrottle
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, WrongCurrentPassword
-from pullkeeper.store.models import ApiToken, User, utcnow
+from pullkeeper.store.models import USER_TOKEN, ApiToken, User, utcnow
 from pullkeeper.store.queries import user_named
 
 # Failed current-password checks share the login throttle under a source of their own:
@@ -80,12 +80,14 @@ def list_users(session: Session) -> list[User]:
 def _replace_password(
     session: Session, actor: Actor, user: User, new: str, keep_token: str | None, action: str
 ) -> int:
-    """Set the hash, revoke every other token of the user and audit it; how many were revoked."""
+    """Set the hash, revoke every other token of the user (the node tokens they issued are
+    their clusters') and audit it; how many were revoked."""
     user.password_hash = hash_password(new)
     now = utcnow()
     others = session.scalars(
         select(ApiToken).where(
             ApiToken.user_id == user.id,
+            ApiToken.kind == USER_TOKEN,
             ApiToken.revoked_at.is_(None),
             ApiToken.id != (keep_token or ""),
         )
