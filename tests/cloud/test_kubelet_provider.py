@@ -69,7 +69,7 @@ def test_the_kubelet_pulls_from_ecr_with_a_token_the_identity_makes(
 ) -> None:
     identity = ecr_identity(tmp_path)
     kubelet.install(
-        "--identity", identity, "--aws-endpoint-url", cloud.url, match_images=[ECR, "quay.io"]
+        "--identity", identity, "--cloud-aws-endpoint", cloud.url, match_images=[ECR, "quay.io"]
     )
     image = f"{ECR}/team/app"
     found, result = kubelet.lookup(image, f"{ECR}/team/other", "quay.io/x")
@@ -85,7 +85,7 @@ def test_the_kubelet_pulls_from_ecr_with_a_token_the_identity_makes(
     # The answer itself: keyed by the registry, cached for half the token's 12 hours.
     answered = pk(
         "kubelet-credential-provider",
-        *("--identity", identity, "--aws-endpoint-url", cloud.url),
+        *("--identity", identity, "--cloud-aws-endpoint", cloud.url),
         stdin=kubelet_request(image),
     )
     assert answered.returncode == 0 and answered.err == b"", answered.describe()
@@ -94,7 +94,7 @@ def test_the_kubelet_pulls_from_ecr_with_a_token_the_identity_makes(
     assert 6 * 3600 - 60 <= cache_seconds(answered.stdout) <= 6 * 3600
     explicit = pk(
         "kubelet-credential-provider",
-        *("--identity", identity, "--aws-endpoint-url", cloud.url, "--cache-duration", "10m"),
+        *("--identity", identity, "--cloud-aws-endpoint", cloud.url, "--cache-duration", "10m"),
         stdin=kubelet_request(image),
     )
     assert json.loads(explicit.stdout)["cacheDuration"] == "10m0s"
@@ -116,7 +116,7 @@ def test_an_exchange_that_fails_is_one_line_naming_the_cause(
         line = failed(
             pk(
                 "kubelet-credential-provider",
-                *("--identity", identity, "--aws-endpoint-url", cloud.url),
+                *("--identity", identity, "--cloud-aws-endpoint", cloud.url),
                 stdin=kubelet_request(f"{ECR}/app"),
             ),
             AWS_SECRET,
@@ -125,7 +125,9 @@ def test_an_exchange_that_fails_is_one_line_naming_the_cause(
             f"error: {identity}: the ecr identity got no token for {ECR} (invalid): AWS does "
             f"not know the access key id {KEY_ID}: check it, or make a new key"
         )
-        kubelet.install("--identity", identity, "--aws-endpoint-url", cloud.url, match_images=[ECR])
+        kubelet.install(
+            "--identity", identity, "--cloud-aws-endpoint", cloud.url, match_images=[ECR]
+        )
         found, result = kubelet.lookup(f"{ECR}/app")
     assert found == {f"{ECR}/app": []}
     assert "AWS does not know the access key id" in result.stderr
@@ -168,7 +170,7 @@ def test_the_kubelet_pulls_from_gcr_with_a_service_account_keys_token(
         json.dumps({"provider": "gcr", "server": "europe-docker.pkg.dev", "key_file": key_file}),
     )
     kubelet.install(
-        *("--identity", identity, "--google-token-uri", google.token_uri),
+        *("--identity", identity, "--cloud-google-token-uri", google.token_uri),
         *("--ca-file", str(stand_in_cert.cert_file)),
         match_images=["*-docker.pkg.dev", "gcr.io"],
     )
@@ -182,7 +184,7 @@ def test_the_kubelet_pulls_from_gcr_with_a_service_account_keys_token(
 
     answered = pk(
         "kubelet-credential-provider",
-        *("--identity", identity, "--google-token-uri", google.token_uri),
+        *("--identity", identity, "--cloud-google-token-uri", google.token_uri),
         *("--ca-file", str(stand_in_cert.cert_file)),
         stdin=kubelet_request("europe-docker.pkg.dev/p/repo/app"),
     )
@@ -220,7 +222,7 @@ def test_the_kubelet_pulls_from_acr_with_a_refresh_token(
         f"client_id: {app.client_id}\nsecret_file: {secret_file}\n",
     )
     kubelet.install(
-        *("--identity", identity, "--azure-authority", entra.url),
+        *("--identity", identity, "--cloud-azure-authority", entra.url),
         *("--acr-exchange-host", acr_registry.host, "--ca-file", str(stand_in_cert.cert_file)),
         match_images=["*.azurecr.io"],
     )
@@ -233,7 +235,7 @@ def test_the_kubelet_pulls_from_acr_with_a_refresh_token(
 
     answered = pk(
         "kubelet-credential-provider",
-        *("--identity", identity, "--azure-authority", entra.url),
+        *("--identity", identity, "--cloud-azure-authority", entra.url),
         *("--acr-exchange-host", acr_registry.host, "--ca-file", str(stand_in_cert.cert_file)),
         stdin=kubelet_request(f"{ACR}/team/app"),
     )

@@ -231,27 +231,29 @@ def _nanoseconds(_ctx: click.Context, _param: click.Parameter, value: str | None
     help="With --server: how long to wait for it. [env: PULLKEEPER_TIMEOUT]",
 )
 @click.option(
-    "--aws-endpoint-url",
+    "--cloud-aws-endpoint",
+    "aws_endpoint_url",
     metavar="URL",
-    envvar="PULLKEEPER_AWS_ENDPOINT_URL",
+    envvar="PULLKEEPER_CLOUD_AWS_ENDPOINT",
     help="With --identity: ECR's and STS's endpoint (a VPC endpoint); default AWS's "
-    "regional ones. [env: PULLKEEPER_AWS_ENDPOINT_URL]",
+    "regional ones. [env: PULLKEEPER_CLOUD_AWS_ENDPOINT]",
 )
 @click.option(
-    "--google-token-uri",
+    "--cloud-google-token-uri",
     "google_token_uris",
     multiple=True,
     metavar="URL",
-    envvar="PULLKEEPER_GOOGLE_TOKEN_URIS",
+    envvar="PULLKEEPER_CLOUD_GOOGLE_TOKEN_URIS",
     help=f"With --identity: a token endpoint a service-account key may name (repeatable); "
-    f"default {GOOGLE_TOKEN_URI}. [env: PULLKEEPER_GOOGLE_TOKEN_URIS, space-separated]",
+    f"default {GOOGLE_TOKEN_URI}. [env: PULLKEEPER_CLOUD_GOOGLE_TOKEN_URIS, space-separated]",
 )
 @click.option(
-    "--azure-authority",
+    "--cloud-azure-authority",
+    "azure_authority",
     metavar="URL",
-    envvar="PULLKEEPER_AZURE_AUTHORITY",
+    envvar="PULLKEEPER_CLOUD_AZURE_AUTHORITY",
     help="With --identity: the Microsoft Entra authority; default login.microsoftonline.com. "
-    "[env: PULLKEEPER_AZURE_AUTHORITY]",
+    "[env: PULLKEEPER_CLOUD_AZURE_AUTHORITY]",
 )
 @click.option(
     "--acr-exchange-host",
