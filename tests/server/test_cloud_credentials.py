@@ -15,7 +15,9 @@ import pytest
 
 from pullkeeper.core.cloud import ExchangeError, Token
 from pullkeeper.services import credentials
+from pullkeeper.services.server import Server
 from pullkeeper.services.token_refresh import Refresher
+from pullkeeper.settings import Settings
 from pullkeeper.store.changes import Change
 from pullkeeper.store.models import utcnow
 from tests.cloud import aws
@@ -293,3 +295,33 @@ def test_a_failing_refresh_backs_off_and_alerts_before_the_token_expires(
     assert shown_token()["state"] == "expired"
     metrics = env.client.get("/metrics").text
     assert f'pullkeeper_token_expiry_timestamp_seconds{{credential="{made["id"]}"' in metrics
+
+
+def test_one_replica_refreshes_and_another_takes_over_when_it_stops(env: Env) -> None:
+    """With the sync off, replicas on one store elect a refresher with a lease of its own."""
+    assert env.server.sync is None
+    # The env's server runs one already (serve's): stopped, it hands the lease on.
+    running = env.server.refresher
+    assert isinstance(running, Refresher) and running.leading()
+    other = Server.open(Settings(data=env.data, database_url=env.database_url, sync=False))
+    try:
+        second = Refresher(other)
+        assert not second.leading()
+        running.stop()
+        assert second.leading()
+        third = Refresher(env.server)
+        assert not third.leading()
+    finally:
+        other.close()
+
+
+def test_serve_counts_its_refreshes_in_the_metrics(env: Env, cloud: Aws) -> None:
+    made = env.admin.ok("POST", "credentials", json=ecr_body(env, ADMIN_KEY))
+    running = env.server.refresher
+    assert isinstance(running, Refresher)
+    running.stop()  # its thread out of the way: this pass runs here, at the clock's time
+    running.clock = Clock(at(made["identity"]["token"]["refresh_at"]))
+    assert running.run_once() == {"refreshed": 1}
+    metrics = env.client.get("/metrics").text
+    assert 'pullkeeper_token_refresh_total{result="refreshed"} 1.0' in metrics
+    assert 'pullkeeper_token_refresh_total{result="failed"} 0.0' in metrics

@@ -55,13 +55,14 @@ class Refresher:
         self._lease: leader.Lease | None = None
         if leading is None and server.sync is None:  # no sync lease to follow: its own
             self._lease = leader.Lease(server.db, _LEASE, 3 * self.poll_seconds)
-        self._leading = leading or self._holds_lease
+        self.leading = leading or self._holds_lease
         self.results: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="token-refresh", daemon=True)
 
     def _holds_lease(self) -> bool:
+        """Whether this replica refreshes now: it syncs, or holds the refresher's lease."""
         if self._lease is not None:
             return self._lease.hold()
         return self.server.sync is not None and self.server.sync.leading
@@ -138,7 +139,7 @@ class Refresher:
         # At once on start: tokens due while no replica ran are overdue.
         while True:
             try:
-                if self._leading():
+                if self.leading():
                     self.run_once()
             except Exception:  # the store may be briefly unreachable; look again later
                 _log.exception("token refresh: cannot read the due credentials")
