@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pullkeeper.cli.cloud_identity import identity_details, span, token_column
+from pullkeeper.cli.cloud_identity import identity_details, token_column
+from pullkeeper.core.durations import span
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 

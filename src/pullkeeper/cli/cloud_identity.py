@@ -19,13 +19,12 @@ import click
 from pullkeeper.cli.common import CLIError
 from pullkeeper.cli.render import when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret
+from pullkeeper.core.durations import span
 
 __all__ = [
-    "IDENTITY_OPTIONS",
     "identity_details",
     "identity_from",
     "identity_options",
-    "span",
     "token_column",
 ]
 
@@ -107,9 +106,6 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 
 def _name(flag: str) -> str:
     return flag.removeprefix("--").replace("-", "_")
-
-
-IDENTITY_OPTIONS = tuple(_name(flag) for _, flag, _ in _OPTIONS)
 
 
 def identity_options(f: _F) -> _F:
@@ -234,17 +230,6 @@ def _read_file(path: Path, what: str) -> str:
 
 
 # --------------------------------------------------------------------------- printing
-
-
-def span(seconds: float) -> str:
-    """A duration in its two largest units: 2d 3h, 5h 12m, 12m, or under a minute."""
-    minutes = int(abs(seconds)) // 60
-    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {mins}m" if mins else f"{hours}h"
-    return f"{mins}m" if mins else "under a minute"
 
 
 def _until(iso: str | None, now: datetime) -> str:
