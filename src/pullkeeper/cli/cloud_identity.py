@@ -19,7 +19,7 @@ import click
 from pullkeeper.cli.common import CLIError
 from pullkeeper.cli.render import when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret
-from pullkeeper.core.durations import span
+from pullkeeper.core.durations import relative, span
 
 __all__ = [
     "identity_details",
@@ -236,9 +236,7 @@ def _until(iso: str | None, now: datetime) -> str:
     """An ISO time and how far it is from now: 2026-12-03T21:00:00Z (in 5h 12m)."""
     if not iso:
         return "-"
-    seconds = (datetime.fromisoformat(iso) - now).total_seconds()
-    relative = f"in {span(seconds)}" if seconds >= 0 else f"{span(seconds)} ago"
-    return f"{when(iso)} ({relative})"
+    return f"{when(iso)} ({relative((datetime.fromisoformat(iso) - now).total_seconds())})"
 
 
 def _now() -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["span"]
+__all__ = ["relative", "span"]
 
 
 def span(seconds: float) -> str:
@@ -15,3 +15,8 @@ def span(seconds: float) -> str:
     if hours:
         return f"{hours}h {mins}m" if mins else f"{hours}h"
     return f"{mins}m" if mins else "under a minute"
+
+
+def relative(seconds: float) -> str:
+    """How far a moment `seconds` from now is: in 5h 12m, or 3m ago."""
+    return f"in {span(seconds)}" if seconds >= 0 else f"{span(seconds)} ago"
