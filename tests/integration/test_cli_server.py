@@ -101,15 +101,20 @@ class Server:
 
 
 def start_server(
-    base: Path, extra: Sequence[str] = (), admin_token: str | None = ADMIN_TOKEN
+    base: Path,
+    extra: Sequence[str] = (),
+    admin_token: str | None = ADMIN_TOKEN,
+    settings: Mapping[str, str] | None = None,
 ) -> Server:
-    """`pullkeeper serve [extra...]` on a free port, ready (GET /readyz is 200)."""
+    """`pullkeeper serve [extra...]` on a free port, ready (GET /readyz is 200); `settings`
+    are PULLKEEPER_* variables of its environment."""
     base.mkdir(parents=True, exist_ok=True)
     env = _clean_environ()
     env.update(
         HOME=str(base / "server-home"),
         # The test registries listen on loopback, which the server reaches only when allowed.
         PULLKEEPER_EGRESS_ALLOW='["127.0.0.1"]',
+        **(settings or {}),
     )
     if admin_token is not None:
         env["PULLKEEPER_ADMIN_TOKEN"] = admin_token

@@ -8,7 +8,7 @@ Screenshots go to test-artifacts/ at the top of the repository.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,12 +83,13 @@ def _ok(r: httpx.Response) -> dict[str, Any]:
 
 
 @contextmanager
-def open_site(base: Path) -> Iterator[Site]:
+def open_site(base: Path, settings: Mapping[str, str] | None = None) -> Iterator[Site]:
     """A started server with the clusters, projects, namespaces and users below, stopped after.
 
-    Whatever is put into base/"data" beforehand (e.g. certs.d) is the server's.
+    Whatever is put into base/"data" beforehand (e.g. certs.d) is the server's; `settings`
+    are PULLKEEPER_* variables of its environment.
     """
-    server = start_server(base)
+    server = start_server(base, settings=settings)
     api = httpx.Client(
         base_url=server.url + "/api/v1",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},

@@ -3,6 +3,8 @@
 A password or token is read only from standard input (--password-stdin) or a
 hidden prompt, never from a flag, and never printed: the server never returns
 it, except `credential config`, which prints the rendered .dockerconfigjson.
+An ECR, GCR or ACR credential may log in with a cloud identity instead
+(cli/cloud_identity.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ from typing import Any
 import click
 
 from pullkeeper.cli import editor
+from pullkeeper.cli.cloud_identity import (
+    identity_details,
+    identity_from,
+    identity_options,
+    token_column,
+)
 from pullkeeper.cli.common import CLIError, cursor_options
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
@@ -67,6 +75,7 @@ def _details(c: dict[str, Any]) -> str:
             ("email", c["email"]),
             ("description", c["description"]),
             ("token hosts", ", ".join(c.get("token_hosts") or ()) or "-"),
+            *identity_details(c),
             ("state", state),
             ("effective", c["effective"]),
             ("last check", _last_check(c)),
@@ -130,6 +139,7 @@ def credential() -> None:
     help="A token server on another host the login may be sent to (host[:port] or *.domain; "
     "repeat for more). The registry's own host and the well-known ones need none.",
 )
+@identity_options
 @output_option
 @with_api
 def credential_create(
@@ -149,14 +159,23 @@ def credential_create(
     adopt: bool,
     token_hosts: tuple[str, ...],
     output: str,
+    **identity_options_given: Any,
 ) -> None:
     """Create a credential NAME (it becomes the Secret's name in each namespace).
 
     The password (or token, or key) comes from standard input with
     --password-stdin, or from a hidden prompt on a terminal.
+
+    An ECR, GCR or ACR credential may log in with a cloud identity instead
+    (the --aws-*, --gcp-* or --azure-* options): the server makes short-lived
+    registry tokens from it and renews them, and refuses the credential unless
+    a first token is made. Its secret comes from stdin, a file or a hidden
+    prompt, never from an option.
     """
-    password = _password(password_stdin, confirm=True)
-    body = {
+    identity = identity_from(
+        identity_options_given, {"username": username, "password_stdin": password_stdin}
+    )
+    body: dict[str, Any] = {
         "name": name,
         "cluster": cluster,
         "scope": scope,
@@ -164,14 +183,16 @@ def credential_create(
         "namespace": namespace,
         "provider": provider,
         "server": registry,
-        "username": username,
-        "password": password,
         "email": email,
         "description": description,
         "active": not inactive,
         "adopt": adopt,
         "token_hosts": list(token_hosts),
     }
+    if identity is None:
+        body |= {"username": username, "password": _password(password_stdin, confirm=True)}
+    else:
+        body["identity"] = identity
     c = api.post("/credentials", body)
     if not emit(c, output):
         click.echo(f"credential {c['name']} created (id {c['id']}, {_state(c)})")
@@ -225,6 +246,8 @@ def credential_list(
     page = api.listing("/credentials", params, every=every)
     if emit(page, output):
         return
+    # The TOKEN column only when a cloud credential is listed.
+    tokens = any(c.get("identity") for c in page["items"])
     rows = [
         [
             c["id"],
@@ -236,6 +259,7 @@ def credential_list(
             c["username"],
             _state(c),
             (c.get("last_check") or {}).get("status", "never"),
+            *([token_column(c)] if tokens else []),
         ]
         for c in page["items"]
     ]
@@ -249,6 +273,7 @@ def credential_list(
         "USERNAME",
         "STATE",
         "CHECK",
+        *(["TOKEN"] if tokens else []),
     ]
     click.echo(rows_table(headers, rows, "No credentials."))
     more_footer(page, offset, cursor)
@@ -290,6 +315,7 @@ def credential_show(api: Remote, ref: str, output: str) -> None:
     "repeat for more; replaces the list).",
 )
 @click.option("--no-token-hosts", is_flag=True, help="Trust no token server on another host.")
+@identity_options
 @output_option
 @with_api
 def credential_edit(
@@ -305,12 +331,17 @@ def credential_edit(
     token_hosts: tuple[str, ...],
     no_token_hosts: bool,
     output: str,
+    **identity_options_given: Any,
 ) -> None:
     """Change a credential. Its registry, scope and provider never change.
 
     A new user name or email needs the password again (it is never shown, so
     the server cannot keep the old one with a new login): give it with
     --password-stdin, or it is asked on a terminal.
+
+    The --aws-*, --gcp-* or --azure-* options give an ECR, GCR or ACR
+    credential a new cloud identity, whole (its secret again), in place of its
+    identity or its password; the server makes a first token before it saves.
 
     Without options the credential opens as YAML in $VISUAL or $EDITOR, and is
     written back only if nobody changed it meanwhile.
@@ -319,6 +350,12 @@ def credential_edit(
         raise CLIError("give either --password-stdin or --password-prompt, not both")
     if token_hosts and no_token_hosts:
         raise CLIError("give either --token-host or --no-token-hosts, not both")
+    password_given = {
+        "username": username is not None,
+        "password_stdin": password_stdin,
+        "password_prompt": password_prompt,
+    }
+    identity = identity_from(identity_options_given, password_given)
     changes: dict[str, Any] = {
         k: v
         for k, v in {
@@ -331,7 +368,12 @@ def credential_edit(
         }.items()
         if v is not None
     }
-    login_changes = username is not None or email is not None
+    if identity is not None:
+        changes["identity"] = identity
+    # A credential logging in with a cloud identity needs no password for a new email.
+    login_changes = username is not None or (
+        email is not None and identity is None and not _has_identity(api, ref)
+    )
     if password_stdin:
         changes["password"] = read_stdin_secret("password")
     elif password_prompt or login_changes:
@@ -342,7 +384,10 @@ def credential_edit(
             )
         changes["password"] = prompt_secret("password")
     if not changes:
-        editor.require("--name, --username, --email, --description, --token-host or a new password")
+        editor.require(
+            "--name, --username, --email, --description, --token-host, a new password or "
+            "a new cloud identity"
+        )
         c, asked = _edit_in_editor(api, ref)
         if c is not None and not emit(c, output):
             secret = "; password replaced" if asked else ""
@@ -350,8 +395,20 @@ def credential_edit(
         return
     c = api.patch(f"/credentials/{seg(credential_id(api, ref))}", changes)
     if not emit(c, output):
-        secret = "; password replaced" if "password" in changes else ""
+        secret = (
+            "; password replaced"
+            if "password" in changes
+            else "; new identity, first token made"
+            if identity
+            else ""
+        )
         click.echo(f"credential {c['name']} updated{secret}")
+
+
+def _has_identity(api: Remote, ref: str) -> bool:
+    """Whether the credential logs in with a cloud identity."""
+    c = api.get(f"/credentials/{seg(credential_id(api, ref))}")
+    return bool(c.get("identity"))
 
 
 def _edit_in_editor(api: Remote, ref: str) -> tuple[dict[str, Any] | None, bool]:

@@ -1,4 +1,5 @@
-"""The Registries pages: list, create, detail, edit, (de)activate, delete."""
+"""The Registries pages: list, create, detail, edit, (de)activate, delete. An ECR, GCR or
+ACR registry may log in with a cloud identity instead of a password (web/cloud_identity.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
-from pullkeeper.services import audit, cached_reads, checks, clusters, paging, sync
+from pullkeeper.services import audit, cached_reads, checks, cloud_exchange, clusters, paging, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
-from pullkeeper.web import forms, security, session
+from pullkeeper.web import cloud_identity, forms, security, session
 from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -160,12 +161,16 @@ def _create_form(
         known_projects = clusters.project_choices(s, web.actor)
     provider = _provider(values.get("provider"))
     values.setdefault("cluster", known_clusters[0] if len(known_clusters) == 1 else "")
+    kind = cloud_identity.KINDS.get(provider.id)
     return page(
         request,
         "credential_new.html",
         web,
         status=status,
         provider=provider,
+        kind=kind,
+        with_identity=kind is not None and values.get("login") == "identity",
+        azure_auths=cloud_identity.AZURE_AUTH,
         server_fixed=server_fixed(provider),
         providers=PROVIDERS.values(),
         values=values,
@@ -183,33 +188,22 @@ def new_form(
     request: Request,
     provider: Annotated[str, Query(max_length=32)] = "dockerhub",
     scope: Annotated[str, Query(max_length=16)] = "",
+    login: Annotated[str, Query(max_length=16)] = "password",
 ) -> Response:
+    """The Add form for a provider; login=identity: with a cloud identity (ECR, GCR, ACR)."""
     web = session.required(request)
-    values: dict[str, Any] = {"provider": _provider(provider).id, "scope": scope, "active": True}
+    values: dict[str, Any] = {
+        "provider": _provider(provider).id,
+        "scope": scope,
+        "active": True,
+        "login": "identity" if login == "identity" else "password",
+        "azure_auth": "secret",
+    }
     return _create_form(request, web, values, {})
 
 
-KEY_FILE_LIMIT = 64 * 1024  # a service-account JSON key is a few KiB
-
-
-def _key_file(upload: UploadFile | None, errors: forms.Errors) -> str:
-    """The uploaded GCR key file as text; "" when none was chosen."""
-    if upload is None or not upload.filename:
-        return ""
-    data = upload.file.read(KEY_FILE_LIMIT + 1)
-    if len(data) > KEY_FILE_LIMIT:
-        errors["password"] = (
-            f"the key file {upload.filename!r} is over 64 KiB; choose the service-account JSON key"
-        )
-        return ""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        errors["password"] = f"the key file {upload.filename!r} is not text; choose the JSON key"
-        return ""
-
-
 async def create_values(  # a coroutine: trimming fields needs no thread
+    identity: Annotated[dict[str, Any], Depends(cloud_identity.identity_values)],
     name: Annotated[str, Form()] = "",
     cluster: Annotated[str, Form()] = "",
     scope: Annotated[str, Form()] = "",
@@ -225,10 +219,14 @@ async def create_values(  # a coroutine: trimming fields needs no thread
     token_hosts: Annotated[str, Form(max_length=4096)] = "",
     key_file: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
-    """The create form as the API's body; a chosen key file stands in for an empty password."""
-    errors: forms.Errors = {}
-    uploaded = _key_file(key_file, errors)
+    """The create form as the API's body; a chosen key file stands in for an empty password.
+    The identity fields are kept as typed beside it."""
+    errors: forms.Errors = identity.pop("errors")
+    uploaded = forms.upload_text(
+        key_file, errors, "password", "the service-account JSON key", cloud_identity.KEY_FILE_LIMIT
+    )
     return {
+        **identity,
         "name": name.strip(),
         "cluster": cluster,
         "scope": scope,
@@ -258,7 +256,14 @@ def create(
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     errors: forms.Errors = values.pop("errors")
-    fields = {**values, "token_hosts": _hosts(values["token_hosts"])}
+    kind = cloud_identity.KINDS.get(values["provider"])
+    with_identity = kind is not None and values["login"] == "identity"
+    fields = {k: values[k] for k in CREATE_FIELDS} | {"active": values["active"]}
+    fields["token_hosts"] = _hosts(values["token_hosts"])
+    if kind is not None and with_identity:
+        # The identity's tokens make the login: no user name or password goes with it.
+        fields |= {"username": "", "password": ""}
+        fields["identity"] = cloud_identity.identity_body(kind, values)
     body = forms.parse(CredentialIn, fields, errors) if not errors else None
     created: list[str] = []
     server = session.server_of(request)
@@ -266,15 +271,20 @@ def create(
     def run() -> None:
         if body is None:
             return
-        with server.transaction() as s:
-            where = svc.find_scope(
-                s, web.actor, body.scope, body.cluster, body.project, body.namespace
+        scope = (body.scope, body.cluster, body.project, body.namespace)
+        cloud = None
+        if (i := body.identity) is not None:
+            cloud = cloud_exchange.login_for_scope(
+                server, web.actor, scope, body.provider, body.server, i.kind, i.fields(), i.secret
             )
-            created.append(svc.create(s, web.actor, server.vault, body.spec(where)).id)
+        with server.transaction() as s:
+            where = svc.find_scope(s, web.actor, *scope)
+            created.append(svc.create(s, web.actor, server.vault, body.spec(where, cloud)).id)
 
-    if body is not None and forms.attempt(run, errors, CREATE_FIELDS):
+    if body is not None and forms.attempt(run, errors, CREATE_FIELDS + cloud_identity.ERROR_FIELDS):
         return see_other(f"/credentials/{created[0]}?created=1")
-    values["password"] = ""  # never sent back: it is typed again
+    cloud_identity.place_errors(errors, kind or "", values["azure_auth"])
+    cloud_identity.forget_secrets(values)  # never sent back: typed again
     return _create_form(request, web, values, errors, status=422)
 
 
@@ -306,7 +316,7 @@ def test_login(
 
     if not errors:
         forms.attempt(run, errors, ("provider", "server", "username", "password", "token_hosts"))
-    values["password"] = ""  # the secret is never sent back into the page
+    cloud_identity.forget_secrets(values)  # never sent back into the page
     result = found[0] if found else None
     if request.headers.get("hx-request") == "true":
         return page(request, "_login_test.html", web, login_test=result, errors=errors)
@@ -417,6 +427,8 @@ def _edit_form(
     version: str = "",
     conflict: bool = False,
     retype_password: bool = False,
+    identity: dict[str, Any] | None = None,
+    new_identity: bool = False,
 ) -> Response:
     """The edit form: as saved, or with what was typed. Its hidden version is the one the
     typing started from; after a conflict, the one saved now, so that saving again replaces
@@ -430,6 +442,10 @@ def _edit_form(
     saved = {k: item[k] or "" for k in EDIT_LABELS}
     saved["token_hosts"] = " ".join(item["token_hosts"])
     shown = values or saved
+    kind = cloud_identity.KINDS.get(provider.id)
+    # The identity's fields as saved (its secret is never shown), or as typed.
+    saved_identity = {"azure_auth": "secret", **(item["identity"] or {})}
+    saved_identity["azure_auth"] = saved_identity.pop("auth", saved_identity["azure_auth"])
     differs = [
         {"label": label, "saved": saved[k]}
         for k, label in EDIT_LABELS.items()
@@ -448,6 +464,10 @@ def _edit_form(
         conflict=conflict,
         differs=differs,
         retype_password=retype_password,
+        kind=kind,
+        identity=identity or saved_identity,
+        new_identity=new_identity,
+        azure_auths=cloud_identity.AZURE_AUTH,
     )
 
 
@@ -461,8 +481,10 @@ def edit_form(request: Request, cred_id: str) -> Response:
 def edit(
     request: Request,
     cred_id: str,
+    identity: Annotated[dict[str, Any], Depends(cloud_identity.identity_values)],
     csrf: Annotated[str, Form(max_length=128)] = "",
     version: Annotated[str, Form(max_length=128)] = "",
+    new_identity: Annotated[str, Form(max_length=8)] = "",
     name: Annotated[str, Form()] = "",
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -480,11 +502,27 @@ def edit(
         "description": description,
         "token_hosts": " ".join(_hosts(token_hosts)),
     }
-    errors: forms.Errors = {}
+    errors: forms.Errors = identity.pop("errors")
     # The version the form was shown with: saved only if nobody saved another since.
     if_match = IfMatch(frozenset({version})) if version else None
+    with server.reading() as s:
+        kind = cloud_identity.KINDS.get(svc.get(s, web.actor, cred_id).provider, "")
+    changes_identity = new_identity == "on" and bool(kind)
 
     def run() -> None:
+        if errors:
+            return
+        cloud = None
+        if changes_identity:
+            # A new identity, whole: exchanged for a first token before anything changes.
+            given_identity = cloud_identity.identity_body(kind, identity)
+            patch = forms.parse(CredentialPatch, {"identity": given_identity}, errors)
+            if patch is None or patch.identity is None:
+                return
+            i = patch.identity
+            cloud = cloud_exchange.login_for_credential(
+                server, web.actor, cred_id, i.kind, i.fields(), i.secret
+            )
         with server.transaction() as s:
             cred = svc.get(s, web.actor, cred_id)
             current = svc.describe(s, cred)
@@ -496,12 +534,17 @@ def edit(
             if password:
                 given["password"] = password
             body = forms.parse(CredentialPatch, given, errors)
-            if body is not None and given:
-                svc.update(s, web.actor, server.vault, cred, body.changes(), if_match=if_match)
+            if body is not None and (given or cloud):
+                changes = body.changes()
+                if cloud is not None:
+                    changes["cloud"] = cloud
+                svc.update(s, web.actor, server.vault, cred, changes, if_match=if_match)
 
-    failed = forms.failure(run, errors, EDIT_FIELDS)
+    failed = forms.failure(run, errors, EDIT_FIELDS + cloud_identity.ERROR_FIELDS)
     if failed is None and not errors:
         return see_other(f"/credentials/{cred_id}?saved=1")
+    cloud_identity.place_errors(errors, kind, identity["azure_auth"])
+    cloud_identity.forget_secrets(identity)
     if isinstance(failed, PreconditionFailed):
         del errors["form"]  # the page says it in its own words
         return _edit_form(
@@ -512,9 +555,21 @@ def edit(
             errors,
             409,
             conflict=True,
-            retype_password=bool(password),
+            retype_password=bool(password) or changes_identity,
+            identity=identity,
+            new_identity=changes_identity,
         )
-    return _edit_form(request, web, cred_id, values, errors, status=422, version=version)
+    return _edit_form(
+        request,
+        web,
+        cred_id,
+        values,
+        errors,
+        status=422,
+        version=version,
+        identity=identity,
+        new_identity=changes_identity,
+    )
 
 
 # --------------------------------------------------------------------------- delete

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from fastapi import UploadFile
 from pydantic import BaseModel, ValidationError
 
 from pullkeeper.services.errors import ServiceError
@@ -53,3 +54,21 @@ def text(value: str | None) -> str | None:
 
 def tristate(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
+
+
+def upload_text(
+    upload: UploadFile | None, errors: Errors, field: str, what: str, limit: int
+) -> str:
+    """An uploaded file's text ("" when none was chosen); an error at `field` when it is
+    over `limit` bytes or not text (`what`: the file expected, to say which to choose)."""
+    if upload is None or not upload.filename:
+        return ""
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        errors[field] = f"the file {upload.filename!r} is over {limit // 1024} KiB; choose {what}"
+        return ""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        errors[field] = f"the file {upload.filename!r} is not text; choose {what}"
+        return ""

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pullkeeper import __version__
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.services.paging import Page
+from pullkeeper.web import cloud_identity
 from pullkeeper.web.session import LoginRequired, WebSession, optional
 
 HERE = Path(__file__).parent
@@ -41,7 +42,13 @@ def _when(value: str | None) -> str:
 
 env.filters["when"] = _when
 env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not in keys}
+env.filters["from_now"] = cloud_identity.from_now
+env.filters["token_badge"] = cloud_identity.badge
 env.globals["version"] = __version__
+env.globals["identity_words"] = {
+    "kinds": cloud_identity.KIND_WORDS,
+    "fields": cloud_identity.FIELD_WORDS,
+}
 
 
 def page(
