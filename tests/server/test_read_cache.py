@@ -137,3 +137,31 @@ def test_the_cache_keeps_at_most_its_bytes_the_least_recently_used_forgotten(env
     ask("big", 101)
     assert made == ["a", "b", "c", "b", "big", "big"]
     assert (cache.hits, cache.misses) == (3, 6)
+
+
+def test_an_answer_is_made_again_once_it_is_max_age_old(env: Env) -> None:
+    """With no change, an answer is still remade after max_age: a token's state moves with
+    the clock alone."""
+    now = [100.0]
+    cache = ReadCache(
+        lambda: changes.newest_committed(env.server.db.engine),
+        max_age=60.0,
+        clock=lambda: now[0],
+    )
+    made: list[float] = []
+
+    def ask() -> bytes:
+        def make() -> bytes:
+            made.append(now[0])
+            return str(now[0]).encode()
+
+        return cache.answer(SYSTEM, "q", make)
+
+    assert ask() == b"100.0"
+    now[0] = 159.9
+    assert ask() == b"100.0"  # kept
+    now[0] = 160.0
+    assert ask() == b"160.0"  # a minute old: made again, and kept from now
+    now[0] = 200.0
+    assert ask() == b"160.0"
+    assert made == [100.0, 160.0] and (cache.hits, cache.misses) == (2, 2)

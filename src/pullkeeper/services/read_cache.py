@@ -11,12 +11,15 @@ kept answer comes back as the bytes it was encoded to.
 The id is read before the answer is made: an answer may show more than its id says, never
 less, so once a change is committed no reader is given an answer made before it. Per
 process, at most `size_bytes` of answers, the least recently used forgotten first
-(answers under an older id are never asked for again and age out).
+(answers under an older id are never asked for again and age out). An answer is kept at
+most `max_age` seconds even with no change: what it says of time (a cloud token's state,
+valid, alert or expired) moves on its own.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -31,11 +34,17 @@ def _rights(actor: Actor) -> Hashable:
 
 
 class ReadCache:
-    def __init__(self, revision: Callable[[], int], size_bytes: int = 32 << 20) -> None:
+    def __init__(
+        self,
+        revision: Callable[[], int],
+        size_bytes: int = 32 << 20,
+        max_age: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._revision = revision  # the store's newest committed change
-        self.size_bytes = size_bytes
+        self.size_bytes, self.max_age, self._clock = size_bytes, max_age, clock
         self.hits = self.misses = 0
-        self._kept: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[bytes, float]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -43,18 +52,20 @@ class ReadCache:
         """The kept answer to the question for this actor at the store's revision, else the
         one `make` gives (reading the store after the revision was read), kept."""
         key = (self._revision(), _rights(actor), question)
+        now = self._clock()
         with self._lock:
             kept = self._kept.get(key)
-            if kept is not None:
+            if kept is not None and now - kept[1] < self.max_age:
                 self._kept.move_to_end(key)
                 self.hits += 1
-                return kept
+                return kept[0]
         made = make()
         with self._lock:
             self.misses += 1
-            if key not in self._kept and len(made) <= self.size_bytes:
-                self._kept[key] = made
-                self._bytes += len(made)
+            if len(made) <= self.size_bytes:
+                old = self._kept.pop(key, None)
+                self._bytes += len(made) - (len(old[0]) if old else 0)
+                self._kept[key] = (made, now)
                 while self._bytes > self.size_bytes:
-                    self._bytes -= len(self._kept.popitem(last=False)[1])
+                    self._bytes -= len(self._kept.popitem(last=False)[1][0])
         return made
