@@ -22,7 +22,8 @@ spreads tokens made together over 1.2 hours). The passes, in turn, on the same s
    delivered should change).
 
 For each pass: wall time, process CPU per credential (the moto pass includes the stand-in's,
-which runs in this process), the refresher's results, store writes (SQL INSERT/UPDATE/DELETE
+which runs in this process) and the refreshing threads' own CPU per credential (the
+exchange's client and the store's work), the refresher's results, store writes (SQL INSERT/UPDATE/DELETE
 statements and committed transactions), and the lateness of each credential: the time its
 new token was committed minus its token_refresh_at (T0), p50/p95/max, and how many landed
 after half their old token's life. The sync is stopped during a pass (its figures are the
@@ -201,17 +202,23 @@ def all_due_at(w: World, t0: datetime) -> dict[str, datetime]:
 
 
 class Timed(Refresher):
-    """The refresher, noting when each credential's refresh was committed, and its result."""
+    """The refresher, noting when each credential's refresh was committed, its result, and
+    the CPU time of the thread that refreshed it (the exchange's client and the store's
+    work, not the stand-in's, which answers on threads of its own)."""
 
     def __init__(self, server: Server, **kw: Any) -> None:
         super().__init__(server, leading=lambda: True, **kw)
         self.landed: dict[str, tuple[datetime, str]] = {}
+        self.thread_cpu = 0.0
         self._landed_lock = threading.Lock()
 
     def refresh(self, credential_id: str, now: datetime) -> str:
+        cpu0 = time.thread_time()
         result = super().refresh(credential_id, now)
+        cpu = time.thread_time() - cpu0
         with self._landed_lock:
             self.landed[credential_id] = (utcnow(), result)
+            self.thread_cpu += cpu
         return result
 
 
@@ -250,6 +257,7 @@ class Pass:
     name: str
     seconds: float
     cpu: float
+    refresher_cpu: float  # the refreshing threads' own
     results: Counter[str]
     sql: Counter[str]
     lateness: list[float]  # seconds, per credential
@@ -290,6 +298,7 @@ def one_pass(w: World, name: str, refresher: Timed) -> Pass:
         name,
         seconds,
         cpu,
+        refresher.thread_cpu,
         results,
         sql,
         lateness,
@@ -352,6 +361,7 @@ def report(w: World, passes: list[Pass]) -> None:
             "wall s",
             "creds/s",
             "CPU ms/cred",
+            "refresher's",
             "results",
             "SQL write statements",
             "write commits",
@@ -368,6 +378,7 @@ def report(w: World, passes: list[Pass]) -> None:
                 f"{p.seconds:.2f}",
                 f"{n / p.seconds:.0f}",
                 f"{p.cpu / n * 1000:.2f}",
+                f"{p.refresher_cpu / n * 1000:.2f}",
                 " ".join(f"{k} {v}" for k, v in sorted(p.results.items())),
                 ", ".join(f"{v} {k}" for k, v in sorted(p.sql.items()) if k != "commit"),
                 str(p.sql["commit"]),
@@ -380,6 +391,10 @@ def report(w: World, passes: list[Pass]) -> None:
             )
             for p in passes
         ],
+    )
+    print(
+        "(CPU: the whole process's, the AWS stand-in's included; refresher's: the refreshing "
+        "threads' own)"
     )
     print(
         "(late: the new token's commit minus its token_refresh_at, T0 the pass's start; "
