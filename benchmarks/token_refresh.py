@@ -23,12 +23,12 @@ spreads tokens made together over 1.2 hours). The passes, in turn, on the same s
 
 For each pass: wall time, process CPU per credential (the moto pass includes the stand-in's,
 which runs in this process) and the refreshing threads' own CPU per credential (the
-exchange's client and the store's work), the refresher's results, store writes (SQL INSERT/UPDATE/DELETE
-statements and committed transactions), and the lateness of each credential: the time its
-new token was committed minus its token_refresh_at (T0), p50/p95/max, and how many landed
-after half their old token's life. The sync is stopped during a pass (its figures are the
-refresher's own) and started after it: the Secret writes it makes, expected
-namespaces x changed tokens, and the time until they are all made.
+exchange's client and the store's work), the refresher's results, store writes (SQL
+INSERT/UPDATE/DELETE statements and committed transactions), and the lateness of each
+credential: the time its new token was committed minus its token_refresh_at (T0),
+p50/p95/max, and how many landed after half their old token's life. The sync is stopped
+during a pass (its figures are the refresher's own) and started after it: the Secret writes
+it makes, expected namespaces x changed tokens, and the time until they are all made.
 
 Run: .venv/bin/python benchmarks/token_refresh.py [--creds 1000] [--namespaces 50]
      [--cluster-scoped 20] [--workers 4]

@@ -151,8 +151,10 @@ def test_a_failing_refresh_alerts_while_the_current_token_still_pulls(
     monkeypatch.setattr(credentials, "utcnow", clock)  # the API's view, as of the same clock
 
     def shown() -> dict[str, Any]:
-        found: dict[str, Any] = env.admin.ok("GET", f"credentials/{made['id']}")["identity"]
-        return found["token"]
+        found: dict[str, Any] = env.admin.ok("GET", f"credentials/{made['id']}")["identity"][
+            "token"
+        ]
+        return found
 
     assert shown()["state"] == "valid"
     refresher = Refresher(env.server, clock=clock, leading=lambda: True)
