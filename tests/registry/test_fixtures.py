@@ -34,7 +34,7 @@ from tests.registry.servers import (
     RunningRegistry,
     TokenRegistry,
 )
-from tests.registry.token_server import TokenServer
+from tests.registry.token_server import Grant, TokenServer
 
 pytestmark = pytest.mark.integration
 
@@ -368,6 +368,46 @@ def test_token_server_controls(token_registry: TokenRegistry, token_server: Toke
         ]
         == 300
     )
+
+
+def test_token_server_accepts_a_rotating_password_until_reset(
+    token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    current = ["first-rotating-password"]
+    token_server.accept(
+        "rotor",
+        lambda: current[0],
+        [
+            Grant(
+                user="rotor",
+                resource_type="repository",
+                pattern="team-b/*",
+                actions=frozenset({"pull"}),
+            )
+        ],
+    )
+    scope = "repository:team-b/other:pull"
+
+    def token_for(password: str) -> httpx.Response:
+        return httpx.get(
+            token_registry.realm,
+            verify=token_registry.ssl_context(),
+            params={"service": token_registry.service, "scope": scope},
+            headers={
+                "Authorization": Credentials(username="rotor", password=password).authorization
+            },
+        )
+
+    granted = token_for("first-rotating-password")
+    assert granted.status_code == 200, granted.text
+    assert token_server.decode(granted.json()["token"])["access"] == [
+        {"type": "repository", "name": "team-b/other", "actions": ["pull"]}
+    ]
+    current[0] = "second-rotating-password"
+    assert token_for("first-rotating-password").status_code == 401
+    assert token_for("second-rotating-password").status_code == 200
+    token_server.reset()
+    assert token_for("second-rotating-password").status_code == 401
 
 
 # --------------------------------------------------------------------------- plain

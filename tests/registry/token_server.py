@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +128,9 @@ class TokenServer:
         self._counts: Counter[str] = Counter()
         self._log: list[TokenRequest] = []
         self._refresh_tokens: dict[str, str] = {}
+        # Users added by `accept` until the next reset: their password as of each request.
+        self._accepted: dict[str, Callable[[], str | None]] = {}
+        self._accepted_acl: tuple[Grant, ...] = ()
         self._httpd = LocalHTTPServer(_make_handler(self), tls)
 
     # ------------------------------------------------------------------ lifecycle
@@ -188,17 +191,31 @@ class TokenServer:
         with self._lock:
             self._failures.extend([(status, headers, body)] * count)
 
+    def accept(
+        self, username: str, password: Callable[[], str | None], grants: Sequence[Grant]
+    ) -> None:
+        """Until the next reset, `username` logs in with whatever password() gives at the
+        time (a rotating secret, such as a cloud's newest registry token: one it no longer
+        gives is refused as an expired one would be; None refuses every password), and is
+        granted `grants` besides the ACL's."""
+        with self._lock:
+            self._accepted[username] = password
+            self._accepted_acl += tuple(grants)
+
     def revoke_refresh_tokens(self) -> None:
         with self._lock:
             self._refresh_tokens.clear()
 
     def reset(self) -> None:
-        """Default expiry, no pending failures, counters and log cleared.
+        """Default expiry, no pending failures, counters and log cleared, the users `accept`
+        added gone.
 
         Refresh tokens stay valid: a client may still hold one from an earlier test.
         """
         with self._lock:
             self._expires_in = DEFAULT_EXPIRES_IN
+            self._accepted.clear()
+            self._accepted_acl = ()
             self._failures.clear()
             self._counts.clear()
             self._log.clear()
@@ -226,14 +243,18 @@ class TokenServer:
             self._log.append(entry)
 
     def check_password(self, username: str, password: str) -> bool:
-        expected = self._users.get(username)
+        with self._lock:
+            current = self._accepted.get(username)
+        expected = current() if current is not None else self._users.get(username)
         return expected is not None and secrets.compare_digest(
             expected.encode("utf-8"), password.encode("utf-8")
         )
 
     def _allowed(self, user: str | None, wanted: Access) -> tuple[str, ...]:
         allowed: set[str] = set()
-        for grant in self._acl:
+        with self._lock:
+            acl = self._acl + self._accepted_acl
+        for grant in acl:
             if grant.user is not None and grant.user != user:
                 continue
             if grant.resource_type != wanted.type or not fnmatch.fnmatchcase(
