@@ -15,6 +15,7 @@ import pytest
 
 from pullkeeper.core.cloud import ExchangeError, Token
 from pullkeeper.services import credentials
+from pullkeeper.services.cloud_tokens import LEAD
 from pullkeeper.services.server import Server
 from pullkeeper.services.token_refresh import Refresher
 from pullkeeper.settings import Settings
@@ -95,8 +96,9 @@ def test_an_ecr_identity_makes_the_credentials_login_and_is_never_shown(
     issued, expires, refresh = (at(token[k]) for k in ("issued_at", "expires_at", "refresh_at"))
     assert before <= issued <= utcnow()
     assert expires - issued == pytest.approx(timedelta(hours=12), abs=timedelta(seconds=5))
-    # At or before half the token's life, and not at once.
-    assert issued + (expires - issued) * 0.4 <= refresh <= issued + (expires - issued) / 2
+    # At or before half the token's life less a minute (the refresher's lead), not at once.
+    life = expires - issued
+    assert issued + life * 0.4 - LEAD <= refresh <= issued + life / 2 - LEAD
     # The delivered login is the token ECR issued.
     assert env.secret(made["id"]) == {ECR: ("AWS", cloud.issued[-1], "")}
     # The secret access key is in no answer, no audit record (Env's guard checks every
@@ -229,7 +231,7 @@ def test_the_refresher_makes_a_new_token_when_half_its_life_is_gone(env: Env, cl
     issued, expires = at(after["issued_at"]), at(after["expires_at"])
     assert issued > at(token["issued_at"])
     life = expires - issued
-    assert issued + life * 0.4 <= at(after["refresh_at"]) <= issued + life / 2
+    assert issued + life * 0.4 - LEAD <= at(after["refresh_at"]) <= issued + life / 2 - LEAD
     clock.now = utcnow()  # the new token's own time (the stand-in issues it on the real clock)
     assert refresher.run_once() == {}  # done until its next half-life
 

@@ -147,6 +147,17 @@ def test_a_token_is_made_again_at_or_before_half_its_life(life: timedelta, seed:
     assert T0 + life * 0.4 <= at <= T0 + life / 2
 
 
+@given(lifetimes, st.timedeltas(timedelta(0), timedelta(hours=3)), st.integers(0, 2**32))
+def test_a_lead_comes_off_the_time_but_never_more_than_a_tenth_of_the_life(
+    life: timedelta, lead: timedelta, seed: int
+) -> None:
+    token = Token("AWS", "t", T0, T0 + life)
+    without = cloud.refresh_at(token, rng(seed))
+    at = cloud.refresh_at(token, rng(seed), lead)
+    assert at == without - min(lead, life / 10)
+    assert T0 + life * 0.3 <= at <= T0 + life / 2 - min(lead, life / 10)
+
+
 def test_refreshes_of_tokens_made_together_are_spread() -> None:
     spread = rng(7)
     token = Token("AWS", "t", T0, T0 + timedelta(hours=12))

@@ -263,11 +263,13 @@ RETRY_FIRST = timedelta(seconds=30)
 RETRY_MOST = timedelta(minutes=15)
 
 
-def refresh_at(token: Token, rng: random.Random) -> datetime:
+def refresh_at(token: Token, rng: random.Random, lead: timedelta = timedelta(0)) -> datetime:
     """When to make the next token: at or before half this one's life (between 40 and 50
-    per cent of it, so many credentials made at once do not all refresh at once)."""
+    per cent of it, so many credentials made at once do not all refresh at once), less
+    `lead` (at most a tenth of the life): time for a refresher that looks now and then, and
+    its queue of exchanges, to have the new token stored by half the old one's life."""
     at: datetime = token.issued_at + token.lifetime * rng.uniform(0.4, 0.5)
-    return at
+    return at - min(lead, token.lifetime / 10)
 
 
 def retry_at(

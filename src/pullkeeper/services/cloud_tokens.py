@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from pullkeeper.store.vault import Vault
 __all__ = [
     "FIELDS",
     "JITTER",
+    "LEAD",
     "SECRET_NAMES",
     "describe",
     "expiries",
@@ -52,6 +53,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Spreads the refreshes of tokens made at once (core.cloud.refresh_at); no secret.
 JITTER = random.Random()  # noqa: S311
+
+# How much sooner than its jittered time a token is due: the refresher looks every
+# token_refresh_poll_seconds (30 by default) and may have a queue of exchanges to make, and
+# the new token is to be stored by half the old one's life all the same.
+LEAD = timedelta(minutes=1)
 
 # The secret each kind keeps, as a form names it.
 SECRET_NAMES = {
@@ -190,7 +196,7 @@ def renewed(
         cred.secret_key_id, cred.secret_blob = vault.encrypt(session, token.password, cred.id)
     cred.token_issued_at = token.issued_at
     cred.token_expires_at = token.expires_at
-    cred.token_refresh_at = cloud.refresh_at(token, rng)
+    cred.token_refresh_at = cloud.refresh_at(token, rng, LEAD)
     cred.token_error = cred.token_error_cause = None
     cred.token_failures = 0
     return changed
