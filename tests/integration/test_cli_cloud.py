@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from tests.cloud import aws
 from tests.cloud.aws import Aws
 
+from .test_cli_edit import EDITOR_SCRIPT
 from .test_cli_server import Cli, User, start_server
 
 pytestmark = pytest.mark.integration
@@ -219,3 +221,22 @@ def test_edit_gives_a_new_identity_whole(cloudy: Cloudy) -> None:
         c.admin, "credential", "edit", "ecr-edit", "--password-stdin", stdin="pw-static-Zq81xv"
     )
     assert "logs in with a cloud identity" in line
+
+
+def test_an_email_edited_in_the_editor_asks_no_password(cloudy: Cloudy, tmp_path: Path) -> None:
+    """The editor offers no user name for a cloud credential (its tokens make the login) and
+    asks no password for a new email."""
+    c = cloudy
+    c.cli.ok(
+        c.admin,
+        *create_ecr("ecr-ed", "--aws-access-key-id", KEY_ID, "--aws-secret-access-key-stdin"),
+        stdin=SECRET_KEY + "\n",
+    )
+    c.cli.secrets |= set(c.aws.issued)
+    script, seen = tmp_path / "editor.py", tmp_path / "seen.yaml"
+    script.write_text(EDITOR_SCRIPT, encoding="utf-8")
+    plan = {"seen": str(seen), "replace": [("email: ''", "email: ops@example.com")]}
+    editor = {"EDITOR": f"{sys.executable} {script}", "EDIT_PLAN": json.dumps(plan)}
+    c.cli.ok(c.admin, "credential", "edit", "ecr-ed", env=editor)
+    assert "username" not in seen.read_text(encoding="utf-8")
+    assert c.cli.json(c.admin, "credential", "show", "ecr-ed")["email"] == "ops@example.com"

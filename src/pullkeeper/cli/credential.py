@@ -414,12 +414,18 @@ def _has_identity(api: Remote, ref: str) -> bool:
 def _edit_in_editor(api: Remote, ref: str) -> tuple[dict[str, Any] | None, bool]:
     """The credential edited in an editor, and whether its password was asked for."""
     cid = credential_id(api, ref)
-    fields = ("name", "username", "email", "description", "adopt", "token_hosts")
-    note = "A new username or email needs the password again: it is asked once you save."
+    # A cloud identity's tokens make the login: no user name to edit, no password to ask.
+    cloud = api.get(f"/credentials/{seg(cid)}").get("identity") is not None
+    if cloud:
+        fields: tuple[str, ...] = ("name", "email", "description", "adopt", "token_hosts")
+        note = "The login is made from the cloud identity: `credential edit --aws-...` etc."
+    else:
+        fields = ("name", "username", "email", "description", "adopt", "token_hosts")
+        note = "A new username or email needs the password again: it is asked once you save."
     asked: list[bool] = []
 
     def password_again(changes: dict[str, Any]) -> None:
-        if not any(k in changes for k in ("username", "email")):
+        if cloud or not any(k in changes for k in ("username", "email")):
             return
         if not sys.stdin.isatty():
             raise CLIError(
