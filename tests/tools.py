@@ -1,4 +1,5 @@
-"""What a test does when a real tool it needs is missing: fail under CI, skip loudly elsewhere.
+"""What a test does when a real tool it needs is missing: fail under CI, skip loudly elsewhere;
+and where the project's own `pullkeeper` executable is.
 
 A green CI run that skipped the PostgreSQL, browser or Kubernetes half proves nothing, so
 with CI=true a missing tool is a failure; on a developer's machine it is a loud skip.
@@ -7,6 +8,9 @@ with CI=true a missing tool is a failure; on a developer's machine it is a loud 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -18,3 +22,17 @@ def missing(message: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(text + " (CI=true: a missing tool fails the run)", pytrace=False)
     pytest.skip(text)
+
+
+def pullkeeper_executable() -> str:
+    """The console script of the installed project, beside the running interpreter."""
+    beside = Path(sys.executable).with_name("pullkeeper")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("pullkeeper")
+    if found is None:
+        pytest.fail(
+            "the pullkeeper console script is not installed (install the project: "
+            "pip install -e '.[test]')"
+        )
+    return found

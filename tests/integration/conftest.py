@@ -17,7 +17,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tarfile
 import time
 import urllib.error
@@ -30,25 +29,9 @@ from typing import Any
 import pytest
 
 from tests.kube.real import SCRIPT
-from tests.tools import missing
+from tests.tools import missing, pullkeeper_executable
 
 RUN_TIMEOUT = 60
-
-
-def pullkeeper_executable() -> str:
-    """The console script of the installed project, beside the running interpreter."""
-    beside = Path(sys.executable).with_name("pullkeeper")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("pullkeeper")
-    if found is None:
-        pytest.fail(
-            "the pullkeeper console script is not installed (install the project: "
-            "pip install -e '.[test]')"
-        )
-    return found
-
-
 PULLKEEPER = pullkeeper_executable()
 
 
