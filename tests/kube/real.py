@@ -27,7 +27,7 @@ import httpx
 import yaml
 
 from tests.kube import resources
-from tests.tools import missing
+from tests.tools import missing, pullkeeper_executable
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "kube"
@@ -190,15 +190,27 @@ class Node:
     the other tests' pods stay Pending as before. containerd pulls from the registries the tests
     `trust`: each gets a hosts.toml in the node's certs.d, with its CA for TLS. `busybox` is an
     OCI layout of a runnable image (Debian's static busybox) for tests to push.
+
+    The kubelet asks one credential provider, this project's `pullkeeper
+    kubelet-credential-provider`, about images named like ECR's (`*.dkr.ecr.*.amazonaws.com`)
+    and no others: `provide(args)` gives it its arguments, `provide(None)` takes them away
+    (then it answers no credentials, which the kubelet does not cache); `provider_runs()`
+    counts the kubelet's runs of it.
     """
 
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
         self.directory = plane.directory / "node"
         self.busybox = self.directory / "images" / "busybox"
+        self.provider = self.directory / "provider"
 
     def start(self) -> Node:
-        _start("node-up", self.plane.directory, self.stop)
+        _start(
+            "node-up",
+            self.plane.directory,
+            self.stop,
+            KUBE_CREDENTIAL_PROVIDER=pullkeeper_executable(),
+        )
         return self
 
     def stop(self) -> None:
@@ -206,12 +218,12 @@ class Node:
             [str(SCRIPT), "node-down", str(self.plane.directory)], timeout=120, check=False
         )
 
-    def trust(self, host: str, ca_file: Path | None) -> None:
-        """containerd pulls from registry HOST (127.0.0.1:PORT): over TLS with its CA, or
-        plain HTTP without one."""
+    def trust(self, host: str, ca_file: Path | None, server: str | None = None) -> None:
+        """containerd pulls images named HOST/... from registry SERVER (127.0.0.1:PORT;
+        HOST itself when not given): over TLS with its CA, or plain HTTP without one."""
         target = self.directory / "certs.d" / host
         target.mkdir(parents=True, exist_ok=True)
-        url = f"{'https' if ca_file else 'http'}://{host}"
+        url = f"{'https' if ca_file else 'http'}://{server or host}"
         ca = ""
         if ca_file is not None:
             shutil.copyfile(ca_file, target / "ca.crt")
@@ -221,6 +233,22 @@ class Node:
         (target / "hosts.toml").write_text(
             f'server = "{url}"\n{ca}\n[host."{url}"]\ncapabilities = ["pull", "resolve"]\n{ca}'
         )
+
+    def provide(self, args: list[str] | None) -> None:
+        """The provider's arguments from the kubelet's next run of it on (one a line in
+        provider/args, replaced whole so a run never reads half of them); None: none."""
+        target = self.provider / "args"
+        if args is None:
+            target.unlink(missing_ok=True)
+            return
+        staged = target.with_name("args.new")
+        staged.write_text("".join(f"{a}\n" for a in args))
+        staged.replace(target)
+
+    def provider_runs(self) -> int:
+        """How many times the kubelet has run the credential provider."""
+        runs = self.provider / "runs"
+        return len(runs.read_text().splitlines()) if runs.exists() else 0
 
     def ctr(self, *args: str) -> str:
         sock = self.directory / "containerd" / "containerd.sock"
