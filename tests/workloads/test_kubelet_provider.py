@@ -106,12 +106,16 @@ class EcrNode:
             return None
 
         said = eventually(event, timeout=20, what=f"the Failed event of pod {name}")
+        self.remove(name)
+        return said
+
+    def remove(self, name: str) -> None:
+        """The pod goes at once (no grace period)."""
         self.kube.call(
             "DELETE",
             f"/api/v1/namespaces/{NAMESPACE}/pods/{name}",
             params={"gracePeriodSeconds": "0"},
         )
-        return said
 
     def delivered(self) -> str:
         """The password the server delivers for the ECR credential now."""
@@ -183,6 +187,10 @@ def ecr_node(
     token_file.write_text(issued["token"] + "\n")
     token_file.chmod(0o600)
     make_namespaces(real_kube, {NAMESPACE: None}, on_node=True)
+    # A pod is refused until the controller has made the namespace's ServiceAccount.
+    eventually(
+        lambda: real_kube.objects("serviceaccounts", NAMESPACE), what="ServiceAccount default"
+    )
     with served(env) as url:
         # --cache-duration 0: the kubelet asks at every pull. Its cache would otherwise keep
         # an answer for ECR's registry past this test's server (the node is the session's),
@@ -228,9 +236,7 @@ def test_a_pod_with_no_pull_secrets_pulls_with_the_current_cloud_token(
     assert first == aws.issued[-1]
     tried = pulls_by_the_node(registry, 0)
     assert tried and set(tried) == {("AWS", 200)}, tried
-    kube.call(
-        "DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/current", params={"gracePeriodSeconds": "0"}
-    )
+    ecr_node.remove("current")
 
     # The cloud issues a newer token elsewhere: the server's is refused now, as an expired
     # one would be, and the pod cannot pull.
