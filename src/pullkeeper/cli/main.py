@@ -55,6 +55,12 @@ _COMMANDS = {
         "Deploy NAME (a Deployment, labels app=NAME) whose pods carry exactly the pull secrets "
         "the kubelet would use for IMAGE in the namespace, then follow the rollout.",
     ),
+    "node": (
+        "pullkeeper.cli.node",
+        "node",
+        "A node's registry configuration for containerd, CRI-O/podman, Docker, RKE2/k3s and the "
+        "kubelet, written from a node profile.",
+    ),
     "image": (
         "pullkeeper.cli.image",
         "image",
