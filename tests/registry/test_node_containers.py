@@ -1,0 +1,95 @@
+"""skopeo (containers-image, as CRI-O and podman) pulls with what `pullkeeper node apply
+--runtime containers` wrote: its registries.conf drop-in, certs.d and auth.json, given to
+skopeo as --registries-conf, --cert-dir and --authfile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+import pullkeeper
+from tests.registry.servers import APP, BasicRegistry, PlainRegistry
+from tests.tools import pullkeeper_executable
+
+
+def apply(tmp: Path, profile: dict[str, object]) -> Path:
+    """The profile applied for containers-image under tmp/root; the containers directory."""
+    root = tmp / "root"
+    root.mkdir(parents=True)
+    (tmp / "profile.yaml").write_text(yaml.safe_dump(profile))
+    done = subprocess.run(
+        [
+            pullkeeper_executable(),
+            "node",
+            "apply",
+            "--profile",
+            str(tmp / "profile.yaml"),
+            "--runtime",
+            "containers",
+            "--root",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(pullkeeper.__file__).parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    return root / "etc/containers"
+
+
+def inspect(
+    ref: str, containers: Path, host: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    args = ["skopeo", "--registries-conf", str(containers / "registries.conf.d/50-pullkeeper.conf")]
+    args += ["inspect", "--raw"]
+    if host is not None:
+        args += ["--cert-dir", str(containers / "certs.d" / host)]
+    if (containers / "auth.json").exists():
+        args += ["--authfile", str(containers / "auth.json")]
+    return subprocess.run(
+        [*args, f"docker://{ref}"], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_self_signed_registry_with_the_login_and_ca_written(
+    basic_registry: BasicRegistry, tmp_path: Path
+) -> None:
+    r = basic_registry
+    assert r.ca_file is not None and r.credentials is not None
+    login = {"username": r.credentials.username, "password": r.credentials.password}
+    containers = apply(
+        tmp_path,
+        {"registries": [{"host": r.host, "ca": r.ca_file.read_text()}], "logins": {r.host: login}},
+    )
+    assert (containers / "auth.json").stat().st_mode & 0o777 == 0o600
+    done = inspect(f"{r.host}/{APP}", containers, r.host)
+    assert done.returncode == 0, done.stderr
+    untrusted = inspect(f"{r.host}/{APP}", containers)  # the CA left out
+    assert untrusted.returncode != 0 and "x509" in untrusted.stderr, untrusted.stderr
+
+
+def test_a_mirror_and_an_insecure_registry_from_registries_conf(
+    plain_registry: PlainRegistry, tmp_path: Path
+) -> None:
+    upstream = "registry.pullkeeper.invalid:5000"
+    containers = apply(
+        tmp_path,
+        {
+            "registries": [
+                {"host": upstream, "mirrors": [plain_registry.url]},
+                {"host": plain_registry.host, "insecure": "http"},
+            ]
+        },
+    )
+    direct = inspect(f"{plain_registry.host}/{APP}", containers)
+    assert direct.returncode == 0, direct.stderr
+    mirrored = inspect(f"{upstream}/{APP}", containers)
+    assert mirrored.returncode == 0, mirrored.stderr
+    secure = apply(tmp_path / "secure", {"registries": [{"host": plain_registry.host}]})
+    refused = inspect(f"{plain_registry.host}/{APP}", secure)
+    assert refused.returncode != 0
