@@ -139,9 +139,11 @@ def test_a_file_someone_else_wrote_is_refused_then_taken_over(root: Path) -> Non
     assert (theirs.parent / "hosts.toml.pullkeeper-backup").read_text() == "# mine\n"
 
 
-def test_an_unwritable_place_is_one_line_exit_2(root: Path) -> None:
-    (root / "etc").write_text("a file where a directory should be\n")
-    done = node(root, "apply")
+def test_an_unwritable_place_is_one_line_exit_2_and_nothing_written(root: Path) -> None:
+    # The kubelet's file comes last: the containerd files before it could be written.
+    (root / "blocked").write_text("a file where a directory should be\n")
+    done = node(root, "apply", "--kubelet-root-dir", "/blocked/kubelet")
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
-    assert line.startswith("Error: cannot write") or "cannot write" in line, line
+    assert f"cannot write {root / 'blocked'}" in line and "directory" in line, line
+    assert not (root / "etc").exists()  # none of them was

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import fcntl
 import hashlib
 import json
@@ -92,7 +93,7 @@ class NodeFiles:
     def _read(self, path: str) -> bytes | None:
         try:
             return self._on_disk(path).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing there (yet)
             return None
 
     @contextmanager
@@ -181,6 +182,7 @@ class NodeFiles:
             refused = [s for s in steps if s.action == "refuse"]
             if refused:
                 raise Refused(refused)
+            self._check_writable(steps)
             if dry_run:
                 return steps
             for step in steps:
@@ -193,6 +195,22 @@ class NodeFiles:
             if record != ledger:
                 write_atomic(self.state / _LEDGER, json.dumps(record, indent=1).encode())
             return steps
+
+    def _check_writable(self, steps: Sequence[Step]) -> None:
+        """OSError naming the place when a file cannot be written there, before any is: an
+        apply that stops half-way would leave the runtimes a mix of two profiles."""
+        for step in steps:
+            if not step.changes:
+                continue
+            place = self._on_disk(step.path).parent
+            while not place.exists():
+                place = place.parent
+            if not place.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, "a file stands where a directory should be", str(place)
+                )
+            if not os.access(place, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable", str(place))
 
     def _do(self, step: Step) -> None:
         target = self._on_disk(step.path)
