@@ -184,7 +184,7 @@ def test_another_clusters_name_is_refused(nodes: Nodes) -> None:
     line = failed(provide(nodes, "quay.io/a", cluster="staging"))
     assert line == (
         f"error: {nodes.server.url} answered HTTP 403: this node token is for cluster 'prod', "
-        "not 'staging': give the provider --cluster its own cluster, or a token of that cluster"
+        "not 'staging': give --cluster its own cluster, or a token of that cluster"
     )
 
 

@@ -278,7 +278,10 @@ class Env:
         head = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
         self.responses.append((method, url, response.status_code, response.content, head))
         # The two reads that answer passwords.
-        if url.endswith(("/dockerconfigjson", "/node-credentials")) and response.status_code == 200:
+        if (
+            url.endswith(("/dockerconfigjson", "/node-credentials", "/node-profile"))
+            and response.status_code == 200
+        ):
             return
         text = response.content.decode("utf-8", "replace")
         for secret in self.secrets:

@@ -1,18 +1,23 @@
 """`pullkeeper node`: a node's registry configuration (CAs, insecure hosts, mirrors, logins)
-written where its container runtimes and the kubelet read it, from a node profile."""
+written where its container runtimes and the kubelet read it, from a node profile (a file,
+or the server's with a node token), once or kept so by the agent."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
+from pullkeeper.cli import node_profiles, node_server
 from pullkeeper.cli.common import CLIError
-from pullkeeper.core.nodeconfig.profile import ProfileError
+from pullkeeper.core.nodeconfig.profile import NodeProfile, ProfileError
 from pullkeeper.node.apply import BACKUP, Refused, Step
 from pullkeeper.services import node_files
+from pullkeeper.services.node_agent import Agent, FetchError, Pass
 from pullkeeper.services.node_files import RELOADS, RUNTIMES, Layout
 
 _DEFAULT = Layout()
@@ -27,16 +32,9 @@ class RefusedFiles(click.ClickException):
         click.echo(self.message, err=True)
 
 
-def _options(f: Any) -> Any:
+def _layout_options(f: Any) -> Any:
     for option in reversed(
         [
-            click.option(
-                "--profile",
-                "profile_file",
-                required=True,
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="The node profile: a YAML or JSON file with registries and logins.",
-            ),
             click.option(
                 "--runtime",
                 "runtimes",
@@ -83,6 +81,21 @@ def _options(f: Any) -> Any:
     return f
 
 
+def _options(f: Any) -> Any:
+    """A profile from a file, or from the server with a node token; where the files go."""
+    f = node_server.server_options(_layout_options(f))
+    return click.option(
+        "--profile",
+        "profile_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The node profile: a YAML or JSON file with registries and logins (or --server).",
+    )(f)
+
+
+def _agent_options(f: Any) -> Any:
+    return node_server.server_options(_layout_options(f), required=True)
+
+
 def _layout(given: dict[str, Any]) -> Layout:
     return Layout(
         containerd_config=given["containerd_config"],
@@ -103,7 +116,44 @@ def _profile(path: Path) -> Any:
         raise CLIError(f"{e.field}: {e.message}") from None
 
 
+def _agent(given: dict[str, Any], api: Any, *, take_over: bool = False) -> Agent:
+    cluster, node_name = given["cluster"], given["node_name"]
+    return Agent(
+        node_server.fetcher(api, cluster, node_name),
+        node_server.reporter(api, cluster, node_name),
+        node_server.labels_source(given),
+        given["runtimes"],
+        _layout(given),
+        given["root"],
+        take_over=take_over,
+    )
+
+
+def _source(given: dict[str, Any]) -> str:
+    """ "file" or "server": where the profile comes from, exactly one given."""
+    if bool(given["profile_file"]) == bool(given["server"]):
+        raise CLIError("give the profile: --profile FILE, or --server URL with a node token")
+    return "file" if given["profile_file"] else "server"
+
+
+def _fetched(given: dict[str, Any]) -> NodeProfile:
+    """The server's profile for this node (render, diff: nothing reported)."""
+    from pullkeeper.core.nodeconfig.profile import parse  # noqa: PLC0415 - server path only
+
+    with node_server.connect(given) as api:
+        labels = node_server.labels_source(given)()
+        try:
+            fetched = node_server.fetcher(api, given["cluster"], given["node_name"])(labels, None)
+            return parse(fetched.document)
+        except (FetchError, ProfileError) as e:
+            raise CLIError(str(e)) from None
+
+
 def _steps(given: dict[str, Any], *, dry_run: bool, take_over: bool = False) -> list[Step]:
+    if _source(given) == "server":
+        with node_server.connect(given) as api:
+            done = _agent(given, api, take_over=take_over).run_once(dry_run=dry_run)
+        return _passed(done, dry_run)
     profile = _profile(given["profile_file"])
     try:
         return node_files.apply(
@@ -122,10 +172,23 @@ def _steps(given: dict[str, Any], *, dry_run: bool, take_over: bool = False) -> 
         raise CLIError(f"cannot write {e.filename or 'a file'}: {e.strerror}") from None
 
 
+def _passed(done: Pass, dry_run: bool) -> list[Step]:
+    """A pass's steps, or its failure as the file path would fail."""
+    if done.state == "failed":
+        raise CLIError(done.detail)
+    if done.state == "drifted" and not dry_run:
+        raise RefusedFiles(f"refused: {done.detail}")
+    return done.steps
+
+
 @click.group()
 def node() -> None:
     """A node's registry configuration for containerd, CRI-O/podman, Docker, RKE2/k3s and
     the kubelet, written from a node profile."""
+
+
+node.add_command(node_profiles.profile)
+node.add_command(node_profiles.status)
 
 
 @node.command("render")
@@ -133,7 +196,10 @@ def node() -> None:
 @click.option("--show-secrets", is_flag=True, help="Print the files that hold logins too.")
 def node_render(show_secrets: bool, **given: Any) -> None:
     """Print every file the profile makes for the runtimes, as it would be written."""
-    profile = _profile(given["profile_file"])
+    if _source(given) == "server":
+        profile = _fetched(given)
+    else:
+        profile = _profile(given["profile_file"])
     try:
         rendered = node_files.render(profile, given["runtimes"], _layout(given), given["root"])
     except ProfileError as e:
@@ -186,3 +252,42 @@ def node_apply(dry_run: bool, take_over: bool, **given: Any) -> None:
     if not dry_run:
         for runtime in given["runtimes"]:
             click.echo(f"{runtime}: {RELOADS[runtime]}")
+
+
+@node.command("agent")
+@_agent_options
+@click.option(
+    "--interval",
+    type=click.IntRange(5, 86400),
+    default=60,
+    show_default=True,
+    help="Seconds between passes.",
+)
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Replace files pullkeeper did not write (each kept as FILE" + BACKUP + ").",
+)
+def node_agent(interval: int, take_over: bool, **given: Any) -> None:
+    """Keep this node's files as its profile on the server says, until stopped (SIGTERM):
+    every --interval, fetch the profile (only what changed is sent), write what differs, and
+    report the node's state to the server: applied, drifted (a file someone else changed,
+    left alone) or failed (the files stay as they were)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with node_server.connect(given) as api:
+        agent = _agent(given, api, take_over=take_over)
+        click.echo(
+            f"node agent of {given['node_name']} in cluster {given['cluster']}: every {interval}s"
+        )
+        agent.run(stop, interval, _log)
+    click.echo("node agent stopped")
+
+
+def _log(done: Pass) -> None:
+    """One line per pass, and one per file changed."""
+    for s in done.changed:
+        click.echo(f"{s.action}d {s.path}" + (f" (kept as {s.path}{BACKUP})" if s.backup else ""))
+    profile = f"profile {done.profile}" if done.profile else "no profile"
+    click.echo(f"{done.state} ({profile}): {done.detail}", err=done.state != "applied")

@@ -175,6 +175,16 @@ class Remote:
         response = self.request("GET", path)
         return self._json(response), response.headers.get("etag")
 
+    def get_unless(
+        self, path: str, params: dict[str, Any], etag: str | None
+    ) -> tuple[str | None, Any]:
+        """The object and its ETag; (etag, None) when it is still the one `etag` names (304)."""
+        headers = {"If-None-Match": etag} if etag else None
+        response = self.request("GET", path, params=params, headers=headers, unchanged=True)
+        if response.status_code == 304:
+            return etag, None
+        return response.headers.get("etag"), self._json(response)
+
     def write(self, method: str, path: str, body: dict[str, Any], if_match: str | None) -> Any:
         """A PATCH or PUT made only while the object is at the version `if_match` names."""
         headers = {"If-Match": if_match} if if_match else None
@@ -203,7 +213,9 @@ class Remote:
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        unchanged: bool = False,
     ) -> httpx.Response:
+        """The answer (2xx; 304 too when `unchanged`), or RemoteError."""
         import httpx  # noqa: PLC0415 - loaded already: __init__ made the client
 
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -225,7 +237,7 @@ class Remote:
         except httpx.TransportError as e:
             reason = str(e) or type(e).__name__
             raise RemoteError(f"the connection to {self.base_url} failed: {reason}") from None
-        if response.is_success:
+        if response.is_success or (unchanged and response.status_code == 304):
             return response
         self._fail(response)
 

@@ -103,6 +103,14 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
+def registry_host(server: str) -> str:
+    """The host[:port] of a credential's address (Docker Hub's is a URL): docker.io for
+    Docker Hub, as image references name it."""
+    text = server.removeprefix("https://").removeprefix("http://")
+    host = text.split("/", 1)[0]
+    return "docker.io" if host in ("index.docker.io", "docker.io") else host
+
+
 def address(provider_id: str, server: str | None) -> str:
     """The registry address a credential of the provider is for (its own when none is
     given), or ProviderError saying what to fix."""

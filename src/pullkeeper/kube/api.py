@@ -19,7 +19,7 @@ from lightkube import ALL_NS, Client, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ApiError, ConfigError
 from lightkube.operators import Operator
-from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Node, Secret, ServiceAccount
 
 from pullkeeper.core.delivery import MANAGED_SELECTOR
 
@@ -241,6 +241,15 @@ class ClusterAPI:
             return
         finally:
             client.close()
+
+    def node_labels(self, name: str) -> dict[str, str]:
+        """A Node's labels (what a node's agent reads of itself)."""
+
+        def call() -> dict[str, str]:
+            node = self._client.get(Node, name)
+            return dict(node.metadata.labels or {}) if node.metadata else {}
+
+        return translated(call, f"reading Node {name}", "get", "nodes")
 
     def list_service_accounts(self) -> tuple[list[dict[str, Any]], str]:
         def call() -> tuple[list[dict[str, Any]], str]:

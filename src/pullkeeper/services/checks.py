@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 
 from pullkeeper.core import providers, pullpolicy, realms
 from pullkeeper.core.policy import allowlist_admits
+from pullkeeper.core.providers import registry_host
 from pullkeeper.core.reference import Reference
 from pullkeeper.registry.auth import Login
 from pullkeeper.registry.ca_files import ca_file
@@ -250,11 +251,11 @@ def verify(server: Server, actor: Actor, credential_id: str) -> dict[str, Any]:
         _check_may_check(actor, credentials.project_of(session, cred))
         password = server.vault.decrypt(cred.secret_key_id, cred.secret_blob, cred.id)
         login = Login(cred.username, password, token_hosts=tuple(cred.token_hosts or ()))
-        registry_host = _registry_host(cred.server)
+        host = registry_host(cred.server)
     error: RegistryError | None = None
-    tls = tls_for(server)(registry_host)
+    tls = tls_for(server)(host)
     try:
-        with Registry(registry_host, login, tls, egress=server.egress) as registry:
+        with Registry(host, login, tls, egress=server.egress) as registry:
             registry.verify_login()
     except RegistryError as e:
         error = e
@@ -286,7 +287,7 @@ def verify_unsaved(
         trusted = tuple(realms.check_token_host(h) for h in token_hosts)
     except realms.RealmError as e:
         raise Invalid(str(e), "token_hosts") from None
-    host = _registry_host(address)
+    host = registry_host(address)
     login = Login(username, password, token_hosts=trusted)
     try:
         with Registry(host, login, tls_for(server)(host), egress=server.egress) as registry:
@@ -294,13 +295,6 @@ def verify_unsaved(
     except RegistryError as e:
         return {"ok": False, "registry": host, "cause": str(e.cause), "message": e.message}
     return {"ok": True, "registry": host, "cause": None, "message": None}
-
-
-def _registry_host(server_field: str) -> str:
-    """The host[:port] of a credential's address (Docker Hub's is a URL)."""
-    text = server_field.removeprefix("https://").removeprefix("http://")
-    host = text.split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", "docker.io") else host
 
 
 # How many checks of each credential are kept: enough to see when it started failing.

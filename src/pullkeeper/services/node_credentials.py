@@ -25,7 +25,21 @@ from pullkeeper.services.errors import Forbidden, Invalid, Unauthorized
 from pullkeeper.store.models import Cluster, Credential
 from pullkeeper.store.vault import Vault
 
-__all__ = ["node_credentials"]
+__all__ = ["node_cluster", "node_credentials"]
+
+
+def node_cluster(session: Session, node: Actor, cluster_ref: str) -> Cluster:
+    """The node token's cluster, which a node's request names as `cluster_ref` (name or
+    id)."""
+    cluster = session.get(Cluster, node.node_cluster_id) if node.node_cluster_id else None
+    if cluster is None:
+        raise Unauthorized("the node token is not valid; issue a new one")
+    if cluster_ref not in (cluster.id, cluster.name):
+        raise Forbidden(
+            f"this node token is for cluster {cluster.name!r}, not {cluster_ref!r}: give "
+            "--cluster its own cluster, or a token of that cluster"
+        )
+    return cluster
 
 
 def node_credentials(
@@ -39,14 +53,7 @@ def node_credentials(
     """The auth entries for `image` (a repository name, as the kubelet asks) among the node
     credentials of the node token's cluster, which must be `cluster_ref` (name or id);
     `expires_at`: when the soonest of their cloud tokens expires (None: none has one)."""
-    cluster = session.get(Cluster, node.node_cluster_id) if node.node_cluster_id else None
-    if cluster is None:
-        raise Unauthorized("the node token is not valid; issue a new one")
-    if cluster_ref not in (cluster.id, cluster.name):
-        raise Forbidden(
-            f"this node token is for cluster {cluster.name!r}, not {cluster_ref!r}: give the "
-            "provider --cluster its own cluster, or a token of that cluster"
-        )
+    cluster = node_cluster(session, node, cluster_ref)
     try:
         repository = parse_normalized_named(image).name
     except InvalidReference as e:

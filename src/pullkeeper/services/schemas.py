@@ -11,6 +11,7 @@ from pullkeeper.core.cloud import CloudLogin
 from pullkeeper.core.workloads import Container
 from pullkeeper.services import workloads
 from pullkeeper.services.credentials import CredentialSpec, Scope
+from pullkeeper.services.node_profiles import NodeProfileSpec
 
 __all__ = [
     "CHECK_CONFIG_LIMIT",
@@ -24,6 +25,8 @@ __all__ = [
     "LoginIn",
     "MemberIn",
     "NamespaceIn",
+    "NodeProfileIn",
+    "NodeReportIn",
     "PasswordIn",
     "PolicyIn",
     "ProjectIn",
@@ -73,6 +76,36 @@ class PasswordIn(_Body):
 class TokenIn(_Body):
     name: str = Field("", max_length=64)
     expires_in_days: int | None = Field(None, ge=1, le=3650)
+
+
+class NodeProfileIn(_Body):
+    """A node profile: `registries` as in a node profile file (checked by its own rules)."""
+
+    name: str = Field(max_length=63)
+    description: str = Field("", max_length=1024)
+    node_selector: dict[str, str] = Field(default_factory=dict, max_length=32)
+    registries: list[Any] = Field(default_factory=list, max_length=256)
+    credentials: list[str] = Field(default_factory=list, max_length=64)
+    mirror_default_registry: bool = False
+
+    def spec(self) -> NodeProfileSpec:
+        return NodeProfileSpec(
+            self.name,
+            self.description,
+            dict(self.node_selector),
+            list(self.registries),
+            list(self.credentials),
+            self.mirror_default_registry,
+        )
+
+
+class NodeReportIn(_Body):
+    cluster: str = Field(max_length=63)
+    node: str = Field(max_length=253)
+    profile: str | None = Field(None, max_length=63)
+    digest: str = Field("", max_length=64)
+    state: str = Field(max_length=16)
+    detail: str = Field("", max_length=8192)
 
 
 class MemberIn(_Body):

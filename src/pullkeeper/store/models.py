@@ -36,6 +36,8 @@ __all__ = [
     "Lease",
     "LoginFailure",
     "Namespace",
+    "NodeProfile",
+    "NodeState",
     "Policy",
     "Project",
     "RoleBinding",
@@ -385,3 +387,37 @@ class StoredSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     secret_key_id: Mapped[str] = mapped_column(String(32), index=True)
     secret_blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class NodeProfile(_Stamped, _Versioned, Base):
+    """What a cluster's nodes (those its node_selector matches) are configured with: each
+    registry's CA, insecurity and mirrors (as a node profile file's `registries`), and the
+    names of the cluster's credentials of cluster scope that become their logins."""
+
+    __tablename__ = "node_profiles"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    node_selector: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    registries: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    credentials: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mirror_default_registry: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NodeState(Base):
+    """What a node's agent last said about its files: applied, drifted or failed."""
+
+    __tablename__ = "node_states"
+    __table_args__ = (UniqueConstraint("cluster_id", "node"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    node: Mapped[str] = mapped_column(String(253))
+    profile: Mapped[str] = mapped_column(String(63), default="")
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,7 @@ __all__ = [
     "ProfileError",
     "RegistryConfig",
     "parse",
+    "registry_doc",
 ]
 
 DOCKER_HUB = "docker.io"
@@ -212,3 +213,17 @@ def parse(doc: Any) -> NodeProfile:
     return NodeProfile(
         registries, {str(k): _login(v, f"logins.{k}") for k, v in sorted(logins.items())}
     )
+
+
+def registry_doc(r: RegistryConfig) -> dict[str, Any]:
+    """A registry as a profile document writes it (what parse reads back as `r`)."""
+    doc: dict[str, Any] = {"host": r.host}
+    if r.ca_pem:
+        doc["ca"] = r.ca_pem
+    if r.insecure:
+        doc["insecure"] = r.insecure
+    if r.mirrors:
+        doc["mirrors"] = [
+            {"url": m.url, "override_path": True} if m.override_path else m.url for m in r.mirrors
+        ]
+    return doc
