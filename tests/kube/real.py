@@ -281,6 +281,7 @@ _MORE = {
     for r in (
         resources.Resource("apps", "v1", "statefulsets", "StatefulSet", True),
         resources.Resource("apps", "v1", "daemonsets", "DaemonSet", True),
+        resources.Resource("", "v1", "nodes", "Node", False),
     )
 }
 

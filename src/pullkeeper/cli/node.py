@@ -258,7 +258,7 @@ def node_apply(dry_run: bool, take_over: bool, **given: Any) -> None:
 @_agent_options
 @click.option(
     "--interval",
-    type=click.IntRange(5, 86400),
+    type=click.IntRange(1, 86400),
     default=60,
     show_default=True,
     help="Seconds between passes.",
