@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.node_manifests import manifests
 from pullkeeper.core.nodeconfig.profile import ProfileError
 from pullkeeper.node.apply import BACKUP, Refused, Step
 from pullkeeper.services import node_files
@@ -126,6 +127,9 @@ def _steps(given: dict[str, Any], *, dry_run: bool, take_over: bool = False) -> 
 def node() -> None:
     """A node's registry configuration for containerd, CRI-O/podman, Docker, RKE2/k3s and
     the kubelet, written from a node profile."""
+
+
+node.add_command(manifests)
 
 
 @node.command("render")
