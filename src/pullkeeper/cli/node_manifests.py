@@ -85,7 +85,7 @@ def _server_ca(path: Path | None) -> str | None:
 @click.option(
     "--server-ca",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The CA (PEM) of the server's certificate, when the nodes do not trust it already.",
+    help="The CA (PEM) of the server's certificate, when the system's trust lacks it.",
 )
 @click.option(
     "--token-secret",
