@@ -14,6 +14,7 @@ import click
 
 from pullkeeper.cli import node_profiles, node_server
 from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.node_manifests import manifests
 from pullkeeper.core.nodeconfig.profile import NodeProfile, ProfileError
 from pullkeeper.node.apply import BACKUP, Refused, Step
 from pullkeeper.services import node_files
@@ -189,6 +190,7 @@ def node() -> None:
 
 node.add_command(node_profiles.profile)
 node.add_command(node_profiles.status)
+node.add_command(manifests)
 
 
 @node.command("render")
