@@ -128,12 +128,13 @@ def test_concurrent_applies_take_turns(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    # One wrote everything; the others found it done.
-    assert sorted(set(r) for r in results) == [
-        {"create"},
-        {"unchanged"},
-        {"unchanged"},
-        {"unchanged"},
+    # One wrote everything; the others found it done. (Sorted as lists: sets sort by
+    # inclusion, which leaves {"create"} and {"unchanged"} in any order.)
+    assert sorted(sorted(set(r)) for r in results) == [
+        ["create"],
+        ["unchanged"],
+        ["unchanged"],
+        ["unchanged"],
     ]
     ledger = json.loads((tmp_path / "var/lib/pullkeeper/node/ledger.json").read_text())
     assert sorted(ledger["files"]) == sorted(f.path for f in wanted)
