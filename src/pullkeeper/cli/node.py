@@ -4,6 +4,7 @@ written where its container runtimes and the kubelet read it, from a node profil
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,19 +93,23 @@ def _layout(given: dict[str, Any]) -> Layout:
     )
 
 
-def _profile(path: Path) -> Any:
+def _profile(path: Path, runtimes: Sequence[str]) -> Any:
+    """The profile in the file; what the runtimes' files leave out of it said on stderr."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise CLIError(f"{path}: cannot be read ({e.__class__.__name__})") from None
     try:
-        return node_files.load_profile(text, str(path))
+        profile = node_files.load_profile(text, str(path))
     except ProfileError as e:
         raise CLIError(f"{e.field}: {e.message}") from None
+    for line in node_files.left_out(profile, runtimes):
+        click.echo(f"note: {line}", err=True)
+    return profile
 
 
 def _steps(given: dict[str, Any], *, dry_run: bool, take_over: bool = False) -> list[Step]:
-    profile = _profile(given["profile_file"])
+    profile = _profile(given["profile_file"], given["runtimes"])
     try:
         return node_files.apply(
             profile,
@@ -133,7 +138,7 @@ def node() -> None:
 @click.option("--show-secrets", is_flag=True, help="Print the files that hold logins too.")
 def node_render(show_secrets: bool, **given: Any) -> None:
     """Print every file the profile makes for the runtimes, as it would be written."""
-    profile = _profile(given["profile_file"])
+    profile = _profile(given["profile_file"], given["runtimes"])
     try:
         rendered = node_files.render(profile, given["runtimes"], _layout(given), given["root"])
     except ProfileError as e:
