@@ -138,13 +138,14 @@ def parse(text: str, read_secret: Callable[[str], str]) -> Identity:
                 secret,
                 fields.get("role_arn", ""),
                 fields.get("external_id", ""),
-            )
+            ),
+            secret_field,
         )
         return Identity(provider, server, aws=aws, secret=secret)
     _check_server(provider, server)
     if provider == "gcr":
         if secret:
-            _renamed(lambda: gcp_key(secret))
+            _renamed(lambda: gcp_key(secret), secret_field)
         return Identity(provider, server, secret=secret)
     auth = fields.get("auth", "")
     if not auth:
@@ -152,7 +153,8 @@ def parse(text: str, read_secret: Callable[[str], str]) -> Identity:
     azure = _renamed(
         lambda: azure_identity(
             auth, fields.get("tenant_id", ""), fields.get("client_id", ""), secret
-        )
+        ),
+        secret_field,
     )
     return Identity(provider, server, azure=azure, secret=secret)
 
@@ -172,13 +174,13 @@ def _check_server(provider: str, server: str) -> None:
         raise IdentityError("server", f"{server!r} is not {p.server_hint}")
 
 
-def _renamed(check: Callable[[], _T]) -> _T:
-    """check(), with an IdentityError's field named as the file names it (a secret's, by
-    the field naming its file)."""
+def _renamed(check: Callable[[], _T], secret_field: str) -> _T:
+    """check(), with an IdentityError's field named as the file names it (the secret's, by
+    secret_field, the field naming its file)."""
     try:
         return check()
     except IdentityError as e:
-        raise IdentityError(_INLINE_SECRETS.get(e.field, e.field), e.message) from None
+        raise IdentityError(e.field_as(secret_field), e.message) from None
 
 
 def exchange(identity: Identity, endpoints: Endpoints, acr_exchange_host: str = "") -> Token:
