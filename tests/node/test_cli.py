@@ -91,6 +91,18 @@ def test_render_prints_every_file_and_hides_logins(root: Path) -> None:
     assert '"password":"pw-node-robot-1"' in shown.stdout
 
 
+def test_what_dockers_files_cannot_hold_is_a_note_on_stderr(root: Path) -> None:
+    hub = {"url": "https://art.corp.example/v2/hub", "override_path": True}
+    profile = {"registries": [{"host": "docker.io", "mirrors": ["https://m.example", hub]}]}
+    done = node(root, "render", "--runtime", "docker", profile=profile)
+    assert done.returncode == 0, done.stderr
+    [note] = done.stderr.splitlines()
+    assert note.startswith("note: docker: the mirror https://art.corp.example/v2/hub is left out")
+    assert '"https://m.example"' in done.stdout and "art.corp.example" not in done.stdout
+    quiet = node(root, "render", "--runtime", "containerd", profile=profile)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("profile", "words"),
     [

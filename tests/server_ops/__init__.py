@@ -13,7 +13,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,16 +20,11 @@ from typing import Any
 
 import httpx
 
+from tests.tools import pullkeeper_executable
+
 ADMIN_TOKEN = "pk_x0123456789abcdef0123456789abcdef"  # a throwaway test token
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 API = "/api/v1"
-
-
-def pullkeeper_executable() -> str:
-    beside = Path(sys.executable).with_name("pullkeeper")
-    if not beside.exists():
-        raise RuntimeError(f"no pullkeeper executable beside {sys.executable}")
-    return str(beside)
 
 
 def free_port() -> int:

@@ -243,10 +243,8 @@ def test_docker_daemon_json_is_merged_and_what_a_profile_drops_goes(ca_pem: str)
         "lab.corp.example:5000",
         "dev.corp.example",
     ]
-    assert doc["registry-mirrors"] == [
-        "https://mirror.corp.example:5000",
-        "https://art.corp.example/v2/hub",
-    ]
+    # The override_path mirror is not Docker's to take (test_docker_mirrors_with_a_path...).
+    assert doc["registry-mirrors"] == ["https://mirror.corp.example:5000"]
     assert docker.merge_daemon_json(merged, p, docker.ours(p)) == merged  # idempotent
     emptied = json.loads(docker.merge_daemon_json(merged, NodeProfile(), docker.ours(p)))
     assert emptied == {"log-driver": "journald", "insecure-registries": ["old.example:5000"]}
@@ -256,6 +254,60 @@ def test_docker_daemon_json_is_merged_and_what_a_profile_drops_goes(ca_pem: str)
     assert [f.path for f in docker.ca_files(p)] == [
         "/etc/docker/certs.d/mirror.corp.example:5000/ca.crt",
         "/etc/docker/certs.d/registry.corp.example/ca.crt",
+    ]
+
+
+def test_docker_mirrors_with_a_path_are_left_out_and_said_to_be() -> None:
+    p = parse(
+        {
+            "registries": [
+                {
+                    "host": "docker.io",
+                    "mirrors": [
+                        "https://m.example/",
+                        "https://nexus.example/repository/hub",
+                        {"url": "https://art.example/v2/hub", "override_path": True},
+                    ],
+                },
+                {"host": "quay.io", "mirrors": ["https://m.example"]},
+            ]
+        }
+    )
+    assert docker.ours(p)["registry-mirrors"] == ["https://m.example"]
+    lines = docker.left_out(p)
+    assert [line.split(" is left out")[0] for line in lines[:2]] == [
+        "the mirror https://nexus.example/repository/hub",
+        "the mirror https://art.example/v2/hub",
+    ]
+    assert "before 25.0" in lines[0] and "stands for /v2" in lines[1]
+    assert lines[2] == "the mirrors of quay.io are left out: Docker mirrors Docker Hub only"
+    assert docker.left_out(NodeProfile()) == []
+
+
+def test_rke2_endpoints_say_their_v2_when_their_path_is_a_prefix() -> None:
+    p = parse(
+        {
+            "registries": [
+                {
+                    "host": "docker.io",
+                    "mirrors": [
+                        "https://m.example",
+                        "https://nexus.example/repository/hub",
+                        "https://plain.example/v2",
+                        {"url": "https://art.example/v2/hub", "override_path": True},
+                    ],
+                }
+            ]
+        }
+    )
+    doc = yaml.safe_load(rke2.registries_yaml(p, "/etc/rancher/rke2/certs.d"))
+    # k3s takes any path but "", "/" and "/v2" as standing for /v2 (containerd's
+    # override_path): a prefix gets its /v2 written, an override_path URL is as given.
+    assert doc["mirrors"]["docker.io"]["endpoint"] == [
+        "https://m.example",
+        "https://nexus.example/repository/hub/v2",
+        "https://plain.example/v2/v2",
+        "https://art.example/v2/hub",
     ]
 
 

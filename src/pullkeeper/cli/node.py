@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +107,24 @@ def _layout(given: dict[str, Any]) -> Layout:
     )
 
 
-def _profile(path: Path) -> Any:
+def _profile(path: Path, runtimes: Sequence[str]) -> Any:
+    """The profile in the file; what the runtimes' files leave out of it said on stderr."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise CLIError(f"{path}: cannot be read ({e.__class__.__name__})") from None
     try:
-        return node_files.load_profile(text, str(path))
+        profile = node_files.load_profile(text, str(path))
     except ProfileError as e:
         raise CLIError(f"{e.field}: {e.message}") from None
+    _notes(node_files.left_out(profile, runtimes))
+    return profile
+
+
+def _notes(lines: Sequence[str]) -> None:
+    """What the runtimes' files leave out of the profile (a mirror a runtime cannot use)."""
+    for line in lines:
+        click.echo(f"note: {line}", err=True)
 
 
 def _agent(given: dict[str, Any], api: Any, *, take_over: bool = False) -> Agent:
@@ -154,8 +164,9 @@ def _steps(given: dict[str, Any], *, dry_run: bool, take_over: bool = False) -> 
     if _source(given) == "server":
         with node_server.connect(given) as api:
             done = _agent(given, api, take_over=take_over).run_once(dry_run=dry_run)
+        _notes(done.notes)
         return _passed(done, dry_run)
-    profile = _profile(given["profile_file"])
+    profile = _profile(given["profile_file"], given["runtimes"])
     try:
         return node_files.apply(
             profile,
@@ -200,8 +211,9 @@ def node_render(show_secrets: bool, **given: Any) -> None:
     """Print every file the profile makes for the runtimes, as it would be written."""
     if _source(given) == "server":
         profile = _fetched(given)
+        _notes(node_files.left_out(profile, given["runtimes"]))
     else:
-        profile = _profile(given["profile_file"])
+        profile = _profile(given["profile_file"], given["runtimes"])
     try:
         rendered = node_files.render(profile, given["runtimes"], _layout(given), given["root"])
     except ProfileError as e:

@@ -48,6 +48,10 @@ GCR_USERNAME = "oauth2accesstoken"
 ACR_USERNAME = "00000000-0000-0000-0000-000000000000"
 
 
+# The fields the checks below name an identity's secret by, each cloud's its own way.
+_SECRET_FIELDS = frozenset({"secret_access_key", "key", "secret"})
+
+
 class IdentityError(ValueError):
     """A cloud identity that cannot be used; `field` names the input to fix."""
 
@@ -55,6 +59,13 @@ class IdentityError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+    def field_as(self, secret: str, prefix: str = "") -> str:
+        """The field as an input names it: `secret` for the identity's secret, the
+        registry's `server` as it is, any other after `prefix`."""
+        if self.field in _SECRET_FIELDS:
+            return secret
+        return self.field if self.field == "server" else prefix + self.field
 
 
 class ExchangeError(Exception):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pullkeeper.cloud import acr, ecr, gcr
+import httpx
+
 from pullkeeper.cloud.endpoints import Endpoints
+from pullkeeper.cloud.exchange import token
 from pullkeeper.core import providers
 from pullkeeper.core.cloud import AwsIdentity, AzureIdentity, CloudLogin, ExchangeError, Token
 from pullkeeper.registry.client import http_client
@@ -46,19 +48,16 @@ def exchange(
 ) -> Token:
     """A token for the registry at `address` from the identity (None: a GCR key or this
     server's Google credentials); ExchangeError saying what failed."""
-    where = endpoints(server.settings)
-    if isinstance(identity, AwsIdentity):
-        return ecr.token(identity, secret, where)
-    if isinstance(identity, AzureIdentity):
+
+    def acr_client() -> httpx.Client:
         # The registry's own exchange goes where the egress policy allows, trusted as the
         # registry is (its certs.d CA).
         try:
-            client = http_client(address, tls_for(server)(address), server.egress, _ACR_TIMEOUT)
+            return http_client(address, tls_for(server)(address), server.egress, _ACR_TIMEOUT)
         except RegistryError as e:
             raise ExchangeError("invalid", e.message) from None
-        with client:
-            return acr.token(identity, secret, address, client, where)
-    return gcr.token(secret or None, where)
+
+    return token(identity, secret, endpoints(server.settings), address, acr_client)
 
 
 def login_for_scope(

@@ -67,13 +67,6 @@ SECRET_NAMES = {
 }
 
 
-def _field(identity_field: str) -> str:
-    """The request field an IdentityError's names: the secret has one name for every kind."""
-    if identity_field in ("secret_access_key", "key", "secret"):
-        return "identity.secret"
-    return "server" if identity_field == "server" else f"identity.{identity_field}"
-
-
 def parse(
     provider: str, address: str, kind: str, fields: Mapping[str, str], secret: str
 ) -> AwsIdentity | AzureIdentity | None:
@@ -105,7 +98,8 @@ def parse(
             cloud.gcp_key(secret)
         return None
     except IdentityError as e:
-        raise Invalid(e.message, _field(e.field)) from None
+        # The request names the secret one way for every kind.
+        raise Invalid(e.message, e.field_as("identity.secret", "identity.")) from None
 
 
 def shown(identity: AwsIdentity | AzureIdentity | None, secret: str) -> dict[str, str]:

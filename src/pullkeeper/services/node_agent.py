@@ -49,6 +49,7 @@ class Pass:
     profile: str | None = None
     digest: str = ""
     steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the runtimes' files leave out
 
     @property
     def changed(self) -> list[Step]:
@@ -129,15 +130,16 @@ class Agent:
             why = f"cannot write {e.filename or 'a file'}: {e.strerror}"
             return self._told(Pass("failed", why, name, digest), dry_run)
         changed = [s for s in steps if s.changes]
+        notes = node_files.left_out(profile, self._runtimes)
         if dry_run and changed:
             detail = "would change " + ", ".join(s.path for s in changed)
-            return Pass("drifted", detail, name, digest, steps)
+            return Pass("drifted", detail, name, digest, steps, notes)
         detail = (
             ", ".join(f"{s.action}d {s.path}" for s in changed)
             if changed
             else f"{len(steps)} files as the profile says"
         )
-        return self._told(Pass("applied", detail, name, digest, steps), dry_run)
+        return self._told(Pass("applied", detail, name, digest, steps, notes), dry_run)
 
     def _told(self, done: Pass, dry_run: bool) -> Pass:
         """Report a pass when its state changed or the heartbeat is due."""

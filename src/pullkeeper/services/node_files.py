@@ -15,7 +15,7 @@ from pullkeeper.core.nodeconfig.files import Rendered
 from pullkeeper.core.nodeconfig.profile import NodeProfile, ProfileError, parse
 from pullkeeper.node.apply import DEFAULT_STATE, NodeFiles, Step
 
-__all__ = ["RELOADS", "RUNTIMES", "Layout", "apply", "load_profile", "render"]
+__all__ = ["RELOADS", "RUNTIMES", "Layout", "apply", "left_out", "load_profile", "render"]
 
 RUNTIMES = ("containerd", "containers", "docker", "rke2", "kubelet")
 # What each runtime needs after its files change, as a user would do it.
@@ -57,6 +57,11 @@ def load_profile(text: str, source: str) -> NodeProfile:
         return parse(doc)
     except ProfileError as e:
         raise ProfileError(f"{source}: {e.field}", e.message) from None
+
+
+def left_out(profile: NodeProfile, runtimes: Sequence[str]) -> list[str]:
+    """What of the profile a runtime's files cannot hold, one line each naming the runtime."""
+    return [f"docker: {line}" for line in docker.left_out(profile)] if "docker" in runtimes else []
 
 
 def render(

@@ -15,9 +15,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pullkeeper.cloud.endpoints import Endpoints
+from pullkeeper.cloud.exchange import token
 from pullkeeper.core.cloud import (
     AZURE_AUTH,
     AwsIdentity,
@@ -29,6 +30,9 @@ from pullkeeper.core.cloud import (
     gcp_key,
 )
 from pullkeeper.core.providers import PROVIDERS
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["FIELDS", "Identity", "exchange", "load", "parse"]
 
@@ -134,13 +138,14 @@ def parse(text: str, read_secret: Callable[[str], str]) -> Identity:
                 secret,
                 fields.get("role_arn", ""),
                 fields.get("external_id", ""),
-            )
+            ),
+            secret_field,
         )
         return Identity(provider, server, aws=aws, secret=secret)
     _check_server(provider, server)
     if provider == "gcr":
         if secret:
-            _renamed(lambda: gcp_key(secret))
+            _renamed(lambda: gcp_key(secret), secret_field)
         return Identity(provider, server, secret=secret)
     auth = fields.get("auth", "")
     if not auth:
@@ -148,7 +153,8 @@ def parse(text: str, read_secret: Callable[[str], str]) -> Identity:
     azure = _renamed(
         lambda: azure_identity(
             auth, fields.get("tenant_id", ""), fields.get("client_id", ""), secret
-        )
+        ),
+        secret_field,
     )
     return Identity(provider, server, azure=azure, secret=secret)
 
@@ -168,34 +174,32 @@ def _check_server(provider: str, server: str) -> None:
         raise IdentityError("server", f"{server!r} is not {p.server_hint}")
 
 
-def _renamed(check: Callable[[], _T]) -> _T:
-    """check(), with an IdentityError's field named as the file names it (a secret's, by
-    the field naming its file)."""
+def _renamed(check: Callable[[], _T], secret_field: str) -> _T:
+    """check(), with an IdentityError's field named as the file names it (the secret's, by
+    secret_field, the field naming its file)."""
     try:
         return check()
     except IdentityError as e:
-        raise IdentityError(_INLINE_SECRETS.get(e.field, e.field), e.message) from None
+        raise IdentityError(e.field_as(secret_field), e.message) from None
 
 
 def exchange(identity: Identity, endpoints: Endpoints, acr_exchange_host: str = "") -> Token:
     """A registry login from the identity; ExchangeError saying what failed. An ACR login is
     exchanged at acr_exchange_host when given, else at the identity's registry."""
-    # Each adapter imports its SDK (and httpx) only here: answering from a file loads none.
-    if identity.aws is not None:
-        from pullkeeper.cloud import ecr  # noqa: PLC0415
 
-        return ecr.token(identity.aws, identity.secret, endpoints)
-    if identity.azure is not None:
+    def acr_client() -> httpx.Client:
+        # httpx only here: answering from a file loads none.
         import ssl  # noqa: PLC0415
 
         import httpx  # noqa: PLC0415
 
-        from pullkeeper.cloud import acr  # noqa: PLC0415
-
         trust = ssl.create_default_context(cafile=endpoints.ca_file) if endpoints.ca_file else True
-        with httpx.Client(verify=trust, timeout=30) as client:
-            registry = acr_exchange_host or identity.server
-            return acr.token(identity.azure, identity.secret, registry, client, endpoints)
-    from pullkeeper.cloud import gcr  # noqa: PLC0415
+        return httpx.Client(verify=trust, timeout=30)
 
-    return gcr.token(identity.secret or None, endpoints)
+    return token(
+        identity.aws or identity.azure,
+        identity.secret,
+        endpoints,
+        acr_exchange_host or identity.server,
+        acr_client,
+    )

@@ -1,7 +1,13 @@
 """The Docker daemon's registry settings: CAs in `/etc/docker/certs.d/HOST/ca.crt`, and
 `insecure-registries` and `registry-mirrors` merged into daemon.json with every other
 setting kept. certs.d is read at each pull; daemon.json on a reload (SIGHUP,
-`systemctl reload docker`)."""
+`systemctl reload docker`).
+
+The daemon mirrors Docker Hub only, and its mirrors are written at a URL's root only: before
+Docker Engine 25.0 a mirror URL with a path stops the daemon from starting ("invalid mirror:
+path, query, or fragment at end of the URI"), and later ones put `/v2` after the path, which
+an `override_path` mirror does not serve. What of a profile Docker cannot be told is left
+out, and `left_out` says so."""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ import json
 import posixpath
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from pullkeeper.core.nodeconfig.files import Rendered
-from pullkeeper.core.nodeconfig.profile import DOCKER_HUB, NodeProfile, ProfileError
+from pullkeeper.core.nodeconfig.profile import DOCKER_HUB, Mirror, NodeProfile, ProfileError
 
-__all__ = ["INSECURE", "MIRRORS", "ca_files", "merge_daemon_json", "ours"]
+__all__ = ["INSECURE", "MIRRORS", "ca_files", "left_out", "merge_daemon_json", "ours"]
 
 INSECURE, MIRRORS = "insecure-registries", "registry-mirrors"
 
@@ -26,14 +33,42 @@ def ca_files(profile: NodeProfile, root: str = "/etc/docker") -> list[Rendered]:
     ]
 
 
+def _at_root(m: Mirror) -> bool:
+    return urlsplit(m.url).path in ("", "/")
+
+
 def ours(profile: NodeProfile) -> dict[str, list[str]]:
     """What the profile puts in daemon.json: its insecure hosts, and Docker Hub's mirrors
-    (the only registry the daemon mirrors)."""
+    at a URL's root (the only mirrors the daemon takes)."""
     hub = profile.registry(DOCKER_HUB)
     return {
         INSECURE: [r.host for r in profile.registries if r.insecure],
-        MIRRORS: [m.url for m in hub.mirrors] if hub else [],
+        MIRRORS: [m.url for m in hub.mirrors if _at_root(m)] if hub else [],
     }
+
+
+def left_out(profile: NodeProfile) -> list[str]:
+    """The profile's mirrors daemon.json cannot hold, one line each saying why."""
+    lines = []
+    for r in profile.registries:
+        if r.host != DOCKER_HUB:
+            if r.mirrors:
+                lines.append(
+                    f"the mirrors of {r.host} are left out: Docker mirrors Docker Hub only"
+                )
+            continue
+        for m in r.mirrors:
+            if m.override_path:
+                lines.append(
+                    f"the mirror {m.url} is left out: its path stands for /v2, and Docker puts "
+                    "/v2 after a mirror's path"
+                )
+            elif not _at_root(m):
+                lines.append(
+                    f"the mirror {m.url} is left out: a mirror's path stops Docker before 25.0 "
+                    "from starting (serve the mirror at a URL's root for Docker)"
+                )
+    return lines
 
 
 def _list(doc: dict[str, Any], key: str) -> list[str]:
