@@ -61,7 +61,13 @@ def load_profile(text: str, source: str) -> NodeProfile:
 
 def left_out(profile: NodeProfile, runtimes: Sequence[str]) -> list[str]:
     """What of the profile a runtime's files cannot hold, one line each naming the runtime."""
-    return [f"docker: {line}" for line in docker.left_out(profile)] if "docker" in runtimes else []
+    found = {"containers": containers.left_out, "docker": docker.left_out, "rke2": rke2.left_out}
+    return [
+        f"{runtime}: {line}"
+        for runtime, left_out_of in found.items()
+        if runtime in runtimes
+        for line in left_out_of(profile)
+    ]
 
 
 def render(

@@ -2,7 +2,12 @@
 registries.conf drop-in (containers-registries.conf(5), version 2) with a [[registry]]
 per registry of a profile, the CAs in certs.d (containers-certs.d(5)) and the logins in
 auth.json (containers-auth.json(5)). Read at each pull: CRI-O reloads registries.conf on
-SIGHUP."""
+SIGHUP.
+
+A mirror's location is host[/namespace], asked at /v2/namespace/REPOSITORY: a mirror at a
+URL's root, or one whose override_path URL is .../v2/NAMESPACE, is asked what containerd
+asks it; a mirror below another path (containerd asks PATH/v2/...) has no such location and
+is left out, said by `left_out`."""
 
 from __future__ import annotations
 
@@ -13,11 +18,34 @@ import tomlkit
 
 from pullkeeper.core.dockerconfig import encode_config_json
 from pullkeeper.core.nodeconfig.files import Rendered
-from pullkeeper.core.nodeconfig.profile import NodeProfile
+from pullkeeper.core.nodeconfig.profile import Mirror, NodeProfile
 
-__all__ = ["DROP_IN", "files"]
+__all__ = ["DROP_IN", "files", "left_out"]
 
 DROP_IN = "registries.conf.d/50-pullkeeper.conf"
+
+
+def _location(m: Mirror) -> str | None:
+    """The mirror's location, asked as containerd's hosts.toml asks it; None: there is none."""
+    parts = urlsplit(m.url)
+    path = parts.path.rstrip("/")
+    if not path:
+        return parts.netloc
+    if m.override_path and path.startswith("/v2/"):
+        return parts.netloc + path.removeprefix("/v2")
+    return None
+
+
+def left_out(profile: NodeProfile) -> list[str]:
+    """The profile's mirrors registries.conf cannot hold, one line each saying why."""
+    return [
+        f"the mirror {m.url} is left out: containers-image asks a mirror at /v2/[NAMESPACE/], "
+        "not below another path (serve it at a URL's root, or give its .../v2/NAMESPACE URL "
+        "with override_path)"
+        for r in profile.registries
+        for m in r.mirrors
+        if _location(m) is None
+    ]
 
 
 def registries_conf(profile: NodeProfile) -> str:
@@ -28,12 +56,12 @@ def registries_conf(profile: NodeProfile) -> str:
         entry["location"] = r.host
         # containers-image's insecure means both: plain HTTP allowed, TLS not verified.
         entry["insecure"] = r.insecure is not None
-        if r.mirrors:
+        usable = [(m, loc) for m in r.mirrors if (loc := _location(m)) is not None]
+        if usable:
             mirrors = tomlkit.aot()
-            for m in r.mirrors:
-                parts = urlsplit(m.url)
+            for m, location in usable:
                 mirror = tomlkit.table()
-                mirror["location"] = parts.netloc + parts.path
+                mirror["location"] = location
                 other = profile.registry(m.host)
                 mirror["insecure"] = m.plain_http or bool(other and other.insecure)
                 mirrors.append(mirror)

@@ -18,13 +18,29 @@ from pullkeeper.core.dockerconfig import AuthEntry
 from pullkeeper.core.nodeconfig.files import Rendered
 from pullkeeper.core.nodeconfig.profile import DOCKER_HUB, Mirror, NodeProfile
 
-__all__ = ["DEFAULT_PATH", "files", "registries_yaml"]
+__all__ = ["DEFAULT_PATH", "files", "left_out", "registries_yaml"]
 
 DEFAULT_PATH = "/etc/rancher/rke2/registries.yaml"
 
 
-def _login_key(host: str) -> str:
-    return "https://index.docker.io/v1/" if host == DOCKER_HUB else host
+def _login_host(key: str) -> str | None:
+    """The registry host a login's key (as config.json keys it) names, when it names a whole
+    registry: registries.yaml keeps logins per host, not per path, and has no wildcards."""
+    text = key.removeprefix("https://").removeprefix("http://")
+    host, _, path = text.partition("/")
+    if host in ("index.docker.io", "registry-1.docker.io", DOCKER_HUB):
+        return DOCKER_HUB  # Docker Hub's key is a URL with a path: https://index.docker.io/v1/
+    return None if path.strip("/") or "*" in host else host
+
+
+def left_out(profile: NodeProfile) -> list[str]:
+    """The profile's logins registries.yaml cannot hold, one line each saying why."""
+    return [
+        f"the login for {key} is left out: registries.yaml keeps a login per registry host, "
+        "with no path or wildcard"
+        for key in profile.logins
+        if _login_host(key) is None
+    ]
 
 
 def _endpoint(m: Mirror) -> str:
@@ -32,6 +48,10 @@ def _endpoint(m: Mirror) -> str:
     if m.override_path or urlsplit(m.url).path in ("", "/"):
         return m.url
     return m.url + "/v2"
+
+
+def _auth(login: AuthEntry) -> dict[str, str]:
+    return {"username": login.username, "password": login.password}
 
 
 def registries_yaml(profile: NodeProfile, ca_dir: str) -> str:
@@ -48,13 +68,13 @@ def registries_yaml(profile: NodeProfile, ca_dir: str) -> str:
             config["tls"] = {"insecure_skip_verify": True}
         elif r.ca_pem:
             config["tls"] = {"ca_file": posixpath.join(ca_dir, r.host, "ca.crt")}
-        login: AuthEntry | None = profile.logins.get(_login_key(r.host)) or profile.logins.get(
-            r.host
-        )
-        if login is not None:
-            config["auth"] = {"username": login.username, "password": login.password}
         if config:
             configs[r.host] = config
+    # The first login given for a host is its login, as in the profile's order.
+    for key, login in profile.logins.items():
+        host = _login_host(key)
+        if host is not None and "auth" not in configs.get(host, {}):
+            configs.setdefault(host, {})["auth"] = _auth(login)
     return yaml.safe_dump({"mirrors": mirrors, "configs": configs}, sort_keys=True)
 
 
