@@ -7,33 +7,59 @@ SIGHUP."""
 from __future__ import annotations
 
 import posixpath
-from urllib.parse import urlsplit
 
 import tomlkit
 
 from pullkeeper.core.dockerconfig import encode_config_json
 from pullkeeper.core.nodeconfig.files import Rendered
-from pullkeeper.core.nodeconfig.profile import NodeProfile
+from pullkeeper.core.nodeconfig.profile import Mirror, NodeProfile, ProfileError
+from pullkeeper.core.reference import InvalidReference, parse, split_docker_domain
 
-__all__ = ["DROP_IN", "files"]
+__all__ = ["DROP_IN", "files", "mirror_location"]
 
 DROP_IN = "registries.conf.d/50-pullkeeper.conf"
+
+
+def mirror_location(m: Mirror, where: str) -> str:
+    """The mirror as containers-image names it: a reference prefix (host[/namespace]) that
+    replaces the registry's in the image's name, which it then asks for under /v2/ (so the
+    same URLs as containerd's hosts.toml); ProfileError for a mirror whose API is not under
+    /v2/, which containers-image cannot reach."""
+    api = m.api_path
+    if api != "/v2" and not api.startswith("/v2/"):
+        raise ProfileError(
+            where,
+            f"{m.url!r} serves the registry API under {api}, not under /v2/: containers-image "
+            "(CRI-O, podman) cannot use it; give a mirror whose API is under /v2/, or leave "
+            "out --runtime containers",
+        )
+    location = m.host + api[len("/v2") :]
+    try:  # containers-image parses the rewritten name as an image reference
+        parse(location + "/x")
+    except InvalidReference as e:
+        raise ProfileError(where, f"{location!r} is not an image name prefix ({e})") from None
+    if split_docker_domain(location + "/x")[0] != m.host:
+        raise ProfileError(
+            where,
+            f"containers-image would read {m.host!r} as a Docker Hub namespace: give the "
+            "mirror's host a dot or a port",
+        )
+    return location
 
 
 def registries_conf(profile: NodeProfile) -> str:
     doc = tomlkit.document()
     entries = tomlkit.aot()
-    for r in profile.registries:
+    for i, r in enumerate(profile.registries):
         entry = tomlkit.table()
         entry["location"] = r.host
         # containers-image's insecure means both: plain HTTP allowed, TLS not verified.
         entry["insecure"] = r.insecure is not None
         if r.mirrors:
             mirrors = tomlkit.aot()
-            for m in r.mirrors:
-                parts = urlsplit(m.url)
+            for j, m in enumerate(r.mirrors):
                 mirror = tomlkit.table()
-                mirror["location"] = parts.netloc + parts.path
+                mirror["location"] = mirror_location(m, f"registries[{i}].mirrors[{j}].url")
                 other = profile.registry(m.host)
                 mirror["insecure"] = m.plain_http or bool(other and other.insecure)
                 mirrors.append(mirror)
