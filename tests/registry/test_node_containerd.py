@@ -6,6 +6,7 @@ profile marks the registry insecure, and through a mirror when the profile names
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,11 +14,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 import pullkeeper
+from tests.registry.conftest import MakeFaultProxy
 from tests.registry.servers import APP, BasicRegistry, PlainRegistry
 from tests.tools import missing, pullkeeper_executable
 
@@ -158,3 +162,64 @@ def test_a_mirror_serves_a_registry_that_cannot_be_reached(
     )
     done = containerd.pull(ref, mirrored)
     assert done.returncode == 0, done.stderr
+
+
+def predicted(tmp: Path, image: str) -> dict[str, Any]:
+    """What `creds resolve --node-profile` says of the way to image with the profile apply
+    wrote in tmp."""
+    args = ["creds", "resolve", image, "-o", "json", "--node-profile", str(tmp / "profile.yaml")]
+    done = subprocess.run(
+        [pullkeeper_executable(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(pullkeeper.__file__).parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    node: dict[str, Any] = json.loads(done.stdout)["node_profile"]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("mirror", "served"),
+    [
+        # A path-prefixed mirror: its /v2/team-a stands for /v2, so the registry behind the
+        # proxy is asked for team-a/app.
+        ({"path": "/v2/team-a", "override_path": True}, True),
+        # Without override_path containerd puts /v2 after the path: /team-a/v2/app, which the
+        # registry does not serve; the unreachable upstream after it fails too.
+        ({"path": "/team-a", "override_path": False}, False),
+    ],
+)
+def test_containerd_asks_the_mirror_the_url_the_prediction_names(
+    containerd: Containerd,
+    fault_proxy: MakeFaultProxy,
+    tmp_path: Path,
+    mirror: dict[str, Any],
+    served: bool,
+) -> None:
+    proxy = fault_proxy()
+    upstream = "registry.pullkeeper.invalid:5000"
+    ref = f"{upstream}/app:v1"  # the registry behind the proxy holds it as team-a/app:v1
+    url = proxy.url + mirror["path"]
+    hosts = apply(
+        tmp_path,
+        {
+            "registries": [
+                {
+                    "host": upstream,
+                    "mirrors": [{"url": url, "override_path": mirror["override_path"]}],
+                }
+            ]
+        },
+    )
+    route = predicted(tmp_path, ref)
+    (hop,) = route["mirrors"]
+    assert (hop["url"], route["server"]["url"]) == (url, f"https://{upstream}")
+    expected = urlsplit(hop["repository_url"]).path + "/"
+    done = containerd.pull(ref, hosts)
+    assert (done.returncode == 0) == served, done.stderr
+    paths = [r.path for r in proxy.requests]
+    assert any(p.startswith(expected + "manifests/") for p in paths), paths
+    assert all(p.startswith(expected) for p in paths), paths

@@ -15,7 +15,7 @@ from tests.registry import pki
 from pullkeeper.core.dockerconfig import parse_config_json
 from pullkeeper.core.keyring import Keyring
 from pullkeeper.core.nodeconfig import containerd, containers, docker, kubelet, rke2
-from pullkeeper.core.nodeconfig.profile import NodeProfile, ProfileError, parse
+from pullkeeper.core.nodeconfig.profile import Mirror, NodeProfile, ProfileError, parse
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def test_containers_registries_conf_certs_and_auth(ca_pem: str) -> None:
         "insecure": False,
         "mirror": [
             {"location": "mirror.corp.example:5000", "insecure": False},
-            {"location": "art.corp.example/v2/hub", "insecure": False},
+            {"location": "art.corp.example/hub", "insecure": False},
         ],
     }
     assert by_location["lab.corp.example:5000"]["insecure"] is True
@@ -302,11 +302,12 @@ def test_rke2_endpoints_say_their_v2_when_their_path_is_a_prefix() -> None:
     )
     doc = yaml.safe_load(rke2.registries_yaml(p, "/etc/rancher/rke2/certs.d"))
     # k3s takes any path but "", "/" and "/v2" as standing for /v2 (containerd's
-    # override_path): a prefix gets its /v2 written, an override_path URL is as given.
+    # override_path): a prefix gets its /v2 written (containerd adds it to a path that does
+    # not end in /v2), an override_path URL is as given.
     assert doc["mirrors"]["docker.io"]["endpoint"] == [
         "https://m.example",
         "https://nexus.example/repository/hub/v2",
-        "https://plain.example/v2/v2",
+        "https://plain.example",
         "https://art.example/v2/hub",
     ]
 
@@ -340,3 +341,43 @@ def test_the_kubelets_config_json_resolves_as_the_keyring_does(ca_pem: str) -> N
     assert hub.username == "hub"
     assert keyring.lookup("lab.corp.example:5000/x") == []
     assert kubelet.files(NodeProfile()) == []
+
+
+@pytest.mark.parametrize(
+    ("mirror", "words"),
+    [
+        (Mirror("https://proxy.corp.example/quay-cache"), "under /quay-cache/v2, not under /v2/"),
+        (
+            Mirror("https://art.corp.example/artifactory/api/docker/quay", override_path=True),
+            "under /artifactory/api/docker/quay",
+        ),
+        (Mirror("https://art.corp.example/v2/Hub", override_path=True), "not an image name"),
+        (Mirror("https://mirror"), "Docker Hub namespace"),
+    ],
+)
+def test_a_mirror_containers_image_cannot_reach_is_refused(mirror: Mirror, words: str) -> None:
+    with pytest.raises(ProfileError) as e:
+        containers.mirror_location(mirror, "registries[0].mirrors[1].url")
+    assert e.value.field == "registries[0].mirrors[1].url"
+    assert words in e.value.message
+
+
+def test_a_mirror_containers_image_cannot_ask_is_left_out_and_said() -> None:
+    unreachable = parse(
+        {
+            "registries": [
+                {"host": "docker.io", "mirrors": ["https://mirror.corp.example:5000"]},
+                {
+                    "host": "quay.io",
+                    "mirrors": ["https://m.corp.example/v2/quay", "https://m.corp.example/q"],
+                },
+            ]
+        }
+    )
+    [line] = containers.left_out(unreachable)
+    assert line.startswith("registries[1].mirrors[1].url: left out of registries.conf: ")
+    assert "under /q/v2, not under /v2/" in line
+    conf = tomllib.loads(containers.files(unreachable)[0].content.decode())
+    quay = next(r for r in conf["registry"] if r["location"] == "quay.io")
+    # containerd asks a mirror path that does not end in /v2 at PATH/v2: so does this one.
+    assert [m["location"] for m in quay["mirror"]] == ["m.corp.example/quay/v2"]

@@ -29,12 +29,17 @@ def tls(access: RegistryAccess) -> Any:
     return pull_trial.tls(access.ca_file, access.client_cert, access.client_key, access.insecure)
 
 
-def for_image(image: str, access: RegistryAccess) -> list[pull_trial.Candidate]:
-    """The credentials to try for image, in the kubelet's order, each trusting --token-host."""
+def token_hosts(access: RegistryAccess) -> tuple[str, ...]:
+    """The --token-host hosts, checked."""
     try:
-        trusted = tuple(realms.check_token_host(h) for h in access.token_hosts)
+        return tuple(realms.check_token_host(h) for h in access.token_hosts)
     except realms.RealmError as e:
         raise CLIError(f"--token-host: {e}") from None
+
+
+def for_image(image: str, access: RegistryAccess) -> list[pull_trial.Candidate]:
+    """The credentials to try for image, in the kubelet's order, each trusting --token-host."""
+    trusted = token_hosts(access)
     return [pull_trial.trusting(c, trusted) for c in _found(image, access)]
 
 

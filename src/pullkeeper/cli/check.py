@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
-from pullkeeper.cli.common import CLIError
+from pullkeeper.cli.common import CLIError, warn
+from pullkeeper.cli.predictions import route_lines
 from pullkeeper.cli.registry_options import RegistryAccess, config_option, registry_access
 from pullkeeper.cli.render import emit
 from pullkeeper.cli.session import connect
@@ -40,6 +42,12 @@ EXIT_CANNOT_PULL = 1
     show_default=True,
     help="Images checked at once (connections and tokens are shared).",
 )
+@click.option(
+    "--node-profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A node profile (node apply's): after the pod's credentials (--config), the node's "
+    "config.json with its logins; and the mirrors the node asks first.",
+)
 @click.option("-n", "--namespace", help="Check with the server's credentials for this namespace.")
 @click.option("--cluster", help="The namespace's cluster (with --namespace).")
 @registry_access
@@ -58,6 +66,7 @@ def check(
     try_all: bool,
     on_node: bool,
     jobs: int,
+    node_profile: Path | None,
     namespace: str | None,
     cluster: str | None,
     output: str,
@@ -79,11 +88,13 @@ def check(
     if namespace:
         if access.configs:
             raise CLIError("--config and --namespace exclude each other")
+        if node_profile:
+            raise CLIError("--node-profile is for a check from here: leave out --namespace")
         results = [_on_server(image, namespace, cluster, access, options) for image in images]
     else:
         if cluster:
             raise CLIError("--cluster needs --namespace")
-        results = _offline(images, access, jobs, options)
+        results = _offline(images, access, jobs, options, node_profile)
     if not emit(results[0] if len(results) == 1 else results, output):
         click.echo("\n\n".join(render(r) for r in results))
     if not all(r["ok"] for r in results):
@@ -95,23 +106,63 @@ def _offline(
     access: RegistryAccess,
     jobs: int,
     options: dict[str, Any],
+    node_profile: Path | None = None,
 ) -> list[dict[str, Any]]:
     # Not at the top: a check with --namespace runs on the server and never loads these.
     from pullkeeper.cli import candidates  # noqa: PLC0415
     from pullkeeper.services import pull_trial  # noqa: PLC0415
 
     tls = candidates.tls(access)
+    routes: dict[str, dict[str, Any]] = {}
     try:
         for image in images:
             pull_trial.parse_image(image)
         pull_trial.parse_platform(options["platform"])
-        found = {image: candidates.for_image(image, access) for image in dict.fromkeys(images)}
+        if node_profile is None:
+            found = {image: candidates.for_image(image, access) for image in dict.fromkeys(images)}
+        else:
+            found = _on_node(images, access, node_profile, routes)
         reports = pull_trial.check_many(
             images, found.__getitem__, lambda _host: tls, jobs=jobs, **options
         )
     except pull_trial.CheckInputError as e:
         raise CLIError(str(e)) from None
-    return [report.as_dict() for report in reports]
+    results = [report.as_dict() for report in reports]
+    for image, result in zip(images, results, strict=True):
+        if image in routes:
+            result["node_profile"] = routes[image]
+    return results
+
+
+def _on_node(
+    images: tuple[str, ...],
+    access: RegistryAccess,
+    node_profile: Path,
+    routes: dict[str, dict[str, Any]],
+) -> dict[str, list[Any]]:
+    """The credentials a node with the profile tries for each image: the pod's (--config only:
+    not this machine's docker login, nor the server's), then the node's config.json; each
+    image's route put in routes."""
+    # Not at the top: only a profile loads its reader (YAML) and the node's rules.
+    from pullkeeper.cli import candidates  # noqa: PLC0415
+    from pullkeeper.services import config_files, node_predictions, pull_trial  # noqa: PLC0415
+
+    trusted = candidates.token_hosts(access)
+    found: dict[str, list[Any]] = {}
+    warned: set[str] = set()
+    try:
+        profile = node_predictions.load(str(node_profile))
+        for image in dict.fromkeys(images):
+            on_node = node_predictions.check_candidates(image, access.configs, profile)
+            for message in on_node.warnings:
+                if message not in warned:
+                    warned.add(message)
+                    warn(message)
+            found[image] = [pull_trial.trusting(c, trusted) for c in on_node.pod + on_node.node]
+            routes[image] = on_node.node_profile
+    except config_files.InputError as e:
+        raise CLIError(str(e)) from None
+    return found
 
 
 def _on_server(
@@ -156,6 +207,12 @@ def render(r: dict[str, Any]) -> str:
             works = any(a["ok"] for a in attempts)
             why = "the kubelet stops at the first that works" if works else "unreachable"
             lines.append(f"  ({r['not_tried']} more not tried: {why})")
+    node = r.get("node_profile")
+    if node:
+        tried = any(a["source"] != "anonymous" for a in attempts)
+        lines += route_lines(node, 13, credentials=tried)
+        if node["mirrors"]:
+            lines.append(f"  (this check asks {node['registry']} itself, not the mirrors)")
     if r["digest"]:
         lines.append(f"digest:      {r['digest']}")
         lines.append(f"platforms:   {', '.join(r['platforms']) or 'unknown'}")

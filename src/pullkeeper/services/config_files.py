@@ -125,8 +125,12 @@ def _load_one(path: str) -> _Source:
 class Resolution:
     image: str
     repository: str
-    matches: list[Credential]
+    matches: list[Credential]  # the pod's, then the node's
     warnings: list[str] = field(default_factory=list)
+    node_from: int = 0  # matches[node_from:] are the node's config.json's
+
+    def from_node(self, i: int) -> bool:
+        return i >= self.node_from
 
 
 def _keyring(sources: Sequence[_Source], warnings: list[str]) -> Keyring:
@@ -162,8 +166,10 @@ def _resolution(
     image: str, repository: str, pod: Sequence[_Source], node: Sequence[_Source] = ()
 ) -> Resolution:
     warnings: list[str] = []
-    keyrings = [_keyring(pod, warnings), _keyring(node, warnings)]
-    return Resolution(image, repository, lookup_union(keyrings, repository), warnings)
+    pod_keyring, node_keyring = _keyring(pod, warnings), _keyring(node, warnings)
+    pod_matches = pod_keyring.lookup(repository)
+    matches = lookup_union([pod_keyring, node_keyring], repository)
+    return Resolution(image, repository, matches, warnings, node_from=len(pod_matches))
 
 
 def resolve(
@@ -172,15 +178,18 @@ def resolve(
     node_config_paths: Sequence[str] = (),
     *,
     normalize: bool = True,
+    node_contents: Sequence[tuple[str, bytes]] = (),
 ) -> Resolution:
     """Which credentials the kubelet would try for image, in its order.
 
     The --config files are the pod's imagePullSecrets, merged into one keyring
-    in order; the node's config files form a second keyring tried after it.
+    in order; the node's config files (read from node_config_paths, then given as
+    (label, content) in node_contents) form a second keyring tried after it.
     """
     repository = _repository(image) if normalize else image
     pod = [s for p in config_paths for s in _load_sources(p)]
     node = [s for p in node_config_paths for s in _load_sources(p)]
+    node += [s for label, content in node_contents for s in _parse_sources(content, label)]
     return _resolution(image, repository, pod, node)
 
 

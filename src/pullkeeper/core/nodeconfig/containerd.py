@@ -22,7 +22,7 @@ from pullkeeper.core.nodeconfig.profile import (
     RegistryConfig,
 )
 
-__all__ = ["DEFAULT_CONFIG_PATH", "enable_config_path", "files"]
+__all__ = ["DEFAULT_CONFIG_PATH", "enable_config_path", "files", "server_url"]
 
 DEFAULT_CONFIG_PATH = "/etc/containerd/certs.d"
 # Where config_path is set: the CRI plugin's registry table, by config.toml version
@@ -34,7 +34,8 @@ _CRI_REGISTRY = {
 _PULL = ["pull", "resolve"]
 
 
-def _server(r: RegistryConfig) -> str:
+def server_url(r: RegistryConfig) -> str:
+    """hosts.toml's `server`: where containerd asks the registry itself, after its mirrors."""
     if r.host == DOCKER_HUB:
         return "https://registry-1.docker.io"
     return f"{'http' if r.insecure == 'http' else 'https'}://{r.host}"
@@ -51,7 +52,7 @@ def hosts_toml(profile: NodeProfile, r: RegistryConfig, ca_files: dict[str, str]
     """The registry's hosts.toml: its mirrors first (each trusted as the profile says of its
     host), then the registry itself, with its own CA or skip_verify."""
     doc = tomlkit.document()
-    doc["server"] = _server(r)
+    doc["server"] = server_url(r)
     _trust(doc, r, ca_files.get(r.host))
     hosts = tomlkit.table(is_super_table=True)
     for m in r.mirrors:
@@ -67,7 +68,7 @@ def hosts_toml(profile: NodeProfile, r: RegistryConfig, ca_files: dict[str, str]
         entry = tomlkit.table()
         entry["capabilities"] = _PULL
         _trust(entry, r, ca_files.get(r.host))
-        hosts[_server(r)] = entry
+        hosts[server_url(r)] = entry
     doc["host"] = hosts
     return tomlkit.dumps(doc)
 

@@ -5,6 +5,7 @@ field, as a path into the document (`registries[2].mirrors[0]`)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ class Mirror:
     @property
     def plain_http(self) -> bool:
         return self.url.startswith("http://")
+
+    @property
+    def api_path(self) -> str:
+        """The path containerd puts the repository after (hosts.toml's rule): the URL's path
+        as it is with override_path, else with /v2 added unless it ends so already."""
+        path = urlsplit(self.url).path
+        path = posixpath.normpath(path) if path else ""  # Go's path.Clean, "" kept
+        if self.override_path or path.endswith("/v2"):
+            return path
+        return path + "/v2"
 
 
 @dataclass(frozen=True, slots=True)

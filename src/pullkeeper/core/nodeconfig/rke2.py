@@ -44,10 +44,12 @@ def left_out(profile: NodeProfile) -> list[str]:
 
 
 def _endpoint(m: Mirror) -> str:
-    """The mirror as an endpoint k3s sends the same requests to as containerd's hosts.toml."""
-    if m.override_path or urlsplit(m.url).path in ("", "/"):
-        return m.url
-    return m.url + "/v2"
+    """The mirror as an endpoint k3s sends the same requests to as containerd's hosts.toml:
+    its root when containerd asks it at /v2, else the path containerd asks it at (which k3s
+    takes for /v2)."""
+    parts = urlsplit(m.url)
+    api = m.api_path
+    return f"{parts.scheme}://{parts.netloc}" + ("" if api == "/v2" else api)
 
 
 def _auth(login: AuthEntry) -> dict[str, str]:
