@@ -40,6 +40,9 @@ def ids(site: Site) -> dict[str, str]:
         password="a11y-s3cret",
     )
     users = {u["username"]: u["id"] for u in site.api.get("/users").json()["items"]}
+    profile = {"name": "a11y-pool", "registries": [{"host": "quay.io", "insecure": "http"}]}
+    r = site.api.post("/clusters/prod/node-profiles", json=profile)
+    assert r.status_code == 201, r.text
     return {"cred": cred["id"], "project": site.projects["team-a"], "alice": users["alice"]}
 
 
@@ -60,6 +63,11 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/projects/{project}",
         f"/projects/{project}/members/bob/remove",
         "/workloads/new",
+        "/nodes",
+        "/clusters/prod/nodes",
+        "/clusters/prod/node-profiles/new",
+        "/clusters/prod/node-profiles/a11y-pool/edit",
+        "/clusters/prod/node-profiles/a11y-pool/delete",
         "/audit",
         "/users",
         f"/users/{ids['alice']}",

@@ -65,8 +65,8 @@ def _read(path: Path) -> dict[str, Any]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         raise CLIError(f"{path}: cannot be read ({e.__class__.__name__})") from None
-    except yaml.YAMLError:
-        raise CLIError(f"{path}: is not YAML or JSON") from None
+    except (yaml.YAMLError, RecursionError):  # PyYAML recurses once per nesting level
+        raise CLIError(f"{path}: is not YAML or JSON (or is nested too deeply)") from None
     if not isinstance(doc, dict):
         raise CLIError(f"{path}: is a mapping with registries (and node_selector, credentials)")
     if "logins" in doc:

@@ -53,6 +53,8 @@ def load_profile(text: str, source: str) -> NodeProfile:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ProfileError(source, f"is not YAML or JSON{where}") from None
+    except RecursionError:  # PyYAML recurses once per nesting level
+        raise ProfileError(source, "is nested too deeply to be a node profile") from None
     try:
         return parse(doc)
     except ProfileError as e:

@@ -42,14 +42,18 @@ from pullkeeper.store.models import (
 from pullkeeper.store.vault import Vault
 
 __all__ = [
+    "STATES",
     "NodeProfileSpec",
     "as_dict",
+    "check_may_change",
     "create",
+    "credential_choices",
     "delete",
     "for_node",
     "get",
     "list_profiles",
     "list_states",
+    "may_change",
     "report",
     "tag",
     "update",
@@ -172,9 +176,24 @@ def tag(session: Session, cluster: Cluster, name: str) -> str:
     return versions.tag(row.id, row.version)
 
 
-def _admin(actor: Actor) -> None:
-    if not actor.is_admin:
+def may_change(actor: Actor) -> bool:
+    """Admins change a cluster's node profiles; everyone else at most reads them."""
+    return actor.is_admin
+
+
+def check_may_change(actor: Actor) -> None:
+    if not may_change(actor):
         raise Forbidden("only an admin can change a cluster's node profiles")
+
+
+def credential_choices(session: Session, actor: Actor, cluster: Cluster) -> list[dict[str, str]]:
+    """The credentials a profile of the cluster may name (what create and update accept),
+    by name: name, server and provider, never a secret. For those who change profiles."""
+    check_may_change(actor)
+    known = _node_credentials(session, cluster)
+    return [
+        {"name": n, "server": known[n].server, "provider": known[n].provider} for n in sorted(known)
+    ]
 
 
 def _default_registry(session: Session, cluster: Cluster) -> str | None:
@@ -256,7 +275,7 @@ def _fill(row: NodeProfile, spec: NodeProfileSpec, registries: list[dict[str, An
 def create(
     session: Session, actor: Actor, cluster: Cluster, spec: NodeProfileSpec
 ) -> dict[str, Any]:
-    _admin(actor)
+    check_may_change(actor)
     registries = _checked(session, cluster, spec)
     if session.scalar(
         select(NodeProfile.id).where(
@@ -287,7 +306,7 @@ def update(
     if_match: IfMatch | None = None,
 ) -> dict[str, Any]:
     """Replace the profile `name` with `spec` (which may rename it)."""
-    _admin(actor)
+    check_may_change(actor)
     row = _row(session, cluster, name)
     what = f"node profile {name!r}"
     with versions.guard(session, if_match, row.id, row.version, what):
@@ -325,7 +344,7 @@ def delete(
     *,
     if_match: IfMatch | None = None,
 ) -> None:
-    _admin(actor)
+    check_may_change(actor)
     row = _row(session, cluster, name)
     before = _audit_view(row)
     with versions.guard(session, if_match, row.id, row.version, f"node profile {name!r}"):
