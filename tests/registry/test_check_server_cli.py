@@ -192,3 +192,43 @@ def test_a_member_cannot_use_the_servers_secrets(setup: Setup, tmp_path: Path) -
     # Without a readable credential it falls back to ~/.docker/config.json: here none, so anonymous.
     assert [a["source"] for a in result.json()["attempts"]] == ["anonymous"]
     assert result.json()["error"]["cause"] == "no_credentials"
+
+
+def test_check_on_the_server_with_the_nodes_profile(setup: Setup) -> None:
+    """A node profile naming alice's cluster-wide twin: kube-system's pods (no Secrets)
+    pull with the node's config.json, and the check says so."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    alice = setup.registry.credentials
+    with httpx.Client(base_url=setup.server.url + "/api/v1", headers=headers) as api:
+        body = {
+            "name": "alice-nodes",
+            "cluster": "c1",
+            "scope": "cluster",
+            "provider": "custom",
+            "server": setup.registry.host,
+            "username": alice.username,
+            "password": alice.password,
+        }
+        made = api.post("/credentials", json=body)
+        assert made.status_code == 201, made.text
+        profile = {"name": "gpu", "node_selector": {"pool": "gpu"}, "credentials": ["alice-nodes"]}
+        assert api.post("/clusters/c1/node-profiles", json=profile).status_code == 201
+        assert api.put("/clusters/c1/namespaces/kube-system", json={}).status_code == 200
+    image = setup.registry.image("team-a/app:v1").reference
+    args = ("check", image, "-n", "kube-system", "--cluster", "c1")
+    # A node no selector picks has no profile: nothing to pull with.
+    assert setup.pk(*args).returncode == 1
+    result = setup.pk(*args, "--node-labels", "pool=gpu")
+    assert result.returncode == 0, result.describe()
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("  1. node config.json (profile gpu): alice-nodes (alice@")
+    assert lines[2].endswith(": works")
+    assert any(
+        line.startswith("node:") and "relies on the node's config.json" in line for line in lines
+    )
+    bad = setup.pk(*args, "--node-labels", "pool")
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr, bad.describe()
+    # What the module's other tests count on is as it was.
+    with httpx.Client(base_url=setup.server.url + "/api/v1", headers=headers) as api:
+        assert api.delete("/clusters/c1/node-profiles/gpu").status_code == 204
+        assert api.delete(f"/credentials/{made.json()['id']}").status_code == 204

@@ -345,3 +345,60 @@ def test_bad_check_requests(
         assert_error(env.admin.post("checks", json=body), 404)
     else:
         assert_error(env.admin.post("checks", json=body), 422, field=field)
+
+
+def test_a_check_adds_the_nodes_own_logins_and_mirrors_from_its_node_profile(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer
+) -> None:
+    """kube-system gets no Secrets (the sync leaves it out): its pods pull with what the
+    node's config.json holds, which the node profile a node's labels choose names."""
+    _trust(env, token_registry)
+    creds = _world(env, token_registry)
+    env.namespace("kube-system")
+    image = token_registry.image("team-a/app:v1").reference
+    body = {"image": image, "cluster": "c1", "namespace": "kube-system"}
+    # No profile: nothing from the node, and nothing to pull with.
+    report = env.admin.ok("POST", "checks", json=body)
+    assert report["ok"] is False and "node_profile" not in report
+    assert [a["source"] for a in report["attempts"]] == ["anonymous"]
+
+    mirror = "https://mirror.corp.example"
+    registries = [{"host": token_registry.host, "mirrors": [mirror]}]
+    env.admin.ok(
+        "POST",
+        "clusters/c1/node-profiles",
+        status=201,
+        json={"name": "pool-b", "node_selector": {"pool": "b"}, "credentials": ["bob"]},
+    )
+    env.admin.ok(
+        "POST",
+        "clusters/c1/node-profiles",
+        status=201,
+        json={"name": "base", "registries": registries, "credentials": ["bob"]},
+    )
+    report = env.admin.ok("POST", "checks", json=body)
+    # bob's login is the node's, and bob may not pull team-a: the node cannot either.
+    assert [(a["source"], a["cause"]) for a in report["attempts"]] == [
+        ("node config.json (profile base): bob", "denied")
+    ]
+    node = report["node_profile"]
+    assert node["profile"] == "base" and node["relies_on_node"] is True
+    assert [m["url"] for m in node["mirrors"]] == [mirror]
+    assert node["credentials_to_mirrors"] is True
+
+    # In shop the pod's Secrets come first, then the node's: with all, every one is tried.
+    report = env.admin.ok(
+        "POST",
+        "checks",
+        json=body | {"namespace": "shop", "all": True, "node_labels": {"pool": "b"}},
+    )
+    assert [(a["source"], a["cause"]) for a in report["attempts"]] == [
+        ("wrong", "unauthorized"),
+        ("alice", None),
+        ("bob", "denied"),
+        ("node config.json (profile pool-b): bob", "denied"),
+    ]
+    assert report["node_profile"]["profile"] == "pool-b"
+    assert report["node_profile"]["relies_on_node"] is False
+    assert creds["bob"]["name"] == "bob"
+    assert_error(env.admin.post("checks", json=body | {"node_labels": {"bad key!": "x"}}), 422)

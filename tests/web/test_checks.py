@@ -357,3 +357,48 @@ def test_a_registrys_page_lists_its_last_checks_and_checks_the_login_now(
     log_in(page, site, "carol")
     page.goto(f"{site.url}/credentials/{wrong['id']}")
     expect()(page.get_by_role("heading", level=1)).to_have_text("Not found")
+
+
+def test_a_check_says_when_the_pull_relies_on_the_nodes_config_json(
+    page: Any,
+    site: Site,
+    token_registry: TokenRegistry,  # noqa: F811
+) -> None:
+    """kube-system gets no Secrets; the every-node profile's login is what its pods pull
+    with, and its mirror is asked first: the result says both."""
+    alice = token_registry.alice
+    made = site.create_credential(
+        name="alice-nodes",
+        cluster="prod",
+        scope="cluster",
+        provider="custom",
+        server=token_registry.host,
+        username=alice.username,
+        password=alice.password,
+    )
+    profile = {
+        "name": "base",
+        "registries": [{"host": token_registry.host, "mirrors": ["https://mirror.corp.example"]}],
+        "credentials": ["alice-nodes"],
+    }
+    assert site.api.post("/clusters/prod/node-profiles", json=profile).status_code == 201
+    assert site.api.put("/clusters/prod/namespaces/kube-system", json={}).status_code == 200
+    try:
+        log_in(page, site, "admin", site.server.admin_password)
+        page.goto(site.url + "/checks")
+        image = token_registry.image("team-a/app:v1").reference
+        result = _check(page, image, "kube-system", "prod")
+        expect()(result.locator(".decision")).to_have_text("Can pull")
+        expect()(result.locator(".attempts li")).to_have_count(1)
+        expect()(result.locator(".attempts li").nth(0)).to_contain_text(
+            "node config.json (profile base): alice-nodes"
+        )
+        route = result.locator(".node-route")
+        expect()(route).to_contain_text("relies on the node's own config.json")
+        expect()(route.locator(".mirrors li")).to_have_text(
+            ["https://mirror.corp.example: asks https://mirror.corp.example/v2/team-a/app"]
+        )
+        assert alice.password not in page.content()
+    finally:
+        assert site.api.delete("/clusters/prod/node-profiles/base").status_code == 204
+        assert site.api.delete(f"/credentials/{made['id']}").status_code == 204

@@ -48,6 +48,13 @@ EXIT_CANNOT_PULL = 1
     help="A node profile (node apply's): after the pod's credentials (--config), the node's "
     "config.json with its logins; and the mirrors the node asks first.",
 )
+@click.option(
+    "--node-labels",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --namespace: the labels of the node the pod would run on, which choose the "
+    "cluster's node profile (repeatable) [default: the profile of a node no selector picks].",
+)
 @click.option("-n", "--namespace", help="Check with the server's credentials for this namespace.")
 @click.option("--cluster", help="The namespace's cluster (with --namespace).")
 @registry_access
@@ -67,6 +74,7 @@ def check(
     on_node: bool,
     jobs: int,
     node_profile: Path | None,
+    node_labels: tuple[str, ...],
     namespace: str | None,
     cluster: str | None,
     output: str,
@@ -90,15 +98,34 @@ def check(
             raise CLIError("--config and --namespace exclude each other")
         if node_profile:
             raise CLIError("--node-profile is for a check from here: leave out --namespace")
-        results = [_on_server(image, namespace, cluster, access, options) for image in images]
+        labels = _labels(node_labels)
+        results = [
+            _on_server(image, namespace, cluster, access, options | {"node_labels": labels})
+            for image in images
+        ]
     else:
         if cluster:
             raise CLIError("--cluster needs --namespace")
+        if node_labels:
+            raise CLIError("--node-labels needs --namespace (the server's node profiles)")
         results = _offline(images, access, jobs, options, node_profile)
     if not emit(results[0] if len(results) == 1 else results, output):
         click.echo("\n\n".join(render(r) for r in results))
     if not all(r["ok"] for r in results):
         raise SystemExit(EXIT_CANNOT_PULL)
+
+
+def _labels(items: tuple[str, ...]) -> dict[str, str]:
+    if not items:
+        return {}
+    # Not at the top: the node's rules load a certificate library a check seldom needs.
+    from pullkeeper.core.nodeconfig.profile import ProfileError  # noqa: PLC0415
+    from pullkeeper.core.nodeconfig.selection import labels_from  # noqa: PLC0415
+
+    try:
+        return labels_from(items, "--node-labels")
+    except ProfileError as e:
+        raise CLIError(f"{e.field}: {e.message}") from None
 
 
 def _offline(

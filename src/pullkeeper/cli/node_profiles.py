@@ -12,6 +12,8 @@ from pullkeeper.cli.common import CLIError
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, output_option, rows_table, when
 from pullkeeper.cli.session import with_api
+from pullkeeper.core.nodeconfig.profile import ProfileError
+from pullkeeper.core.nodeconfig.selection import labels_from
 
 __all__ = ["profile", "status"]
 
@@ -91,11 +93,10 @@ def _given(
     """The fields the options set (a file's first, the flags over them)."""
     out = _read(profile_file) if profile_file else {}
     if selector:
-        pairs = [p.partition("=") for item in selector for p in item.split(",") if p.strip()]
-        bad = [k for k, eq, _ in pairs if not eq]
-        if bad:
-            raise CLIError(f"--selector {bad[0]!r}: write KEY=VALUE")
-        out["node_selector"] = {k.strip(): v.strip() for k, _, v in pairs}
+        try:
+            out["node_selector"] = labels_from(selector, "--selector")
+        except ProfileError as e:
+            raise CLIError(f"{e.field}: {e.message}") from None
     if credential_names:
         out["credentials"] = list(credential_names)
     if mirror_default_registry is not None:

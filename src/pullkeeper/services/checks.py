@@ -8,12 +8,13 @@ result in a write transaction of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
 from pullkeeper.core import providers, pullpolicy, realms
+from pullkeeper.core.nodeconfig.route import route
 from pullkeeper.core.policy import allowlist_admits
 from pullkeeper.core.providers import registry_host
 from pullkeeper.core.reference import Reference
@@ -21,7 +22,14 @@ from pullkeeper.registry.auth import Login
 from pullkeeper.registry.ca_files import ca_file
 from pullkeeper.registry.client import TLS, Registry
 from pullkeeper.registry.errors import RegistryError
-from pullkeeper.services import clusters, config_files, credentials, policies, pull_trial
+from pullkeeper.services import (
+    clusters,
+    config_files,
+    credentials,
+    node_profiles,
+    policies,
+    pull_trial,
+)
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, Invalid
 from pullkeeper.services.server import Server
@@ -44,6 +52,9 @@ class CheckRequest:
     pull_policy: str | None = None
     try_all: bool = False
     on_node: bool = False  # the image is already on the node
+    # The labels of the node the pod would run on: the cluster's node profile for them adds
+    # the node's config.json logins (after the pod's) and its mirrors to the check.
+    node_labels: dict[str, str] = field(default_factory=dict)
 
 
 def tls_for(server: Server) -> Callable[[str], TLS]:
@@ -113,6 +124,8 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
             password = server.vault.decrypt(row.secret_key_id, row.secret_blob, row.id)
             login = Login(row.username, password, token_hosts=tuple(row.token_hosts or ()))
             candidates.append(pull_trial.Candidate(item["name"], row.server, login, row.id))
+        node = node_profiles.node_view(session, server.vault, cluster, req.node_labels)
+    on_node, route = _node_candidates(node, found["pulled"], pod=len(candidates))
     admission = found["admission"]
     refused = None
     if not admission["allowed"]:
@@ -136,7 +149,7 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
         )
     report = pull_trial.check(
         found["pulled"],
-        candidates,
+        candidates + on_node,
         tls_for(server),
         platform=req.platform,
         pull_policy=req.pull_policy,
@@ -161,7 +174,35 @@ def run(server: Server, actor: Actor, req: CheckRequest) -> dict[str, Any]:
         cluster=cluster.name,
         namespace=req.namespace,
     )
+    if route is not None:
+        result["node_profile"] = route
     return result
+
+
+def _node_candidates(
+    node: node_profiles.NodeView | None, image: str, *, pod: int
+) -> tuple[list[pull_trial.Candidate], dict[str, Any] | None]:
+    """The node's config.json logins the kubelet tries for the image after the pod's (in its
+    keyring's order), and the node's way to the image, as data; none without a profile."""
+    if node is None:
+        return [], None
+    way = route(image, node.profile, f"node config.json (profile {node.name})")
+    found = [
+        pull_trial.Candidate(
+            f"{m.source}: {node.credentials[m.registry][1]}",
+            m.registry,
+            Login(m.username, m.password),
+            node.credentials[m.registry][0],
+        )
+        for m in way.logins
+    ]
+    described = {"profile": node.name, **way.as_dict()}
+    described.update(
+        pod_credentials=pod,
+        node_credentials=len(found),
+        relies_on_node=not pod and bool(found),
+    )
+    return found, described
 
 
 def _validated(image: str, platform: str | None, pull_policy: str | None) -> None:

@@ -28,7 +28,8 @@ RELOADS = {
     "systemctl reload docker",
     "rke2": "RKE2 and k3s read registries.yaml when they start: systemctl restart rke2-server "
     "(or rke2-agent, k3s)",
-    "kubelet": "the kubelet reads config.json at each pull: no restart",
+    # The kubelet keeps what it read of config.json for 5 minutes (its caching provider).
+    "kubelet": "the kubelet reads config.json again within 5 minutes: no restart",
 }
 
 

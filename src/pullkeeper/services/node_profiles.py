@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
+from pullkeeper.core.nodeconfig.profile import NodeProfile as NodeProfileValue
 from pullkeeper.core.nodeconfig.profile import ProfileError, parse, registry_doc
 from pullkeeper.core.nodeconfig.selection import check_selector, chosen, default_registry_mirror
 from pullkeeper.core.providers import registry_host
@@ -44,6 +45,7 @@ from pullkeeper.store.vault import Vault
 __all__ = [
     "STATES",
     "NodeProfileSpec",
+    "NodeView",
     "as_dict",
     "check_may_change",
     "create",
@@ -54,6 +56,7 @@ __all__ = [
     "list_profiles",
     "list_states",
     "may_change",
+    "node_view",
     "report",
     "tag",
     "update",
@@ -359,6 +362,49 @@ def _digest(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+def _selected(
+    session: Session, cluster: Cluster, labels: dict[str, str]
+) -> tuple[NodeProfile | None, str | None, list[Credential]]:
+    """The profile a node with `labels` gets, the default registry its Docker Hub mirror
+    comes from (if it asks for one), and its credentials in the order it names them."""
+    row = chosen(((r.name, r.node_selector, r) for r in _rows(session, cluster)), labels)
+    default = _default_registry(session, cluster) if row and row.mirror_default_registry else None
+    known = _node_credentials(session, cluster)
+    names = [n for n in (row.credentials if row else []) if n in known]
+    creds = {
+        c.id: c
+        for c in session.scalars(
+            select(Credential).where(Credential.id.in_([known[n].id for n in names]))
+        )
+    }
+    return row, default, [creds[known[n].id] for n in names]
+
+
+def _logins(
+    vault: Vault, wanted: list[Credential]
+) -> tuple[dict[str, dict[str, str]], list[Credential]]:
+    """The logins of the credentials by registry key (the first named wins a key, as in a
+    config.json written by hand), and the credentials read."""
+    logins: dict[str, dict[str, str]] = {}
+    read = []
+    for c in wanted:
+        if c.server in logins:
+            continue
+        password = vault.decrypt(c.secret_key_id, c.secret_blob, c.id)
+        logins[c.server] = {"username": c.username, "password": password}
+        if c.email:
+            logins[c.server]["email"] = c.email
+        read.append(c)
+    return logins, read
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    try:
+        return check_selector(labels, "labels")
+    except ProfileError as e:
+        raise Invalid(e.message, e.field) from None
+
+
 def for_node(
     session: Session,
     node: Actor,
@@ -374,21 +420,9 @@ def for_node(
     cluster = node_cluster(session, node, cluster_ref)
     try:
         validate_subdomain(node_name, "node")
-        labels = check_selector(labels, "labels")
-    except (InvalidName, ProfileError) as e:
-        raise Invalid(str(e), "labels" if isinstance(e, ProfileError) else "node") from None
-    rows = _rows(session, cluster)
-    row = chosen(((r.name, r.node_selector, r) for r in rows), labels)
-    default = _default_registry(session, cluster) if row and row.mirror_default_registry else None
-    known = _node_credentials(session, cluster)
-    names = [n for n in (row.credentials if row else []) if n in known]
-    creds = {
-        c.id: c
-        for c in session.scalars(
-            select(Credential).where(Credential.id.in_([known[n].id for n in names]))
-        )
-    }
-    wanted = [creds[known[n].id] for n in names]
+    except InvalidName as e:
+        raise Invalid(str(e), "node") from None
+    row, default, wanted = _selected(session, cluster, _labels(labels))
     digest = _digest(
         [
             row.id if row else None,
@@ -402,14 +436,8 @@ def for_node(
     doc = _document(
         row.registries if row else [], default, bool(row and row.mirror_default_registry)
     )
-    logins: dict[str, dict[str, str]] = {}
-    for c in wanted:
-        if c.server in logins:
-            continue  # the first named wins, as in a config.json written by hand
-        password = vault.decrypt(c.secret_key_id, c.secret_blob, c.id)
-        logins[c.server] = {"username": c.username, "password": password}
-        if c.email:
-            logins[c.server]["email"] = c.email
+    logins, read = _logins(vault, wanted)
+    for c in read:
         audit.record(
             session,
             node,
@@ -425,6 +453,28 @@ def for_node(
         "digest": digest,
         "document": doc | {"logins": logins},
     }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """What a node with some labels is configured with, for a check on the server: its
+    profile (logins included) and, by registry key, the credential each login is."""
+
+    name: str
+    profile: NodeProfileValue
+    credentials: dict[str, tuple[str, str]]  # registry key -> (credential id, name)
+
+
+def node_view(
+    session: Session, vault: Vault, cluster: Cluster, labels: dict[str, str]
+) -> NodeView | None:
+    """The profile a node with `labels` gets in the cluster, None when none selects it."""
+    row, default, wanted = _selected(session, cluster, _labels(labels))
+    if row is None:
+        return None
+    logins, read = _logins(vault, wanted)
+    doc = _document(row.registries, default, row.mirror_default_registry) | {"logins": logins}
+    return NodeView(row.name, parse(doc), {c.server: (c.id, c.name) for c in read})
 
 
 # --------------------------------------------------------------------------- node states

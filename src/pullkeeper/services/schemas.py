@@ -276,6 +276,13 @@ class CheckIn(_Body):
         description="The image is already on the node: with pull policy Never or IfNotPresent "
         "the kubelet runs that copy and the registry is not asked.",
     )
+    node_labels: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="The labels of the node the pod would run on: the cluster's node profile "
+        "for them adds the node's own logins (after the pod's) and its mirrors. Default: the "
+        "profile of a node no selector picks.",
+    )
 
 
 class ContainerIn(_Body):

@@ -38,6 +38,7 @@ async def run_check(body: CheckIn, actor: ActorDep, server: ServerDep) -> dict[s
         body.pull_policy,
         body.all,
         body.on_node,
+        dict(body.node_labels),
     )
     if body.config is None:
         call = partial(checks.run, server, actor, request)
