@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import shutil
 import ssl
 import subprocess
@@ -182,6 +183,10 @@ class ControlPlane:
         return [e for e in events if e["user"].get("username") == user], start + len(whole)
 
 
+# Images named NODE_LOGIN_HOST/... get alice's login from the node's own config.json.
+NODE_LOGIN_HOST = "node-login.pullkeeper.test"
+
+
 class Node:
     """A real node for the control plane: kubelet v1.34 with Debian's containerd and runc, the
     scheduler, and the controllers a node needs (`scripts/kube node-up`), in PLANE/node.
@@ -190,6 +195,12 @@ class Node:
     the other tests' pods stay Pending as before. containerd pulls from the registries the tests
     `trust`: each gets a hosts.toml in the node's certs.d, with its CA for TLS. `busybox` is an
     OCI layout of a runnable image (Debian's static busybox) for tests to push.
+
+    Its kubelet's own config.json (in its root directory, the first place it looks) is
+    written by `pullkeeper node apply --runtime kubelet` before it starts, from a profile
+    with one login: alice's of the token registry, for images named NODE_LOGIN_HOST/...
+    (the kubelet keeps what it read of config.json for 5 minutes, so it is there from its
+    start).
 
     The kubelet asks one credential provider, this project's `pullkeeper
     kubelet-credential-provider`, about images named like ECR's (`*.dkr.ecr.*.amazonaws.com`)
@@ -205,11 +216,27 @@ class Node:
         self.provider = self.directory / "provider"
 
     def start(self) -> Node:
+        # Here, not at the top: the registries' module imports this one.
+        from tests.registry.servers import TOKEN_USERS
+
+        profile = self.plane.directory / "node-profile.yaml"
+        alice = TOKEN_USERS["alice"]
+        profile.write_text(
+            yaml.safe_dump({"logins": {NODE_LOGIN_HOST: {"username": "alice", "password": alice}}})
+        )
+        apply = [
+            *(pullkeeper_executable(), "node", "apply", "--profile", str(profile)),
+            *("--runtime", "kubelet", "--kubelet-root-dir", "$NODE_DIR/kubelet/root"),
+            *("--state-dir", "$NODE_DIR/pullkeeper-node"),
+        ]
         _start(
             "node-up",
             self.plane.directory,
             self.stop,
             KUBE_CREDENTIAL_PROVIDER=pullkeeper_executable(),
+            KUBE_NODE_PREPARE=" ".join(
+                a if a.startswith("$NODE_DIR") else shlex.quote(a) for a in apply
+            ).replace("$NODE_DIR", '"$NODE_DIR"'),
         )
         return self
 
