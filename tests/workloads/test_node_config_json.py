@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.kube.real import NODE_LOGIN_HOST, Node, RealCluster
+from tests.registry.conftest import token_server  # noqa: F401
 from tests.registry.servers import TokenRegistry
 from tests.registry.token_server import TokenServer
 from tests.workloads.conftest import RUNNABLE, eventually, make_namespaces, pulls_by_the_node
@@ -61,7 +62,7 @@ def test_a_pod_pulls_with_the_nodes_own_config_json(
     node: Node,
     real_kube: RealCluster,
     token_registry: TokenRegistry,
-    token_server: TokenServer,
+    token_server: TokenServer,  # noqa: F811
     runnable: str,
 ) -> None:
     for alias in (NODE_LOGIN_HOST, NO_LOGIN_HOST):
