@@ -1,5 +1,6 @@
 """Fixtures every part of the suite may use: the real Kubernetes control plane, and a real
-node for it (started only when a test asks for `node`)."""
+node for it (started only when a test asks for `node`); and how the suite is shared out
+among pytest-xdist's workers (scripts/test runs two)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.kube.real import ControlPlane, Node, RealCluster, require_control_plane, require_node
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With --dist loadgroup, a module's tests run on one worker, in order, so its module
+    fixtures (servers, registries) are made once; and the tests of the real node (one per
+    machine: it changes the host) all run on the same worker."""
+    for item in items:
+        module = item.nodeid.partition("::")[0]
+        group = "real-node" if module.startswith("tests/workloads/") else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
