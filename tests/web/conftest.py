@@ -165,8 +165,13 @@ def console() -> Console:
 
 @pytest.fixture
 def page(browser: Any, console: Console) -> Iterator[Any]:
+    from playwright.sync_api import expect
+
+    # Generous waits: the suite runs on two workers of a small shared machine, where a page
+    # that answers in 2 s alone may take several times that; a broken page still fails.
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)
+    expect.set_options(timeout=15_000)
     p = context.new_page()
     p.on("console", lambda m: console.messages.append(m.text))
     try:
