@@ -103,14 +103,24 @@ class Serve:
     def start(self, timeout: float = 60.0) -> float:
         """Start and wait until /readyz answers 200; returns the seconds that took. (The
         timeout only stops the wait: on a busy machine a start takes tens of seconds.)"""
-        args, env = self.command()
         t0 = time.monotonic()
+        self.launch()
+        return self.wait_ready(timeout, t0)
+
+    def launch(self) -> None:
+        """Start the process, without waiting for it."""
+        args, env = self.command()
         with self.log_path.open("ab") as log:
             log.write(f"\n---- start: {' '.join(args)}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
             )
+
+    def wait_ready(self, timeout: float = 60.0, t0: float | None = None) -> float:
+        """Wait until the launched process is ready; the seconds since t0 (default: now)."""
+        assert self.proc is not None
+        t0 = time.monotonic() if t0 is None else t0
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -20,17 +20,13 @@ import shutil
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
-
-from tests import pg
-from tests.tools import missing
 
 from . import Serve, client, ok
 
@@ -39,28 +35,6 @@ PASSWORD = "pw-keys-{}-R7t2q"  # each credential's password, by its name
 
 def _new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    reason = pg.available()
-    if reason:
-        missing(f"PostgreSQL: {reason}; the PostgreSQL key tests do not run")
-    with pg.postgres() as url:
-        yield url
-
-
-@pytest.fixture
-def postgres(postgres_server: str) -> Callable[[str], str]:
-    """A new, empty database on the PostgreSQL server; returns its URL."""
-
-    def make(name: str) -> str:
-        base = postgres_server.rsplit("/", 1)[0]
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return f"{base}/{name}"
-
-    return make
 
 
 def refused(serve: Serve, timeout: float = 30.0) -> str:

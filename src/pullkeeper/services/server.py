@@ -161,13 +161,24 @@ class Server:
         """Create the admin if there are no users yet; its login is returned only then,
         and written to files in the data directory that only this user can read."""
         token = self.settings.admin_token.get_secret_value() if self.settings.admin_token else None
-        with self.transaction() as session:
-            first = auth.bootstrap(session, token)
-            if first is None:
-                return None
-            # Before the commit: when the files cannot be written, no admin is left whose
-            # password nobody knows, and the next start tries again.
-            return self._write_first_login(first, token_given=token is not None)
+        written: auth.FirstStart | None = None
+        try:
+            with self.transaction() as session:
+                first = auth.bootstrap(session, token)
+                if first is None:
+                    return None
+                # Before the commit: when the files cannot be written, no admin is left whose
+                # password nobody knows, and the next start tries again.
+                written = self._write_first_login(first, token_given=token is not None)
+                return written
+        except Conflict:
+            # Replicas starting together on a new store: another one made the admin, and
+            # the login written here names a user that never came to be.
+            if written is not None:
+                for made in (written.password_file, written.token_file):
+                    if made is not None:
+                        made.unlink(missing_ok=True)
+            return None
 
     def _write_first_login(self, first: auth.FirstStart, *, token_given: bool) -> auth.FirstStart:
         data = self.settings.data.resolve()

@@ -80,6 +80,10 @@ def _make_engine(url: str, pool_size: int) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
+# The PostgreSQL advisory lock that migrations hold: any constant, the same in every release.
+_MIGRATION_LOCK = 0x70756C6B  # "pulk"
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
@@ -91,6 +95,10 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait here and then find
+            # the schema current. (SQLite's BEGIN IMMEDIATE already lets one writer in.)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
