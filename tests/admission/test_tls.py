@@ -49,7 +49,7 @@ def test_the_webhook_serves_tls_trusted_by_the_printed_ca_bundle(tmp_path: Path)
         assert mutating["namespaceSelector"]["matchExpressions"][0] == {
             "key": "kubernetes.io/metadata.name",
             "operator": "NotIn",
-            "values": ["pullkeeper"],
+            "values": ["pullkeeper", "kube-system"],
         }
         assert mutating["clientConfig"]["caBundle"] == validating["clientConfig"]["caBundle"]
         ca = base64.b64decode(mutating["clientConfig"]["caBundle"])

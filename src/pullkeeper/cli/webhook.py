@@ -10,7 +10,7 @@ import yaml
 
 from pullkeeper.cli.common import CLIError
 from pullkeeper.cli.serve import _settings, _with_server_options
-from pullkeeper.core import webhook_manifests
+from pullkeeper.core import names, webhook_manifests
 from pullkeeper.services import webhook_tls
 
 
@@ -61,6 +61,14 @@ def webhook() -> None:
 )
 @click.option("--pods-only", is_flag=True, help="Not the pod templates of workloads.")
 @click.option(
+    "--exclude-namespace",
+    "excluded",
+    multiple=True,
+    default=("kube-system",),
+    show_default=True,
+    help="A namespace never sent to the webhook (repeatable; its own namespace always is not).",
+)
+@click.option(
     "--ca-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The CA of a certificate given to the server (default: the generated CA).",
@@ -78,6 +86,7 @@ def manifests(
     validate_failure_policy: str,
     timeout_seconds: int,
     pods_only: bool,
+    excluded: tuple[str, ...],
     ca_file: Path | None,
 ) -> None:
     """Print the webhook configurations, the ServiceAccount and RBAC, for `kubectl apply -f -`.
@@ -87,6 +96,11 @@ def manifests(
     """
     if url is not None and not url.startswith("https://"):
         raise CLIError("--url must be an https:// URL: the API server calls webhooks over TLS")
+    for name in excluded:
+        try:
+            names.validate_label(name, "--exclude-namespace")
+        except ValueError as e:
+            raise CLIError(str(e)) from None
     settings = _settings(config_file, data=data, database_url=database_url)
     try:
         if ca_file is not None:
@@ -106,6 +120,7 @@ def manifests(
         validate_failure_policy=validate_failure_policy,
         timeout_seconds=timeout_seconds,
         templates=not pods_only,
+        excluded_namespaces=excluded,
     )
     docs = webhook_manifests.manifests(options)
     click.echo("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs), nl=False)

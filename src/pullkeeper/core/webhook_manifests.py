@@ -29,6 +29,9 @@ class Options:
     validate_failure_policy: str = "Fail"
     timeout_seconds: int = 5
     templates: bool = True
+    # Never sent to the webhook, besides its own namespace: kube-system's pods start even
+    # when pullkeeper cannot answer a webhook whose failure policy is Fail.
+    excluded_namespaces: tuple[str, ...] = ("kube-system",)
 
 
 def _client(o: Options, path: str) -> dict[str, Any]:
@@ -68,7 +71,11 @@ def _rules(o: Options) -> list[dict[str, Any]]:
 def _selector(o: Options) -> dict[str, Any]:
     return {
         "matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [o.namespace]},
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "NotIn",
+                "values": list(dict.fromkeys([o.namespace, *o.excluded_namespaces])),
+            },
             {"key": EXCLUDE_LABEL, "operator": "NotIn", "values": ["true"]},
         ]
     }
