@@ -16,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pullkeeper.kube import certs
+from pullkeeper.services import webhook_tls
+from pullkeeper.settings import Settings
 from tests.admission.conftest import pod, review
 from tests.integration.conftest import pk
 from tests.integration.test_cli_server import free_port, start_server
@@ -91,3 +93,54 @@ def test_renewal_keeps_the_ca(tmp_path: Path) -> None:
     # New names: a new certificate for them, from the same CA.
     _, renamed = certs.ensure(tmp_path, [*hosts, "webhook.example.com"], now)
     assert renamed and again.ca.read_bytes() == ca
+
+
+def _served_by(context: ssl.SSLContext, ca: Path) -> bool:
+    """Whether a client trusting only `ca` completes a TLS handshake with `context` (in
+    memory: the bytes pumped between the two ends)."""
+    client_context = ssl.create_default_context(cafile=str(ca))
+    client_in, client_out, server_in, server_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_context.wrap_bio(client_in, client_out, server_hostname="127.0.0.1")
+    server = context.wrap_bio(server_in, server_out, server_side=True)
+    done: set[int] = set()
+    for _ in range(10):
+        for n, end in enumerate((client, server)):
+            try:
+                end.do_handshake()
+                done.add(n)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError:
+                return False
+        server_in.write(client_out.read())
+        client_in.write(server_out.read())
+        if done == {0, 1}:
+            return True
+    return False
+
+
+def test_configured_certificate_files_are_loaded_again_when_they_change(tmp_path: Path) -> None:
+    """A mounted Secret that cert-manager renews: new connections get the new certificate
+    without a restart; a pair caught mid-change keeps the current one until it is whole."""
+    first, _ = certs.ensure(tmp_path / "first", ["127.0.0.1"])
+    second, _ = certs.ensure(tmp_path / "second", ["127.0.0.1"])
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    cert, key = mounted / "tls.crt", mounted / "tls.key"
+    cert.write_bytes(first.cert.read_bytes())
+    key.write_bytes(first.key.read_bytes())
+    settings = Settings(data=tmp_path / "data", webhook_cert_file=cert, webhook_key_file=key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    renewer = webhook_tls.Renewer(settings, context)
+    assert renewer.check() is False  # unchanged: nothing loaded
+    assert _served_by(context, first.ca) and not _served_by(context, second.ca)
+
+    cert.write_bytes(second.cert.read_bytes())  # the key is still the old one
+    with pytest.raises(ssl.SSLError):
+        renewer.check()
+    assert _served_by(context, first.ca)
+    key.write_bytes(second.key.read_bytes())
+    assert renewer.check() is True
+    assert _served_by(context, second.ca) and not _served_by(context, first.ca)
+    assert renewer.check() is False
