@@ -237,3 +237,25 @@ def test_values_that_cannot_work_are_refused_naming_the_value(
     said = helm.refused(*sets)
     assert message in said
     assert "secret@" not in said  # the password of a refused URL is not repeated
+
+
+PLAIN = CHART.parents[1] / "manifests" / "pullkeeper.yaml"
+PLAIN_SETS = (
+    "admin.existingSecret=pullkeeper-admin",
+    "webhook.tls.mode=existingSecret",
+    "webhook.tls.existingSecret=pullkeeper-webhook-tls",
+    "webhook.tls.caBundle=Q0FfQlVORExF",
+)
+
+
+def test_the_plain_manifests_are_the_chart_rendered_as_their_header_says(helm: Helm) -> None:
+    text = PLAIN.read_text()
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    for value in PLAIN_SETS:
+        assert f"--set {value}" in header
+    assert [d for d in yaml.safe_load_all(text) if d] == helm.template(*PLAIN_SETS), (
+        "deploy/manifests/pullkeeper.yaml is not the chart rendered: render it again with the "
+        "command in its header"
+    )
+    # Nothing secret in them: no key, no token, no generated certificate.
+    assert "PRIVATE KEY" not in text and "kind: Secret\n" not in text

@@ -178,3 +178,17 @@ def test_helm_install_refuses_values_that_cannot_work_before_making_anything(
     assert _get(kube, "namespaces", NAMESPACE) is None
     assert _get(kube, "clusterroles", "pullkeeper") is None
     assert helm.run("list", "-A", "-q").stdout.strip() == ""
+
+
+def test_the_plain_manifests_apply_as_their_header_says(
+    cluster: tuple[RealCluster, Helm],
+) -> None:
+    kube, _ = cluster
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
+    ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
+    text = (CHART.parents[1] / "manifests" / "pullkeeper.yaml").read_text()
+    done = kube.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=text.replace("Q0FfQlVORExF", ca)
+    )
+    assert "deployment.apps/pullkeeper created (server dry run)" in done.stdout
+    assert "validatingwebhookconfiguration.admissionregistration.k8s.io/pullkeeper" in done.stdout
