@@ -65,15 +65,16 @@ class EcrNode:
     provider_args: list[str]  # --server mode, with c1's node token
     pushed: int  # the token server's requests until IMAGE was pushed
 
-    def pod(self, name: str) -> dict[str, Any]:
-        """A pod of IMAGE with no imagePullSecrets, once its pull has worked or failed. The
-        node has no image pulled before it: the pull reaches the registry."""
+    def pod(self, name: str, image: str = IMAGE) -> dict[str, Any]:
+        """A pod of IMAGE (or another tag of its repository) with no imagePullSecrets, once
+        its pull has worked or failed. The node has no image pulled before it: the pull
+        reaches the registry."""
         self.node.forget_images()
         self.kube.create(
             "pods",
             {
                 "metadata": {"name": name},
-                "spec": {"containers": [{"name": "app", "image": IMAGE}]},
+                "spec": {"containers": [{"name": "app", "image": image}]},
             },
             NAMESPACE,
         )
@@ -157,16 +158,17 @@ def ecr_node(
     (and lets it pull REPOSITORY); cluster c1 on the server with an ECR credential of cluster
     scope and a node token; namespace NAMESPACE, whose pods run on the node, with no Secrets.
     The provider answers nothing until a test gives it `provider_args`, and again after."""
-    copied = token_registry.skopeo(
-        "copy",
-        "--quiet",
-        *token_registry.tls_args("dest-"),
-        "--dest-creds",
-        token_registry.seeder.creds,
-        f"oci:{node.busybox}:v1",
-        f"docker://{token_registry.ref(f'{REPOSITORY}:v1')}",
-    )
-    assert copied.returncode == 0, copied.describe()
+    for tag in ("v1", "v2"):
+        copied = token_registry.skopeo(
+            "copy",
+            "--quiet",
+            *token_registry.tls_args("dest-"),
+            "--dest-creds",
+            token_registry.seeder.creds,
+            f"oci:{node.busybox}:v1",
+            f"docker://{token_registry.ref(f'{REPOSITORY}:{tag}')}",
+        )
+        assert copied.returncode == 0, copied.describe()
     pushed = len(token_server.requests)
     node.trust(ECR, token_registry.ca_file, server=token_registry.host)
     token_server.accept(
@@ -259,7 +261,9 @@ def test_a_pod_with_no_pull_secrets_pulls_with_the_current_cloud_token(
     assert refresher.run_once() == {"refreshed": 1}
     assert ecr_node.delivered() == aws.issued[-1] != first
     since, runs = len(registry.token_server.requests), node.provider_runs()
-    pod = ecr_node.pod("refreshed")
+    # Another tag: a retry of the stale pod's pull still in flight at the kubelet (with the
+    # new token now) cannot put this pod's image on the node before it asks.
+    pod = ecr_node.pod("refreshed", IMAGE.replace(":v1", ":v2"))
     assert pod["status"]["phase"] == "Running", pod["status"]
     assert node.provider_runs() > runs
     tried = pulls_by_the_node(registry, since)
