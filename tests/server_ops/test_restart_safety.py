@@ -23,16 +23,12 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-
-from tests import pg
-from tests.tools import missing
 
 from . import Serve, client, ok
 
@@ -271,17 +267,10 @@ def test_sigkill_mid_batch_then_restart_sqlite(tmp_path: Path) -> None:
     _crash_and_restart(tmp_path / "data")
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    reason = pg.available()
-    if reason:
-        missing(f"PostgreSQL: {reason}; the PostgreSQL restart test does not run")
-    with pg.postgres() as url:
-        yield url
-
-
-def test_sigkill_mid_batch_then_restart_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    _crash_and_restart(tmp_path / "data", postgres_url)
+def test_sigkill_mid_batch_then_restart_postgresql(
+    tmp_path: Path, postgres: Callable[[str], str]
+) -> None:
+    _crash_and_restart(tmp_path / "data", postgres("restart"))
 
 
 # --------------------------------------------------------------------------- SIGTERM
