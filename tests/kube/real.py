@@ -454,15 +454,21 @@ class RealCluster:
     ) -> int:
         """The product's requests (user pullkeeper) since the last `reset_counts`, as the API
         server's audit log tells them; verb "write" counts every write."""
+        return len(self.requests(verb, resource, namespace))
+
+    def requests(
+        self, verb: str | None = None, resource: str | None = None, namespace: str | None = None
+    ) -> list[Obj]:
+        """The audit events of what `count` counts: who asked (`userAgent`), what, when."""
         verbs = WRITE_VERBS if verb == "write" else (verb,)
         events, _ = self.plane.audit("pullkeeper", self._mark)
-        return sum(
-            1
+        return [
+            e
             for e in events
             if (verb is None or e["verb"] in verbs)
             and (resource is None or (e.get("objectRef") or {}).get("resource") == resource)
             and (namespace is None or (e.get("objectRef") or {}).get("namespace") == namespace)
-        )
+        ]
 
     def cleanup(self) -> None:
         """Remove what the test made (its namespaces go on terminating: see `settle`)."""

@@ -3,7 +3,9 @@
 The helpers here start the installed `pullkeeper serve` executable on a free
 loopback port with a known admin token (and, when asked, its webhook's TLS
 listener on another), wait for /readyz (and the TLS handshake), and keep its log
-in a file so a failing test can show what the server said.
+in a file so a failing test can show what the server said. A server given a host
+name runs in a UTS namespace of its own under that name (as root), as a replica in a
+pod of its own would: another replica then sees it as a process of another host.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Serve:
         *,
         webhook: bool = False,
         extra: Sequence[str] = (),
+        hostname: str | None = None,
     ) -> None:
         self.data = data
         self.database_url = database_url
@@ -53,6 +56,7 @@ class Serve:
         self.port = free_port()
         self.webhook_port = free_port() if webhook else 0
         self.extra = list(extra)  # more `serve` flags
+        self.hostname = hostname
         self.log_path = data.parent / f"{name or data.name}-serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -96,6 +100,10 @@ class Serve:
             if self.webhook_port:
                 args += ["--webhook-port", str(self.webhook_port)]
             args += self.extra
+        if self.hostname:
+            # unshare and sh exec in turn: the process started is pullkeeper's own.
+            rename = 'hostname "$0" && exec "$@"'
+            args = ["unshare", "--uts", "sh", "-c", rename, self.hostname, *args]
         env = dict(os.environ, PULLKEEPER_ADMIN_TOKEN=ADMIN_TOKEN, PULLKEEPER_LOG_LEVEL="warning")
         env.update(self.env)
         return args, env

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from pullkeeper import __version__, process
 from pullkeeper.services import admission, leader, sync
 from pullkeeper.services.server import Server
 from pullkeeper.settings import Settings
@@ -97,6 +98,21 @@ def test_one_replica_syncs_and_every_replica_reports_its_statuses(replicas: list
     with second.server.reading() as session:
         stored = session.scalars(select(SyncStatus.state).where(SyncStatus.credential_id == cid))
         assert sorted(stored) == ["in_sync"] * 3
+
+
+def test_the_api_servers_audit_log_names_the_replica_that_wrote(
+    replicas: list[World], real_kube: RealCluster
+) -> None:
+    first, _ = replicas
+    first.namespace("shop")
+    first.cred("named", server="quay.io")
+    eventually(lambda: first.where("named") == ["default", "shop"], what="delivered")
+    # The lease holder's name is HOST:PID:INSTANCE; its requests say HOST:PID.
+    identity, _, instance = first.manager.lease.holder.rpartition(":")
+    assert identity == process.identity() and instance, first.manager.lease.holder
+    writes = real_kube.requests("write", "secrets")
+    assert len(writes) == 2
+    assert {e["userAgent"] for e in writes} == {f"pullkeeper/{__version__} ({identity})"}
 
 
 def test_the_follower_reports_a_cluster_the_leader_cannot_reach(replicas: list[World]) -> None:

@@ -21,6 +21,7 @@ from lightkube.core.exceptions import ApiError, ConfigError
 from lightkube.operators import Operator
 from lightkube.resources.core_v1 import Namespace, Node, Secret, ServiceAccount
 
+from pullkeeper import process
 from pullkeeper.core.delivery import MANAGED_SELECTOR
 
 __all__ = ["Access", "ClusterAPI", "KubeError", "client_for", "translated"]
@@ -133,12 +134,15 @@ def client_for(access: Access, *, timeout: float = 15.0) -> Client:
                 config = cast(SingleConfig, config.get(context_name=access.context))
     except (ConfigError, OSError, ValueError, KeyError) as e:
         raise KubeError(f"cannot load the cluster's access settings: {e}") from None
-    return Client(
+    client = Client(
         config=config,
         timeout=httpx2.Timeout(timeout),
         field_manager=_FIELD_MANAGER,
         trust_env=False,
     )
+    # Named in the API server's audit log (`userAgent`): which replica made each request.
+    client._client._client.headers["User-Agent"] = process.user_agent()
+    return client
 
 
 def _dict(obj: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from pullkeeper import process
 from pullkeeper.store.db import Database
 from pullkeeper.store.models import Lease as LeaseRow
 from pullkeeper.store.models import utcnow
@@ -28,7 +29,7 @@ SYNC = "sync"
 
 def _new_holder() -> str:
     """Who this replica is: host, process, and an instance (two servers in one process)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{process.identity()}:{uuid.uuid4().hex[:8]}"
 
 
 def _gone(holder: str) -> bool:
