@@ -191,6 +191,28 @@ def test_a_dead_leaders_lease_is_taken_once_it_runs_out(replicas: list[World]) -
     eventually(lambda: second.where("after") == ["default", "shop"])
 
 
+def test_a_leader_stalled_past_its_lease_writes_nothing_more(replicas: list[World]) -> None:
+    """Its manager stalls (no renewal) while its cluster loop goes on: once the lease has
+    run out, the loop writes no Secret, though it sees the change; the new leader does."""
+    first, second = replicas
+    first.namespace("shop")
+    first.manager._stop.set()
+    first.manager._changed.set()
+    first.manager._thread.join(5)
+    loop = first.loop()
+    held_until = first.manager.lease.until
+    assert held_until is not None
+    eventually(lambda: utcnow() >= held_until, timeout=LEASE + 2, what="the lease ran out")
+    writes = loop.writes
+    cid = first.cred("late", server="quay.io")
+    first.manager.refresh(poke=True)  # what its manager would do, were it to wake
+    eventually(lambda: second.manager.leading, timeout=LEASE + 2, what="the follower leads")
+    eventually(lambda: second.where("late") == ["default", "shop"], what="the new leader syncs")
+    eventually(lambda: _states(second, cid) == {"default": "in_sync", "shop": "in_sync"})
+    assert loop.writes == writes
+    first.manager._stop_loops()
+
+
 def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(tmp_path: Path) -> None:
     server = Server.open(Settings(data=tmp_path / "data", sync_poll_seconds=0.2))
     try:

@@ -65,6 +65,7 @@ class ClusterSync:
         statuses: Statuses,
         options: Options,
         api_for: Callable[[Access], ClusterAPI] | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.server, self.cluster_id, self.statuses, self.options = (
             server,
@@ -73,6 +74,9 @@ class ClusterSync:
             options,
         )
         self._api_for = api_for or ClusterAPI
+        # Asked before every write: a replica stalled past its lease (another may hold it
+        # now) writes nothing more, even before its manager notices and stops this loop.
+        self._leading = leading
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sync-{cluster_id}", daemon=True)
@@ -412,6 +416,8 @@ class ClusterSync:
         for want, have in plan.update:
             self._write(api, want, have)
         for have in plan.delete:
+            if not self._leading():
+                return
             slot = (have.namespace, have.name)
             try:
                 if api.delete_secret(*slot):
@@ -453,6 +459,8 @@ class ClusterSync:
             if key[0] in names
         ]
         for change in serviceaccounts.changes(accounts, selection, delivered):
+            if not self._leading():
+                return
             key = (change.account.namespace, change.account.name)
             try:
                 written = api.replace_service_account(change.apply_to(self._accounts[key]))
@@ -469,6 +477,8 @@ class ClusterSync:
                 self._failed(e, key[0])
 
     def _write(self, api: ClusterAPI, want: Desired, have: Existing | None) -> None:
+        if not self._leading():
+            return
         slot = (want.namespace, want.name)
         try:
             if have is None:

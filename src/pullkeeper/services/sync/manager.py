@@ -102,7 +102,14 @@ class SyncManager:
             for gone in set(self.loops) - ids:
                 self.loops.pop(gone).stop()
             for cid in ids - set(self.loops):
-                loop = ClusterSync(self.server, cid, self._own, self.options, self._api_for)
+                loop = ClusterSync(
+                    self.server,
+                    cid,
+                    self._own,
+                    self.options,
+                    self._api_for,
+                    leading=lambda: self.lease.held,
+                )
                 self.loops[cid] = loop
                 loop.start()
             if poke:
