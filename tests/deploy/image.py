@@ -224,8 +224,9 @@ def _project(lowers: list[Path], work: Path) -> Layer:
 
 @contextmanager
 def _overlay(lowers: list[Path], work: Path) -> Iterator[Path]:
-    """An overlay of `lowers` (the first on top) with /proc, /dev, a /tmp of its own and the
-    host's resolv.conf and CA bundle mounted in: what is run there writes only to work/upper."""
+    """An overlay of `lowers` (the first on top) with /proc, a /dev and a /tmp of its own and
+    the host's resolv.conf and CA bundle mounted in: what is run there writes only to
+    work/upper."""
     upper, scratch, root = work / "upper", work / "overlay-work", work / "root"
     for d in (upper, scratch, root):
         d.mkdir(parents=True)
@@ -234,8 +235,9 @@ def _overlay(lowers: list[Path], work: Path) -> Iterator[Path]:
          f"workdir={scratch}", str(root))  # fmt: skip
     try:
         _run("mount", "-t", "proc", "proc", str(root / "proc"))
-        _run("mount", "--bind", "/dev", str(root / "dev"))
-        _run("mount", "-t", "tmpfs", "tmpfs", str(root / "tmp"))
+        for scratch_fs in ("dev", "tmp"):
+            _run("mount", "-t", "tmpfs", "tmpfs", str(root / scratch_fs))
+        _devices(root / "dev")
         # The host's name server and CAs (a proxy in the way of PyPI may need its own).
         for name in ("resolv.conf", "ssl/certs/ca-certificates.crt"):
             _run("mount", "--bind", "-o", "ro", f"/etc/{name}", str(root / "etc" / name))
@@ -246,13 +248,31 @@ def _overlay(lowers: list[Path], work: Path) -> Iterator[Path]:
     root.rmdir()
 
 
-def _unmount_under(directory: Path) -> None:
-    """Unmount whatever is mounted at or under `directory`, deepest first."""
+def _devices(dev: Path) -> None:
+    """The device nodes a build uses, made in the chroot's own /dev (not the host's, which a
+    stray removal of the build's directory could reach through a bind mount)."""
+    for name, minor in (("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)):
+        os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+        (dev / name).chmod(0o666)  # past the umask
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):  # fmt: skip
+        (dev / name).symlink_to(target)
+
+
+def _mounts_under(directory: Path) -> list[str]:
     prefix = str(directory)
     mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-    for point in sorted((m for m in mounts if m == prefix or m.startswith(prefix + "/")),
-                        reverse=True):  # fmt: skip
-        subprocess.run(["umount", point], check=False, capture_output=True)
+    return sorted((m for m in mounts if m == prefix or m.startswith(prefix + "/")), reverse=True)
+
+
+def _unmount_under(directory: Path) -> None:
+    """Unmount whatever is mounted at or under `directory`, deepest first (detached if busy),
+    so that removing the directory can only remove what the build made."""
+    for point in _mounts_under(directory):
+        if subprocess.run(["umount", point], check=False, capture_output=True).returncode:
+            subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
+    if left := _mounts_under(directory):
+        raise RuntimeError(f"still mounted, unmount by hand: {left}")
 
 
 def _chroot(root: Path, script: str) -> None:
@@ -309,8 +329,8 @@ def _write_layer(tree: Path, out: Path, skip: Callable[[str], bool] = lambda _: 
     blob = out / "layer.tar.gz"
     with (
         raw.open("rb") as src,
-        blob.open("wb") as f,
-        gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=6, mtime=0) as gz,
+        blob.open("wb") as out_file,
+        gzip.GzipFile(filename="", fileobj=out_file, mode="wb", compresslevel=6, mtime=0) as gz,
     ):
         shutil.copyfileobj(src, gz, 1 << 20)
     raw.unlink()
