@@ -22,13 +22,15 @@ class Helm:
     def __init__(self, kubeconfig: Path | None = None) -> None:
         self.kubeconfig = kubeconfig
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         flags = ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []
         done = subprocess.run(
             [str(SCRIPT), "helm", *args, *flags],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
         if check and done.returncode != 0:

@@ -39,6 +39,7 @@ CLUSTER_KINDS = (
     "ClusterRoleBinding",
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
+    "PersistentVolume",
 )
 Obj = dict[str, Any]
 NODE_TAINT = "pullkeeper.test/node"  # scripts/kube node-up's
