@@ -67,7 +67,6 @@ DPKG_OPTIONS = (
 VENV = "/opt/pullkeeper"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, in the image and on the host
 BUILD_TOOLS = "hatchling editables pip"  # what the build stage uninstalls
-CONTEXT = ("pyproject.toml", "README.md", "src")  # what the build stage copies for the project
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Debian images' PATH
 RECIPE = 1  # bump to rebuild the cached layers after a change here
 TOOLS = ("mmdebstrap", "chroot", "mount", "umount")
@@ -90,17 +89,48 @@ def require() -> None:
             missing(f"{tool}, to build the product's image (scripts/test installs mmdebstrap)")
 
 
-def final_stage() -> list[tuple[str, str]]:
-    """(instruction, arguments) of the Containerfile's last stage, continuations joined."""
+def stages() -> list[list[tuple[str, str]]]:
+    """The Containerfile's stages, each its (instruction, arguments), continuations joined."""
     text = (ROOT / "Containerfile").read_text().replace("\\\n", " ")
-    stage: list[tuple[str, str]] = []
+    found: list[list[tuple[str, str]]] = []
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             word, _, rest = line.strip().partition(" ")
             if word.upper() == "FROM":
-                stage = []
-            stage.append((word.upper(), " ".join(rest.split())))
-    return stage
+                found.append([])
+            if found:
+                found[-1].append((word.upper(), " ".join(rest.split())))
+    return found
+
+
+def final_stage() -> list[tuple[str, str]]:
+    return stages()[-1]
+
+
+def copied() -> list[str]:
+    """What the build stage copies from the context, in its order."""
+    return [src for word, args in stages()[0] if word == "COPY" for src in args.split()[:-1]]
+
+
+def wheel(work: Path) -> Path:
+    """The project's wheel as the build stage makes it: from what it copies, by the locked
+    backend without build isolation."""
+    context = work / "context"
+    for name in copied():
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, context / name)
+    wheels = work / "wheels"
+    _run(
+        sys.executable,
+        *("-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"),
+        *("-w", str(wheels), str(context)),
+    )
+    (made,) = wheels.glob("*.whl")
+    return made
 
 
 def image_config() -> dict[str, object]:
@@ -196,28 +226,14 @@ def _dependencies(base: Path) -> Path:
 
 
 def _project(lowers: list[Path], work: Path) -> Layer:
-    context = work / "context"
-    for name in CONTEXT:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            context.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, context / name)
-    wheels = work / "wheels"
-    _run(
-        sys.executable,
-        *("-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"),
-        *("-w", str(wheels), str(context)),
-    )
-    (wheel,) = wheels.glob("*.whl")
+    made = wheel(work)
     with _overlay(lowers, work / "project") as root:
-        shutil.copyfile(wheel, root / "tmp" / wheel.name)
+        shutil.copyfile(made, root / "tmp" / made.name)
         # The venv has no pip any more: the one Debian ships as a wheel installs the project.
         _chroot(
             root,
             "set -- /usr/share/python-wheels/pip-*.whl\n"
-            f'{VENV}/bin/python "$1/pip" install --no-deps --no-index /tmp/{wheel.name}',
+            f'{VENV}/bin/python "$1/pip" install --no-deps --no-index /tmp/{made.name}',
         )
     return _write_layer(work / "project" / "upper", work / "project")
 

@@ -5,36 +5,13 @@ stage runs as the user and with the data directory the chart expects, with no bu
 from __future__ import annotations
 
 import fnmatch
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
+from tests.deploy import image
 from tests.deploy.conftest import CHART, Helm
 
 ROOT = CHART.parents[2]
-
-
-def _instructions() -> list[tuple[str, str]]:
-    """(instruction, arguments) of each line, continuations joined, comments left out."""
-    text = (ROOT / "Containerfile").read_text().replace("\\\n", " ")
-    found = []
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            word, _, rest = line.strip().partition(" ")
-            found.append((word.upper(), " ".join(rest.split())))
-    return found
-
-
-def _stages() -> list[list[tuple[str, str]]]:
-    stages: list[list[tuple[str, str]]] = []
-    for instruction in _instructions():
-        if instruction[0] == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append(instruction)
-    return stages
 
 
 def _ignored(path: str) -> bool:
@@ -54,33 +31,12 @@ def _ignored(path: str) -> bool:
 
 
 def test_the_build_stage_context_builds_the_whole_package(tmp_path: Path, helm: Helm) -> None:
-    build, final = _stages()
-    context = tmp_path / "context"
-    for word, args in build:
-        if word == "COPY":
-            *sources, _ = args.split()
-            for source in sources:
-                assert not _ignored(source), f"{source} is copied but .containerignore drops it"
-                origin = ROOT / source
-                if origin.is_dir():
-                    shutil.copytree(
-                        origin,
-                        context / source,
-                        ignore=shutil.ignore_patterns("__pycache__"),
-                    )
-                else:
-                    (context / source).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(origin, context / source)
+    build, final = image.stages()
+    for source in image.copied():
+        assert not _ignored(source), f"{source} is copied but .containerignore drops it"
     assert any("--require-hashes -r requirements.lock" in a for w, a in build if w == "RUN")
-    # The package as the build stage makes it: the locked backend, no build isolation.
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run(
-        [*pip, "-w", str(tmp_path / "out"), str(context)],
-        check=True,
-        timeout=300,
-    )
-    (wheel,) = (tmp_path / "out").glob("pullkeeper-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    made = image.wheel(tmp_path)
+    names = zipfile.ZipFile(made).namelist()
     package = ROOT / "src"
     expected = {
         str(p.relative_to(package))
@@ -89,7 +45,7 @@ def test_the_build_stage_context_builds_the_whole_package(tmp_path: Path, helm: 
     }
     assert expected <= set(names), sorted(expected - set(names))
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "pullkeeper = " in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "pullkeeper = " in zipfile.ZipFile(made).read(entry_points).decode()
 
     # The final stage: no package installed there, the chart's user, data directory and
     # arguments.
@@ -99,4 +55,4 @@ def test_the_build_stage_context_builds_the_whole_package(tmp_path: Path, helm: 
     assert dict(final)["USER"] == f"{chart_pod['runAsUser']}:{chart_pod['runAsGroup']}"
     assert "PULLKEEPER_DATA=/var/lib/pullkeeper" in dict(final)["ENV"]
     assert dict(final)["ENTRYPOINT"] == '["pullkeeper"]'
-    assert "COPY" in dict(final) and dict(final)["COPY"].startswith("--from=build /opt/pullkeeper")
+    assert dict(final)["COPY"].startswith("--from=build /opt/pullkeeper")
