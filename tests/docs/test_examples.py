@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import socket
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.docs.examples import (
     shell_env,
 )
 from tests.kube.real import RealCluster
+from tests.registry import pki
 from tests.registry.servers import PlainRegistry, TokenRegistry
 from tests.server_ops import ADMIN_TOKEN, Serve, client, ok
 
@@ -42,19 +42,6 @@ def _auth(user: str, password: str) -> dict[str, str]:
 
 def _config(auths: dict[str, dict[str, str]]) -> str:
     return json.dumps({"auths": auths}, indent=2) + "\n"
-
-
-def _self_signed_pem(directory: Path, name: str) -> str:
-    key, crt = directory / f"{name}.key", directory / f"{name}.crt"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key)),
-            *("-out", str(crt), "-days", "30", "-subj", f"/CN={name}"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return crt.read_text()
 
 
 def offline(tmp: Path, request: pytest.FixtureRequest) -> Shell:
@@ -89,7 +76,7 @@ def offline(tmp: Path, request: pytest.FixtureRequest) -> Shell:
         "bad.yaml": "provider: ecr\nserver: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n"
         "access_key_id: AKIAIOSFODNN7EXAMPLE\nsecret_access_key: not-here\n",
     }
-    ca = _self_signed_pem(tmp, "mirror.corp.example")
+    ca = pki.certificate_authority(tmp / "mirror-ca", "mirror.corp.example").cert_pem.decode()
     files["profile.yaml"] = json.dumps(
         {
             "registries": [
