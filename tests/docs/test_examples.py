@@ -28,7 +28,7 @@ from tests.docs.examples import (
     rewrite,
     shell_env,
 )
-from tests.kube.real import RealCluster
+from tests.kube.real import SCRIPT, RealCluster
 from tests.registry import pki
 from tests.registry.servers import PlainRegistry, TokenRegistry
 from tests.server_ops import ADMIN_TOKEN, Serve, client, ok
@@ -269,12 +269,29 @@ def delivery(tmp: Path, request: pytest.FixtureRequest) -> Shell:
     return shell
 
 
+def helm(tmp: Path, request: pytest.FixtureRequest) -> Shell:
+    """docs/operations.md's chart, from the repository's root: Helm as scripts/kube built it,
+    on the real Kubernetes API server."""
+    request.getfixturevalue("helm_built")
+    cluster: RealCluster = request.getfixturevalue("real_kube")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "helm").write_text(f'#!/bin/sh\nexec "{SCRIPT}" helm "$@"\n')
+    (bin_dir / "helm").chmod(0o755)
+    cache = os.environ.get("PULLKEEPER_CACHE", str(Path.home() / ".cache" / "pullkeeper"))
+    kubeconfig = cluster.kubeconfig(tmp / "kubeconfig")
+    env = shell_env(tmp, KUBECONFIG=str(kubeconfig), PULLKEEPER_CACHE=cache)
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    return Shell(ROOT, env)
+
+
 SESSIONS: dict[str, Callable[[Path, pytest.FixtureRequest], Shell]] = {
     "offline": offline,
     "registries": registries,
     "server": server,
     "quickstart": quickstart,
     "delivery": delivery,
+    "helm": helm,
 }
 
 
