@@ -285,6 +285,52 @@ def helm(tmp: Path, request: pytest.FixtureRequest) -> Shell:
     return Shell(ROOT, env)
 
 
+def nodes(tmp: Path, request: pytest.FixtureRequest) -> Shell:
+    """docs/nodes.md's profiles on the server: a cluster prod with two credentials of cluster
+    scope, the profile files the page names, and a node token; before the page looks at
+    the nodes, two nodes apply their profiles (one finding a file it did not write)."""
+    serve = Serve(tmp / "data", env={"PULLKEEPER_SYNC": "false"})
+    serve.start()
+    request.addfinalizer(serve.stop)
+    work = tmp / "work"
+    work.mkdir()
+    env = shell_env(tmp, PULLKEEPER_SERVER=serve.url, PULLKEEPER_TOKEN=ADMIN_TOKEN)
+    shell = Shell(work, env, prepare=_nodes_reported)
+    ca = pki.certificate_authority(tmp / "corp-ca", "Corp Registry CA").cert_pem.decode()
+    corp = {"host": "registry.corp.example:5000", "ca": ca}
+    lab = {"host": "lab.corp.example", "insecure": "http"}
+    (work / "registries.yaml").write_text(yaml.safe_dump({"registries": [corp, lab]}))
+    (work / "gpu.yaml").write_text(yaml.safe_dump({"registries": [corp]}))
+    for command in (
+        "pullkeeper cluster create prod --kubeconfig /etc/pullkeeper/prod.yaml",
+        "echo robot-token | pullkeeper credential create quay-ro --cluster prod "
+        "--scope cluster --provider quay --username team+robot --password-stdin",
+        "echo ecr-token | pullkeeper credential create ecr-ml --cluster prod --scope cluster "
+        "--provider ecr --registry 123456789012.dkr.ecr.eu-west-1.amazonaws.com "
+        "--username AWS --password-stdin",
+        "pullkeeper cluster node-token create prod --name nodes -o json "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])' > ../node-token",
+    ):
+        output = shell.run(command)
+        assert shell.status == 0, f"$ {command}\n{output}"
+    return shell
+
+
+def _nodes_reported(shell: Shell, block: Block) -> None:
+    if "node status" not in block.commands[0].text:
+        return
+    status = shell.status
+    theirs = shell.cwd.parent / "web-3/etc/containerd/certs.d/lab.corp.example/hosts.toml"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('server = "http://lab.corp.example"\n')
+    for node, labels in (("gpu-1", "pool=gpu"), ("web-3", "pool=web")):
+        shell.run(
+            f"pullkeeper node apply --server $PULLKEEPER_SERVER --token-file ../node-token "
+            f"--cluster prod --node-name {node} --node-labels {labels} --root ../{node}"
+        )
+    shell.status = status
+
+
 SESSIONS: dict[str, Callable[[Path, pytest.FixtureRequest], Shell]] = {
     "offline": offline,
     "registries": registries,
@@ -292,6 +338,7 @@ SESSIONS: dict[str, Callable[[Path, pytest.FixtureRequest], Shell]] = {
     "quickstart": quickstart,
     "delivery": delivery,
     "helm": helm,
+    "nodes": nodes,
 }
 
 
