@@ -331,6 +331,23 @@ def _nodes_reported(shell: Shell, block: Block) -> None:
     shell.status = status
 
 
+def provider_server(tmp: Path, request: pytest.FixtureRequest) -> Shell:
+    """docs/cli.md's provider asking a server: the server's own story, with a node token file
+    the server does not know and the kubelet's request."""
+    shell = server(tmp, request)
+    # This page names the server so; one page name per address, or the output cannot say.
+    shell.subs["https://pk.example.com"] = shell.subs.pop("http://127.0.0.1:18181")
+    shell.prepare = None
+    (shell.cwd / "node-token").write_text("pk_a-node-token-that-was-revoked\n")
+    request_json = {
+        "kind": "CredentialProviderRequest",
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "image": "quay.io/team-a/app",
+    }
+    (shell.cwd / "request.json").write_text(json.dumps(request_json))
+    return shell
+
+
 SESSIONS: dict[str, Callable[[Path, pytest.FixtureRequest], Shell]] = {
     "offline": offline,
     "registries": registries,
@@ -339,6 +356,7 @@ SESSIONS: dict[str, Callable[[Path, pytest.FixtureRequest], Shell]] = {
     "delivery": delivery,
     "helm": helm,
     "nodes": nodes,
+    "provider-server": provider_server,
 }
 
 
