@@ -169,7 +169,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pullkeeper")
+@click.version_option(__version__, prog_name="pullkeeper", message="%(prog)s %(version)s")
 def cli() -> None:
     """Private container-registry credentials and pull policy for Kubernetes."""
 
