@@ -7,7 +7,7 @@ import sys
 import click
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, table, warn
-from pullkeeper.core.secret import MISSING_REGISTRY_FIELDS
+from pullkeeper.core.secret import MISSING_REGISTRY_FIELDS, NAME_REQUIRED
 from pullkeeper.services import config_files
 
 _secret_output = click.option(
@@ -69,6 +69,9 @@ def create_docker_registry(
     The password comes from --password-stdin, or a prompt when standard input
     is a terminal; --docker-password works but leaves it in shell history.
     """
+    # kubectl's checks, in kubectl's order: before any password is asked for or warned about.
+    if not name:
+        raise CLIError(NAME_REQUIRED)
     if not docker_username or not docker_server:
         raise CLIError(MISSING_REGISTRY_FIELDS)
     if password_stdin and docker_password is not None:

@@ -19,11 +19,14 @@ KEY_DOCKERCFG = ".dockercfg"
 # The data key the kubelet reads for each type; any other pairing it ignores.
 DATA_KEY = {TYPE_DOCKERCONFIGJSON: KEY_DOCKERCONFIGJSON, TYPE_DOCKERCFG: KEY_DOCKERCFG}
 DEFAULT_SERVER = "https://index.docker.io/v1/"
-# kubectl's own message.
+# kubectl's own messages, word for word (tests/integration/test_kubectl_compat.py holds each
+# to the real kubectl's).
+NAME_REQUIRED = "name must be specified"
 MISSING_REGISTRY_FIELDS = (
     "either --from-file or the combination of --docker-username, --docker-password "
     "and --docker-server is required"
 )
+KUBECTL_MESSAGES = (NAME_REQUIRED, MISSING_REGISTRY_FIELDS)
 
 
 class SecretError(ValueError):
@@ -38,6 +41,8 @@ class IgnoredSecret(SecretError):
 def _secret(
     name: str, namespace: str | None, type_: str, key: str, payload: bytes
 ) -> dict[str, Any]:
+    if not name:
+        raise SecretError(NAME_REQUIRED)  # as kubectl says it, before the name's rules
     validate_subdomain(name)
     metadata: dict[str, Any] = {"name": name}
     if namespace:
