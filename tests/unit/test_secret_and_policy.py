@@ -57,10 +57,15 @@ def test_docker_registry_secret_refuses_what_auth_cannot_carry(username: str, sa
         docker_registry_secret("x", username=username, password="p")
 
 
-@pytest.mark.parametrize("name", ["UPPER", "-x", "a_b", "", "x" * 254])
+@pytest.mark.parametrize("name", ["UPPER", "-x", "a_b", "x" * 254])
 def test_secret_names_follow_the_api_server(name: str) -> None:
     with pytest.raises(InvalidName, match=r"metadata\.name: Invalid value"):
         docker_registry_secret(name, username="u", password="p")
+
+
+def test_an_empty_name_is_kubectls_error_before_the_name_rules() -> None:
+    with pytest.raises(SecretError, match="^name must be specified$"):
+        docker_registry_secret("", username="u", password="p")
 
 
 def _secret(type_: str | None, data: dict[str, bytes], **extra: Any) -> dict[str, Any]:
