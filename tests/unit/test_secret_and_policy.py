@@ -19,6 +19,7 @@ from pullkeeper.core.pullpolicy import (
     effective_pull_policy,
 )
 from pullkeeper.core.secret import (
+    Metadata,
     SecretError,
     docker_registry_secret,
     read_secret,
@@ -28,7 +29,7 @@ DIGEST = "sha256:" + "a" * 64
 
 
 def test_docker_registry_secret_shape_is_kubectls() -> None:
-    obj = docker_registry_secret("regcred", username="u", password="p", namespace="team-a")
+    obj = docker_registry_secret("regcred", username="u", password="p", metadata=Metadata("team-a"))
     assert list(obj) == ["kind", "apiVersion", "metadata", "data", "type"]
     assert obj["metadata"] == {"name": "regcred", "namespace": "team-a", "creationTimestamp": None}
     assert obj["type"] == "kubernetes.io/dockerconfigjson"
@@ -64,7 +65,7 @@ def test_secret_names_follow_the_api_server(name: str) -> None:
 
 
 def test_an_empty_name_is_kubectls_error_before_the_name_rules() -> None:
-    with pytest.raises(SecretError, match="^name must be specified$"):
+    with pytest.raises(SecretError, match=r"^name must be specified$"):
         docker_registry_secret("", username="u", password="p")
 
 

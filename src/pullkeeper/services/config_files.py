@@ -200,7 +200,12 @@ def resolve_content(image: str, data: bytes, label: str) -> Resolution:
 
 
 def docker_registry_secret(
-    name: str, server: str, username: str, password: str, email: str, namespace: str | None
+    name: str,
+    server: str,
+    username: str,
+    password: str,
+    email: str,
+    metadata: ksecret.Metadata,
 ) -> dict[str, Any]:
     """The Secret `kubectl create secret docker-registry` would make."""
     try:
@@ -210,7 +215,7 @@ def docker_registry_secret(
             username=username,
             password=password,
             email=email,
-            namespace=namespace,
+            metadata=metadata,
         )
     except (ksecret.SecretError, ValueError) as e:
         raise InputError(str(e)) from None
@@ -254,7 +259,7 @@ def _from_helper(
         _add_login(auths, server, AuthEntry(creds.username, creds.secret, email), warnings)
 
 
-def import_config(path: str, name: str, namespace: str | None) -> Imported:
+def import_config(path: str, name: str, metadata: ksecret.Metadata) -> Imported:
     """One Secret with every registry of a docker config, helpers resolved as docker does."""
     source = _load_one(path)
     config = source.config
@@ -285,7 +290,7 @@ def import_config(path: str, name: str, namespace: str | None) -> Imported:
         raise InputError(f"{path}: no usable registry credentials found")
     imported = DockerConfig(dockerconfig.CONFIG_JSON, auths, config.http_headers)
     try:
-        secret = ksecret.config_secret(name, imported, namespace)
+        secret = ksecret.config_secret(name, imported, metadata)
     except ValueError as e:
         raise InputError(str(e)) from None
     return Imported(secret, sorted(auths), warnings)
