@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ from pullkeeper.cli.cloud_identity import (
     identity_options,
     token_column,
 )
-from pullkeeper.cli.common import CLIError, cursor_options
+from pullkeeper.cli.common import CLIError, cursor_options, warn
 from pullkeeper.cli.remote import Remote, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
@@ -599,12 +600,39 @@ def credential_effective(
 
 @credential.command("config")
 @click.argument("ref", metavar="ID|NAME")
+@click.option(
+    "--merge-into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the login into this docker config.json (e.g. ~/.docker/config.json) instead "
+    "of printing it, keeping the file's other entries, helpers and mode.",
+)
 @with_api
-def credential_config(api: Remote, ref: str) -> None:
+def credential_config(api: Remote, ref: str, merge_into: Path | None) -> None:
     """Print the credential's .dockerconfigjson, decoded: it holds the password.
 
     For admins and the owners of the credential's project; the server records
-    every read in the audit trail.
+    every read in the audit trail. With --merge-into, the login goes into a
+    docker config.json for a person or a CI job (a new file is 0600), and
+    nothing secret is printed.
     """
-    payload = api.raw(f"/credentials/{seg(credential_id(api, ref))}/dockerconfigjson")
-    click.echo(payload)
+    path = f"/credentials/{seg(credential_id(api, ref))}/dockerconfigjson"
+    if merge_into is None:
+        click.echo(api.raw(path))
+        return
+    # Not at the top: only a merge loads the credential-file use cases.
+    from pullkeeper.services import config_files  # noqa: PLC0415
+
+    try:
+        # The secret is read (and the read audited) only for a file that can take it.
+        merged = config_files.merge_into(merge_into, lambda: api.raw(path))
+    except config_files.InputError as e:
+        raise CLIError(str(e)) from None
+    for registry, helper in merged.shadowed.items():
+        warn(
+            f"{merge_into} has docker ask docker-credential-{helper} for {registry}, not this "
+            "entry; skopeo, podman and the kubelet read the entry"
+        )
+    for verb, registries in (("added", merged.added), ("replaced", merged.replaced)):
+        if registries:
+            click.echo(f"{verb} {', '.join(registries)} in {merge_into}")
