@@ -1093,7 +1093,7 @@ def _merge_where_docker_asks_a_helper(cli: Cli, admin: User, registry: Registry)
     out = cli.ok(admin, "credential", "config", "local-reg", "--merge-into", str(config))
     assert out.stderr == (
         f"warning: {config} has docker ask docker-credential-desktop for {registry.host}, "
-        "not this entry; skopeo, podman and the kubelet read the entry\n"
+        "not this entry: for docker to use this login, take that helper out of the file\n"
     )
     after = json.loads(config.read_text())
     assert (after["credsStore"], after["credHelpers"]) == ("desktop", {"gcr.io": "gcloud"})

@@ -631,7 +631,7 @@ def credential_config(api: Remote, ref: str, merge_into: Path | None) -> None:
     for registry, helper in merged.shadowed.items():
         warn(
             f"{merge_into} has docker ask docker-credential-{helper} for {registry}, not this "
-            "entry; skopeo, podman and the kubelet read the entry"
+            "entry: for docker to use this login, take that helper out of the file"
         )
     for verb, registries in (("added", merged.added), ("replaced", merged.replaced)):
         if registries:
