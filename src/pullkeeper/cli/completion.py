@@ -23,10 +23,9 @@ COMPLETE_VAR = "_PULLKEEPER_COMPLETE"
 def completion(shell: str) -> None:
     """Print the shell completion script for SHELL: bash, zsh or fish.
 
-    \b
-    bash:  eval "$(pullkeeper completion bash)"   (in ~/.bashrc; bash 4.4 or newer)
-    zsh:   eval "$(pullkeeper completion zsh)"    (in ~/.zshrc)
-    fish:  pullkeeper completion fish > ~/.config/fish/completions/pullkeeper.fish
+    For bash (4.4 or newer), put eval "$(pullkeeper completion bash)" in ~/.bashrc; for
+    zsh, eval "$(pullkeeper completion zsh)" in ~/.zshrc; for fish, write the script to
+    ~/.config/fish/completions/pullkeeper.fish.
     """
     root = click.get_current_context().find_root().command
     click.echo(SHELLS[shell](root, {}, PROG_NAME, COMPLETE_VAR).source())
