@@ -1110,3 +1110,26 @@ def test_credential_config_merge_is_for_those_who_may_read_the_secret(world: Wor
     line = cli.fails(dora, "credential", "config", "quay-ro", "--merge-into", str(config))
     assert line.startswith("error: only an admin or the owner of the credential's project")
     assert not config.exists()
+
+
+def test_a_rename_where_the_cluster_cannot_be_asked_still_renames(world: World) -> None:
+    """Which workloads still name the old Secret needs the cluster; without it the rename
+    stands and the warning says what could not be checked."""
+    cli, admin = world.cli, world.admin
+    made = cli.json(
+        admin,
+        *("credential", "create", "to-rename", "--cluster", "prod", "--scope", "namespace"),
+        *("-n", "tools", "--provider", "quay", "--username", "r", "--password-stdin"),
+        stdin=HUB_PASSWORD,
+    )
+    try:
+        out = cli.ok(admin, "credential", "edit", "to-rename", "--name", "renamed")
+        assert out.stdout == "credential renamed updated\n"
+        assert out.stderr.startswith(
+            "warning: could not check which workloads still name the Secret to-rename: "
+            "cluster 'prod' cannot be reached"
+        ), out.describe()
+        assert len(out.stderr.splitlines()) == 1
+        assert cli.json(admin, "credential", "show", made["id"])["name"] == "renamed"
+    finally:
+        cli.ok(admin, "credential", "delete", made["id"])

@@ -24,7 +24,7 @@ from pullkeeper.cli.cloud_identity import (
     token_column,
 )
 from pullkeeper.cli.common import CLIError, cursor_options, warn
-from pullkeeper.cli.remote import Remote, seg
+from pullkeeper.cli.remote import Remote, RemoteError, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
 
@@ -389,12 +389,17 @@ def credential_edit(
             "--name, --username, --email, --description, --token-host, a new password or "
             "a new cloud identity"
         )
+        old_name = api.get(f"/credentials/{seg(credential_id(api, ref))}")["name"]
         c, asked = _edit_in_editor(api, ref)
         if c is not None and not emit(c, output):
             secret = "; password replaced" if asked else ""
             click.echo(f"credential {c['name']} updated{secret}")
+        if c is not None:
+            _warn_still_named(api, c, old_name)
         return
-    c = api.patch(f"/credentials/{seg(credential_id(api, ref))}", changes)
+    cid = credential_id(api, ref)
+    old_name = api.get(f"/credentials/{seg(cid)}")["name"] if new_name else None
+    c = api.patch(f"/credentials/{seg(cid)}", changes)
     if not emit(c, output):
         secret = (
             "; password replaced"
@@ -404,6 +409,31 @@ def credential_edit(
             else ""
         )
         click.echo(f"credential {c['name']} updated{secret}")
+    if old_name is not None:
+        _warn_still_named(api, c, old_name)
+
+
+def _warn_still_named(api: Remote, c: dict[str, Any], old_name: str) -> None:
+    """After a rename, the workloads whose pods still name the old Secret, which the sync
+    no longer delivers: their pulls would go without this credential."""
+    if c["name"] == old_name:
+        return
+    try:
+        found = api.get(f"/credentials/{seg(c['id'])}/workloads", {"secret": old_name})
+    except RemoteError as e:
+        warn(f"could not check which workloads still name the Secret {old_name}: {e.message}")
+        return
+    items = found["items"]
+    if not items:
+        return
+    n = len(items)
+    which = ", ".join(f"{w['kind'].lower()}/{w['name']} in {w['namespace']}" for w in items)
+    warn(
+        f"{n} workload{'s' if n > 1 else ''} still name{'' if n > 1 else 's'} the Secret "
+        f"{old_name}, which is no longer delivered (it is {c['name']} now): {which}; give "
+        f"each the new one with `pullkeeper attach KIND/NAME -n NAMESPACE --cluster "
+        f"{found['cluster']}`"
+    )
 
 
 def _has_identity(api: Remote, ref: str) -> bool:
