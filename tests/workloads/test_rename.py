@@ -110,7 +110,9 @@ def test_a_rename_names_the_workloads_that_still_name_the_old_secret(
         assert "s3cret-Rn9" not in renamed.stdout + renamed.stderr
 
         # What the warning says to do gives the workload the new Secret, keeping the old name.
+        # The sync delivers the Secret under its new name only: the old one's pulls lose it.
         eventually(lambda: "team-registry" in secrets(), what="the renamed Secret")
+        eventually(lambda: "team-pull" not in secrets(), what="the old Secret removed")
         attached = pk("attach", "deployment/web", "-n", "shop", "--cluster", "prod", env=env)
         assert attached.returncode == 0, attached.describe()
         assert _pull_secrets(real_kube, "shop", "web") == ["team-pull", "team-registry"]
