@@ -100,6 +100,15 @@ def test_zsh_and_fish_are_answered_by_the_executable(
     assert answer.stdout == expected
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_script_is_the_one_clicks_protocol_gives(env: dict[str, str], shell: str) -> None:
+    """`completion SHELL` prints what `_PULLKEEPER_COMPLETE=SHELL_source pullkeeper` does."""
+    ours = pk_ok("completion", shell, env=env)
+    clicks = pk_ok(env={**env, "_PULLKEEPER_COMPLETE": f"{shell}_source"})
+    assert ours.out == clicks.out
+    assert ours.out.startswith((b"_pullkeeper_completion() {", b"#compdef", b"function "))
+
+
 def test_an_unknown_shell_is_refused(env: dict[str, str]) -> None:
     result = pk("completion", "tcsh", env=env)
     assert result.returncode == 2, result.describe()

@@ -28,4 +28,4 @@ def completion(shell: str) -> None:
     ~/.config/fish/completions/pullkeeper.fish.
     """
     root = click.get_current_context().find_root().command
-    click.echo(SHELLS[shell](root, {}, PROG_NAME, COMPLETE_VAR).source())
+    click.echo(SHELLS[shell](root, {}, PROG_NAME, COMPLETE_VAR).source(), nl=False)
