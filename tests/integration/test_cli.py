@@ -25,7 +25,7 @@ DIGEST = "sha256:" + "a" * 64
 
 def test_version() -> None:
     result = pk_ok("--version")
-    assert result.stdout == f"pullkeeper, version {version('pullkeeper')}\n"
+    assert result.stdout == f"pullkeeper {version('pullkeeper')}\n"
     assert result.err == b""
 
 

@@ -117,6 +117,7 @@ def env(tmp_path: Path) -> dict[str, str]:
             (("creds", "resolve", "--help"), "pullkeeper.cli.resolve"),
             (("kubelet-credential-provider", "--help"), "pullkeeper.cli.credential_provider"),
             (("secret", "create", "docker-registry", "--help"), "pullkeeper.cli.secret"),
+            (("completion", "bash"), "pullkeeper.cli.completion"),
             # The help of commands that do load some of it when they run.
             (("serve", "--help"), "pullkeeper.cli.serve"),
             (("registry", "trust", "--help"), "pullkeeper.cli.registry"),
@@ -150,6 +151,23 @@ def test_the_command_list_says_what_each_command_says_of_itself() -> None:
         main.cli.format_commands(ctx, ours)
         click.Group.format_commands(main.cli, ctx, clicks)
         assert ours.getvalue() == clicks.getvalue(), width
+
+
+def test_a_tab_on_a_command_name_loads_no_subcommand(tmp_path: Path, env: dict[str, str]) -> None:
+    asked = {**env, "_PULLKEEPER_COMPLETE": "bash_complete", "COMP_WORDS": "pullkeeper c"}
+    modules, status, stdout = loaded(tmp_path, (), asked | {"COMP_CWORD": "1"})
+    assert status == 0
+    assert "plain,credential\n" in stdout
+    assert {m for m in modules if m.startswith("pullkeeper.cli.")} == {"pullkeeper.cli.main"}
+    assert packages(modules) & (FORBIDDEN | {"httpx", "httpcore"}) == set()
+
+
+def test_command_names_complete_as_click_completes_them_from_the_commands() -> None:
+    ctx = click.Context(main.cli)
+    for incomplete in ("", "c", "cre", "no-such"):
+        ours = main.cli.shell_complete(ctx, incomplete)
+        clicks = click.Group.shell_complete(main.cli, ctx, incomplete)
+        assert [(i.value, i.help) for i in ours] == [(i.value, i.help) for i in clicks]
 
 
 def test_creds_resolve_from_a_config_file(tmp_path: Path, env: dict[str, str]) -> None:

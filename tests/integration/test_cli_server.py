@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import PULLKEEPER, RUN_TIMEOUT, Result, assert_one_line_error, run
+from .conftest import PULLKEEPER, RUN_TIMEOUT, Registry, Result, assert_one_line_error, run
 
 pytestmark = pytest.mark.integration
 
@@ -995,3 +995,141 @@ def test_server_stopped_under_a_logged_in_user(tmp_path: Path) -> None:
     assert result.stderr.startswith("warning: the token could not be revoked: cannot connect")
     assert result.stdout.startswith(f"Logged out of {server.url}. The token stays valid until ")
     assert not admin.session_file.exists()
+
+
+# --------------------------------------------------------------------------- config.json
+
+
+def test_credential_config_merges_a_login_into_a_docker_config(
+    world: World, registry: Registry
+) -> None:
+    """A person's or a CI job's config.json from a stored credential: the registry accepts
+    the login skopeo reads from it, everything else in the file stays, and the read is in
+    the audit trail."""
+    cli, admin = world.cli, world.admin
+    cli.secrets.add(registry.password)
+    made = cli.json(
+        admin,
+        "credential",
+        "create",
+        "local-reg",
+        "--cluster",
+        "prod",
+        "--scope",
+        "namespace",
+        "-n",
+        "tools",
+        "--provider",
+        "custom",
+        "--registry",
+        registry.host,
+        "--username",
+        registry.username,
+        "--password-stdin",
+        stdin=registry.password,
+    )
+    try:
+        _merge_into_a_new_file(cli, admin, registry)
+        _merge_into_a_file_with_more(cli, admin, registry)
+        _merge_where_docker_asks_a_helper(cli, admin, registry)
+        events = cli.json(admin, "audit", "--action", "credential.read_secret")["items"]
+        assert sum(e["object_id"] == made["id"] for e in events) == 3
+    finally:
+        cli.ok(admin, "credential", "delete", made["id"])
+
+
+def _merge_into_a_new_file(cli: Cli, admin: User, registry: Registry) -> None:
+    config = admin.home / "new" / ".docker" / "config.json"
+    out = cli.ok(admin, "credential", "config", "local-reg", "--merge-into", str(config), umask=0)
+    assert out.stdout == f"added {registry.host} in {config}\n"
+    assert out.err == b""
+    # Owner-only, whatever the umask: the file holds a password.
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+    assert config.read_text().startswith('{\n\t"auths": {\n')  # as docker writes it
+    registry.assert_accepts(config)
+
+
+def _merge_into_a_file_with_more(cli: Cli, admin: User, registry: Registry) -> None:
+    config = admin.home / "ci" / "config.json"
+    config.parent.mkdir(parents=True)
+    before = {
+        "auths": {
+            "other.example.com": {"auth": base64.b64encode(b"o:other-pw").decode()},
+            registry.host: {"auth": base64.b64encode(b"alice:stale-pw").decode()},
+        },
+        "HttpHeaders": {"User-Agent": "ci"},
+        "psFormat": "table {{.ID}}",
+    }
+    config.write_text(json.dumps(before))
+    config.chmod(0o640)
+    out = cli.ok(admin, "credential", "config", "local-reg", "--merge-into", str(config))
+    assert out.stdout == f"replaced {registry.host} in {config}\n"
+    after = json.loads(config.read_text())
+    assert list(after) == ["auths", "HttpHeaders", "psFormat"]
+    assert after["auths"]["other.example.com"] == before["auths"]["other.example.com"]
+    assert after["HttpHeaders"] == before["HttpHeaders"]
+    assert after["psFormat"] == before["psFormat"]
+    assert after["auths"][registry.host]["username"] == registry.username
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    assert [p.name for p in config.parent.iterdir()] == ["config.json"]  # no temporary left
+    registry.assert_accepts(config)
+
+    # Not a docker config: refused, and the file left as it was.
+    config.write_text("[1, 2]")
+    line = cli.fails(admin, "credential", "config", "local-reg", "--merge-into", str(config))
+    assert line == (
+        f"error: {config}: is not a JSON object, so it is not a docker config.json; "
+        "nothing was written"
+    )
+    assert config.read_text() == "[1, 2]"
+
+
+def _merge_where_docker_asks_a_helper(cli: Cli, admin: User, registry: Registry) -> None:
+    config = admin.home / "helpers" / "config.json"
+    config.parent.mkdir(parents=True)
+    before = {"credsStore": "desktop", "credHelpers": {"gcr.io": "gcloud"}}
+    config.write_text(json.dumps(before))
+    out = cli.ok(admin, "credential", "config", "local-reg", "--merge-into", str(config))
+    assert out.stderr == (
+        f"warning: {config} has docker ask docker-credential-desktop for {registry.host}, "
+        "not this entry: for docker to use this login, take that helper out of the file\n"
+    )
+    after = json.loads(config.read_text())
+    assert (after["credsStore"], after["credHelpers"]) == ("desktop", {"gcr.io": "gcloud"})
+    assert list(after["auths"]) == [registry.host]
+
+
+def test_credential_config_merge_is_for_those_who_may_read_the_secret(world: World) -> None:
+    cli, admin = world.cli, world.admin
+    cli.ok(admin, "user", "create", "dora", "--password-stdin", stdin=BOB_PASSWORD)
+    cli.ok(admin, "project", "member", "set", "dora", "member", "--project", "team-a")
+    dora = cli.user("dora")
+    cli.login(dora, BOB_PASSWORD)
+    config = dora.home / ".docker" / "config.json"
+    line = cli.fails(dora, "credential", "config", "quay-ro", "--merge-into", str(config))
+    assert line.startswith("error: only an admin or the owner of the credential's project")
+    assert not config.exists()
+
+
+def test_a_rename_where_the_cluster_cannot_be_asked_still_renames(world: World) -> None:
+    """Which workloads still name the old Secret needs the cluster; without it the rename
+    stands and the warning says what could not be checked."""
+    cli, admin = world.cli, world.admin
+    made = cli.json(
+        admin,
+        *("credential", "create", "to-rename", "--cluster", "prod", "--scope", "namespace"),
+        *("-n", "tools", "--provider", "quay", "--username", "r", "--password-stdin"),
+        stdin=HUB_PASSWORD,
+    )
+    try:
+        out = cli.ok(admin, "credential", "edit", "to-rename", "--name", "renamed")
+        assert out.stdout == "credential renamed updated\n"
+        assert out.stderr.startswith(
+            "warning: could not check which workloads still name the Secret to-rename: "
+            "cluster 'prod' cannot be reached"
+        ), out.describe()
+        assert len(out.stderr.splitlines()) == 1
+        assert cli.json(admin, "credential", "show", made["id"])["name"] == "renamed"
+    finally:
+        cli.ok(admin, "credential", "delete", made["id"])

@@ -258,3 +258,33 @@ def test_missing_helper(tmp_path: Path, config: dict[str, object]) -> None:
     assert result.out == b""
     assert line.startswith("error:")
     assert "docker-credential-nosuchhelper" in line, result.describe()
+
+
+def test_check_says_whose_order_the_helper_comes_first_in(
+    registry: Registry, pass_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Without --config, `check` asks docker's helper first (docker's order); the kubelet
+    never runs helpers, and its order is the file's entries' only."""
+    helper_store(pass_env, registry.host, registry.username, registry.password)
+    config = tmp_path / "docker" / "config.json"
+    config.parent.mkdir()
+    config.write_text(
+        json.dumps(
+            {
+                "auths": {registry.host: {"auth": b64(f"{registry.username}:wrong-pw-Xq7")}},
+                "credHelpers": {registry.host: "pass"},
+            }
+        )
+    )
+    ca = str(registry.cert_dir / "ca.crt")
+    env = {**pass_env, "DOCKER_CONFIG": str(config.parent)}  # docker's own variable
+    result = pk("check", registry.image, "--ca-file", ca, "--all", env=env)
+    assert result.returncode == 0, result.describe()
+    lines = result.stdout.splitlines()
+    assert lines[1] == (
+        "credentials: docker's credential helper first, as docker asks it (the kubelet never "
+        "runs helpers), then config.json's entries in the order the kubelet tries them:"
+    )
+    assert lines[2] == f"  1. docker-credential-pass ({registry.username}@{registry.host}): works"
+    assert lines[3].startswith(f"  2. {config} ({registry.username}@{registry.host}): fails: ")
+    assert "wrong-pw-Xq7" not in result.stdout + result.stderr

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pullkeeper.core.secret import KUBECTL_MESSAGES, MISSING_REGISTRY_FIELDS, NAME_REQUIRED
+
 from .conftest import Result, assert_one_line_error, isolated_env, pk, require, run
 
 pytestmark = pytest.mark.integration
@@ -295,6 +297,9 @@ class ErrorCase:
     pk_args: tuple[str, ...]
     stdin: str | None  # None: standard input is not a terminal and sends nothing
     mentions: str
+    # The kubectl message pullkeeper repeats word for word here (core/secret.py's), if any.
+    mirrors: str | None = MISSING_REGISTRY_FIELDS
+    name: str = "regcred"
 
 
 ERROR_CASES = [
@@ -304,6 +309,7 @@ ERROR_CASES = [
         ("--docker-username=u",),
         None,
         "password",
+        mirrors=None,  # pullkeeper says how to send it instead
     ),
     ErrorCase(
         "empty-password-on-stdin",
@@ -347,6 +353,17 @@ ERROR_CASES = [
         "p",
         "server",
     ),
+    # kubectl asks for a name before anything else, and before any rule of names.
+    ErrorCase(
+        "empty-name",
+        ("--docker-username=u", "--docker-password=p"),
+        ("--docker-username=u", "--docker-password=p"),  # and no warning about it either
+        None,
+        "name",
+        mirrors=NAME_REQUIRED,
+        name="",
+    ),
+    ErrorCase("empty-name-and-nothing-else", (), (), None, "name", NAME_REQUIRED, name=""),
 ]
 
 
@@ -360,7 +377,7 @@ def test_kubectl_errors_are_errors_too(
             "create",
             "secret",
             "docker-registry",
-            "regcred",
+            case.name,
             *case.kubectl_args,
             "--dry-run=client",
             "-o",
@@ -376,7 +393,7 @@ def test_kubectl_errors_are_errors_too(
         "secret",
         "create",
         "docker-registry",
-        "regcred",
+        case.name,
         *case.pk_args,
         "-o",
         "json",
@@ -387,6 +404,15 @@ def test_kubectl_errors_are_errors_too(
     line = assert_one_line_error(result)
     assert result.out == b"", result.describe()
     assert case.mentions in line.lower(), result.describe()
+    if case.mirrors is not None:
+        assert reference.stderr == f"error: {case.mirrors}\n", reference.describe()
+        assert result.stderr == reference.stderr, result.describe()
+
+
+def test_every_kubectl_message_pullkeeper_repeats_is_held_to_kubectls() -> None:
+    """A message of kubectl's that `secret create` repeats is checked above, against the
+    real kubectl's, by at least one case."""
+    assert {c.mirrors for c in ERROR_CASES} - {None} == set(KUBECTL_MESSAGES)
 
 
 def test_password_twice_is_an_error(kube_env: dict[str, str]) -> None:

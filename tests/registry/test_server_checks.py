@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from pullkeeper.store.models import CredentialCheck
+from tests.integration.conftest import isolated_env, pk
 from tests.registry.servers import TokenRegistry
 from tests.registry.token_server import TokenServer
 from tests.server.conftest import Env, assert_error
@@ -202,6 +204,29 @@ def test_an_untrusted_registry_is_reported_not_retried(
     assert report["ok"] is False and report["error"]["cause"] == "tls_untrusted"
     assert len(report["attempts"]) == 1 and report["not_tried"] == 2
     assert "CN=" in report["error"]["message"]
+
+
+def test_an_untrusted_registrys_hint_is_the_servers_way_and_works(
+    env: Env, token_registry: TokenRegistry, token_server: TokenServer, tmp_path: Path
+) -> None:
+    """`registry trust` alone writes the CLI user's store, which the server does not read:
+    the hint names the server's DATA/certs.d (never its path), and doing what it says is
+    enough for the next check."""
+    _world(env, token_registry)  # no CA given to the server
+    host = token_registry.host
+    body = {"image": token_registry.image("team-a/app:v1").reference}
+    body |= {"cluster": "c1", "namespace": "shop"}
+    message = env.admin.ok("POST", "checks", json=body)["error"]["message"]
+    command = f"pullkeeper registry trust {host} --write-certs-d DATA/certs.d"
+    assert f"the server's DATA/certs.d/{host}/ca.crt" in message
+    assert f"`{command}`" in message
+    assert str(env.data) not in message
+    assert "--ca-file" not in message
+
+    args = command.replace("DATA", str(env.data)).split()[1:]
+    trusted = pk(*args, "--yes", env=isolated_env(tmp_path / "home"))
+    assert trusted.returncode == 0, trusted.describe()
+    assert env.admin.ok("POST", "checks", json=body)["ok"] is True
 
 
 def test_verify_logs_in_with_the_stored_credential(

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from pullkeeper.core import dockerconfig
 from pullkeeper.core.dockerconfig import (
     CONFIG_JSON,
     DOCKERCFG,
@@ -287,3 +288,53 @@ def test_written_files_read_back() -> None:
     auths = {"a.io": AuthEntry("u\u00e9", 'p:w\n"', "m"), "b.io:1": AuthEntry("x", "y")}
     assert parse_config_json(encode_config_json(auths)).auths == auths
     assert parse_dockercfg(encode_dockercfg(auths)).auths == auths
+
+
+# --------------------------------------------------------------------------- merging logins
+
+_LOGIN = b'{"auths":{"quay.io":{"username":"u","password":"p","auth":"dTpw"}}}'
+
+
+@pytest.mark.parametrize(
+    ("current", "auths_key", "added", "replaced", "shadowed"),
+    [
+        (None, "auths", ["quay.io"], [], {}),
+        (b"  \n", "auths", ["quay.io"], [], {}),  # empty, as docker reads it: nothing in it
+        (b'{"Auths": {"quay.io": {}}}', "Auths", [], ["quay.io"], {}),  # Go ignores case
+        (b'{"credsStore": "desktop"}', "auths", ["quay.io"], [], {"quay.io": "desktop"}),
+        (
+            b'{"credsStore": "desktop", "credHelpers": {"quay.io": "pass"}}',
+            "auths",
+            ["quay.io"],
+            [],
+            {"quay.io": "pass"},
+        ),
+        (b'{"credHelpers": {"gcr.io": "gcloud"}}', "auths", ["quay.io"], [], {}),
+    ],
+)
+def test_merge_logins(
+    current: bytes | None,
+    auths_key: str,
+    added: list[str],
+    replaced: list[str],
+    shadowed: dict[str, str],
+) -> None:
+    merged = dockerconfig.merge_logins(dockerconfig.config_to_merge(current), _LOGIN)
+    assert (merged.added, merged.replaced, merged.shadowed) == (added, replaced, shadowed)
+    doc = json.loads(merged.data)
+    assert doc[auths_key]["quay.io"] == json.loads(_LOGIN)["auths"]["quay.io"]
+    assert merged.data.endswith(b"}\n")
+
+
+@pytest.mark.parametrize(
+    ("current", "says"),
+    [
+        (b"[]", "is not a JSON object, so it is not a docker config.json"),
+        (b'{"auths": []}', "auths is not a JSON object"),
+        (b"{", "not valid JSON"),
+        (b'{"auths": {"\xff": {}}}', "not valid JSON"),
+    ],
+)
+def test_merge_refuses_what_is_not_a_config(current: bytes, says: str) -> None:
+    with pytest.raises(dockerconfig.DockerConfigError, match=says):
+        dockerconfig.config_to_merge(current)

@@ -19,6 +19,7 @@ from pullkeeper.core.pullpolicy import (
     effective_pull_policy,
 )
 from pullkeeper.core.secret import (
+    Metadata,
     SecretError,
     docker_registry_secret,
     read_secret,
@@ -28,7 +29,7 @@ DIGEST = "sha256:" + "a" * 64
 
 
 def test_docker_registry_secret_shape_is_kubectls() -> None:
-    obj = docker_registry_secret("regcred", username="u", password="p", namespace="team-a")
+    obj = docker_registry_secret("regcred", username="u", password="p", metadata=Metadata("team-a"))
     assert list(obj) == ["kind", "apiVersion", "metadata", "data", "type"]
     assert obj["metadata"] == {"name": "regcred", "namespace": "team-a", "creationTimestamp": None}
     assert obj["type"] == "kubernetes.io/dockerconfigjson"
@@ -57,10 +58,15 @@ def test_docker_registry_secret_refuses_what_auth_cannot_carry(username: str, sa
         docker_registry_secret("x", username=username, password="p")
 
 
-@pytest.mark.parametrize("name", ["UPPER", "-x", "a_b", "", "x" * 254])
+@pytest.mark.parametrize("name", ["UPPER", "-x", "a_b", "x" * 254])
 def test_secret_names_follow_the_api_server(name: str) -> None:
     with pytest.raises(InvalidName, match=r"metadata\.name: Invalid value"):
         docker_registry_secret(name, username="u", password="p")
+
+
+def test_an_empty_name_is_kubectls_error_before_the_name_rules() -> None:
+    with pytest.raises(SecretError, match=r"^name must be specified$"):
+        docker_registry_secret("", username="u", password="p")
 
 
 def _secret(type_: str | None, data: dict[str, bytes], **extra: Any) -> dict[str, Any]:

@@ -208,6 +208,20 @@ def _on_server(
     return result
 
 
+# docker's credential helpers are asked only from here (the kubelet never runs one): a list
+# that starts with one follows docker's order for it, then the kubelet's for the file.
+_HELPER_SOURCE = "docker-credential-"
+
+
+def _order_heading(attempts: list[dict[str, Any]]) -> str:
+    if not attempts[0]["source"].startswith(_HELPER_SOURCE):
+        return "credentials, in the order the kubelet tries them:"
+    return (
+        "credentials: docker's credential helper first, as docker asks it (the kubelet never "
+        "runs helpers), then config.json's entries in the order the kubelet tries them:"
+    )
+
+
 def render(r: dict[str, Any]) -> str:
     lines = [f"image:       {r['reference']}"]
     if r.get("rewritten"):
@@ -225,7 +239,7 @@ def render(r: dict[str, Any]) -> str:
         lines.append("credentials: none match this image; the kubelet pulls it anonymously")
         lines.append(f"  anonymous: {'works' if a['ok'] else a['message']}")
     elif attempts:
-        lines.append("credentials, in the order the kubelet tries them:")
+        lines.append(_order_heading(attempts))
         for i, a in enumerate(attempts, 1):
             who = f"{a['username']}@{a['registry']}" if a["username"] else a["registry"]
             verdict = "works" if a["ok"] else f"fails: {a['message']}"

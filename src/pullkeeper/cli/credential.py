@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,8 +23,8 @@ from pullkeeper.cli.cloud_identity import (
     identity_options,
     token_column,
 )
-from pullkeeper.cli.common import CLIError, cursor_options
-from pullkeeper.cli.remote import Remote, seg
+from pullkeeper.cli.common import CLIError, cursor_options, warn
+from pullkeeper.cli.remote import Remote, RemoteError, seg
 from pullkeeper.cli.render import details, emit, more_footer, output_option, rows_table, when
 from pullkeeper.cli.session import prompt_secret, read_stdin_secret, with_api
 
@@ -388,12 +389,17 @@ def credential_edit(
             "--name, --username, --email, --description, --token-host, a new password or "
             "a new cloud identity"
         )
+        old_name = api.get(f"/credentials/{seg(credential_id(api, ref))}")["name"]
         c, asked = _edit_in_editor(api, ref)
         if c is not None and not emit(c, output):
             secret = "; password replaced" if asked else ""
             click.echo(f"credential {c['name']} updated{secret}")
+        if c is not None:
+            _warn_still_named(api, c, old_name)
         return
-    c = api.patch(f"/credentials/{seg(credential_id(api, ref))}", changes)
+    cid = credential_id(api, ref)
+    old_name = api.get(f"/credentials/{seg(cid)}")["name"] if new_name else None
+    c = api.patch(f"/credentials/{seg(cid)}", changes)
     if not emit(c, output):
         secret = (
             "; password replaced"
@@ -403,6 +409,31 @@ def credential_edit(
             else ""
         )
         click.echo(f"credential {c['name']} updated{secret}")
+    if old_name is not None:
+        _warn_still_named(api, c, old_name)
+
+
+def _warn_still_named(api: Remote, c: dict[str, Any], old_name: str) -> None:
+    """After a rename, the workloads whose pods still name the old Secret, which the sync
+    no longer delivers: their pulls would go without this credential."""
+    if c["name"] == old_name:
+        return
+    try:
+        found = api.get(f"/credentials/{seg(c['id'])}/workloads", {"secret": old_name})
+    except RemoteError as e:
+        warn(f"could not check which workloads still name the Secret {old_name}: {e.message}")
+        return
+    items = found["items"]
+    if not items:
+        return
+    n = len(items)
+    which = ", ".join(f"{w['kind'].lower()}/{w['name']} in {w['namespace']}" for w in items)
+    warn(
+        f"{n} workload{'s' if n > 1 else ''} still name{'' if n > 1 else 's'} the Secret "
+        f"{old_name}, which is no longer delivered (it is {c['name']} now): {which}; give "
+        f"each the new one with `pullkeeper attach KIND/NAME -n NAMESPACE --cluster "
+        f"{found['cluster']}`"
+    )
 
 
 def _has_identity(api: Remote, ref: str) -> bool:
@@ -599,12 +630,39 @@ def credential_effective(
 
 @credential.command("config")
 @click.argument("ref", metavar="ID|NAME")
+@click.option(
+    "--merge-into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the login into this docker config.json (e.g. ~/.docker/config.json) instead "
+    "of printing it, keeping the file's other entries, helpers and mode.",
+)
 @with_api
-def credential_config(api: Remote, ref: str) -> None:
+def credential_config(api: Remote, ref: str, merge_into: Path | None) -> None:
     """Print the credential's .dockerconfigjson, decoded: it holds the password.
 
     For admins and the owners of the credential's project; the server records
-    every read in the audit trail.
+    every read in the audit trail. With --merge-into, the login goes into a
+    docker config.json for a person or a CI job (a new file is 0600), and
+    nothing secret is printed.
     """
-    payload = api.raw(f"/credentials/{seg(credential_id(api, ref))}/dockerconfigjson")
-    click.echo(payload)
+    path = f"/credentials/{seg(credential_id(api, ref))}/dockerconfigjson"
+    if merge_into is None:
+        click.echo(api.raw(path))
+        return
+    # Not at the top: only a merge loads the credential-file use cases.
+    from pullkeeper.services import config_files  # noqa: PLC0415
+
+    try:
+        # The secret is read (and the read audited) only for a file that can take it.
+        merged = config_files.merge_into(merge_into, lambda: api.raw(path))
+    except config_files.InputError as e:
+        raise CLIError(str(e)) from None
+    for registry, helper in merged.shadowed.items():
+        warn(
+            f"{merge_into} has docker ask docker-credential-{helper} for {registry}, not this "
+            "entry: for docker to use this login, take that helper out of the file"
+        )
+    for verb, registries in (("added", merged.added), ("replaced", merged.replaced)):
+        if registries:
+            click.echo(f"{verb} {', '.join(registries)} in {merge_into}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from pullkeeper.cli.common import CLIError, echo_json, output_option, table, warn
-from pullkeeper.core.secret import MISSING_REGISTRY_FIELDS
+from pullkeeper.core.names import InvalidName
+from pullkeeper.core.secret import MISSING_REGISTRY_FIELDS, NAME_REQUIRED, Metadata
 from pullkeeper.services import config_files
 
 _secret_output = click.option(
@@ -18,6 +21,52 @@ _secret_output = click.option(
     show_default=True,
     help="Manifest format, as kubectl prints it.",
 )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _metadata_options(f: _F) -> _F:
+    """-n, --label and --annotation: kubectl's "customize the Secret before storing it"."""
+    f = click.option(
+        "--annotation",
+        "annotations",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="An annotation of the Secret (repeatable).",
+    )(f)
+    f = click.option(
+        "--label",
+        "labels",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A label of the Secret (repeatable); checked as the API server checks labels.",
+    )(f)
+    return click.option("-n", "--namespace", help="Namespace of the Secret.")(f)
+
+
+def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise CLIError(f"{option} {item!r}: not KEY=VALUE")
+        if key in pairs:
+            raise CLIError(f"{option} {key!r} given twice; give each key once")
+        pairs[key] = value
+    return pairs
+
+
+def _metadata(
+    namespace: str | None, labels: tuple[str, ...], annotations: tuple[str, ...]
+) -> Metadata:
+    """The Secret's metadata, checked before any file or password is read."""
+    metadata = Metadata(namespace, _pairs(labels, "--label"), _pairs(annotations, "--annotation"))
+    try:
+        metadata.validate()
+    except InvalidName as e:
+        raise CLIError(str(e)) from None
+    return metadata
 
 
 @click.group()
@@ -52,7 +101,7 @@ def _read_password_stdin() -> str:
     help="Password on the command line (lands in shell history; prefer --password-stdin).",
 )
 @click.option("--docker-email", default="", help="Email (optional; omitted when empty).")
-@click.option("-n", "--namespace", help="Namespace of the Secret.")
+@_metadata_options
 @_secret_output
 def create_docker_registry(
     name: str,
@@ -62,6 +111,8 @@ def create_docker_registry(
     docker_password: str | None,
     docker_email: str,
     namespace: str | None,
+    labels: tuple[str, ...],
+    annotations: tuple[str, ...],
     output: str,
 ) -> None:
     """The same Secret as `kubectl create secret docker-registry`, byte for byte.
@@ -69,8 +120,12 @@ def create_docker_registry(
     The password comes from --password-stdin, or a prompt when standard input
     is a terminal; --docker-password works but leaves it in shell history.
     """
+    # kubectl's checks, in kubectl's order: before any password is asked for or warned about.
+    if not name:
+        raise CLIError(NAME_REQUIRED)
     if not docker_username or not docker_server:
         raise CLIError(MISSING_REGISTRY_FIELDS)
+    metadata = _metadata(namespace, labels, annotations)
     if password_stdin and docker_password is not None:
         raise CLIError("give the password once: --password-stdin or --docker-password, not both")
     if password_stdin:
@@ -88,7 +143,7 @@ def create_docker_registry(
         raise CLIError("no password: pass --password-stdin and send it on standard input")
     try:
         obj = config_files.docker_registry_secret(
-            name, docker_server, docker_username, password, docker_email, namespace
+            name, docker_server, docker_username, password, docker_email, metadata
         )
     except config_files.InputError as e:
         raise CLIError(str(e)) from None
@@ -98,16 +153,23 @@ def create_docker_registry(
 @secret.command("import")
 @click.argument("file", metavar="FILE")
 @click.option("--name", default="regcred", show_default=True, help="Name of the Secret.")
-@click.option("-n", "--namespace", help="Namespace of the Secret.")
+@_metadata_options
 @_secret_output
-def import_(file: str, name: str, namespace: str | None, output: str) -> None:
+def import_(
+    file: str,
+    name: str,
+    namespace: str | None,
+    labels: tuple[str, ...],
+    annotations: tuple[str, ...],
+    output: str,
+) -> None:
     """One Secret from a whole ~/.docker/config.json or .dockercfg, every registry.
 
     Credentials kept by docker-credential-* helpers (credsStore, credHelpers)
     are fetched from those helpers.
     """
     try:
-        imported = config_files.import_config(file, name, namespace)
+        imported = config_files.import_config(file, name, _metadata(namespace, labels, annotations))
     except config_files.InputError as e:
         raise CLIError(str(e)) from None
     for w in imported.warnings:

@@ -9,6 +9,7 @@ follows kubectl, byte for byte.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -280,3 +281,75 @@ def encode_config_json(
 def encode_dockercfg(auths: Mapping[str, AuthEntry]) -> bytes:
     """A legacy `.dockercfg` in the same encoding."""
     return _encode_auths(auths).encode("utf-8", "surrogateescape")
+
+
+# Merging logins into someone's own config.json, as `docker login` updates it: every other
+# entry and setting kept, in its order; the file indented with tabs, as docker writes it.
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A config.json with logins merged in: its bytes, the registries written (each new or
+    replaced), and those whose login docker takes from a credential helper instead."""
+
+    data: bytes
+    added: list[str]
+    replaced: list[str]
+    # registry -> the helper docker asks for it (credHelpers[registry], else credsStore).
+    shadowed: dict[str, str]
+
+
+def _field(doc: dict[str, Any], name: str) -> str:
+    """The key docker reads as `name` (Go's decoder ignores case; the last one wins)."""
+    found = [k for k in doc if k.lower() == name.lower()]
+    return found[-1] if found else name
+
+
+def _helper_for(doc: dict[str, Any], registry: str) -> str:
+    helpers = doc.get(_field(doc, "credHelpers"))
+    host = registry.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+    if isinstance(helpers, dict):
+        for key in (registry, host):
+            if isinstance(helpers.get(key), str) and helpers[key]:
+                return str(helpers[key])
+    store = doc.get(_field(doc, "credsStore"))
+    return store if isinstance(store, str) else ""
+
+
+def _json_document(data: bytes) -> Any:
+    """JSON as plain values: a file written back must keep what it held, as it held it."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DockerConfigError(f"not valid JSON: {e}") from None
+
+
+def config_to_merge(current: bytes | None) -> dict[str, Any]:
+    """The config.json `current` (None: no file yet) as a document logins can merge into."""
+    # An empty file is a config with nothing in it, as docker reads one.
+    doc: Any = {} if current is None or not current.strip() else _json_document(current)
+    if not isinstance(doc, dict):
+        raise DockerConfigError("is not a JSON object, so it is not a docker config.json")
+    auths_key = _field(doc, "auths")
+    if not isinstance(doc.setdefault(auths_key, {}), dict):
+        raise DockerConfigError(f"{auths_key} is not a JSON object")
+    return doc
+
+
+def merge_logins(doc: dict[str, Any], logins: bytes) -> Merged:
+    """The config.json document (config_to_merge's) with each registry of `logins` (a
+    .dockerconfigjson) written into its `auths`, replacing that registry's entry only."""
+    auths = doc[_field(doc, "auths")]
+    incoming = _json_document(logins)
+    if not isinstance(incoming, dict) or not isinstance(incoming.get("auths"), dict):
+        raise DockerConfigError("the logins to merge are not a .dockerconfigjson")
+    added: list[str] = []
+    replaced: list[str] = []
+    shadowed: dict[str, str] = {}
+    for registry, entry in incoming["auths"].items():
+        (replaced if registry in auths else added).append(registry)
+        auths[registry] = entry
+        if helper := _helper_for(doc, registry):
+            shadowed[registry] = helper
+    data = json.dumps(doc, indent="\t", ensure_ascii=False).encode("utf-8") + b"\n"
+    return Merged(data, added, replaced, shadowed)

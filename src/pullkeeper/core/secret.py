@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pullkeeper.core import dockerconfig
 from pullkeeper.core.dockerconfig import AuthEntry, DockerConfig, DockerConfigError
 from pullkeeper.core.go import base64 as gob64
 from pullkeeper.core.go import json as gojson
-from pullkeeper.core.names import validate_label, validate_subdomain
+from pullkeeper.core.names import (
+    validate_annotations,
+    validate_label,
+    validate_labels,
+    validate_subdomain,
+)
 
 TYPE_DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
 TYPE_DOCKERCFG = "kubernetes.io/dockercfg"
@@ -19,11 +24,14 @@ KEY_DOCKERCFG = ".dockercfg"
 # The data key the kubelet reads for each type; any other pairing it ignores.
 DATA_KEY = {TYPE_DOCKERCONFIGJSON: KEY_DOCKERCONFIGJSON, TYPE_DOCKERCFG: KEY_DOCKERCFG}
 DEFAULT_SERVER = "https://index.docker.io/v1/"
-# kubectl's own message.
+# kubectl's own messages, word for word (tests/integration/test_kubectl_compat.py holds each
+# to the real kubectl's).
+NAME_REQUIRED = "name must be specified"
 MISSING_REGISTRY_FIELDS = (
     "either --from-file or the combination of --docker-username, --docker-password "
     "and --docker-server is required"
 )
+KUBECTL_MESSAGES = (NAME_REQUIRED, MISSING_REGISTRY_FIELDS)
 
 
 class SecretError(ValueError):
@@ -35,15 +43,37 @@ class IgnoredSecret(SecretError):
     its data key. A pod naming it pulls as if it named nothing."""
 
 
-def _secret(
-    name: str, namespace: str | None, type_: str, key: str, payload: bytes
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Where a Secret goes and what it carries besides its data: kubectl's "customize it
+    before storing it" (a namespace, labels, annotations)."""
+
+    namespace: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """InvalidName, with the API server's words, for what it would refuse."""
+        if self.namespace:
+            validate_label(self.namespace)
+        validate_labels(dict(self.labels))
+        validate_annotations(dict(self.annotations))
+
+
+def _secret(name: str, meta: Metadata, type_: str, key: str, payload: bytes) -> dict[str, Any]:
+    if not name:
+        raise SecretError(NAME_REQUIRED)  # as kubectl says it, before the name's rules
     validate_subdomain(name)
+    meta.validate()
     metadata: dict[str, Any] = {"name": name}
-    if namespace:
-        validate_label(namespace)
-        metadata["namespace"] = namespace
+    if meta.namespace:
+        metadata["namespace"] = meta.namespace
     metadata["creationTimestamp"] = None
+    # After creationTimestamp, keys sorted: as Go writes ObjectMeta and its maps.
+    if meta.labels:
+        metadata["labels"] = dict(sorted(meta.labels.items()))
+    if meta.annotations:
+        metadata["annotations"] = dict(sorted(meta.annotations.items()))
     # Field order as kubectl prints it.
     return {
         "kind": "Secret",
@@ -61,7 +91,7 @@ def docker_registry_secret(
     username: str,
     password: str,
     email: str = "",
-    namespace: str | None = None,
+    metadata: Metadata | None = None,
 ) -> dict[str, Any]:
     """What `kubectl create secret docker-registry` produces, payload byte for byte."""
     if not (username and password and server):
@@ -72,13 +102,19 @@ def docker_registry_secret(
     except dockerconfig.InvalidUsername as e:
         raise SecretError(f"--docker-username: {e}") from None
     payload = dockerconfig.encode_config_json({server: AuthEntry(username, password, email)})
-    return _secret(name, namespace, TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload)
+    return _secret(
+        name, metadata or Metadata(), TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload
+    )
 
 
-def config_secret(name: str, config: DockerConfig, namespace: str | None = None) -> dict[str, Any]:
+def config_secret(
+    name: str, config: DockerConfig, metadata: Metadata | None = None
+) -> dict[str, Any]:
     """A kubernetes.io/dockerconfigjson Secret holding every registry of a credential file."""
     payload = dockerconfig.encode_config_json(config.auths, config.http_headers)
-    return _secret(name, namespace, TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload)
+    return _secret(
+        name, metadata or Metadata(), TYPE_DOCKERCONFIGJSON, KEY_DOCKERCONFIGJSON, payload
+    )
 
 
 @dataclass(frozen=True, slots=True)

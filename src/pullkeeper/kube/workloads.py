@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from lightkube import Client
+from lightkube import ALL_NS, Client
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import NamespacedResourceG
 from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
@@ -82,6 +82,19 @@ class WorkloadAPI:
             return found
 
         return _translated(call, f"reading {kind} {namespace}/{name}", "get", kind.lower() + "s")
+
+    def every_workload(self) -> list[_Obj]:
+        """Every Deployment, StatefulSet and DaemonSet of the cluster: three lists, however
+        many namespaces there are."""
+        found: list[_Obj] = []
+        for kind, resource in _RESOURCES.items():
+
+            def call(resource: type[NamespacedResourceG] = resource) -> list[_Obj]:
+                return [_dict(o) for o in self._client.list(resource, namespace=ALL_NS)]
+
+            listed = _translated(call, f"listing the {kind}s", "list", kind.lower() + "s")
+            found += [o | {"kind": kind} for o in listed]
+        return found
 
     def pods(self, namespace: str, labels: dict[str, str]) -> list[_Obj]:
         return _translated(

@@ -45,6 +45,9 @@ class TLS:
     client_key: Path | None = None
     # Docker's --insecure-registry: HTTPS without verification, else plain HTTP.
     insecure: bool = False
+    # The server's view: its CAs are in DATA/certs.d, which `registry trust` (the CLI
+    # user's own store) does not write; an untrusted certificate's hint says so.
+    on_server: bool = False
 
 
 @dataclass(frozen=True, slots=True)

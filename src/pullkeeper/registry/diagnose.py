@@ -52,6 +52,21 @@ def _presented(host: str, egress: EgressPolicy | None) -> x509.Certificate | Non
         return None
 
 
+def _trust_hint(host: str, tls: TLS) -> str:
+    """How whoever made this connection comes to trust host's CA."""
+    if tls.on_server:
+        # No server path here: members see this message too.
+        return (
+            "If you trust it, an admin puts the CA that signed it in the server's "
+            f"DATA/certs.d/{host}/ca.crt (on the server's host: `pullkeeper registry trust "
+            f"{host} --write-certs-d DATA/certs.d`); the next check reads it"
+        )
+    return (
+        f"If you trust it, run `pullkeeper registry trust {host}` "
+        "or pass --ca-file with the CA that signed it"
+    )
+
+
 def transport_error(
     e: httpx.HTTPError, host: str, tls: TLS, egress: EgressPolicy | None = None
 ) -> RegistryError:
@@ -71,10 +86,7 @@ def transport_error(
                 }
                 said += f"; it is issued to {details['subject']!r} by {details['issuer']!r}"
             return RegistryError(
-                Cause.TLS_UNTRUSTED,
-                f"{said}. If you trust it, run `pullkeeper registry trust {host}` "
-                "or pass --ca-file with the CA that signed it",
-                **details,
+                Cause.TLS_UNTRUSTED, f"{said}. {_trust_hint(host, tls)}", **details
             )
         if isinstance(cause, ssl.SSLError):
             lowered = str(cause).lower()

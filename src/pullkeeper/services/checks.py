@@ -63,7 +63,7 @@ def tls_for(server: Server) -> Callable[[str], TLS]:
     insecure = {h.lower() for h in server.settings.insecure_registries}
 
     def tls(host: str) -> TLS:
-        return TLS(ca_file=ca_file(certs, host), insecure=host.lower() in insecure)
+        return TLS(ca_file=ca_file(certs, host), insecure=host.lower() in insecure, on_server=True)
 
     return tls
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from pullkeeper.core.dockerconfig import AuthEntry, DockerConfig, DockerConfigEr
 from pullkeeper.core.go import json as gojson
 from pullkeeper.core.keyring import Credential, Keyring, lookup_union
 from pullkeeper.core.reference import InvalidReference, Reference, parse_normalized_named
+from pullkeeper.files import write_atomic
 from pullkeeper.node import credhelpers
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "dumps_secret",
     "helper_login",
     "import_config",
+    "merge_into",
     "resolve",
     "resolve_content",
 ]
@@ -200,7 +204,12 @@ def resolve_content(image: str, data: bytes, label: str) -> Resolution:
 
 
 def docker_registry_secret(
-    name: str, server: str, username: str, password: str, email: str, namespace: str | None
+    name: str,
+    server: str,
+    username: str,
+    password: str,
+    email: str,
+    metadata: ksecret.Metadata,
 ) -> dict[str, Any]:
     """The Secret `kubectl create secret docker-registry` would make."""
     try:
@@ -210,7 +219,7 @@ def docker_registry_secret(
             username=username,
             password=password,
             email=email,
-            namespace=namespace,
+            metadata=metadata,
         )
     except (ksecret.SecretError, ValueError) as e:
         raise InputError(str(e)) from None
@@ -254,7 +263,7 @@ def _from_helper(
         _add_login(auths, server, AuthEntry(creds.username, creds.secret, email), warnings)
 
 
-def import_config(path: str, name: str, namespace: str | None) -> Imported:
+def import_config(path: str, name: str, metadata: ksecret.Metadata) -> Imported:
     """One Secret with every registry of a docker config, helpers resolved as docker does."""
     source = _load_one(path)
     config = source.config
@@ -285,7 +294,7 @@ def import_config(path: str, name: str, namespace: str | None) -> Imported:
         raise InputError(f"{path}: no usable registry credentials found")
     imported = DockerConfig(dockerconfig.CONFIG_JSON, auths, config.http_headers)
     try:
-        secret = ksecret.config_secret(name, imported, namespace)
+        secret = ksecret.config_secret(name, imported, metadata)
     except ValueError as e:
         raise InputError(str(e)) from None
     return Imported(secret, sorted(auths), warnings)
@@ -339,3 +348,30 @@ def helper_login(image: str, path: str) -> tuple[HelperLogin | None, list[str]]:
     if found.is_identity_token:
         return HelperLogin(source, server, "", found.secret, identity_token=True), []
     return HelperLogin(source, server, found.username, found.secret, identity_token=False), []
+
+
+def merge_into(path: Path, logins: Callable[[], bytes]) -> dockerconfig.Merged:
+    """Write the registries of `logins()` (a .dockerconfigjson), asked for once the file is
+    known to take them, into the docker config.json at path, keeping everything else in it
+    and its mode; a new file is the owner's only (0600), in a directory made the owner's
+    only. The file is replaced whole, never half-written; a symbolic link (a dotfiles
+    manager's) is kept, and its target replaced."""
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        current: bytes | None = target.read_bytes()
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        current, mode = None, 0o600
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        merged = dockerconfig.merge_logins(dockerconfig.config_to_merge(current), logins())
+    except DockerConfigError as e:
+        raise InputError(f"{path}: {e}; nothing was written") from None
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(target, merged.data, mode)
+        os.chmod(target, mode)  # as it was, whatever the umask took from the new file's
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+    return merged

@@ -35,6 +35,7 @@ __all__ = [
     "containers_of",
     "credentials_for",
     "deploy",
+    "naming_secret",
     "plan",
     "status",
 ]
@@ -355,6 +356,39 @@ _FURTHEST = ("not_found", "denied", "expired", "unauthorized", "no_credentials")
 def _furthest(attempts: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     ranked = [a for a in attempts if a["cause"] in _FURTHEST]
     return min(ranked, key=lambda a: _FURTHEST.index(a["cause"]), default=None)
+
+
+def naming_secret(
+    server: Server, actor: Actor, credential_id: str, secret: str | None = None
+) -> dict[str, Any]:
+    """The Deployments, StatefulSets and DaemonSets, in the namespaces the credential reaches,
+    whose pods name the Secret `secret` (default: the credential's own): after a rename, those
+    that still name the old Secret, which the sync no longer delivers."""
+    with server.reading() as session:
+        cred = credentials.get(session, actor, credential_id)
+        _may_use(actor, credentials.project_of(session, cred), "list its workloads")
+        cluster = clusters.get_cluster(session, actor, cred.cluster_id)
+        reached = set(
+            credentials.reach(session, actor, cred, server.settings.sync_excluded_namespaces)
+        )
+        secret = secret or cred.name
+        session.expunge(cluster)
+    found = []
+    with _api(cluster, _access(cluster)) as api:
+        try:
+            every = api.every_workload()
+        except KubeError as e:
+            raise ClusterFailed(e.message) from None
+    for workload in every:
+        meta = workload["metadata"]
+        if meta.get("namespace") not in reached:
+            continue
+        if secret in workloads.pull_secret_names(workloads.pod_spec(workload)):
+            found.append(
+                {"namespace": meta["namespace"], "kind": workload["kind"], "name": meta["name"]}
+            )
+    found.sort(key=lambda w: (w["namespace"], w["kind"], w["name"]))
+    return {"cluster": cluster.name, "secret": secret, "items": found}
 
 
 def attach(

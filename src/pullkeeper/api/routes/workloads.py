@@ -46,3 +46,19 @@ def attach(
     """Add the matching imagePullSecrets a Deployment, StatefulSet or DaemonSet lacks; every
     entry it has stays in its place, and nothing is written when nothing is missing."""
     return svc.attach(server, actor, cluster, namespace, kind, name)
+
+
+@router.get("/credentials/{credential_id}/workloads")
+def naming_secret(
+    credential_id: str,
+    actor: ActorDep,
+    server: ServerDep,
+    secret: str | None = Query(
+        None,
+        description="The Secret's name (default: the credential's); an old name after a "
+        "rename finds the workloads that still name it.",
+    ),
+) -> dict[str, Any]:
+    """The Deployments, StatefulSets and DaemonSets, in the namespaces the credential reaches,
+    whose pods name the Secret; `attach` gives one the credential's current Secret."""
+    return svc.naming_secret(server, actor, credential_id, secret)
