@@ -8,29 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration.conftest import isolated_env, pk
-from tests.integration.test_cli_server import ADMIN_TOKEN, Server, start_server
+from tests.integration.test_cli_server import ADMIN_TOKEN, start_server
 from tests.kube.real import RealCluster
 from tests.workloads.conftest import eventually, make_namespaces
+from tests.workloads.test_cli import _api
 
 pytestmark = pytest.mark.integration
 
 IMAGE = "registry.example.com/team/app:v1"
-
-
-def _api(server: Server, method: str, path: str, body: dict[str, Any]) -> Any:
-    response = httpx.request(
-        method,
-        f"{server.url}/api/v1/{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=30,
-    )
-    assert response.is_success, response.text
-    return response.json()
 
 
 def _template(app: str, secrets: list[str]) -> dict[str, Any]:
