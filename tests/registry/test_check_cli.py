@@ -124,7 +124,9 @@ def test_three_configs_the_working_one_first(desk: Desk, token_registry: TokenRe
     assert first.returncode == 0, first.describe()
     lines = first.stdout.splitlines()
     assert lines[2] == f"  1. alice.json (alice@{token_registry.host}): works"
-    assert lines[3] == "  (2 more not tried: the kubelet stops at the first that works)"
+    assert lines[3] == (
+        "  (2 more not tried: wrong.json, bob.json; the kubelet stops at the first that works)"
+    )
 
     every = desk.pk(*args, "--all", "-o", "json")
     assert every.returncode == 0, every.describe()

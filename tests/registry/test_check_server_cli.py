@@ -92,7 +92,7 @@ def test_check_on_the_server_names_the_working_credential(setup: Setup) -> None:
     assert lines[0] == f"image:       {image.reference}"
     assert lines[2].startswith("  1. wrong (alice@") and "wrong user name or password" in lines[2]
     assert lines[3].startswith("  2. alice (alice@") and lines[3].endswith(": works")
-    assert "(1 more not tried: the kubelet stops at the first that works)" in lines[4]
+    assert lines[4] == "  (1 more not tried: bob; the kubelet stops at the first that works)"
     assert f"digest:      {image.digest}" in lines
     assert lines[-1] == "result:      can pull"
 

@@ -247,7 +247,8 @@ def render(r: dict[str, Any]) -> str:
         if r["not_tried"]:
             works = any(a["ok"] for a in attempts)
             why = "the kubelet stops at the first that works" if works else "unreachable"
-            lines.append(f"  ({r['not_tried']} more not tried: {why})")
+            untried = ", ".join(r["untried"])
+            lines.append(f"  ({r['not_tried']} more not tried: {untried}; {why})")
     node = r.get("node_profile")
     if node:
         tried = any(a["source"] != "anonymous" for a in attempts)

@@ -82,6 +82,7 @@ class Report:
     repository: str
     attempts: list[Attempt] = field(default_factory=list)
     not_tried: int = 0
+    untried: list[str] = field(default_factory=list)  # the sources of those, in order
     digest: str | None = None
     media_type: str | None = None
     platforms: list[str] = field(default_factory=list)
@@ -107,6 +108,7 @@ class Report:
             "ok": self.ok,
             "attempts": [a.as_dict() for a in self.attempts],
             "not_tried": self.not_tried,
+            "untried": self.untried,
             "digest": self.digest,
             "media_type": self.media_type,
             "platforms": self.platforms,
@@ -249,10 +251,12 @@ def check(
             if e.cause in (Cause.DNS, Cause.REFUSED, Cause.TLS, Cause.TLS_UNTRUSTED):
                 # The registry cannot be reached at all: every other credential would fail alike.
                 report.error = e
-                report.not_tried = len(tries) - i - 1
+                report.untried = [c.source for c in tries[i + 1 :]]
+                report.not_tried = len(report.untried)
                 break
         if attempt.ok and not try_all:
-            report.not_tried = len(tries) - i - 1
+            report.untried = [c.source for c in tries[i + 1 :]]
+            report.not_tried = len(report.untried)
             break
     if not any(a.ok for a in report.attempts) and report.error is None and report.attempts:
         report.error = report.attempts[-1].error
