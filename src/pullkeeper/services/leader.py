@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from pullkeeper import process
 from pullkeeper.store.db import Database
@@ -110,5 +110,5 @@ class Lease:
                         LeaseRow.name == self.name, LeaseRow.holder == self.holder
                     )
                 )
-        except OperationalError:
-            pass  # it runs out by itself
+        except SQLAlchemyError:
+            pass  # the store is away or not what it was: the lease runs out by itself
