@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.kube.real import ControlPlane, RealCluster
-from tests.web.conftest import Site, _require_browser, log_in, open_site
+from tests.web.conftest import Site, _require_browser, log_in, open_site, violations
 from tests.workloads.conftest import PROJECT_LABEL, eventually
 
 pytestmark = pytest.mark.integration
@@ -99,6 +99,7 @@ def test_a_new_registry_says_delivering_until_the_sync_reports(page: Any, setup:
     delivery = page.locator("#delivery")
     expect()(delivery).to_contain_text("delivering…")
     assert "no namespace" not in delivery.inner_text()
+    assert violations(page) == []
     # The namespace appears; the section updates by itself, without a reload.
     setup.kube.create(
         "namespaces", {"metadata": {"name": "a-late", "labels": {PROJECT_LABEL: "team-a"}}}
@@ -243,5 +244,8 @@ def test_used_by_lists_the_workloads_naming_its_secret(page: Any, setup: Setup) 
     expect()(rows).to_contain_text("team-pull")
     # Its pods are not on a node (this cluster has no node for them): said so.
     expect()(rows).to_contain_text("not on a node")
+    for width in (1280, 390):  # the list with rows, at desktop and phone width
+        page.set_viewport_size({"width": width, "height": 900})
+        assert violations(page) == []
     rows.get_by_role("link", name="uses-it").click()
     page.wait_for_url(f"{setup.url}/workloads/prod/a-web/uses-it")
