@@ -95,6 +95,8 @@ def test_a_new_registry_says_delivering_until_the_sync_reports(page: Any, setup:
         password=PASSWORD,
     )
     log_in(page, setup.site, "alice")
+    page.goto(f"{setup.url}/credentials?q=late-pull")  # the list says so too
+    expect()(page.locator("td[data-label='Sync']")).to_have_text("delivering…")
     page.goto(f"{setup.url}/credentials/{cred['id']}?created=1")
     delivery = page.locator("#delivery")
     expect()(delivery).to_contain_text("delivering…")

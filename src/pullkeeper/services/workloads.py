@@ -13,6 +13,7 @@ with none open, and records the change in the audit trail afterwards.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -580,6 +581,13 @@ def listing(
                 pods, sets = api.every_pod(one)
             except KubeError as e:
                 raise ClusterFailed(e.message) from None
+        # Owners are found by uid within a namespace: each namespace's pods and sets once.
+        pods_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        sets_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for pod in pods:
+            pods_in[pod["metadata"].get("namespace", "")].append(pod)
+        for rs in sets:
+            sets_in[rs["metadata"].get("namespace", "")].append(rs)
         for w in every:
             meta = w["metadata"]
             ns = meta.get("namespace", "")
@@ -587,10 +595,7 @@ def listing(
             names = workloads.pull_secret_names(spec)
             if (kept is not None and ns not in kept) or (secret and secret not in names):
                 continue
-            here = [o for o in sets if o["metadata"].get("namespace") == ns]
-            mine = workloads.owned_pods(
-                w, here, [p for p in pods if p["metadata"].get("namespace") == ns]
-            )
+            mine = workloads.owned_pods(w, sets_in[ns], pods_in[ns])
             pulled = workloads.pull_state(spec, mine)
             items.append(
                 {

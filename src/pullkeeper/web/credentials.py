@@ -161,7 +161,8 @@ def list_page(
         item["state_word"] = state_of(item)
         item["scope_word"] = scope_of(item)
         ref = _Ref(item["id"], item["cluster_id"], item["state"])
-        item["sync_word"] = sync_word(sync.status_of(server, ref))
+        status = sync.status_of(server, ref)
+        item["sync_word"] = "delivering…" if delivering(item, status) else sync_word(status)
         item["provider_title"] = PROVIDERS[item["provider"]].title
     return page(
         request,
