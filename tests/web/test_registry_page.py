@@ -251,3 +251,33 @@ def test_used_by_lists_the_workloads_naming_its_secret(page: Any, setup: Setup) 
         assert violations(page) == []
     rows.get_by_role("link", name="uses-it").click()
     page.wait_for_url(f"{setup.url}/workloads/prod/a-web/uses-it")
+
+
+def test_with_no_namespace_known_the_download_is_one_secret_for_kubectl_apply_n(
+    setup: Setup,
+) -> None:
+    r = setup.site.api.post("/projects", json={"name": "empty", "cluster": "prod"})
+    assert r.status_code == 201, r.text
+    cred = setup.site.create_credential(
+        name="nowhere-pull",
+        cluster="prod",
+        scope="project",
+        project=r.json()["id"],
+        provider="custom",
+        server="nowhere.page.example",
+        username="robot",
+        password=PASSWORD,
+    )
+    answer = setup.site.api.get(f"/credentials/{cred['id']}/secret.yaml")
+    assert answer.status_code == 200, answer.text
+    [doc] = yaml.safe_load_all(answer.text)
+    assert doc["metadata"] == {
+        "name": "nowhere-pull",
+        "labels": {
+            "app.kubernetes.io/managed-by": "pullkeeper",
+            "pullkeeper.io/credential": cred["id"],
+        },
+    }
+    assert doc["type"] == "kubernetes.io/dockerconfigjson"
+    config = json.loads(base64.b64decode(doc["data"][".dockerconfigjson"]))
+    assert config["auths"]["nowhere.page.example"]["password"] == PASSWORD
