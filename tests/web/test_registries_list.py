@@ -211,3 +211,33 @@ def test_the_api_does_the_same_bulk_change(site: Site) -> None:
     assert body["refused"] == [] and body["missing"] == ["no-such-id"]
     r = site.api.post("/credentials/bulk", json={"action": "explode", "ids": ids})
     assert r.status_code == 422 and "action must be one of deactivate, delete" in r.text
+
+
+def _tab_to(page: Any, target: Any, back: bool = False, limit: int = 80) -> None:
+    """Press Tab (Shift+Tab) until the target has the focus, as a keyboard user would."""
+    key = "Shift+Tab" if back else "Tab"
+    for _ in range(limit):
+        if target.evaluate("e => e === document.activeElement"):
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"{target} not reached with {key}")
+
+
+def test_bulk_deactivate_by_keyboard_alone(page: Any, site: Site) -> None:
+    _ticked(site, "bulkkey")
+    log_in(page, site, "alice")
+    page.goto(site.url + "/credentials?q=bulkkey-a1")
+    page.get_by_label("Search by name").focus()
+    box = page.get_by_label("Select bulkkey-a1")
+    _tab_to(page, box)
+    page.keyboard.press("Space")
+    expect()(box).to_be_checked()
+    _tab_to(page, page.get_by_role("button", name="Deactivate…"), back=True)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/credentials/bulk?**")
+    confirm = page.get_by_role("button", name="Deactivate 1 registry")
+    _tab_to(page, confirm)
+    page.keyboard.press("Enter")
+    expect()(page.get_by_role("status")).to_have_text("1 registry deactivated.")
+    states = {c["name"]: c["state"] for c in site.credentials("bulkkey-")}
+    assert states["bulkkey-a1"] == "inactive"
