@@ -252,6 +252,20 @@ def test_used_by_lists_the_workloads_naming_its_secret(page: Any, setup: Setup) 
     rows.get_by_role("link", name="uses-it").click()
     page.wait_for_url(f"{setup.url}/workloads/prod/a-web/uses-it")
 
+    # The project page leads to its workloads, every one of them; so does the navigation.
+    page.goto(f"{setup.url}/projects/{setup.site.projects['team-a']}")
+    page.get_by_role("link", name="Its workloads and how their images pull").click()
+    every = page.locator("#workloads tbody tr")
+    expect()(every).to_have_count(2)
+    expect()(every.nth(0)).to_contain_text("other")
+    expect()(every.nth(1)).to_contain_text("uses-it")
+    expect()(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Workloads")
+    ).to_have_attribute("aria-current", "page")
+    # A project bob is not in: nothing of it.
+    page.goto(f"{setup.url}/workloads?cluster=prod&project={setup.site.projects['team-b']}")
+    expect()(page.locator("#results")).to_contain_text("no project")
+
 
 def test_with_no_namespace_known_the_download_is_one_secret_for_kubectl_apply_n(
     setup: Setup,
