@@ -73,6 +73,12 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/users/{ids['alice']}",
         "/account/password",
         "/no/such/page",
+        # The Registries list's bulk change, the Workloads list (these clusters have no
+        # access settings: the page says so).
+        f"/credentials/bulk?action=delete&id={cred}",
+        f"/credentials/bulk/done?action=deactivate&changed=1&refused={cred}",
+        "/workloads",
+        f"/workloads?credential={cred}",
     ]
 
 

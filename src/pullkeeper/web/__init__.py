@@ -10,12 +10,14 @@ from pullkeeper.web import (
     apidocs,
     audit,
     checks,
+    credential_bulk,
     credentials,
     login,
     nodes,
     policies,
     projects,
     users,
+    workload_list,
     workloads,
 )
 from pullkeeper.web.render import HERE
@@ -26,12 +28,14 @@ def mount(app: FastAPI) -> None:
     """Add the pages, the API docs, their static files and the security headers to the app."""
     for module in (
         login,
+        credential_bulk,  # before credentials: /credentials/bulk is no registry's id
         credentials,
         policies,
         nodes,
         projects,
         checks,
         workloads,
+        workload_list,
         audit,
         users,
         apidocs,
