@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from .conftest import PULLKEEPER, RUN_TIMEOUT, Registry, Result, assert_one_line_error, run
+from .test_registry_trust import on_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -837,6 +838,14 @@ def test_an_admin_disables_enables_and_deletes_a_user(world: World) -> None:
         "error: standard input is not a terminal, so pullkeeper cannot ask before deleting "
         "hank with their memberships in 0 project(s) and 1 valid token(s); add --yes"
     )
+    # On a terminal it asks; "n" keeps the user.
+    kept = on_terminal(["user", "delete", "hank"], b"n\n", admin.env)
+    assert kept.returncode == 1, kept.describe()
+    assert "Delete hank with their memberships in 0 project(s) and 1 valid token(s)?" in (
+        kept.stderr
+    )
+    assert kept.stderr.endswith("Not deleted.\n") and kept.stdout == ""
+    assert "hank" in cli.ok(admin, "user", "list").stdout
     assert cli.ok(admin, "user", "delete", "hank", "--yes").stdout == "user hank deleted\n"
     assert cli.fails(hank, "cluster", "list") == "error: the API token is not valid; log in again"
     assert "hank" not in cli.ok(admin, "user", "list").stdout

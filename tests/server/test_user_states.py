@@ -6,7 +6,9 @@ import pytest
 
 from pullkeeper.services import auth
 from pullkeeper.services.actor import SYSTEM
-from pullkeeper.services.errors import Conflict
+from pullkeeper.services.errors import Conflict, Unauthorized
+from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
 from tests.server.conftest import Env, assert_error, user_password
 
 
@@ -57,15 +59,25 @@ def test_disabling_revokes_every_token_and_login_is_refused_until_enabled(env: E
     assert (event["before"]["disabled"], event["after"]["disabled"]) == (True, False)
 
 
-def test_a_disabled_users_token_is_refused_by_another_server_without_a_cache(env: Env) -> None:
-    """A token issued after the disable (a login racing it) is refused by the user check, on
-    any server that looks the token up."""
-    alice, _ = env.user("alice")
-    env.admin.ok("POST", "users/alice/disable")
-    with env.server.transaction() as session:
-        row = auth.get_user(session, alice["id"])
-        late = auth.issue_token(session, SYSTEM, row, "late", None).token
-    assert_error(env.api(late).get("me"), 401)
+def test_another_server_refuses_a_disabled_users_tokens(env: Env) -> None:
+    """A second server on the store, as a second `pullkeeper serve` would be, without a token
+    cache: it refuses the revoked tokens, and one issued after the disable (a login racing
+    it) by the user check."""
+    alice, issued = env.user("alice")
+    other = Server(Settings(data=env.data, database_url=env.database_url, auth_cache_seconds=0))
+    try:
+        assert other.authenticate(issued, "10.0.0.9").username == "alice"
+        env.admin.ok("POST", "users/alice/disable")
+        with pytest.raises(Unauthorized):
+            other.authenticate(issued, "10.0.0.9")
+        with env.server.transaction() as session:
+            row = auth.get_user(session, alice["id"])
+            late = auth.issue_token(session, SYSTEM, row, "late", None).token
+        for server in (other, env.server):
+            with pytest.raises(Unauthorized):
+                server.authenticate(late, "10.0.0.9")
+    finally:
+        other.close()
 
 
 def test_deleting_removes_memberships_and_tokens_and_keeps_the_audit_trail(env: Env) -> None:

@@ -269,6 +269,32 @@ def test_an_admin_disables_enables_and_deletes_a_user(page: Any, site: Site, bro
         other.close()
 
 
+def _tab_to(page: Any, text: str) -> None:
+    """Press Tab until the focused control says `text`, each showing where focus is."""
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        assert focused.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+        if focused.evaluate("e => e.textContent.trim()") == text:
+            return
+    pytest.fail(f"{text!r} was not reached with Tab")
+
+
+def test_disable_and_delete_by_keyboard_alone(page: Any, site: Site) -> None:
+    kim_id = _new_user(site, "kim", "kim-initial-pw-11")  # throwaway test value
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(f"{site.url}/users/{kim_id}")
+    _tab_to(page, "Disable kim")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/users/{kim_id}\?disabled=0$"))
+    _tab_to(page, "Delete kim…")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/users/{kim_id}/delete")
+    _tab_to(page, "Delete kim")
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/users?deleted=kim")
+
+
 def test_an_admin_cannot_disable_or_delete_themselves(page: Any, site: Site) -> None:
     log_in(page, site, "admin", site.server.admin_password)
     page.goto(site.url + "/users/admin")
