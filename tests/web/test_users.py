@@ -250,7 +250,7 @@ def test_an_admin_disables_enables_and_deletes_a_user(page: Any, site: Site, bro
         expect()(page.get_by_role("heading", level=1)).to_have_text("Delete hank?")
         warning = page.get_by_role("alert")
         expect()(warning).to_contain_text("memberships in 2 projects")
-        expect()(warning).to_contain_text("1 valid API token")
+        expect()(warning).to_contain_text("1 valid login (API tokens and browser sessions)")
         expect()(warning).to_contain_text("team-c (staging): viewer")
         screenshot(page, "user-delete")
         page.get_by_role("button", name="Delete hank").click()
@@ -310,6 +310,17 @@ def test_an_admin_cannot_disable_or_delete_themselves(page: Any, site: Site) -> 
     assert answer.status == 422
     assert "you cannot disable yourself; another admin can" in answer.text()
     assert _me(site, ADMIN_TOKEN) == 200
+
+
+def test_disable_and_delete_need_the_forms_csrf_token(page: Any, site: Site) -> None:
+    lee_id = _new_user(site, "lee", "lee-initial-pw-12")  # throwaway test value
+    log_in(page, site, "admin", site.server.admin_password)
+    for action in ("disable", "delete", "enable"):
+        for token in ("", "0" * 64):
+            answer = page.request.post(f"{site.url}/users/{lee_id}/{action}", form={"csrf": token})
+            assert answer.status == 403, (action, answer.status)
+    lee = site.api.get(f"/users/{lee_id}").json()
+    assert lee["disabled"] is False
 
 
 def test_admin_and_viewer_are_one_choice(page: Any, site: Site) -> None:

@@ -210,6 +210,7 @@ def disable(request: Request, ref: str, csrf: Csrf = "") -> Response:
 def enable(request: Request, ref: str, csrf: Csrf = "") -> Response:
     web = session.required(request)
     security.check(request, csrf, web.csrf)
+    auth.check_admin(web.actor, "enable users")  # before the user is looked up
     with session.server_of(request).transaction() as s:
         user = auth.get_user(s, ref)
         auth.enable_user(s, web.actor, user)
