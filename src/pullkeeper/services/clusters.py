@@ -134,13 +134,17 @@ def create_cluster(
     access: str = "kubeconfig",
     kubeconfig: str = "",
     context: str = "",
+    cluster_id: str | None = None,
 ) -> Cluster:
+    """Register a cluster; `cluster_id` is given when a file named after it is written with
+    it (an uploaded kubeconfig)."""
     _admin(actor, "register clusters")
     _name(name, "name")
     _access(access, kubeconfig, context)
     if session.scalar(select(Cluster.id).where(Cluster.name == name)):
         raise Conflict(f"a cluster named {name!r} already exists", "name")
     cluster = Cluster(
+        **({"id": cluster_id} if cluster_id else {}),
         name=name,
         description=description,
         access=access,

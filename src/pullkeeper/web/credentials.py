@@ -15,6 +15,7 @@ from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, cached_reads, checks, cloud_exchange, clusters, paging, sync
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
+from pullkeeper.services.first_run import steps_left
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import cloud_identity, forms, security, session
 from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other
@@ -104,6 +105,8 @@ def list_page(
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.project_choices(s, actor)
+        # A new installation: the page guides through cluster, project, first registry.
+        guide = None if any(filters.values()) else steps_left(s)
     try:
         f = svc.Filters(**{k: v or None for k, v in filters.items()})
         body = cached_reads.credential_page(server, actor, f, PAGE_SIZE, offset, cursor or None)
@@ -132,6 +135,7 @@ def list_page(
         providers=PROVIDERS.values(),
         may_create=actor.owns_a_project,
         notice="Registry deleted." if deleted else "",
+        guide=guide,
     )
 
 

@@ -11,7 +11,7 @@ from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.services import clusters as svc
-from pullkeeper.services import desired_state
+from pullkeeper.services import desired_state, kubeconfigs
 from pullkeeper.services.errors import Invalid
 from pullkeeper.services.schemas import (
     ClusterIn,
@@ -81,7 +81,10 @@ def delete_cluster(
 ) -> Response:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
+        cluster_id, stored = c.id, kubeconfigs.stored(server, c)
         svc.delete_cluster(session, actor, c, if_match=if_match)
+    if stored:
+        kubeconfigs.forget(server, cluster_id)
     return Response(status_code=204)
 
 
