@@ -73,6 +73,12 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/users/{ids['alice']}",
         "/account/password",
         "/no/such/page",
+        "/clusters",
+        "/clusters/new",
+        "/clusters/prod",
+        "/clusters/prod/edit",
+        "/clusters/prod/delete",
+        "/projects/new",
     ]
 
 
@@ -95,6 +101,10 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
         page.goto(site.url + "/checks")
         page.get_by_role("button", name="Check").click()
         expect()(page.locator("#image-error")).to_be_visible()
+        found += violations(page)
+        page.goto(site.url + "/clusters/new")
+        page.get_by_role("button", name="Save cluster").click()
+        expect()(page.locator("#kubeconfig-error")).to_be_visible()
         found += violations(page)
     finally:
         context.close()

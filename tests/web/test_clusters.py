@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import yaml
 
@@ -18,7 +19,7 @@ from pullkeeper.core.webhook_manifests import Options, manifests
 from tests.integration.test_cli_server import ADMIN_TOKEN
 from tests.kube.real import RealCluster
 from tests.tools import pullkeeper_executable
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import PASSWORDS, Site, log_in
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -276,3 +277,90 @@ def test_add_an_in_cluster_cluster_by_keyboard_alone(page: Any, site: Site) -> N
     page.goto(site.url + "/clusters/inside")
     expect()(page.locator("#sync-error")).to_have_text(error)
     assert site.api.delete("/clusters/inside").status_code == 204
+
+
+def test_the_context_is_chosen_from_the_file_and_edit_replaces_it(
+    page: Any, site: Site, real_kube: RealCluster, tmp_path: Path
+) -> None:
+    config = real_kube.kubeconfig(tmp_path / "two.yaml")
+    doc = yaml.safe_load(config.read_text())
+    other = {"name": "other", "context": {"cluster": "test", "user": doc["users"][0]["name"]}}
+    doc["contexts"].append(other)
+    config.write_text(yaml.safe_dump(doc))
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/clusters/new")
+    page.get_by_label("Name", exact=True).fill("twoctx")
+    page.get_by_label("Kubeconfig file").set_input_files(str(config))
+    page.get_by_role("button", name="Save cluster").click()
+    page.wait_for_url(site.url + "/clusters/twoctx?created=1")
+    expect()(page.locator("#context-now")).to_have_text("test")
+    picker = page.get_by_label("Context of the kubeconfig")
+    assert picker.locator("option").all_inner_texts() == ["test", "other"]
+    picker.select_option("other")
+    page.get_by_role("button", name="Use this context").click()
+    page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
+    expect()(page.locator("#context-now")).to_have_text("other")
+
+    # Edit with a new file: the kept file is replaced; its context is one of the new file's.
+    cluster = _cluster(site, "twoctx")
+    assert cluster is not None
+    stored = Path(cluster["kubeconfig"])
+    one = real_kube.kubeconfig(tmp_path / "one.yaml")
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Kubeconfig file").set_input_files(str(one))
+    page.get_by_label("Context", exact=True).select_option("test")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
+    assert stored.read_bytes() == one.read_bytes()
+    assert stored.stat().st_mode & 0o777 == 0o600
+    expect()(page.locator("#context-now")).to_have_text("test")
+    events = site.api.get("/audit", params={"object_id": cluster["id"]}).json()["items"]
+    assert {"cluster.create", "cluster.update"} <= {e["action"] for e in events}
+    assert _token(one) not in str(events)
+
+    # In-cluster from now on: the uploaded file goes.
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("In-cluster").check()
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
+    assert not stored.exists()
+    assert site.api.delete("/clusters/twoctx").status_code == 204
+
+
+def test_a_member_never_sees_the_server_s_paths(
+    page: Any, site: Site, browser: Any, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "secret-place" / "prod.yaml"
+    r = site.api.patch("/clusters/prod", json={"kubeconfig": str(hidden)})
+    assert r.status_code == 200, r.text
+    try:
+        cred = site.create_credential(
+            name="clu-paths",
+            cluster="prod",
+            scope="project",
+            project=site.projects["team-a"],
+            provider="quay",
+            username="org+paths",
+            password="paths-s3cret",
+        )
+        admin_view = eventually(
+            lambda: str(hidden) in site.api.get("/clusters/prod/sync").json()["error"],
+            "the sync error naming the missing file",
+        )
+        assert admin_view
+        log_in(page, site, "bob")
+        page.goto(site.url + f"/credentials/{cred['id']}")
+        expect()(page.locator("main")).to_contain_text("(a file on the server) does not exist")
+        assert "secret-place" not in page.content()
+        bob = httpx.post(
+            site.url + "/api/v1/login", json={"username": "bob", "password": PASSWORDS["bob"]}
+        ).json()["token"]
+        status = httpx.get(
+            site.url + f"/api/v1/credentials/{cred['id']}/status",
+            headers={"Authorization": f"Bearer {bob}"},
+        )
+        assert status.status_code == 200, status.text
+        assert "secret-place" not in status.text and "does not exist" in status.text
+        site.api.delete(f"/credentials/{cred['id']}")
+    finally:
+        assert site.api.patch("/clusters/prod", json={"kubeconfig": ""}).status_code == 200

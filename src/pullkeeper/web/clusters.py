@@ -148,6 +148,8 @@ def create(
     text = _kubeconfig_text(kubeconfig_file, kubeconfig_text, errors)
     if not values["name"]:
         errors["name"] = "the name is required: a lowercase DNS label such as prod"
+    if access != "in-cluster" and not text.strip():
+        errors.setdefault("kubeconfig", "choose the cluster's kubeconfig file, or paste it")
     made: list[str] = []
 
     def run() -> None:

@@ -348,7 +348,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
     return {
         "cred": cred,
         "item": item,
-        "delivery": sync.status_of(server, cred),
+        "delivery": sync.status_of(server, cred, show_paths=web.actor.is_admin),
         "manage": manage,
         "may_check": checks.may_check(web.actor, svc.project_of(s, cred)),
         "history": history,

@@ -190,8 +190,9 @@ def cluster_state(server: Server, cluster_id: str, *, show_paths: bool) -> dict[
     }
 
 
-def status_of(server: Server, credential: Any) -> dict[str, Any]:
-    """Where a credential's Secrets stand (the credential's visibility is the caller's check)."""
+def status_of(server: Server, credential: Any, *, show_paths: bool = True) -> dict[str, Any]:
+    """Where a credential's Secrets stand (the credential's visibility is the caller's check);
+    the cluster's error without the server's file paths unless `show_paths` (admins)."""
     manager = server.sync
     if manager is None:
         return {"credential": credential.id, "sync": "off", "items": [], "summary": {}}
@@ -200,6 +201,8 @@ def status_of(server: Server, credential: Any) -> dict[str, Any]:
     for status in items:
         summary[status.state] += 1
     error = manager.statuses.errors().get(credential.cluster_id)
+    if error and not show_paths:
+        error = without_paths(error)
     if credential.state != "active":
         note = "inactive: its Secrets are removed"
     elif error:
