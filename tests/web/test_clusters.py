@@ -364,3 +364,33 @@ def test_a_member_never_sees_the_server_s_paths(
         site.api.delete(f"/credentials/{cred['id']}")
     finally:
         assert site.api.patch("/clusters/prod", json={"kubeconfig": ""}).status_code == 200
+
+
+def test_the_api_keeps_a_kubeconfig_and_says_why_it_cannot_connect(
+    site: Site, real_kube: RealCluster, tmp_path: Path
+) -> None:
+    made = site.api.post("/clusters", json={"name": "by-api"})
+    assert made.status_code == 201, made.text
+    config = real_kube.kubeconfig(tmp_path / "bad.yaml", token="not-a-token-the-server-knows")
+    r = site.api.put("/clusters/by-api/kubeconfig", json={"content": config.read_text()})
+    assert r.status_code == 200, r.text
+    stored = Path(r.json()["kubeconfig"])
+    assert stored.parent == site.server.data.resolve() / "kubeconfigs"
+    assert stored.stat().st_mode & 0o777 == 0o600 and r.json()["context"] == "test"
+    tested = site.api.post("/clusters/by-api/test").json()
+    assert tested["reachable"] is False and tested["missing"] == []
+    assert "the cluster refused pullkeeper's credentials" in tested["error"]
+    assert "not-a-token" not in str(tested)
+
+    refused = site.api.put(
+        "/clusters/by-api/kubeconfig", json={"content": config.read_text(), "context": "nope"}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"] == (
+        "the kubeconfig has no context 'nope'; it has test"
+    )
+    # A path of the admin's own instead: the uploaded file goes.
+    r = site.api.patch("/clusters/by-api", json={"kubeconfig": str(config)})
+    assert r.status_code == 200, r.text
+    assert not stored.exists()
+    assert site.api.delete("/clusters/by-api").status_code == 204

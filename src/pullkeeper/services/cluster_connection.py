@@ -53,11 +53,15 @@ def test(server: Server, actor: Actor, cluster: Cluster) -> dict[str, Any]:
     return {"cluster": cluster.name, **_result(access_of(cluster))}
 
 
-def test_unsaved(server: Server, actor: Actor, text: str, context: str = "") -> dict[str, Any]:
-    """As test(), with a kubeconfig not saved yet: it lives in an owner-only temporary file
-    for the test's duration."""
+def test_unsaved(
+    server: Server, actor: Actor, text: str, context: str = "", *, in_cluster: bool = False
+) -> dict[str, Any]:
+    """As test(), with access not saved yet: in-cluster, or a kubeconfig that lives in an
+    owner-only temporary file for the test's duration."""
     if not actor.is_admin:
         raise Forbidden("only an admin can test a cluster's connection")
+    if in_cluster:
+        return {"cluster": "", **_result(Access(in_cluster=True))}
     _, context = kubeconfigs.checked(text, context)
     with tempfile.TemporaryDirectory(prefix="pullkeeper-kubeconfig-") as directory:
         path = Path(directory) / "kubeconfig.yaml"

@@ -185,11 +185,12 @@ def create(
 def test_unsaved(
     request: Request,
     csrf: Csrf = "",
+    access: Annotated[str, Form(max_length=16)] = "kubeconfig",
     context: Annotated[str, Form(max_length=253)] = "",
     kubeconfig_text: Annotated[str, Form(max_length=kubeconfigs.LIMIT)] = "",
     kubeconfig_file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """Test connection with the kubeconfig of the add form, unsaved: a fragment for htmx."""
+    """Test connection with the add form's access, unsaved: a fragment for htmx."""
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     _admin(web.actor)
@@ -200,7 +201,9 @@ def test_unsaved(
     if not errors:
         forms.attempt(
             lambda: found.append(
-                cluster_connection.test_unsaved(server, web.actor, text, context.strip())
+                cluster_connection.test_unsaved(
+                    server, web.actor, text, context.strip(), in_cluster=access == "in-cluster"
+                )
             ),
             errors,
             ("kubeconfig", "context"),
@@ -208,7 +211,7 @@ def test_unsaved(
     result = found[0] if found else None
     if request.headers.get("hx-request") == "true":
         return page(request, "_cluster_test.html", web, connection=result, errors=errors)
-    values = {"access": "kubeconfig", "context": context.strip()}
+    values = {"access": access, "context": context.strip()}
     if text and "kubeconfig" not in errors:
         errors["kubeconfig"] = "choose the kubeconfig file again (a page never keeps it)"
     return _form(request, web, values, errors, status=422 if errors else 200, connection=result)

@@ -69,10 +69,14 @@ def update_cluster(
 ) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
+        had_file = kubeconfigs.stored(server, c)
         changes = body.changes()
         c = svc.update_cluster(session, actor, c, changes, if_match=if_match)
         tagged(response, svc.tag(c))
-        return svc.cluster_dict(c)
+        found, drop_file = svc.cluster_dict(c), had_file and not kubeconfigs.stored(server, c)
+    if drop_file:  # the cluster no longer uses the kubeconfig uploaded for it
+        kubeconfigs.forget(server, found["id"])
+    return found
 
 
 @router.delete("/clusters/{cluster}", status_code=204, responses=conditional.DELETE)
