@@ -71,6 +71,11 @@ def test_contexts_and_the_default(text: str, expected: Contexts) -> None:
             "context 'x' names no user",
         ),
         (
+            _config(contexts=[{"name": "x", "context": {"cluster": {"a": 1}, "user": "u1"}}]),
+            "context 'x' names no cluster",
+        ),
+        ("created: 2001-02-30\n", "the file is not YAML a kubeconfig can be read from"),
+        (
             _config(contexts=[{"name": "x", "context": {"cluster": "c1", "user": "u9"}}]),
             "context 'x' names user 'u9', which the file lacks",
         ),

@@ -47,6 +47,8 @@ def _load(text: str) -> dict[str, Any]:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(e, "problem", None) or "it cannot be read"
         raise KubeconfigError(f"the file is not YAML: {problem}{where}") from None
+    except (ValueError, RecursionError):  # a value YAML cannot hold (a 30th of February)
+        raise KubeconfigError("the file is not YAML a kubeconfig can be read from") from None
     if doc is None:
         raise KubeconfigError("the file is empty")
     if not isinstance(doc, dict):
@@ -68,6 +70,8 @@ def contexts_of(text: str) -> Contexts:
         raise KubeconfigError("the kubeconfig has no contexts; it needs at least one")
     for name, context in contexts.items():
         cluster, user = context.get("cluster"), context.get("user")
+        if not isinstance(cluster, str) or not isinstance(user, str):
+            cluster, user = (v if isinstance(v, str) else "" for v in (cluster, user))
         if not cluster:
             raise KubeconfigError(f"context {name!r} names no cluster")
         if cluster not in clusters:
@@ -81,6 +85,8 @@ def contexts_of(text: str) -> Contexts:
         if user not in users:
             raise KubeconfigError(f"context {name!r} names user {user!r}, which the file lacks")
     current = doc.get("current-context") or ""
+    if not isinstance(current, str):
+        raise KubeconfigError("its current-context is not a context's name")
     if current and current not in contexts:
         raise KubeconfigError(
             f"its current-context {current!r} is not one of its contexts ({', '.join(contexts)})"

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.services import cluster_connection, kubeconfigs
@@ -18,7 +19,7 @@ from pullkeeper.services.sync.statuses import cluster_state
 router = APIRouter(tags=["clusters"])
 
 
-@router.put("/clusters/{cluster}/kubeconfig")
+@router.put("/clusters/{cluster}/kubeconfig", responses=conditional.WRITE)
 def put_kubeconfig(
     cluster: str,
     body: KubeconfigIn,
