@@ -394,3 +394,19 @@ def test_the_api_keeps_a_kubeconfig_and_says_why_it_cannot_connect(
     assert r.status_code == 200, r.text
     assert not stored.exists()
     assert site.api.delete("/clusters/by-api").status_code == 204
+
+
+def test_a_member_gets_no_kubeconfig_path_from_the_api(site: Site, tmp_path: Path) -> None:
+    path = tmp_path / "hidden-dir" / "prod.yaml"
+    assert site.api.patch("/clusters/prod", json={"kubeconfig": str(path)}).status_code == 200
+    try:
+        login = {"username": "bob", "password": PASSWORDS["bob"]}
+        bob = httpx.post(site.url + "/api/v1/login", json=login).json()["token"]
+        headers = {"Authorization": f"Bearer {bob}"}
+        listed = httpx.get(site.url + "/api/v1/clusters", headers=headers).json()["items"]
+        shown = httpx.get(site.url + "/api/v1/clusters/prod", headers=headers).json()
+        assert [c["kubeconfig"] for c in listed] == ["(a file on the server)"]
+        assert shown["kubeconfig"] == "(a file on the server)"
+        assert site.api.get("/clusters/prod").json()["kubeconfig"] == str(path)
+    finally:
+        assert site.api.patch("/clusters/prod", json={"kubeconfig": ""}).status_code == 200

@@ -27,7 +27,7 @@ router = APIRouter(tags=["clusters"])
 @router.get("/clusters")
 def list_clusters(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.reading() as session:
-        return {"items": [svc.cluster_dict(c) for c in svc.list_clusters(session, actor)]}
+        return {"items": [svc.cluster_view(c, actor) for c in svc.list_clusters(session, actor)]}
 
 
 @router.post("/clusters", status_code=201, responses=conditional.CREATE)
@@ -55,7 +55,7 @@ def get_cluster(
     with server.reading() as session:
         c = svc.get_cluster(session, actor, cluster)
         tagged(response, svc.tag(c))
-        return svc.cluster_dict(c)
+        return svc.cluster_view(c, actor)
 
 
 @router.patch("/clusters/{cluster}", responses=conditional.WRITE)
