@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pullkeeper.core.kubeconfig import Contexts, KubeconfigError, contexts_of
+from pullkeeper.core.kubeconfig import Contexts, KubeconfigError, contexts_of, files_named
 
 TOKEN = "s3cret-token-never-quoted"
 
@@ -101,3 +101,21 @@ def test_a_yaml_error_names_its_line_not_its_text() -> None:
     with pytest.raises(KubeconfigError) as caught:
         contexts_of(text)
     assert "line " in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_fields_naming_files_are_found_for_the_chosen_context() -> None:
+    text = _config(
+        clusters=[
+            {"name": "c1", "cluster": {"server": "https://a", "certificate-authority": "/x/ca"}},
+            {
+                "name": "c2",
+                "cluster": {"server": "https://b", "certificate-authority-data": "Q0E="},
+            },
+        ],
+        users=[
+            {"name": "u1", "user": {"client-certificate": "u.crt", "client-key": "u.key"}},
+        ],
+    )
+    assert files_named(text, "one") == ["certificate-authority", "client-certificate", "client-key"]
+    assert files_named(text, "two") == ["client-certificate", "client-key"]
+    assert files_named(_config(), "one") == []

@@ -5,6 +5,8 @@ lacks; deleting names what goes and removes the file; non-admins get nothing."""
 
 from __future__ import annotations
 
+import base64
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ import yaml
 from pullkeeper.core.webhook_manifests import Options, manifests
 from tests.integration.test_cli_server import ADMIN_TOKEN
 from tests.kube.real import RealCluster
+from tests.registry.pki import self_signed_server
 from tests.tools import pullkeeper_executable
 from tests.web.conftest import PASSWORDS, Site, log_in
 
@@ -389,6 +392,39 @@ def test_the_api_keeps_a_kubeconfig_and_says_why_it_cannot_connect(
     assert refused.json()["error"]["message"] == (
         "the kubeconfig has no context 'nope'; it has test"
     )
+    # No answer, and a certificate the kubeconfig's CA did not sign: said in words too.
+    doc = yaml.safe_load(config.read_text())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    doc["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{closed}"
+    put = site.api.put("/clusters/by-api/kubeconfig", json={"content": yaml.safe_dump(doc)})
+    assert put.status_code == 200, put.text
+    tested = site.api.post("/clusters/by-api/test").json()
+    assert tested["reachable"] is False
+    assert "check the kubeconfig's server address, and that the API server runs" in tested["error"]
+    other_ca = self_signed_server(tmp_path / "other-ca").cert_file.read_bytes()
+    doc = yaml.safe_load(config.read_text())
+    doc["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(
+        other_ca
+    ).decode()
+    put = site.api.put("/clusters/by-api/kubeconfig", json={"content": yaml.safe_dump(doc)})
+    assert put.status_code == 200, put.text
+    tested = site.api.post("/clusters/by-api/test").json()
+    assert tested["reachable"] is False
+    assert (
+        "its certificate is not signed by the kubeconfig's certificate-authority"
+        in (tested["error"])
+    )
+    # A kubeconfig naming files of the machine it was written on cannot work on the server.
+    doc["users"][0]["user"] = {"client-certificate": "me.crt", "client-key": "me.key"}
+    refused = site.api.put("/clusters/by-api/kubeconfig", json={"content": yaml.safe_dump(doc)})
+    assert refused.status_code == 422
+    assert (
+        "names files of the machine it was written on (client-certificate, client-key)"
+        in (refused.json()["error"]["message"])
+    )
+
     # A path of the admin's own instead: the uploaded file goes.
     r = site.api.patch("/clusters/by-api", json={"kubeconfig": str(config)})
     assert r.status_code == 200, r.text

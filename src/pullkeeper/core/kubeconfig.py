@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Contexts", "KubeconfigError", "contexts_of"]
+__all__ = ["Contexts", "KubeconfigError", "contexts_of", "files_named"]
 
 
 class KubeconfigError(ValueError):
@@ -92,3 +92,22 @@ def contexts_of(text: str) -> Contexts:
             f"its current-context {current!r} is not one of its contexts ({', '.join(contexts)})"
         )
     return Contexts(tuple(contexts), current or next(iter(contexts)))
+
+
+# Fields that name a file instead of carrying its contents (client-go's clientcmd v1).
+_FILE_FIELDS = {
+    "cluster": ("certificate-authority",),
+    "user": ("client-certificate", "client-key", "tokenFile"),
+}
+
+
+def files_named(text: str, context: str) -> list[str]:
+    """The fields of the context's cluster and user that name a file on the machine the
+    kubeconfig was written on (the text is a valid kubeconfig with this context)."""
+    doc = _load(text)
+    ctx = _named(doc, "contexts")[context]
+    found = []
+    for key in ("cluster", "user"):
+        body = _named(doc, f"{key}s").get(ctx.get(key) or "", {})
+        found += [field for field in _FILE_FIELDS[key] if body.get(field)]
+    return found

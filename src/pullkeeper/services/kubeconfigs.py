@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
-from pullkeeper.core.kubeconfig import Contexts, KubeconfigError, contexts_of
+from pullkeeper.core.kubeconfig import Contexts, KubeconfigError, contexts_of, files_named
 from pullkeeper.files import write_atomic
 from pullkeeper.services import clusters
 from pullkeeper.services.actor import Actor
@@ -68,7 +68,15 @@ def checked(text: str, context: str) -> tuple[Contexts, str]:
             f"the kubeconfig has no context {context!r}; it has {', '.join(found.names)}",
             "context",
         )
-    return found, context or found.current
+    context = context or found.current
+    if named := files_named(text, context):
+        raise Invalid(
+            f"context {context!r} names files of the machine it was written on "
+            f"({', '.join(named)}), which the server does not have; upload a kubeconfig that "
+            "carries them inside, such as the output of `kubectl config view --flatten --minify`",
+            "kubeconfig",
+        )
+    return found, context
 
 
 def _write(server: Server, cluster_id: str, text: str) -> str:
