@@ -143,6 +143,8 @@ def test_upload_a_kubeconfig_test_it_and_the_cluster_syncs(
     assert _cluster(site, "kind") is None
     assert not stored.exists()
     assert site.credentials("clu-quay") == []
+    # Nothing in the cluster is touched: the delivered Secret stays (as the page said).
+    assert real_kube.get("secrets", "clu-quay", "clu-web") is not None
 
 
 def _restricted_kubeconfig(real_kube: RealCluster, path: Path) -> Path:
