@@ -377,9 +377,18 @@ def test_the_api_keeps_a_kubeconfig_and_says_why_it_cannot_connect(
     made = site.api.post("/clusters", json={"name": "by-api"})
     assert made.status_code == 201, made.text
     config = real_kube.kubeconfig(tmp_path / "bad.yaml", token="not-a-token-the-server-knows")
-    r = site.api.put("/clusters/by-api/kubeconfig", json={"content": config.read_text()})
-    assert r.status_code == 200, r.text
+    sent = subprocess.run(
+        [pullkeeper_executable(), "cluster", "kubeconfig", "by-api", str(config)],
+        capture_output=True,
+        text=True,
+        env={"PULLKEEPER_SERVER": site.url, "PULLKEEPER_TOKEN": ADMIN_TOKEN, "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == "cluster by-api now uses the uploaded kubeconfig, context test\n"
+    r = site.api.get("/clusters/by-api")
     stored = Path(r.json()["kubeconfig"])
+    assert stored.read_bytes() == config.read_bytes()
     assert stored.parent == site.server.data.resolve() / "kubeconfigs"
     assert stored.stat().st_mode & 0o777 == 0o600 and r.json()["context"] == "test"
     tested = site.api.post("/clusters/by-api/test").json()

@@ -181,6 +181,21 @@ def cluster_delete(api: Remote, name: str) -> None:
     click.echo(f"cluster {name} deleted")
 
 
+@cluster.command("kubeconfig")
+@click.argument("name")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--context", default="", help="One of its contexts (default: its current-context).")
+@with_api
+def cluster_kubeconfig(api: Remote, name: str, file: Any, context: str) -> None:
+    """Send the server a kubeconfig to reach a cluster with (admins only): it keeps it in its
+    data directory, readable by its owner only, replacing the one it kept before. FILE "-"
+    reads standard input."""
+    found = api.put(
+        f"/clusters/{seg(name)}/kubeconfig", {"content": file.read(), "context": context}
+    )
+    click.echo(f"cluster {name} now uses the uploaded kubeconfig, context {found['context']}")
+
+
 @cluster.command("test")
 @click.argument("name")
 @output_option
