@@ -88,6 +88,12 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/credentials/bulk/done?action=deactivate&changed=1&refused={cred}",
         "/workloads",
         f"/workloads?credential={cred}",
+        "/clusters",
+        "/clusters/new",
+        "/clusters/prod",
+        "/clusters/prod/edit",
+        "/clusters/prod/delete",
+        "/projects/new",
     ]
 
 
@@ -110,6 +116,10 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
         page.goto(site.url + "/checks")
         page.get_by_role("button", name="Check").click()
         expect()(page.locator("#image-error")).to_be_visible()
+        found += violations(page)
+        page.goto(site.url + "/clusters/new")
+        page.get_by_role("button", name="Save cluster").click()
+        expect()(page.locator("#kubeconfig-error")).to_be_visible()
         found += violations(page)
     finally:
         context.close()

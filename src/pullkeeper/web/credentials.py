@@ -26,6 +26,7 @@ from pullkeeper.services import (
 )
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, NotFound, PreconditionFailed, ServiceError
+from pullkeeper.services.first_run import steps_left
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import cloud_identity, forms, security, session
 from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other, with_query
@@ -144,6 +145,8 @@ def list_page(
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.project_choices(s, actor)
+        # A new installation: the page guides through cluster, project, first registry.
+        guide = None if any(filters.values()) else steps_left(s)
     try:
         f = svc.Filters(**{k: v or None for k, v in filters.items()})
         body = cached_reads.credential_page(
@@ -161,7 +164,7 @@ def list_page(
         item["state_word"] = state_of(item)
         item["scope_word"] = scope_of(item)
         ref = _Ref(item["id"], item["cluster_id"], item["state"])
-        status = sync.status_of(server, ref)
+        status = sync.status_of(server, ref, show_paths=actor.is_admin)
         item["sync_word"] = "delivering…" if delivering(item, status) else sync_word(status)
         item["provider_title"] = PROVIDERS[item["provider"]].title
     return page(
@@ -182,6 +185,7 @@ def list_page(
         providers=PROVIDERS.values(),
         may_create=actor.owns_a_project,
         notice="Registry deleted." if deleted else "",
+        guide=guide,
     )
 
 
@@ -416,7 +420,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
         history, _ = audit.query(
             s, web.actor, object_type="credential", object_id=cred.id, limit=20
         )
-    delivery = sync.status_of(server, cred)
+    delivery = sync.status_of(server, cred, show_paths=web.actor.is_admin)
     return {
         "cred": cred,
         "item": item,
