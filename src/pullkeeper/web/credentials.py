@@ -17,7 +17,7 @@ from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import cloud_identity, forms, security, session
-from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other
+from pullkeeper.web.render import WebRoute, keyset_pages, page, reloads, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -155,6 +155,9 @@ def _create_form(
     status: int = 200,
     login_test: dict[str, Any] | None = None,
 ) -> Response:
+    if not web.actor.owns_a_project:
+        # Said before anything is typed: no project of theirs to add a registry to.
+        return page(request, "credential_new.html", web, status=403, may_create=False)
     server = session.server_of(request)
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
@@ -180,7 +183,18 @@ def _create_form(
         is_admin=web.actor.is_admin,
         login_test=login_test,
         tested=login_test is not None,
+        may_create=True,
     )
+
+
+# The Add form's fields kept when its provider or login is switched: none is a secret.
+KEPT = (
+    *("name", "cluster", "scope", "project", "namespace", "server", "username", "email"),
+    *("description", "token_hosts", "access_key_id", "role_arn", "external_id", "azure_auth"),
+    *("tenant_id", "client_id"),
+)
+KEPT_LIMIT = 4096
+DEFAULT_SERVERS = {p.default_server for p in PROVIDERS.values() if p.default_server}
 
 
 @router.get("/credentials/new")
@@ -199,7 +213,20 @@ def new_form(
         "login": "identity" if login == "identity" else "password",
         "azure_auth": "secret",
     }
-    return _create_form(request, web, values, {})
+    query = request.query_params
+    if query.get("kept"):
+        # The provider or login switched with what was typed so far (never a secret).
+        values |= {k: query[k][:KEPT_LIMIT] for k in KEPT if k in query}
+        values["active"] = query.get("active") == "on"
+        if values.get("server") in DEFAULT_SERVERS:  # the old provider's, not typed
+            del values["server"]
+    response = _create_form(request, web, values, {})
+    if request.headers.get("hx-request") == "true":
+        # The address bar shows the provider, not what was typed.
+        response.headers["HX-Push-Url"] = with_query(
+            "/credentials/new", provider=values["provider"], login=values["login"]
+        )
+    return response
 
 
 async def create_values(  # a coroutine: trimming fields needs no thread
@@ -598,3 +625,14 @@ def delete(
     with session.server_of(request).transaction() as s:
         svc.delete(s, web.actor, svc.get(s, web.actor, cred_id))
     return see_other("/credentials?deleted=1")
+
+
+reloads(
+    router,
+    {
+        "/credentials/new/test": "/credentials/new",
+        "/credentials/{cred_id}/verify": "/credentials/{cred_id}",
+        "/credentials/{cred_id}/activate": "/credentials/{cred_id}",
+        "/credentials/{cred_id}/deactivate": "/credentials/{cred_id}",
+    },
+)

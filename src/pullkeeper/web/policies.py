@@ -13,7 +13,7 @@ from pullkeeper.services import clusters, policies, preview
 from pullkeeper.services.errors import PreconditionFailed
 from pullkeeper.services.schemas import PolicyIn
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, reloads, see_other, with_query
 
 if TYPE_CHECKING:
     from pullkeeper.store.models import Cluster, Project
@@ -227,3 +227,6 @@ def preview_page(
     return _render(
         request, web, cluster, project, form, errors, image=image, result=result, version=version
     )
+
+
+reloads(router, {"/policies/preview": "/policies"})

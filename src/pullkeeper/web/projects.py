@@ -10,7 +10,7 @@ from pullkeeper.services import auth, clusters
 from pullkeeper.services.actor import OWNER, PROJECT_ROLES, Actor
 from pullkeeper.services.errors import Invalid, NotFound
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 ADD_FIELDS = ("user", "role")
@@ -190,3 +190,12 @@ def remove_member(request: Request, ref: str, username: str, csrf: Csrf = "") ->
     if username == web.actor.username and not web.actor.sees_everything:
         return see_other(f"/projects?left={name}")
     return see_other(f"/projects/{project_id}?removed={username}")
+
+
+reloads(
+    router,
+    {
+        "/projects/{ref}/members": "/projects/{ref}",
+        "/projects/{ref}/members/{username}": "/projects/{ref}",
+    },
+)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -75,6 +75,23 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def reloads(router: APIRouter, targets: Mapping[str, str]) -> None:
+    """GET on an address only a form POSTs to (the page its answer showed, reloaded or typed
+    again) goes to the form's page instead of "Method Not Allowed". A target may name the
+    path's parameters ({ref}); the query is kept."""
+
+    def to(target: str) -> Callable[[Request], Response]:
+        def go(request: Request) -> Response:
+            params = {k: quote(str(v), safe="") for k, v in request.path_params.items()}
+            url = target.format(**params)
+            return see_other(f"{url}?{request.url.query}" if request.url.query else url)
+
+        return go
+
+    for path, target in targets.items():
+        router.add_api_route(path, to(target), methods=["GET"], include_in_schema=False)
+
+
 def with_query(path: str, **params: Any) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "")}
     return f"{path}?{urlencode(kept)}" if kept else path
@@ -89,8 +106,21 @@ def pages(
     return {
         "page_no": page_no,
         "pages": last,
-        "prev_url": with_query(path, **filters, page=page_no - 1) if page_no > 1 else "",
+        "prev_url": with_query(path, **filters, page=page_no - 1) if 1 < page_no <= last else "",
         "next_url": with_query(path, **filters, page=page_no + 1) if page_no < last else "",
+        **_past_last(path, filters, page_no, total, last),
+    }
+
+
+def _past_last(
+    path: str, filters: dict[str, str], page_no: int, total: int, last: int
+) -> dict[str, Any]:
+    """Whether the page asked for is past the last one (an old link, a typed number): the
+    page says so, with a link to the last page, rather than show an empty table."""
+    past = total > 0 and page_no > last
+    return {
+        "past_last": past,
+        "last_url": with_query(path, **filters, page=last if last > 1 else None) if past else "",
     }
 
 
@@ -114,6 +144,7 @@ def keyset_pages(
         "next_url": with_query(path, **filters, page=page_no + 1, cursor=page.next)
         if page.next
         else "",
+        **_past_last(path, filters, page_no, page.total, last),
     }
 
 

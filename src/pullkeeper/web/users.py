@@ -10,7 +10,7 @@ from pullkeeper.services import auth
 from pullkeeper.services.errors import Invalid, TooManyRequests
 from pullkeeper.services.schemas import UserIn
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 USER_FIELDS = ("username", "password")
@@ -202,3 +202,12 @@ def change_password(
     status = 429 if isinstance(failed, TooManyRequests) else 422
     # No password is ever sent back into the form.
     return page(request, "password.html", web, status=status, errors=errors)
+
+
+reloads(
+    router,
+    {
+        "/users/{ref}/password": "/users/{ref}",
+        "/users/{ref}/tokens/{token_id}/revoke": "/users/{ref}",
+    },
+)

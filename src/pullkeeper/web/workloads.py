@@ -15,7 +15,7 @@ from pullkeeper.services import workloads as svc
 from pullkeeper.services.errors import Forbidden, ServiceError
 from pullkeeper.services.schemas import WorkloadIn
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, reloads, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("cluster", "namespace", "name", "image", "replicas", "port")
@@ -229,3 +229,6 @@ def rollout(request: Request, cluster: str, namespace: str, name: str) -> Respon
     web = session.required(request)
     w = _status(request, web, cluster, namespace, name)
     return page(request, "_workload_rollout.html", web, w=w, url=_url(cluster, namespace, name))
+
+
+reloads(router, {"/workloads": "/workloads/new", "/workloads/preview": "/workloads/new"})
