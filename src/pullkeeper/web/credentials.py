@@ -10,12 +10,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
+from pullkeeper.core import providers
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, cached_reads, checks, cloud_exchange, clusters, paging, sync
 from pullkeeper.services import credentials as svc
+from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
+from pullkeeper.services.server import Server
 from pullkeeper.web import cloud_identity, forms, security, session
 from pullkeeper.web.render import WebRoute, keyset_pages, page, reloads, see_other, with_query
 
@@ -274,6 +277,51 @@ async def create_values(  # a coroutine: trimming fields needs no thread
 CreateValues = Annotated[dict[str, Any], Depends(create_values)]
 
 
+def _check_fields(
+    server: Server, actor: Actor, values: dict[str, Any], errors: forms.Errors, identity: bool
+) -> None:
+    """Every field of the Add form checked by the rules the use case applies, so that the
+    page says each field's problem at once (the use case still checks it all again)."""
+
+    def scope() -> str | None:
+        if not values["cluster"]:
+            return None  # said at the cluster
+        with server.reading() as s:
+            svc.find_scope(
+                s, actor, values["scope"], values["cluster"], values["project"], values["namespace"]
+            )
+        return None
+
+    def namespace() -> str | None:
+        if values["scope"] != "namespace":
+            return None
+        if not values["namespace"]:
+            return "write the namespace it is delivered to"
+        return forms.name_problem(values["namespace"], "namespace", dots=False, example="team-a")
+
+    forms.check_all(
+        errors,
+        {
+            "name": lambda: forms.name_problem(values["name"], "name", example="team-registry"),
+            "cluster": lambda: None if values["cluster"] else "choose the cluster it is for",
+            "namespace": namespace,
+        },
+    )
+    login = providers.problems(
+        values["provider"], values["server"], values["username"], values["password"]
+    )
+    for problem in login:
+        # With a cloud identity, its tokens are the user name and the password.
+        if not identity or problem.field in ("provider", "server"):
+            errors.setdefault(problem.field, str(problem))
+    # Project and namespace as the cluster knows them, once each is well-formed.
+    try:
+        scope()
+    except ServiceError as e:
+        where = e.field if e.field in CREATE_FIELDS else "form"
+        errors.setdefault(where, e.message)
+
+
 @router.post("/credentials/new")
 def create(
     request: Request,
@@ -291,9 +339,10 @@ def create(
         # The identity's tokens make the login: no user name or password goes with it.
         fields |= {"username": "", "password": ""}
         fields["identity"] = cloud_identity.identity_body(kind, values)
+    server = session.server_of(request)
+    _check_fields(server, web.actor, values, errors, with_identity)
     body = forms.parse(CredentialIn, fields, errors) if not errors else None
     created: list[str] = []
-    server = session.server_of(request)
 
     def run() -> None:
         if body is None:
@@ -535,6 +584,10 @@ def edit(
     with server.reading() as s:
         kind = cloud_identity.KINDS.get(svc.get(s, web.actor, cred_id).provider, "")
     changes_identity = new_identity == "on" and bool(kind)
+    forms.check_all(
+        errors,
+        {"name": lambda: forms.name_problem(values["name"], "name", example="team-registry")},
+    )
 
     def run() -> None:
         if errors:

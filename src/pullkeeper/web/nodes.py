@@ -239,6 +239,8 @@ def _body(form: dict[str, Any], errors: forms.Errors) -> NodeProfileIn | None:
     """The request body the form makes, or None with its errors."""
     selector: dict[str, str] = {}
     registries: list[Any] = []
+    if problem := forms.name_problem(form["name"], "name", dots=False, example="gpu-pool"):
+        errors["name"] = problem
     try:
         selector = labels_from(form["node_selector"].splitlines(), "node_selector")
     except ProfileError as e:

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pullkeeper import __version__
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.services.paging import Page
-from pullkeeper.web import cloud_identity
+from pullkeeper.web import cloud_identity, forms
 from pullkeeper.web.session import LoginRequired, WebSession, optional
 
 HERE = Path(__file__).parent
@@ -45,6 +45,24 @@ env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not i
 env.filters["from_now"] = cloud_identity.from_now
 env.filters["token_badge"] = cloud_identity.badge
 env.globals["version"] = __version__
+# How a form's error summary names a field it links to (else its name in words).
+env.globals["field_labels"] = {
+    "server": "Registry address",
+    "username": "User name",
+    "token_hosts": "Token servers on other hosts",
+    "identity": "Cloud identity",
+    "secret_access_key": "Secret access key",
+    "role_arn": "Role to assume",
+    "gcp_key": "Service-account JSON key",
+    "azure_auth": "How it signs in to Microsoft Entra",
+    "tenant_id": "Tenant",
+    "port": "Container port",
+    "mirror_default_registry": "Docker Hub mirror",
+    "user": "User name",
+    "current": "Current password",
+    "new": "New password",
+    "again": "New password again",
+}
 env.globals["identity_words"] = {
     "kinds": cloud_identity.KIND_WORDS,
     "fields": cloud_identity.FIELD_WORDS,
@@ -213,9 +231,11 @@ class WebRoute(APIRoute):
             except ServiceError as e:
                 return error_page(request, e.status, e.message)
             except RequestValidationError as e:
-                first = e.errors()[0] if e.errors() else {}
-                where = ".".join(str(p) for p in first.get("loc", ())[1:])
-                msg = str(first.get("msg", "invalid request"))
-                return error_page(request, 422, f"{where}: {msg}" if where else msg)
+                # Input no form field of the page can hold (typed past its length, a link
+                # changed by hand): each problem in words, once.
+                said = "; ".join(dict.fromkeys(forms.words(item) for item in e.errors()))
+                return error_page(
+                    request, 422, f"This was not read: {said or 'the request is not valid'}."
+                )
 
         return route

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 
+from pullkeeper.core import passwords
 from pullkeeper.services import auth
 from pullkeeper.services.errors import Invalid, TooManyRequests
 from pullkeeper.services.schemas import UserIn
@@ -47,6 +48,15 @@ def users_page(request: Request, created: str = "") -> Response:
     return _users_page(request, web, {}, {}, notice=notice)
 
 
+def _weak(password: str, username: str) -> str | None:
+    """Why the password may not be used (the rule every page and the API apply), or None."""
+    try:
+        passwords.check(password, username)
+    except passwords.WeakPassword as e:
+        return str(e)
+    return None
+
+
 @router.post("/users")
 def create_user(
     request: Request,
@@ -66,7 +76,16 @@ def create_user(
         "viewer": viewer == "on",
     }
     errors: forms.Errors = {}
-    body = forms.parse(UserIn, values, errors)
+    forms.check_all(
+        errors,
+        {
+            "username": lambda: forms.name_problem(
+                values["username"], "user name", dots=False, example="jane-doe"
+            ),
+            "password": lambda: _weak(values["password"], values["username"]),
+        },
+    )
+    body = forms.parse(UserIn, values, errors) if not errors else None
     server = session.server_of(request)
 
     def run() -> None:

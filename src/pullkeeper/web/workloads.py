@@ -135,6 +135,15 @@ def deploy(
     ):
         if not values[field]:
             errors[field] = missing
+    forms.check_all(
+        errors,
+        {
+            "namespace": lambda: forms.name_problem(
+                values["namespace"], "namespace", dots=False, example="shop"
+            ),
+            "name": lambda: forms.name_problem(values["name"], "name", dots=False, example="web"),
+        },
+    )
     body = forms.parse(
         WorkloadIn,
         {
