@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from pullkeeper import __version__
 from pullkeeper.services.errors import ServiceError
@@ -40,7 +42,14 @@ def _when(value: str | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _parts(value: object) -> Markup:
+    """A name or address that may wrap after each "." and "/" (registry.example.com/team):
+    on a narrow screen it breaks between its parts, not inside one."""
+    return Markup("<wbr>").join(re.split(r"(?<=[./])", str(value)))
+
+
 env.filters["when"] = _when
+env.filters["parts"] = _parts
 env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not in keys}
 env.filters["from_now"] = cloud_identity.from_now
 env.filters["token_badge"] = cloud_identity.badge
