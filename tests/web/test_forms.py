@@ -45,7 +45,7 @@ def test_enter_in_a_field_of_the_policy_saves_it(page: Any, site: Site) -> None:
     expect()(page.get_by_role("status")).to_have_text("Policy saved.")
     own = site.api.get(f"/projects/{site.projects['team-a']}/policy").json()
     assert own["default_registry"] == "enter-mirror.example.com"
-    r = site.api.put(f"/projects/{site.projects['team-a']}/policy", json={})
+    r = site.api.put(f"/projects/{site.projects['team-a']}/policy", json={"default_registry": None})
     assert r.status_code == 200, r.text
 
 
@@ -245,3 +245,43 @@ def test_input_no_field_can_hold_is_refused_in_words(page: Any, site: Site) -> N
     assert r.status == 422
     assert "This was not read: the image is too long: at most 1024 characters." in r.text()
     assert "String should" not in r.text()
+
+
+def test_the_policy_form_says_each_rule_s_problem_once(page: Any, site: Site) -> None:
+    log_in(page, site, "alice")
+    page.goto(f"{site.url}/policies?project={site.projects['team-a']}")
+    page.get_by_label("Default registry").fill("https://mirror.example.com")
+    page.get_by_label("Allowlist").fill("quay.io\nnot a host")
+    page.get_by_label("Image", exact=True).fill("redis:7")
+    page.get_by_role("button", name="Save policy").click()
+    registry = (
+        "'https://mirror.example.com' is not a default registry: write host[:port] or "
+        "host[:port]/path-prefix, without a scheme (e.g. mirror.example.com or "
+        "harbor.example.com/dockerhub)"
+    )
+    entry = (
+        "'not a host' is not an allowlist entry: write a registry host[:port], a wildcard "
+        "*.example.com, or a repository subtree host[:port]/path"
+    )
+    expect()(page.locator("#default_registry-error")).to_have_text(registry)
+    expect()(page.locator("#allowlist-error")).to_have_text(entry)
+    _said_once(page, registry)
+    _said_once(page, entry)
+    expect()(page.get_by_label("Allowlist")).to_have_value("quay.io\nnot a host")
+    own = site.api.get(f"/projects/{site.projects['team-a']}/policy").json()
+    assert own["default_registry"] != "https://mirror.example.com"  # nothing was saved
+
+
+def test_the_password_form_says_both_problems_at_once(page: Any, site: Site) -> None:
+    log_in(page, site, "carol")
+    page.goto(site.url + "/account/password")
+    page.get_by_label("Current password").fill("carol-member-pw-3")
+    page.get_by_label("New password", exact=True).fill("short")
+    page.get_by_label("New password again").fill("shorter")
+    page.get_by_role("button", name="Change password").click()
+    expect()(page.locator("#new-error")).to_have_text("a password needs at least 12 characters")
+    expect()(page.locator("#again-error")).to_have_text(
+        "the two new passwords differ; type the same one twice"
+    )
+    r = site.api.post("/login", json={"username": "carol", "password": "carol-member-pw-3"})
+    assert r.status_code == 201, r.text

@@ -57,6 +57,10 @@ def _weak(password: str, username: str) -> str | None:
     return None
 
 
+def _differ(password: str, again: str, words: str) -> str | None:
+    return None if password == again else f"{words}; type the same one twice"
+
+
 @router.post("/users")
 def create_user(
     request: Request,
@@ -149,15 +153,22 @@ def reset_password(
     auth.check_admin(web.actor, "reset another user's password")  # before the form is checked
     errors: forms.Errors = {}
     done: list[tuple[str, int]] = []
+    with session.server_of(request).reading() as s:
+        username = auth.get_user(s, ref).username
+    forms.check_all(
+        errors,
+        {
+            "password": lambda: _weak(password, username),
+            "again": lambda: _differ(password, again, "the two passwords differ"),
+        },
+    )
 
     def run() -> None:
-        if password != again:
-            raise Invalid("the two passwords differ; type the same one twice", "again")
         with session.server_of(request).transaction() as s:
             user = auth.get_user(s, ref)
             done.append((user.id, auth.reset_password(s, web.actor, user, password)))
 
-    if forms.attempt(run, errors, ("password", "again")):
+    if not errors and forms.attempt(run, errors, ("password", "again")):
         user_id, revoked = done[0]
         return see_other(f"/users/{user_id}?reset={revoked}")
     return _user_page(request, web, ref, errors, status=422)
@@ -205,10 +216,17 @@ def change_password(
     security.check(request, csrf, web.csrf)
     errors: forms.Errors = {}
     server = session.server_of(request)
+    forms.check_all(
+        errors,
+        {
+            "new": lambda: _weak(new, web.actor.username),
+            "again": lambda: _differ(new, again, "the two new passwords differ"),
+        },
+    )
 
     def run() -> None:
-        if new != again:
-            raise Invalid("the two new passwords differ; type the same one twice", "again")
+        if errors:
+            return
         with server.transaction() as s:
             user = auth.get_user(s, web.actor.user_id)
             auth.change_password(
@@ -216,7 +234,7 @@ def change_password(
             )
 
     failed = forms.failure(run, errors, PASSWORD_FIELDS)
-    if failed is None:
+    if failed is None and not errors:
         return see_other("/account/password?changed=1")
     status = 429 if isinstance(failed, TooManyRequests) else 422
     # No password is ever sent back into the form.
