@@ -353,6 +353,8 @@ def test_inline_errors_and_nothing_created(page: Any, setup: Setup) -> None:
     deploy.click()
     expect()(page.locator("#namespace-error")).to_contain_text("no namespace 'nowhere'")
     expect()(page.get_by_role("alert").get_by_role("link", name="Namespace")).to_have_count(1)
+    # Said once: the list of pull secrets does not repeat it.
+    expect()(page.locator("#pull-secrets")).not_to_contain_text("no namespace 'nowhere'")
 
     _fill(page, "shop", "fresh", "Bad//Image")
     page.get_by_label("Replicas").fill("-1")

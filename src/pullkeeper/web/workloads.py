@@ -60,6 +60,9 @@ def _render(
     if len(known) == 1 and not values["cluster"]:
         values["cluster"] = known[0]
     plan, plan_errors = _preview(request, web, values)
+    if any(errors.get(field) == message for field, message in plan_errors.items()):
+        # Said at its field already: the list of pull secrets does not say it again.
+        plan_errors = {"form": "none until what is marked in the form is fixed"}
     return page(
         request,
         "workload_new.html",
