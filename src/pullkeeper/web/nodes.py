@@ -229,8 +229,11 @@ def _form_page(
 
 
 def _named(field: str, message: str, registries: str) -> str:
-    """A message for the field it is about, naming the field (and the line of the YAML)."""
-    if field.startswith("registries") and (line := registries_yaml.line_of(registries, field)):
+    """A message for the field it is about; in the registries' YAML, naming the entry and
+    its line."""
+    if not field.startswith("registries"):
+        return message  # said at its field, and naming the line's text itself
+    if line := registries_yaml.line_of(registries, field):
         return f"{field} (line {line}): {message}"
     return f"{field}: {message}"
 
