@@ -283,15 +283,6 @@ def _check_fields(
     """Every field of the Add form checked by the rules the use case applies, so that the
     page says each field's problem at once (the use case still checks it all again)."""
 
-    def scope() -> str | None:
-        if not values["cluster"]:
-            return None  # said at the cluster
-        with server.reading() as s:
-            svc.find_scope(
-                s, actor, values["scope"], values["cluster"], values["project"], values["namespace"]
-            )
-        return None
-
     def namespace() -> str | None:
         if values["scope"] != "namespace":
             return None
@@ -314,12 +305,15 @@ def _check_fields(
         # With a cloud identity, its tokens are the user name and the password.
         if not identity or problem.field in ("provider", "server"):
             errors.setdefault(problem.field, str(problem))
-    # Project and namespace as the cluster knows them, once each is well-formed.
+    if not values["cluster"]:
+        return  # said at the cluster
+    # The project and the namespace as the cluster knows them.
     try:
-        scope()
+        with server.reading() as s:
+            where = (values["scope"], values["cluster"], values["project"], values["namespace"])
+            svc.find_scope(s, actor, *where)
     except ServiceError as e:
-        where = e.field if e.field in CREATE_FIELDS else "form"
-        errors.setdefault(where, e.message)
+        errors.setdefault(e.field if e.field in CREATE_FIELDS else "form", e.message)
 
 
 @router.post("/credentials/new")
