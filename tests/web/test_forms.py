@@ -285,3 +285,29 @@ def test_the_password_form_says_both_problems_at_once(page: Any, site: Site) -> 
     )
     r = site.api.post("/login", json={"username": "carol", "password": "carol-member-pw-3"})
     assert r.status_code == 201, r.text
+
+
+def test_the_edit_form_says_every_field_s_problem_at_once(page: Any, site: Site) -> None:
+    cred = site.create_credential(
+        name="edit-at-once",
+        cluster="prod",
+        scope="project",
+        project=site.projects["team-a"],
+        provider="custom",
+        server="edit.example.com",
+        username="robot",
+        password="edit-s3cret-1",
+    )
+    log_in(page, site, "alice")
+    page.goto(f"{site.url}/credentials/{cred['id']}/edit")
+    page.get_by_label("Name", exact=True).fill("Edit At Once")
+    page.get_by_label("User name").fill("robot:pw")
+    page.get_by_label("Token servers on other hosts (optional)").fill("auth.example.com bad_host!")
+    page.get_by_role("button", name="Save changes").click()
+    expect()(page.locator("#name-error")).to_contain_text("the name may have only lowercase")
+    expect()(page.locator("#username-error")).to_contain_text(
+        "a registry user name cannot contain ':'"
+    )
+    expect()(page.locator("#token_hosts-error")).to_contain_text("'bad_host!' is not a token host")
+    expect()(page.get_by_role("alert")).to_contain_text("This form has 3 problems")
+    assert site.api.get(f"/credentials/{cred['id']}").json()["name"] == "edit-at-once"

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from pullkeeper.core import providers
+from pullkeeper.core import providers, realms
+from pullkeeper.core.dockerconfig import InvalidUsername, check_username
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import audit, cached_reads, checks, cloud_exchange, clusters, paging, sync
@@ -277,6 +278,24 @@ async def create_values(  # a coroutine: trimming fields needs no thread
 CreateValues = Annotated[dict[str, Any], Depends(create_values)]
 
 
+def _token_hosts_problem(text: str) -> str | None:
+    """The first token host the use case would refuse, in its words (core/realms.py)."""
+    try:
+        for host in _hosts(text):
+            realms.check_token_host(host)
+    except realms.RealmError as e:
+        return str(e)
+    return None
+
+
+def _username_problem(username: str) -> str | None:
+    try:
+        check_username(username)
+    except InvalidUsername as e:
+        return str(e)
+    return None
+
+
 def _check_fields(
     server: Server, actor: Actor, values: dict[str, Any], errors: forms.Errors, identity: bool
 ) -> None:
@@ -296,6 +315,7 @@ def _check_fields(
             "name": lambda: forms.name_problem(values["name"], "name", example="team-registry"),
             "cluster": lambda: None if values["cluster"] else "choose the cluster it is for",
             "namespace": namespace,
+            "token_hosts": lambda: _token_hosts_problem(values["token_hosts"]),
         },
     )
     login = providers.problems(
@@ -580,7 +600,11 @@ def edit(
     changes_identity = new_identity == "on" and bool(kind)
     forms.check_all(
         errors,
-        {"name": lambda: forms.name_problem(values["name"], "name", example="team-registry")},
+        {
+            "name": lambda: forms.name_problem(values["name"], "name", example="team-registry"),
+            "username": lambda: _username_problem(values["username"]),
+            "token_hosts": lambda: _token_hosts_problem(values["token_hosts"]),
+        },
     )
 
     def run() -> None:
