@@ -10,7 +10,7 @@ from pullkeeper.services import auth, clusters
 from pullkeeper.services.actor import OWNER, PROJECT_ROLES, Actor
 from pullkeeper.services.errors import Invalid, NotFound
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 ADD_FIELDS = ("user", "role")
@@ -261,3 +261,12 @@ def create_project(
             return see_other("/credentials")
         return see_other(f"/projects/{made[0]}")
     return _new_project_form(request, web, values, errors, status=422)
+
+
+reloads(
+    router,
+    {
+        "/projects/{ref}/members": "/projects/{ref}",
+        "/projects/{ref}/members/{username}": "/projects/{ref}",
+    },
+)
