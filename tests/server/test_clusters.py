@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from pullkeeper.services import first_run
 from tests.server.conftest import Env, assert_error
 
 BAD_LABELS = ["Upper", "under_score", "-lead", "trail-", "dot.ted", "a" * 64, "", "sp ace", "é"]
@@ -293,3 +294,20 @@ def test_a_cluster_that_cannot_be_reached_names_its_files_to_admins_only(env: En
     message = as_member.json()["error"]["message"]
     assert "cluster 'c1' cannot be reached" in message and "(a file on the server)" in message
     assert "no-such-place" not in message
+
+
+def test_the_first_run_guide_ends_with_the_first_registry(env: Env) -> None:
+    """A registry of cluster scope needs no project: once one exists the server is set up."""
+    with env.server.reading() as session:
+        assert first_run.steps_left(session) == {
+            "done": {"cluster": False, "project": False, "registry": False},
+            "next": "cluster",
+            "admins": ["admin"],
+        }
+    env.cluster("c1")
+    with env.server.reading() as session:
+        left = first_run.steps_left(session)
+        assert left is not None and left["next"] == "project"
+    env.cred("everywhere")
+    with env.server.reading() as session:
+        assert first_run.steps_left(session) is None
