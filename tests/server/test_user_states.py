@@ -175,3 +175,13 @@ def test_admin_and_viewer_are_one_choice(env: Env) -> None:
     assert "dan" not in [u["username"] for u in env.admin.ok("GET", "users")["items"]]
     viewer, _ = env.user("dan", viewer=True)
     assert (viewer["admin"], viewer["viewer"]) == (False, True)
+
+
+def test_a_user_who_is_no_admin_cannot_tell_which_names_exist(env: Env) -> None:
+    """Another user's page is refused alike whether the name exists or not; one's own is not."""
+    _, token = env.user("quinn")
+    env.user("rosa")
+    me = env.api(token)
+    for ref in ("rosa", "no-such-user"):
+        assert_error(me.get(f"users/{ref}"), 403, field=None, message="only an admin")
+    assert me.ok("GET", "users/quinn")["username"] == "quinn"

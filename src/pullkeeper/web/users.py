@@ -123,6 +123,7 @@ def _user_page(
     status: int = 200,
     refused: str = "",
 ) -> Response:
+    auth.check_sees_user(web.actor, ref)
     with session.server_of(request).reading() as s:
         user = auth.get_user(s, ref)
         tokens = [auth.token_dict(t) for t in auth.list_user_tokens(s, web.actor, user)]

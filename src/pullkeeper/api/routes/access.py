@@ -72,10 +72,9 @@ def reset_password(
 def show_user(user: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     """A user, the projects they belong to with their role, and how many of their tokens
     are valid: admins, or the user."""
+    auth.check_sees_user(actor, user)
     with server.reading() as session:
         u = auth.get_user(session, user)
-        if u.id != actor.user_id:
-            auth.check_admin(actor, "see another user")
         projects = [p._asdict() for p in auth.user_projects(session, u)]
         valid = auth.deletion(session, u).tokens
         return {**auth.user_dict(u), "projects": projects, "valid_tokens": valid}

@@ -43,6 +43,7 @@ from pullkeeper.services.auth.user_states import (
 from pullkeeper.services.auth.users import (
     change_password,
     check_admin,
+    check_sees_user,
     create_user,
     get_user,
     list_users,
@@ -61,6 +62,7 @@ __all__ = [
     "bootstrap",
     "change_password",
     "check_admin",
+    "check_sees_user",
     "check_may_change_members",
     "create_user",
     "delete_user",

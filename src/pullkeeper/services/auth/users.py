@@ -40,6 +40,13 @@ def check_admin(actor: Actor, what: str) -> None:
         raise Forbidden(f"only an admin can {what}")
 
 
+def check_sees_user(actor: Actor, ref: str) -> None:
+    """An admin sees every user, anyone else only themself (by id or name): decided before
+    the user is looked up, so a refusal never tells whether the name exists."""
+    if ref not in (actor.user_id, actor.username):
+        check_admin(actor, "see another user")
+
+
 def _check_password(password: str, username: str, field_name: str) -> None:
     try:
         passwords.check(password, username)
