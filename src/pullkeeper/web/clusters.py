@@ -14,7 +14,7 @@ from pullkeeper.services.errors import Forbidden, PreconditionFailed
 from pullkeeper.services.sync.statuses import SyncState, cluster_state
 from pullkeeper.store.models import Cluster
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("name", "description", "access", "kubeconfig", "context")
@@ -453,3 +453,13 @@ def delete(request: Request, ref: str, csrf: Csrf = "") -> Response:
     if stored:
         kubeconfigs.forget(server, cluster_id)
     return see_other(f"/clusters?deleted={name}")
+
+
+reloads(
+    router,
+    {
+        "/clusters/new/test": "/clusters/new",
+        "/clusters/{ref}/test": "/clusters/{ref}",
+        "/clusters/{ref}/context": "/clusters/{ref}",
+    },
+)

@@ -341,5 +341,7 @@ reloads(
     {
         "/users/{ref}/password": "/users/{ref}",
         "/users/{ref}/tokens/{token_id}/revoke": "/users/{ref}",
+        "/users/{ref}/disable": "/users/{ref}",
+        "/users/{ref}/enable": "/users/{ref}",
     },
 )
