@@ -561,15 +561,18 @@ def delivery_section(
     """The Delivery section alone: while delivering, it asks for itself again, at most
     MAX_POLLS times."""
     web = session.required(request)
-    with session.server_of(request).reading() as s:
-        found = _detail(s, request, web, cred_id)
+    server = session.server_of(request)
+    with server.reading() as s:  # polled: only what the section shows
+        cred = svc.get(s, web.actor, cred_id)
+        item = {"id": cred.id, "state": cred.state, "updated_at": cred.updated_at.isoformat()}
+    delivery = sync.status_of(server, cred, show_paths=web.actor.is_admin)
     return page(
         request,
         "_delivery.html",
         web,
-        item=found["item"],
-        delivery=found["delivery"],
-        delivering=found["delivering"],
+        item=item,
+        delivery=delivery,
+        delivering=delivering(item, delivery),
         poll=poll,
         max_polls=MAX_POLLS,
         poll_seconds=POLL_SECONDS,
