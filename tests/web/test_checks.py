@@ -150,6 +150,13 @@ def test_bad_input_and_other_projects_are_refused(page: Any, site: Site) -> None
     expect()(page.locator("#namespace-error")).to_contain_text("write the namespace")
     _check(page, "UPPER/Case", "b-web")
     expect()(page.locator("#image-error")).to_be_visible()
+    # A bad image, platform and no namespace: each field's problem at once.
+    page.get_by_label("Platform (optional)").fill("linux/")
+    _check(page, "UPPER/Case", "")
+    expect()(page.locator("#image-error")).to_be_visible()
+    expect()(page.locator("#platform-error")).to_be_visible()
+    expect()(page.locator("#namespace-error")).to_contain_text("write the namespace")
+    page.get_by_label("Platform (optional)").fill("")
     expect()(page.locator("#check-result")).to_have_count(0)
     # team-a's namespace: carol may not use its credentials.
     _check(page, "registry.example.com/team-a/app:v1", "a-web")

@@ -205,16 +205,30 @@ def _node_candidates(
     return found, described
 
 
-def _validated(image: str, platform: str | None, pull_policy: str | None) -> None:
-    try:  # bad input fails before anything is read
+def input_problems(image: str, platform: str | None, pull_policy: str | None) -> dict[str, str]:
+    """What is wrong with a check's image, platform and pull policy, each field's problem
+    (a form shows them all at once)."""
+    problems: dict[str, str] = {}
+    try:
         pull_trial.parse_image(image)
+    except pull_trial.CheckInputError as e:
+        problems["image"] = str(e)
+    try:
         pull_trial.parse_platform(platform)
     except pull_trial.CheckInputError as e:
-        raise Invalid(str(e), "platform" if "platform" in str(e) else "image") from None
-    try:
-        pullpolicy.effective_pull_policy(image, pull_policy)
-    except pullpolicy.InvalidPullPolicy as e:
-        raise Invalid(str(e), "pull_policy") from None
+        problems["platform"] = str(e)
+    if "image" not in problems:  # the policy's default depends on the image's tag
+        try:
+            pullpolicy.effective_pull_policy(image, pull_policy)
+        except pullpolicy.InvalidPullPolicy as e:
+            problems["pull_policy"] = str(e)
+    return problems
+
+
+def _validated(image: str, platform: str | None, pull_policy: str | None) -> None:
+    # Bad input fails before anything is read.
+    for field_name, message in input_problems(image, platform, pull_policy).items():
+        raise Invalid(message, field_name)
 
 
 def run_with_file(

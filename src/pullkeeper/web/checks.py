@@ -100,7 +100,12 @@ def run_check(
         )
     elif upload is not None and not content.strip():
         errors["config"] = "the file is empty: upload a docker config.json or a Secret manifest"
-    # The check asks this too; asked here, its answer shows beside the others.
+    # The check asks these too; asked here, their answers show beside the others.
+    if values["image"]:
+        for field_name, message in checks.input_problems(
+            req.image, req.platform, req.pull_policy
+        ).items():
+            errors.setdefault(field_name, message)
     forms.attempt(partial(checks.check_source, req, with_file=upload is not None), errors, FIELDS)
     found: list[dict[str, Any]] = []
 
