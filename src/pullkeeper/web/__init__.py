@@ -12,6 +12,7 @@ from pullkeeper.web import (
     checks,
     credentials,
     login,
+    namespaces,
     nodes,
     policies,
     projects,
@@ -35,6 +36,7 @@ def mount(app: FastAPI) -> None:
         audit,
         users,
         apidocs,
+        namespaces,
     ):
         app.include_router(module.router)
     app.mount(apidocs.ASSETS, apidocs.assets(), name="swagger-ui")

@@ -16,7 +16,7 @@ from pullkeeper.services import audit, cached_reads, checks, cloud_exchange, clu
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
-from pullkeeper.web import cloud_identity, forms, security, session
+from pullkeeper.web import cloud_identity, forms, namespaces, security, session
 from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -155,12 +155,8 @@ def _create_form(
     status: int = 200,
     login_test: dict[str, Any] | None = None,
 ) -> Response:
-    server = session.server_of(request)
-    with server.reading() as s:
-        known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
-        known_projects = clusters.project_choices(s, web.actor)
+    scope = namespaces.scope_context(request, web, values)
     provider = _provider(values.get("provider"))
-    values.setdefault("cluster", known_clusters[0] if len(known_clusters) == 1 else "")
     kind = cloud_identity.KINDS.get(provider.id)
     return page(
         request,
@@ -175,11 +171,9 @@ def _create_form(
         providers=PROVIDERS.values(),
         values=values,
         errors=errors,
-        clusters=known_clusters,
-        projects=known_projects,
-        is_admin=web.actor.is_admin,
         login_test=login_test,
         tested=login_test is not None,
+        **scope,
     )
 
 
@@ -230,8 +224,9 @@ async def create_values(  # a coroutine: trimming fields needs no thread
         "name": name.strip(),
         "cluster": cluster,
         "scope": scope,
-        "project": forms.text(project),
-        "namespace": forms.text(namespace),
+        # What the scope does not use is hidden, not emptied, in the page: dropped here.
+        "project": forms.text(project) if scope == "project" else None,
+        "namespace": forms.text(namespace) if scope == "namespace" else None,
         "provider": provider,
         "server": forms.text(server_address),
         "username": username.strip(),
