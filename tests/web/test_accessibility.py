@@ -73,6 +73,7 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/users/{ids['alice']}",
         "/account/password",
         "/no/such/page",
+        "/credentials/new?scope=project",
     ]
 
 
@@ -95,6 +96,10 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
         page.goto(site.url + "/checks")
         page.get_by_role("button", name="Check").click()
         expect()(page.locator("#image-error")).to_be_visible()
+        found += violations(page)
+        page.goto(f"{site.url}/projects/{ids['project']}")
+        page.get_by_role("button", name="Add namespace").click()
+        expect()(page.locator("#namespace-error")).to_be_visible()
         found += violations(page)
     finally:
         context.close()

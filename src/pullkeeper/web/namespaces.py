@@ -31,11 +31,12 @@ def picker(request: Request, web: session.WebSession, cluster: str) -> dict[str,
 
 
 def scope_context(
-    request: Request, web: session.WebSession, values: dict[str, Any]
+    request: Request, web: session.WebSession, values: dict[str, Any], live: bool = True
 ) -> dict[str, Any]:
     """What _scope_fields.html shows besides values and errors: the clusters, the chosen
     cluster's projects (every visible one, by cluster, before one is chosen) and namespaces.
-    A cluster not given is the only one, if there is one."""
+    A cluster not given is the only one, if there is one. Without live, no namespaces (the
+    cluster is not asked)."""
     with session.server_of(request).reading() as s:
         known = [c.name for c in clusters.list_clusters(s, web.actor)]
         projects = clusters.project_choices(s, web.actor)
@@ -48,7 +49,7 @@ def scope_context(
         "clusters": known,
         "projects": projects,
         "is_admin": web.actor.is_admin,
-        "picker": picker(request, web, chosen),
+        "picker": picker(request, web, chosen if live else ""),
     }
 
 
@@ -67,10 +68,11 @@ def scope_fields(
     project: Text = "",
     namespace: Text = "",
 ) -> Response:
-    """The registry form's cluster, scope, project and namespace fields for another cluster."""
+    """The registry form's scope fields for another cluster, of which htmx takes the project
+    choices (the namespaces come from /namespaces/options: this answers without the cluster)."""
     web = session.required(request)
     values = {"cluster": cluster, "scope": scope, "project": project, "namespace": namespace}
-    context = scope_context(request, web, values)
+    context = scope_context(request, web, values, live=False)
     if project not in {p.id for p in context["projects"]}:
         values["project"] = ""  # a project of the cluster left behind
     return page(request, "_scope_fields.html", web, values=values, errors={}, **context)
