@@ -8,6 +8,7 @@ a-api, b-web from the site's set-up). Cluster gone has an API server nobody answ
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,12 @@ def _ok(r: httpx.Response) -> dict[str, Any]:
     return data
 
 
-def _dead_kubeconfig(path: Path) -> str:
-    """A kubeconfig whose API server is a port nothing listens on."""
+def _dead_kubeconfig(path: Path, server: str = "https://127.0.0.1:9") -> str:
+    """A kubeconfig whose API server is a port nothing listens on (or `server`)."""
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "gone", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "clusters": [{"name": "gone", "cluster": {"server": server}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
         "current-context": "gone",
@@ -68,7 +69,15 @@ def site(tmp_path_factory: pytest.TempPathFactory, control_plane: ControlPlane) 
         _ok(api.put("/clusters/gone/namespaces/g-ns", json={"project": gone["id"]}))
         _ok(api.post("/users", json={"username": GINA[0], "password": GINA[1]}))
         _ok(api.put(f"/projects/{gone['id']}/members/{GINA[0]}", json={"role": "owner"}))
-        yield s
+        # An API server that takes the connection and never answers.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+            _ok(api.post("/clusters", json={"name": "silent"}))
+            kubeconfig = _dead_kubeconfig(base / "silent.kc", url)
+            _ok(api.patch("/clusters/silent", json={"kubeconfig": kubeconfig}))
+            yield s
 
 
 def _token(site: Site, user: str, password: str) -> str:
@@ -211,6 +220,9 @@ def test_an_unreachable_cluster_falls_back_to_what_the_store_knows(page: Any, si
     assert "kubeconfig" not in found["note"] and "/" not in found["note"]
     # An admin is told why, to fix it.
     assert "cannot reach the API server" in _live(site, "gone")["note"]
+    # A cluster that never answers is not waited for beyond the picker's short timeout.
+    silent = _live(site, "silent")
+    assert silent["live"] is False and "did not answer in time" in silent["note"], silent
 
     log_in(page, site, *GINA)
     page.goto(site.url + "/credentials/new?provider=custom")
@@ -272,9 +284,16 @@ def test_an_admin_adds_and_moves_namespaces_on_the_project_page(
     page.goto(site.url + "/credentials/new?provider=custom")
     page.get_by_label("Name", exact=True).fill("later-registry")
     page.get_by_label("One namespace").check()
-    page.get_by_label("Namespace", exact=True).fill("lv-later")
+    page.get_by_label("Namespace", exact=True).fill("lv-nowhere")
     page.get_by_label("Registry address").fill("later.example.com")
     page.get_by_label("User name").fill("robot")
+    page.get_by_label("Password or token").fill("later-s3cret")
+    page.get_by_role("button", name="Save registry").click()
+    # A name nobody put in a project is refused, saying what to do.
+    expect()(page.locator("#namespace-error")).to_contain_text(
+        "namespace 'lv-nowhere' is not known in cluster 'prod': an admin puts it in a project"
+    )
+    page.get_by_label("Namespace", exact=True).fill("lv-later")
     page.get_by_label("Password or token").fill("later-s3cret")
     page.get_by_role("button", name="Save registry").click()
     expect()(page.get_by_role("heading", level=1)).to_contain_text("later-registry")
