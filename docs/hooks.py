@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,10 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from pullkeeper.app import create_app
-from pullkeeper.services.server import Server
-from pullkeeper.settings import Settings
+from pullkeeper.app import openapi_document
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def openapi_document() -> dict[str, Any]:
-    """The document the server serves at /api/v1/openapi.json, from the app itself."""
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Settings(data=Path(tmp)))
-        try:
-            return create_app(server).openapi()
-        finally:
-            server.close()
 
 
 def _cell(text: object) -> str:

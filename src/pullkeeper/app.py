@@ -7,6 +7,10 @@ for everything else.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+from typing import Any
+
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,9 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pullkeeper import web
 from pullkeeper.api import app as api
 from pullkeeper.services.server import Server
+from pullkeeper.settings import Settings
 from pullkeeper.web.render import server_error_page, unanswered_page, wants_page
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "openapi_document"]
 
 
 def create_app(server: Server) -> FastAPI:
@@ -59,3 +64,14 @@ class AnsweredOnce:
         except Exception:
             if not answered:
                 raise
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document the server serves at /api/v1/openapi.json, built in-process from a
+    throwaway data directory (no server, no network): for the docs and the API fuzz tests."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Settings.load(data=Path(tmp)))
+        try:
+            return create_app(server).openapi()
+        finally:
+            server.close()

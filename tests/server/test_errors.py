@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
+import jsonschema
 import pytest
 
 from pullkeeper.services import clusters
@@ -275,3 +276,23 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_not_answered(
         text = logging.Formatter().format(record)
         assert "Traceback (most recent call last)" in text, text
         assert "in broken" in text and "RuntimeError: a bug's own words: marker-7Kq2" in text
+
+
+def test_the_openapi_document_describes_the_errors_the_api_gives(env: Env) -> None:
+    """The document's 422 answers are the API's envelope (a real 422 validates against it),
+    not the framework's {"detail": [...]}; no answer keeps the framework's default words."""
+    document = env.anon.ok("GET", "openapi.json")
+    error = document["components"]["schemas"]["Error"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    r = env.admin.post("clusters", json={"name": 7})
+    assert r.status_code == 422
+    jsonschema.validate(r.json(), error)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"detail": [{"msg": "x"}]}, error)
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                assert answer["description"] != "Successful Response", (method, path, status)
+                if status == "422":
+                    assert answer["content"]["application/json"]["schema"] == ref

@@ -255,9 +255,18 @@ def test_readyz_is_503_while_the_store_is_unreachable(env: Env, backend: Backend
         backend.drop()  # the database really goes away, connections included
     else:
         db = env.data / "pullkeeper.db"
-        for suffix in ("", "-wal", "-shm"):
-            db.with_name(db.name + suffix).unlink(missing_ok=True)
-        db.mkdir()  # what is left at the store's path cannot be opened as a database
+        # What is left at the store's path cannot be opened as a database. The server's
+        # background work may open (and so re-create) the file between unlink and mkdir:
+        # then try again.
+        for _ in range(50):
+            for suffix in ("", "-wal", "-shm"):
+                db.with_name(db.name + suffix).unlink(missing_ok=True)
+            try:
+                db.mkdir()
+                break
+            except FileExistsError:
+                continue
+        assert db.is_dir()
     r = env.anon.get("/readyz")
     assert_error(r, 503, "not_ready", field=None, message="the store is not reachable")
     # Liveness does not depend on the store.

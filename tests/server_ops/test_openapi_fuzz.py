@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from pullkeeper.app import create_app
-from pullkeeper.services.server import Server
-from pullkeeper.settings import Settings
+from pullkeeper.app import openapi_document
 from tests.admission.pki import CA, Issued
 
 from . import AUTH, Serve, client, ok, seed_basics
@@ -231,22 +228,12 @@ def nothing_without_a_token(
     )
 
 
-def _openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of the app `pullkeeper serve` runs, built in-process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Settings(data=Path(tmp)))
-        try:
-            return create_app(server).openapi()
-        finally:
-            server.close()
-
-
 # The tests are generated at collection, before the server fixture exists, so the document
 # comes from the in-process app; test_the_live_document_is_the_one_fuzzed checks it is the
 # same document the running server serves at /api/v1/openapi.json. (A schema loaded from a
 # fixture, schemathesis.pytest.from_fixture, fails under pytest 9.2: 'Function' object has
 # no attribute '_nodeid'.)
-DOCUMENT = _openapi_document()
+DOCUMENT = openapi_document()
 
 
 def _schema(*, security_parameters: bool) -> Any:

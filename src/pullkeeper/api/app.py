@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pullkeeper import __version__
+from pullkeeper.api.openapi import describe_answers
 from pullkeeper.api.routes import (
     access,
     checks,
@@ -365,5 +366,6 @@ def create_api(server: Server) -> FastAPI:
     _metrics(app, server)
     for module in (access, clusters, credentials, policies, checks, workloads, keys, nodes):
         app.include_router(module.router, prefix=API)
+    describe_answers(app)
     # The admission webhook is not here: it has a listener of its own (api/webhook.py).
     return app

@@ -3,32 +3,37 @@ wins), and the Docker Hub mirror a policy's default registry makes."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
+from pullkeeper.core.names import InvalidName, validate_labels
 from pullkeeper.core.nodeconfig.profile import Mirror, ProfileError
 
 __all__ = ["check_selector", "chosen", "default_registry_mirror", "labels_from", "matches"]
 
 _T = TypeVar("_T")
 
-# Kubernetes' label syntax: a key is [prefix/]name, the prefix a DNS subdomain, the name
-# (and a value, which may be empty) at most 63 alphanumerics, '-', '_', '.' inside.
-_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+def _valid(key: str, value: str) -> bool:
+    """Kubernetes' own label rules (core.names); the messages below say them in words."""
+    try:
+        validate_labels({key: value})
+    except InvalidName:
+        return False
+    return True
 
 
 def _check_key(key: str, where: str) -> None:
-    prefix, slash, name = key.rpartition("/")
-    if slash and (len(prefix) > 253 or not _PREFIX.fullmatch(prefix)):
+    if _valid(key, ""):
+        return
+    prefix, slash, _ = key.rpartition("/")
+    if slash and not _valid(prefix + "/a", ""):
         raise ProfileError(where, f"{key!r}: the prefix before / must be a DNS subdomain")
-    if not _NAME.fullmatch(name):
-        raise ProfileError(
-            where,
-            f"{key!r} is not a label key: [prefix/]name, the name up to 63 letters, digits, "
-            "'-', '_' or '.', starting and ending with a letter or digit",
-        )
+    raise ProfileError(
+        where,
+        f"{key!r} is not a label key: [prefix/]name, the name up to 63 letters, digits, "
+        "'-', '_' or '.', starting and ending with a letter or digit",
+    )
 
 
 def check_selector(selector: object, where: str = "node_selector") -> dict[str, str]:
@@ -40,7 +45,7 @@ def check_selector(selector: object, where: str = "node_selector") -> dict[str, 
         if not isinstance(key, str) or not isinstance(value, str):
             raise ProfileError(f"{where}.{key}", "keys and values are strings")
         _check_key(key, f"{where}.{key}")
-        if value and not _NAME.fullmatch(value):
+        if not _valid(key, value):
             raise ProfileError(
                 f"{where}.{key}",
                 f"{value!r} is not a label value (up to 63 letters, digits, "
