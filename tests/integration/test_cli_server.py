@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from .conftest import PULLKEEPER, RUN_TIMEOUT, Registry, Result, assert_one_line_error, run
+from .test_registry_trust import on_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -807,6 +808,50 @@ def test_an_admin_resets_a_users_password(world: World) -> None:
     assert (
         line == "error: no terminal to ask for the new password: pipe it in with --password-stdin"
     )
+
+
+def test_an_admin_disables_enables_and_deletes_a_user(world: World) -> None:
+    cli, admin = world.cli, world.admin
+    password = "hank-password-12"
+    cli.secrets.add(password)
+    cli.ok(admin, "user", "create", "hank", "--password-stdin", stdin=password)
+    hank = cli.user("hank")
+    cli.login(hank, password)
+    line = cli.fails(admin, "user", "create", "both", "--admin", "--viewer")
+    assert line == "error: a user is an admin or a viewer, not both; give --admin or --viewer"
+
+    out = cli.ok(admin, "user", "disable", "hank")
+    assert out.stdout == "user hank disabled; 1 of their sessions and tokens revoked\n"
+    assert cli.fails(hank, "cluster", "list") == "error: the API token is not valid; log in again"
+    listed = {r.split()[0]: r for r in cli.ok(admin, "user", "list").stdout.splitlines()[1:]}
+    assert "user (disabled)" in listed["hank"]
+    assert cli.fails(admin, "user", "disable", "admin") == (
+        "error: you cannot disable yourself; another admin can"
+    )
+    assert cli.ok(admin, "user", "enable", "hank").stdout == "user hank enabled\n"
+    assert cli.fails(hank, "cluster", "list") == "error: the API token is not valid; log in again"
+    cli.login(hank, password)
+
+    # Deleting asks first; with no terminal to ask on, it says what would go and how to go on.
+    line = cli.fails(admin, "user", "delete", "hank")
+    assert line == (
+        "error: standard input is not a terminal, so pullkeeper cannot ask before deleting "
+        "hank with their memberships in 0 project(s) and 1 valid token(s); add --yes"
+    )
+    # On a terminal it asks; "n" keeps the user.
+    kept = on_terminal(["user", "delete", "hank"], b"n\n", admin.env)
+    assert kept.returncode == 1, kept.describe()
+    assert "Delete hank with their memberships in 0 project(s) and 1 valid token(s)?" in (
+        kept.stderr
+    )
+    assert kept.stderr.endswith("Not deleted.\n") and kept.stdout == ""
+    assert "hank" in cli.ok(admin, "user", "list").stdout
+    assert cli.ok(admin, "user", "delete", "hank", "--yes").stdout == "user hank deleted\n"
+    assert cli.fails(hank, "cluster", "list") == "error: the API token is not valid; log in again"
+    assert "hank" not in cli.ok(admin, "user", "list").stdout
+    for action in ("user.disable", "user.enable", "user.delete"):
+        [event] = cli.json(admin, "audit", "--action", action)["items"]
+        assert event["actor"] == "admin"
 
 
 def test_audit_listing(world: World) -> None:

@@ -23,7 +23,7 @@ def _expires_after(stamp: str, ttl: timedelta, before: datetime) -> None:
 
 def test_login_issues_a_token(env: Env) -> None:
     user, _ = env.user("alice")
-    assert set(user) == {"id", "username", "admin", "viewer", "created_at"}
+    assert set(user) == {"id", "username", "admin", "viewer", "disabled", "created_at"}
     assert (user["username"], user["admin"], user["viewer"]) == ("alice", False, False)
     before = utcnow()
     r = env.anon.post("login", json={"username": "alice", "password": user_password("alice")})

@@ -90,3 +90,22 @@ def test_the_migrated_schema_is_the_models_schema(env: Env) -> None:
     migrations made: a model changed without a migration (or the reverse) fails here."""
     with env.server.db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_users_are_enabled_after_the_disabled_column_comes(env: Env) -> None:
+    """0019 adds users.disabled: every user there before is enabled, and can be disabled."""
+    env.user("alice")
+    engine = env.server.db.engine
+    cfg = db.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018")
+    with engine.connect() as conn:
+        columns = conn.execute(text("SELECT * FROM users")).keys()
+        assert "disabled" not in columns
+    env.server.db.engine.dispose()  # pooled SQLite connections keep the old table layout
+    db.upgrade(engine)
+
+    users = {u["username"]: u["disabled"] for u in env.admin.ok("GET", "users")["items"]}
+    assert users == {"admin": False, "alice": False}
+    assert env.admin.ok("POST", "users/alice/disable")["disabled"] is True

@@ -89,10 +89,14 @@ class Seeds:
     def __init__(self, server: Serve) -> None:
         self.client = client(server.url)
         self.generation = 0
-        # Users cannot be deleted through the API, so one (argon2-hashed) user serves every set.
-        user = {"username": "bob-fz", "password": "bobs-password"}
-        self.bob = ok(self.client.post("/users", json=user), 201)
+        # One (argon2-hashed) user serves every set, made again when the run deleted it.
+        self.bob = self._bob()
         _seed(self.client, self.generation, self.bob)
+
+    def _bob(self) -> dict[str, Any]:
+        user = {"username": "bob-fz", "password": "bobs-password"}
+        made: dict[str, Any] = ok(self.client.post("/users", json=user), 201)
+        return made
 
     def refresh_after(self, method: str, path: str, status: int) -> None:
         # A successful DELETE, PATCH or PUT may have removed, renamed or moved a seeded object,
@@ -100,6 +104,8 @@ class Seeds:
         changed = method in ("DELETE", "PATCH", "PUT") or path.endswith("/deactivate")
         if changed and 200 <= status < 300:
             self.generation += 1
+            if method == "DELETE" and path.endswith("/users/{user}"):
+                self.bob = self._bob()
             _seed(self.client, self.generation, self.bob)
 
 

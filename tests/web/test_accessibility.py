@@ -43,7 +43,14 @@ def ids(site: Site) -> dict[str, str]:
     profile = {"name": "a11y-pool", "registries": [{"host": "quay.io", "insecure": "http"}]}
     r = site.api.post("/clusters/prod/node-profiles", json=profile)
     assert r.status_code == 201, r.text
-    return {"cred": cred["id"], "project": site.projects["team-a"], "alice": users["alice"]}
+    off = site.api.post("/users", json={"username": "a11y-off", "password": "a11y-off-pw-123"})
+    assert site.api.post(f"/users/{off.json()['id']}/disable").status_code == 200
+    return {
+        "cred": cred["id"],
+        "project": site.projects["team-a"],
+        "alice": users["alice"],
+        "off": off.json()["id"],
+    }
 
 
 def _pages(ids: dict[str, str]) -> list[str]:
@@ -71,9 +78,17 @@ def _pages(ids: dict[str, str]) -> list[str]:
         "/audit",
         "/users",
         f"/users/{ids['alice']}",
+        f"/users/{ids['alice']}/delete",
+        f"/users/{ids['off']}",
         "/account/password",
         "/no/such/page",
         "/credentials/new?scope=project",
+        # The Registries list's bulk change, the Workloads list (these clusters have no
+        # access settings: the page says so).
+        f"/credentials/bulk?action=delete&id={cred}",
+        f"/credentials/bulk/done?action=deactivate&changed=1&refused={cred}",
+        "/workloads",
+        f"/workloads?credential={cred}",
     ]
 
 

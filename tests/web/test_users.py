@@ -196,6 +196,149 @@ def test_wrong_current_passwords_are_throttled(page: Any, site: Site) -> None:
     assert _api_login(site, "gina", password).status_code == 201  # logging in is unaffected
 
 
+def test_an_admin_disables_enables_and_deletes_a_user(page: Any, site: Site, browser: Any) -> None:
+    password = "hank-initial-pw-10"  # throwaway test value
+    hank_id = _new_user(site, "hank", password)
+    for project, role in (("team-a", "member"), ("team-c", "viewer")):
+        r = site.api.put(f"/projects/{site.projects[project]}/members/hank", json={"role": role})
+        assert r.status_code == 200, r.text
+    token = _api_login(site, "hank", password).json()["token"]
+    assert _me(site, token) == 200
+    other = browser.new_context()
+    try:
+        hanks = other.new_page()
+        log_in(hanks, site, "hank", password)
+
+        log_in(page, site, "admin", site.server.admin_password)
+        page.goto(site.url + "/users")
+        page.get_by_role("link", name="hank").click()
+        # The user's projects, with their role, each linked to its page.
+        rows = page.locator("#projects tbody tr")
+        expect()(rows).to_have_count(2)
+        expect()(rows.nth(0)).to_contain_text("team-a")
+        expect()(rows.nth(0)).to_contain_text("member")
+        expect()(rows.nth(1)).to_contain_text("viewer")
+        link = page.locator("#projects").get_by_role("link", name="team-a")
+        expect()(link).to_have_attribute("href", f"/projects/{site.projects['team-a']}")
+
+        page.get_by_role("button", name="Disable hank").click()
+        page.wait_for_url(re.compile(rf"/users/{hank_id}\?disabled=2$"))
+        expect()(page.get_by_role("status")).to_have_text(
+            "User disabled; 2 of their sessions and tokens were revoked."
+        )
+        expect()(page.locator("dl.meta")).to_contain_text("disabled")
+        screenshot(page, "user-disabled")
+        # hank's token and browser session are over at once; the password no longer works.
+        assert _me(site, token) == 401
+        hanks.goto(site.url + "/credentials")
+        hanks.wait_for_url(re.compile(r"/login\?next="))
+        hanks.get_by_label("User name").fill("hank")
+        hanks.get_by_label("Password").fill(password)
+        hanks.get_by_role("button", name="Log in").click()
+        expect()(hanks.get_by_role("alert")).to_contain_text("the user hank is disabled")
+        page.goto(site.url + "/users")
+        expect()(page.locator("tbody tr", has_text="hank")).to_contain_text("disabled")
+
+        page.goto(f"{site.url}/users/{hank_id}")
+        page.get_by_role("button", name="Enable hank").click()
+        expect()(page.get_by_role("status")).to_contain_text("User enabled")
+        assert _me(site, token) == 401  # the old token stays revoked
+        fresh = _api_login(site, "hank", password).json()["token"]
+        assert _me(site, fresh) == 200
+
+        page.get_by_role("link", name="Delete hank").click()
+        expect()(page.get_by_role("heading", level=1)).to_have_text("Delete hank?")
+        warning = page.get_by_role("alert")
+        expect()(warning).to_contain_text("memberships in 2 projects")
+        expect()(warning).to_contain_text("1 valid login (API tokens and browser sessions)")
+        expect()(warning).to_contain_text("team-c (staging): viewer")
+        screenshot(page, "user-delete")
+        page.get_by_role("button", name="Delete hank").click()
+        page.wait_for_url(site.url + "/users?deleted=hank")
+        expect()(page.get_by_role("status")).to_contain_text("User hank deleted")
+        expect()(page.locator("tbody tr", has_text="hank")).to_have_count(0)
+        assert _me(site, fresh) == 401
+        members = site.api.get(f"/projects/{site.projects['team-a']}/members").json()["items"]
+        assert "hank" not in [m["user"] for m in members]
+
+        for action in ("user.disable", "user.enable", "user.delete"):
+            page.goto(f"{site.url}/audit?action={action}")
+            expect()(page.locator("tbody tr")).to_have_count(1)
+            expect()(page.locator("tbody tr")).to_contain_text("admin")
+    finally:
+        other.close()
+
+
+def _tab_to(page: Any, text: str) -> None:
+    """Press Tab until the focused control says `text`, each showing where focus is."""
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        assert focused.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+        if focused.evaluate("e => e.textContent.trim()") == text:
+            return
+    pytest.fail(f"{text!r} was not reached with Tab")
+
+
+def test_disable_and_delete_by_keyboard_alone(page: Any, site: Site) -> None:
+    kim_id = _new_user(site, "kim", "kim-initial-pw-11")  # throwaway test value
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(f"{site.url}/users/{kim_id}")
+    _tab_to(page, "Disable kim")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/users/{kim_id}\?disabled=0$"))
+    _tab_to(page, "Delete kim…")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/users/{kim_id}/delete")
+    _tab_to(page, "Delete kim")
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/users?deleted=kim")
+
+
+def test_an_admin_cannot_disable_or_delete_themselves(page: Any, site: Site) -> None:
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/users/admin")
+    expect()(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    expect()(page.get_by_role("button", name="Disable admin")).to_have_count(0)
+    expect()(page.get_by_role("link", name="Delete admin")).to_have_count(0)
+    # Asked for anyway (a crafted form, an old tab): refused in words, nothing changed.
+    page.goto(site.url + "/users/admin/delete")
+    expect()(page.get_by_role("button", name="Delete admin")).to_have_count(0)
+    expect()(page.locator("main")).to_contain_text("You cannot delete yourself")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    answer = page.request.post(site.url + "/users/admin/disable", form={"csrf": csrf})
+    assert answer.status == 422
+    assert "you cannot disable yourself; another admin can" in answer.text()
+    assert _me(site, ADMIN_TOKEN) == 200
+
+
+def test_disable_and_delete_need_the_forms_csrf_token(page: Any, site: Site) -> None:
+    lee_id = _new_user(site, "lee", "lee-initial-pw-12")  # throwaway test value
+    log_in(page, site, "admin", site.server.admin_password)
+    for action in ("disable", "delete", "enable"):
+        for token in ("", "0" * 64):
+            answer = page.request.post(f"{site.url}/users/{lee_id}/{action}", form={"csrf": token})
+            assert answer.status == 403, (action, answer.status)
+    lee = site.api.get(f"/users/{lee_id}").json()
+    assert lee["disabled"] is False
+
+
+def test_admin_and_viewer_are_one_choice(page: Any, site: Site) -> None:
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/users")
+    expect()(page.locator("main").get_by_role("link", name="Projects")).to_have_attribute(
+        "href", "/projects"
+    )
+    group = page.get_by_role("group", name="Role on the server")
+    expect()(group.get_by_role("radio")).to_have_count(3)
+    expect()(
+        group.get_by_role("radio", name="None: only what their project roles give")
+    ).to_be_checked()
+    group.get_by_role("radio", name="Admin: may do everything").check()
+    group.get_by_role("radio", name="Viewer: reads every object, never a secret").check()
+    expect()(group.get_by_role("radio", name="Admin: may do everything")).not_to_be_checked()
+
+
 def test_the_first_start_admin_changes_the_initial_password(
     page: Any, site: Site, browser: Any
 ) -> None:

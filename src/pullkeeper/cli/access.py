@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +34,12 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("username")
-@click.option("--admin", is_flag=True, help="May do everything.")
-@click.option("--viewer", is_flag=True, help="Reads every object's metadata, never a secret.")
+@click.option("--admin", is_flag=True, help="May do everything (not with --viewer).")
+@click.option(
+    "--viewer",
+    is_flag=True,
+    help="Reads every object's metadata, never a secret (not with --admin).",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @output_option
 @with_api
@@ -45,6 +50,9 @@ def user_create(
 
     Give them a role in projects with `pullkeeper project member set`.
     """
+    if admin and viewer:
+        # Before the password is asked for; the server says the same.
+        raise CLIError("a user is an admin or a viewer, not both; give --admin or --viewer")
     password = (
         read_stdin_secret("password") if password_stdin else prompt_secret("password", confirm=True)
     )
@@ -80,7 +88,8 @@ def user_reset_password(api: Remote, username: str, password_stdin: bool, output
 
 
 def _kind(u: dict[str, Any]) -> str:
-    return "admin" if u["admin"] else "viewer" if u["viewer"] else "user"
+    kind = "admin" if u["admin"] else "viewer" if u["viewer"] else "user"
+    return f"{kind} (disabled)" if u.get("disabled") else kind
 
 
 @user.command("list")
@@ -93,6 +102,64 @@ def user_list(api: Remote, output: str) -> None:
         return
     rows = [[u["username"], _kind(u), when(u["created_at"]), u["id"]] for u in result["items"]]
     click.echo(rows_table(["USERNAME", "KIND", "CREATED", "ID"], rows, "No users."))
+
+
+@user.command("disable")
+@click.argument("username")
+@output_option
+@with_api
+def user_disable(api: Remote, username: str, output: str) -> None:
+    """Disable a user (admins): kept with their audit history, but they cannot log in, and
+    all their sessions and tokens are revoked at once. Not yourself, nor the last admin.
+
+    `pullkeeper user enable` lets them log in again; the revoked tokens stay revoked.
+    """
+    result = api.post(f"/users/{seg(username)}/disable")
+    if not emit(result, output):
+        click.echo(
+            f"user {result['username']} disabled; {result['revoked_tokens']} of their "
+            "sessions and tokens revoked"
+        )
+
+
+@user.command("enable")
+@click.argument("username")
+@output_option
+@with_api
+def user_enable(api: Remote, username: str, output: str) -> None:
+    """Let a disabled user log in again (admins); their old tokens stay revoked."""
+    result = api.post(f"/users/{seg(username)}/enable")
+    if not emit(result, output):
+        click.echo(f"user {result['username']} enabled")
+
+
+@user.command("delete")
+@click.argument("username")
+@click.option("-y", "--yes", is_flag=True, help="Delete without asking.")
+@with_api
+def user_delete(api: Remote, username: str, yes: bool) -> None:
+    """Delete a user with their project memberships and tokens (admins); the audit trail
+    keeps what they did. Not yourself, nor the last admin.
+
+    Asks first, naming what goes, unless --yes. To keep the user, `pullkeeper user disable`.
+    """
+    if not yes:
+        shown = api.get(f"/users/{seg(username)}")
+        projects = [f"{p['cluster']}/{p['name']}" for p in shown["projects"]]
+        goes = f"memberships in {len(projects)} project(s)"
+        if projects:
+            goes += f" ({', '.join(projects)})"
+        goes += f" and {shown['valid_tokens']} valid token(s)"
+        if not sys.stdin.isatty():
+            raise CLIError(
+                f"standard input is not a terminal, so pullkeeper cannot ask before deleting "
+                f"{username} with their {goes}; add --yes"
+            )
+        if not click.confirm(f"Delete {username} with their {goes}?", default=False, err=True):
+            click.echo("Not deleted.", err=True)
+            raise SystemExit(1)
+    api.delete(f"/users/{seg(username)}")
+    click.echo(f"user {username} deleted")
 
 
 # --------------------------------------------------------------------------- tokens

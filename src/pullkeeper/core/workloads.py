@@ -245,3 +245,63 @@ def _recorded_at(name: str) -> int:
         return int(suffix, 16) if 15 <= len(suffix) <= 16 else 0
     except ValueError:
         return 0
+
+
+# --------------------------------------------------------------------------- pull state
+
+PULLED, PULLING, PULL_FAILED, NOT_SCHEDULED, NO_PODS = (
+    "pulled",
+    "pulling",
+    "pull failed",
+    "not on a node",
+    "no pods",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PullState:
+    state: str  # one of the five above
+    reason: str = ""
+
+
+def _container_statuses(pod: Obj) -> list[Obj]:
+    status = pod.get("status") or {}
+    return [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+
+
+def _scheduled(pod: Obj) -> bool:
+    if (pod.get("spec") or {}).get("nodeName"):
+        return True
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions)
+
+
+def pull_state(spec: Obj, pods: Sequence[Obj]) -> PullState:
+    """How a workload's images fare on the nodes, from its pods: a pull failed (the kubelet's
+    reason and message), every image pulled (the kubelet reports an image id for each
+    container), still pulling, no pod on a node yet, or no pod at all."""
+    if not pods:
+        return PullState(NO_PODS, "no pod of it exists yet")
+    for pod in pods:
+        for c in _container_statuses(pod):
+            waiting = (c.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in PULL_FAILURES:
+                message = str(waiting.get("message") or "").strip()
+                reason = f"{c.get('image', '')}: {waiting['reason']}"
+                return PullState(PULL_FAILED, f"{reason}: {message}" if message else reason)
+    if not any(_scheduled(p) for p in pods):
+        return PullState(NOT_SCHEDULED, "no pod is on a node yet: nothing is pulled")
+    wanted = len(spec.get("initContainers") or []) + len(spec.get("containers") or [])
+    placed = [p for p in pods if _scheduled(p)]
+    if all(
+        len(_container_statuses(p)) >= wanted
+        and all(c.get("imageID") for c in _container_statuses(p))
+        for p in placed
+    ):
+        secrets = pull_secret_names(spec)
+        how = f"with {', '.join(secrets)}" if secrets else "no pull Secret named"
+        return PullState(PULLED, f"every image is on its node ({how})")
+    return PullState(PULLING, "the kubelet is getting the images")

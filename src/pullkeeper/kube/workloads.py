@@ -83,18 +83,37 @@ class WorkloadAPI:
 
         return _translated(call, f"reading {kind} {namespace}/{name}", "get", kind.lower() + "s")
 
-    def every_workload(self) -> list[_Obj]:
-        """Every Deployment, StatefulSet and DaemonSet of the cluster: three lists, however
-        many namespaces there are."""
+    def every_workload(self, namespace: str | None = None) -> list[_Obj]:
+        """Every Deployment, StatefulSet and DaemonSet of the cluster (or of one namespace):
+        three lists, however many namespaces there are."""
         found: list[_Obj] = []
+        where = namespace or ALL_NS
         for kind, resource in _RESOURCES.items():
 
             def call(resource: type[NamespacedResourceG] = resource) -> list[_Obj]:
-                return [_dict(o) for o in self._client.list(resource, namespace=ALL_NS)]
+                return [_dict(o) for o in self._client.list(resource, namespace=where)]
 
             listed = _translated(call, f"listing the {kind}s", "list", kind.lower() + "s")
             found += [o | {"kind": kind} for o in listed]
         return found
+
+    def every_pod(self, namespace: str | None = None) -> tuple[list[_Obj], list[_Obj]]:
+        """Every pod and ReplicaSet of the cluster (or of one namespace): what tells whose
+        pods are whose, two lists."""
+        where = namespace or ALL_NS
+        pods = _translated(
+            lambda: [_dict(p) for p in self._client.list(Pod, namespace=where)],
+            "listing the pods",
+            "list",
+            "pods",
+        )
+        sets = _translated(
+            lambda: [_dict(r) for r in self._client.list(ReplicaSet, namespace=where)],
+            "listing the ReplicaSets",
+            "list",
+            "replicasets",
+        )
+        return pods, sets
 
     def pods(self, namespace: str, labels: dict[str, str]) -> list[_Obj]:
         return _translated(

@@ -23,15 +23,18 @@ def credential_page(
     limit: int,
     offset: int,
     cursor: str | None,
+    sort: str | None = None,
 ) -> bytes:
-    """A page of the credentials the actor sees, as the API's JSON body."""
+    """A page of the credentials the actor sees, in the sort's order, as the API's JSON body."""
 
     def make() -> bytes:
         with server.reading() as session:
-            found = credentials.list_page(session, actor, f, limit, offset, cursor=cursor)
+            found = credentials.list_page(
+                session, actor, f, limit, offset, cursor=cursor, sort=sort
+            )
         return found.body(limit, offset)
 
-    return server.reads.answer(actor, ("credentials", f, limit, offset, cursor), make)
+    return server.reads.answer(actor, ("credentials", f, limit, offset, cursor, sort), make)
 
 
 def effective(

@@ -29,6 +29,7 @@ from pullkeeper.services import (
     audit,
     cloud_tokens,
     clusters,
+    credential_sorts,
     paging,
     policies,
     preview,
@@ -806,8 +807,7 @@ def _filtered(
     return stmt
 
 
-_ORDER = (Credential.name, Credential.id)  # total: ids are unique
-_KEY = (str, str)  # the cursor's key: the last row's name and id
+_KEY = (str, str)  # the cursor's key: the last row's sort value (a time as text) and id
 
 
 def list_page(
@@ -818,21 +818,32 @@ def list_page(
     offset: int = 0,
     *,
     cursor: str | None = None,
+    sort: str | None = None,
 ) -> paging.Page:
-    """A page of the credentials the actor sees through the filters, by name (then id): from
-    the cursor, when given (keyset: as cheap deep down as on top), else from the offset."""
+    """A page of the credentials the actor sees through the filters, in the sort's order
+    (credential_sorts: by name unless asked otherwise), then by id: from the cursor, when
+    given (keyset: as cheap deep down as on top), else from the offset."""
+    order = credential_sorts.parse(sort)
     at = paging.start(cursor, offset, _KEY)
+    if at is not None:
+        at = paging.Cursor(order.column_key(at.key), at.before)
     c = clusters.get_cluster(session, actor, f.cluster) if f.cluster else None
     p = clusters.get_project(session, actor, f.project, c) if f.project else None
     counted = _filtered(session, actor, f, c, p, select(func.count()).select_from(Credential))
     total = session.connection().scalar(counted) or 0
-    stmt = paging.seek(_filtered(session, actor, f, c, p, _LISTING), _ORDER, at, limit)
+    stmt = paging.seek(
+        _filtered(session, actor, f, c, p, _LISTING),
+        order.order,
+        at,
+        limit,
+        descending=order.descending,
+    )
     items, after, before = paging.page_of(
         _described(session, stmt if at else stmt.offset(offset)),
         at,
         limit,
         0 if at else offset,
-        lambda item: (item["name"], item["id"]),
+        order.key,
     )
     return paging.Page(items, total, after, before)
 

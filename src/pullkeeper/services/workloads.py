@@ -13,8 +13,11 @@ with none open, and records the change in the audit trail afterwards.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from pullkeeper.core import workloads
 from pullkeeper.core.names import InvalidName, validate_label, validate_subdomain
@@ -35,6 +38,7 @@ __all__ = [
     "containers_of",
     "credentials_for",
     "deploy",
+    "listing",
     "naming_secret",
     "plan",
     "status",
@@ -511,3 +515,99 @@ def credentials_for(
     anyone who sees the namespace (a workload's page shows where its Secrets come from)."""
     cluster, _project_id = _resolve(server, actor, cluster_ref, namespace)
     return _matching_secrets(server, actor, cluster, namespace, images)[1]
+
+
+def _listed_scope(
+    session: Session, actor: Actor, excluded: Sequence[str], where: dict[str, str]
+) -> tuple[Cluster, set[str] | None, str | None, dict[str, str]]:
+    """The cluster a listing reads, the namespaces it keeps (None: all) and the Secret its
+    workloads must name (a credential's), from the request's cluster, namespace, project
+    or credential; and those as found, by name."""
+    if where.get("credential"):
+        cred = credentials.get(session, actor, where["credential"])
+        cluster = clusters.get_cluster(session, actor, cred.cluster_id)
+        reached = set(credentials.reach(session, actor, cred, excluded))
+        return cluster, reached, cred.name, {"cluster": cluster.name, "credential": cred.name}
+    if where.get("cluster"):
+        cluster = clusters.get_cluster(session, actor, where["cluster"])
+    else:
+        visible = clusters.list_clusters(session, actor)
+        if len(visible) != 1:
+            raise Invalid("choose the cluster whose workloads to list", "cluster")
+        cluster = visible[0]
+    shown = {"cluster": cluster.name}
+    if where.get("project"):
+        project = clusters.get_project(session, actor, where["project"], cluster)
+        names = {n["name"] for n in clusters.list_namespaces(session, actor, cluster, project)}
+        return cluster, names, None, shown | {"project": project.name}
+    if where.get("namespace"):
+        ns = clusters.get_namespace(session, actor, cluster, where["namespace"])
+        return cluster, {ns.name}, None, shown | {"namespace": ns.name}
+    if actor.sees_everything:
+        return cluster, None, None, shown
+    return (
+        cluster,
+        {n["name"] for n in clusters.list_namespaces(session, actor, cluster)},
+        None,
+        shown,
+    )
+
+
+def listing(
+    server: Server,
+    actor: Actor,
+    *,
+    cluster: str = "",
+    namespace: str = "",
+    project: str = "",
+    credential: str = "",
+) -> dict[str, Any]:
+    """The Deployments, StatefulSets and DaemonSets of a cluster's namespaces the actor sees
+    (of one namespace, of a project's, or those naming a credential's Secret where it
+    reaches), each with how its images pull on the nodes (core.workloads.pull_state)."""
+    where = {"cluster": cluster, "namespace": namespace, "project": project}
+    where["credential"] = credential
+    with server.reading() as session:
+        target, kept, secret, shown = _listed_scope(
+            session, actor, server.settings.sync_excluded_namespaces, where
+        )
+        session.expunge(target)
+    one = next(iter(kept)) if kept is not None and len(kept) == 1 else None
+    items: list[dict[str, Any]] = []
+    if kept is None or kept:
+        with _api(target, _access(target)) as api:
+            try:
+                every = api.every_workload(one)
+                pods, sets = api.every_pod(one)
+            except KubeError as e:
+                raise ClusterFailed(e.message) from None
+        # Owners are found by uid within a namespace: each namespace's pods and sets once.
+        pods_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        sets_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for pod in pods:
+            pods_in[pod["metadata"].get("namespace", "")].append(pod)
+        for rs in sets:
+            sets_in[rs["metadata"].get("namespace", "")].append(rs)
+        for w in every:
+            meta = w["metadata"]
+            ns = meta.get("namespace", "")
+            spec = workloads.pod_spec(w)
+            names = workloads.pull_secret_names(spec)
+            if (kept is not None and ns not in kept) or (secret and secret not in names):
+                continue
+            mine = workloads.owned_pods(w, sets_in[ns], pods_in[ns])
+            pulled = workloads.pull_state(spec, mine)
+            items.append(
+                {
+                    "namespace": ns,
+                    "kind": w["kind"],
+                    "name": meta["name"],
+                    "images": workloads.images(spec),
+                    "image_pull_secrets": names,
+                    "pods": len(mine),
+                    "pull_state": pulled.state,
+                    "pull_reason": pulled.reason,
+                }
+            )
+    items.sort(key=lambda i: (i["namespace"], i["kind"], i["name"]))
+    return shown | {"secret": secret, "items": items}

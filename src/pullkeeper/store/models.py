@@ -108,6 +108,8 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     viewer: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Kept with their audit history, but no login and no token of theirs is accepted.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # The kinds of API tokens: a user's own, or a node token bound to a cluster.

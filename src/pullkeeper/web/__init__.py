@@ -10,6 +10,7 @@ from pullkeeper.web import (
     apidocs,
     audit,
     checks,
+    credential_bulk,
     credentials,
     login,
     namespaces,
@@ -17,6 +18,7 @@ from pullkeeper.web import (
     policies,
     projects,
     users,
+    workload_list,
     workloads,
 )
 from pullkeeper.web.render import HERE
@@ -27,12 +29,14 @@ def mount(app: FastAPI) -> None:
     """Add the pages, the API docs, their static files and the security headers to the app."""
     for module in (
         login,
+        credential_bulk,  # before credentials: /credentials/bulk is no registry's id
         credentials,
         policies,
         nodes,
         projects,
         checks,
         workloads,
+        workload_list,
         audit,
         users,
         apidocs,

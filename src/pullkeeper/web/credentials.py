@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
@@ -12,12 +13,22 @@ from sqlalchemy.orm import Session
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
-from pullkeeper.services import audit, cached_reads, checks, cloud_exchange, clusters, paging, sync
+from pullkeeper.services import (
+    audit,
+    cached_reads,
+    checks,
+    cloud_exchange,
+    clusters,
+    credential_sorts,
+    paging,
+    secret_manifests,
+    sync,
+)
 from pullkeeper.services import credentials as svc
-from pullkeeper.services.errors import Forbidden, PreconditionFailed, ServiceError
+from pullkeeper.services.errors import Forbidden, NotFound, PreconditionFailed, ServiceError
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.web import cloud_identity, forms, namespaces, security, session
-from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other
+from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -72,6 +83,33 @@ def sync_word(status: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- list
 
 
+# The sortable columns: heading and sort name.
+SORTABLE = (
+    ("Name", "name"),
+    ("Address", "server"),
+    ("Scope", "scope"),
+    ("State", "state"),
+    ("Updated", "updated"),
+)
+
+
+def sort_links(filters: dict[str, str], order: credential_sorts.Sort) -> dict[str, Any]:
+    """Each sortable heading's link (the filters kept, from the first page) and aria-sort:
+    a click sorts by the column, a second the other way."""
+    out = {}
+    for label, field in SORTABLE:
+        here = order.field == field
+        flip = credential_sorts.Sort(field, not order.descending if here else False)
+        out[field] = {
+            "label": label,
+            "url": with_query(
+                "/credentials", **filters, sort=flip.text if flip.text != "name" else ""
+            ),
+            "aria": ("descending" if order.descending else "ascending") if here else "",
+        }
+    return out
+
+
 @router.get("/credentials")
 def list_page(
     request: Request,
@@ -83,10 +121,12 @@ def list_page(
     q: Annotated[str, Query(max_length=253)] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
     cursor: Annotated[str, Query(max_length=2048)] = "",
+    sort: Annotated[str, Query(max_length=16)] = "",
     deleted: str = "",
 ) -> Response:
-    """Registries by name, PAGE_SIZE at a time: the Next and Previous links carry a cursor
-    (keyset paging); a bare ?page=N (an older link) still answers, by offset."""
+    """Registries by name (or the column sorted on), PAGE_SIZE at a time: the Next and
+    Previous links carry a cursor (keyset paging) and the sort; a bare ?page=N (an older
+    link) still answers, by offset."""
     web = session.required(request)
     server = session.server_of(request)
     actor = web.actor
@@ -106,16 +146,23 @@ def list_page(
         known_projects = clusters.project_choices(s, actor)
     try:
         f = svc.Filters(**{k: v or None for k, v in filters.items()})
-        body = cached_reads.credential_page(server, actor, f, PAGE_SIZE, offset, cursor or None)
+        body = cached_reads.credential_page(
+            server, actor, f, PAGE_SIZE, offset, cursor or None, sort or None
+        )
         found = paging.Page.of_body(body)
     except ServiceError as e:
         error = e.message
+    try:
+        order = credential_sorts.parse(sort)
+    except ServiceError:
+        order = credential_sorts.DEFAULT  # the error above says so
     items = found.items
     for item in items:
         item["state_word"] = state_of(item)
         item["scope_word"] = scope_of(item)
         ref = _Ref(item["id"], item["cluster_id"], item["state"])
-        item["sync_word"] = sync_word(sync.status_of(server, ref))
+        status = sync.status_of(server, ref)
+        item["sync_word"] = "delivering…" if delivering(item, status) else sync_word(status)
         item["provider_title"] = PROVIDERS[item["provider"]].title
     return page(
         request,
@@ -126,7 +173,10 @@ def list_page(
         error=error,
         filters=filters,
         filtered=any(filters.values()),
-        **keyset_pages("/credentials", filters, page_no, found, PAGE_SIZE),
+        **keyset_pages("/credentials", filters | {"sort": sort}, page_no, found, PAGE_SIZE),
+        sort=sort,
+        headers=sort_links(filters, order),
+        may_change=bool(items) and actor.owns_a_project,
         clusters=known_clusters,
         projects=known_projects,
         providers=PROVIDERS.values(),
@@ -323,6 +373,26 @@ def test_login(
 # --------------------------------------------------------------------------- detail
 
 
+# A new or changed registry's page says "delivering…" until the sync reports where its
+# Secrets stand, for at most this long after the change, looking again every POLL_SECONDS.
+DELIVERING_SECONDS = 60
+POLL_SECONDS = 2
+MAX_POLLS = DELIVERING_SECONDS // POLL_SECONDS
+
+
+def delivering(item: dict[str, Any], status: dict[str, Any], now: datetime | None = None) -> bool:
+    """Whether the sync has yet to report on an active registry changed a moment ago (its
+    cluster reachable): the page then waits for it instead of saying no namespace is known."""
+    if status["sync"] == "off" or item["state"] != "active" or status.get("cluster_error"):
+        return False
+    if status["items"]:
+        return False
+    changed = datetime.fromisoformat(item["updated_at"])
+    if changed.tzinfo is None:
+        changed = changed.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - changed).total_seconds() < DELIVERING_SECONDS
+
+
 def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str) -> dict[str, Any]:
     server = session.server_of(request)
     cred = svc.get(s, web.actor, cred_id)
@@ -330,19 +400,28 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
     item["state_word"] = state_of(item)
     item["scope_word"] = scope_of(item)
     item["provider_title"] = PROVIDERS[item["provider"]].title
+    if item["superseded_by"]:
+        try:  # the newer one shares its scope, so whoever sees this one sees it
+            item["superseded_name"] = svc.get(s, web.actor, item["superseded_by"]).name
+        except NotFound:
+            item["superseded_name"] = ""
     manage = svc.may_manage(s, web.actor, cred)
     history: list[dict[str, Any]] = []
     if manage:
         history, _ = audit.query(
             s, web.actor, object_type="credential", object_id=cred.id, limit=20
         )
+    delivery = sync.status_of(server, cred)
     return {
         "cred": cred,
         "item": item,
-        "delivery": sync.status_of(server, cred),
+        "delivery": delivery,
+        "delivering": delivering(item, delivery),
         "manage": manage,
+        "may_download": secret_manifests.may_download(s, web.actor, cred),
         "may_check": checks.may_check(web.actor, svc.project_of(s, cred)),
         "history": history,
+        "used_by_url": with_query("/workloads", credential=cred.id),
     }
 
 
@@ -364,7 +443,64 @@ def detail(
             if last["status"] == "ok"
             else f"Login checked: it fails ({last['cause']})."
         )
-    return page(request, "credential.html", web, notice=notice, **found)
+    return page(
+        request,
+        "credential.html",
+        web,
+        notice=notice,
+        poll=0,
+        max_polls=MAX_POLLS,
+        poll_seconds=POLL_SECONDS,
+        **found,
+    )
+
+
+@router.get("/credentials/{cred_id}/delivery")
+def delivery_section(
+    request: Request, cred_id: str, poll: Annotated[int, Query(ge=0, le=MAX_POLLS)] = 0
+) -> Response:
+    """The Delivery section alone: while delivering, it asks for itself again, at most
+    MAX_POLLS times."""
+    web = session.required(request)
+    with session.server_of(request).reading() as s:
+        found = _detail(s, request, web, cred_id)
+    return page(
+        request,
+        "_delivery.html",
+        web,
+        item=found["item"],
+        delivery=found["delivery"],
+        delivering=found["delivering"],
+        poll=poll,
+        max_polls=MAX_POLLS,
+        poll_seconds=POLL_SECONDS,
+    )
+
+
+@router.get("/credentials/{cred_id}/secret.yaml")
+def secret_yaml(request: Request, cred_id: str) -> Response:
+    """The registry's Secret as the sync writes it, as a file to save: owners and admins."""
+    web = session.required(request)
+    server = session.server_of(request)
+    with server.transaction() as s:
+        cred = svc.get(s, web.actor, cred_id)
+        text = secret_manifests.secret_yaml(
+            s,
+            web.actor,
+            server.vault,
+            server.content_hash_key(),
+            cred,
+            server.settings.sync_excluded_namespaces,
+        )
+        name = cred.name
+    return Response(
+        text,
+        media_type="application/yaml",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-secret.yaml"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/credentials/{cred_id}/verify")

@@ -13,7 +13,10 @@ from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-USER_FIELDS = ("username", "password")
+USER_FIELDS = ("username", "password", "role")
+# The one role on the server a new user has: the form's choice -> (admin, viewer).
+SERVER_ROLES = {"admin": (True, False), "viewer": (False, True), "none": (False, False)}
+Csrf = Annotated[str, Form(max_length=128)]
 PASSWORD_FIELDS = ("current", "new", "again")
 
 
@@ -40,11 +43,13 @@ def _users_page(
 
 
 @router.get("/users")
-def users_page(request: Request, created: str = "") -> Response:
+def users_page(request: Request, created: str = "", deleted: str = "") -> Response:
     web = session.required(request)
     auth.check_admin(web.actor, "list users")
     notice = f"User {created} created." if created else ""
-    return _users_page(request, web, {}, {}, notice=notice)
+    if deleted:
+        notice = f"User {deleted} deleted, with their memberships and tokens."
+    return _users_page(request, web, {"role": "none"}, {}, notice=notice)
 
 
 @router.post("/users")
@@ -53,20 +58,22 @@ def create_user(
     csrf: Annotated[str, Form(max_length=128)] = "",
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
-    admin: Annotated[str, Form(max_length=3)] = "",
-    viewer: Annotated[str, Form(max_length=3)] = "",
+    role: Annotated[str, Form(max_length=8)] = "none",
 ) -> Response:
     web = session.required(request)
     security.check(request, csrf, web.csrf)
     auth.check_admin(web.actor, "create users")  # refused before the form is checked
+    errors: forms.Errors = {}
+    if role not in SERVER_ROLES:
+        errors["role"] = "choose the user's role on the server: admin, viewer or none"
+    admin, viewer = SERVER_ROLES.get(role, (False, False))
     values: dict[str, Any] = {
         "username": username.strip(),
         "password": password,
-        "admin": admin == "on",
-        "viewer": viewer == "on",
+        "admin": admin,
+        "viewer": viewer,
     }
-    errors: forms.Errors = {}
-    body = forms.parse(UserIn, values, errors)
+    body = forms.parse(UserIn, values, errors) if not errors else None
     server = session.server_of(request)
 
     def run() -> None:
@@ -80,6 +87,7 @@ def create_user(
     if body is not None and forms.attempt(run, errors, USER_FIELDS):
         return see_other(f"/users?created={values['username']}")
     values["password"] = ""  # never sent back
+    values["role"] = role
     return _users_page(request, web, values, errors, status=422)
 
 
@@ -90,10 +98,12 @@ def _user_page(
     errors: forms.Errors,
     notice: str = "",
     status: int = 200,
+    refused: str = "",
 ) -> Response:
     with session.server_of(request).reading() as s:
         user = auth.get_user(s, ref)
         tokens = [auth.token_dict(t) for t in auth.list_user_tokens(s, web.actor, user)]
+        projects = auth.user_projects(s, user)
         shown = auth.user_dict(user)
     return page(
         request,
@@ -102,18 +112,31 @@ def _user_page(
         status=status,
         user=shown,
         tokens=tokens,
+        projects=projects,
         current_token=web.token_id,
         errors=errors,
         notice=notice,
+        refused=refused,
     )
 
 
 @router.get("/users/{ref}")
-def user_page(request: Request, ref: str, revoked: str = "", reset: str = "") -> Response:
+def user_page(
+    request: Request,
+    ref: str,
+    revoked: str = "",
+    reset: str = "",
+    disabled: str = "",
+    enabled: str = "",
+) -> Response:
     web = session.required(request)
     notice = "Token revoked." if revoked else ""
     if reset.isdigit():
         notice = f"Password reset; {reset} of the user's sessions and tokens were revoked."
+    if disabled.isdigit():
+        notice = f"User disabled; {disabled} of their sessions and tokens were revoked."
+    if enabled:
+        notice = "User enabled: they can log in again. Their old tokens stay revoked."
     return _user_page(request, web, ref, {}, notice)
 
 
@@ -162,6 +185,77 @@ def revoke(
     if token_id == web.token_id:
         return see_other("/login")
     return see_other(f"/users/{user_id}?revoked=1")
+
+
+@router.post("/users/{ref}/disable")
+def disable(request: Request, ref: str, csrf: Csrf = "") -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    auth.check_admin(web.actor, "disable users")
+    done: list[tuple[str, int]] = []
+
+    def run() -> None:
+        with session.server_of(request).transaction() as s:
+            user = auth.get_user(s, ref)
+            done.append((user.id, auth.disable_user(s, web.actor, user)))
+
+    failed = forms.failure(run, {}, ())
+    if failed is None:
+        user_id, revoked = done[0]
+        return see_other(f"/users/{user_id}?disabled={revoked}")
+    return _user_page(request, web, ref, {}, status=failed.status, refused=failed.message)
+
+
+@router.post("/users/{ref}/enable")
+def enable(request: Request, ref: str, csrf: Csrf = "") -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    auth.check_admin(web.actor, "enable users")  # before the user is looked up
+    with session.server_of(request).transaction() as s:
+        user = auth.get_user(s, ref)
+        auth.enable_user(s, web.actor, user)
+        user_id = user.id
+    return see_other(f"/users/{user_id}?enabled=1")
+
+
+def _deletion(request: Request, web: session.WebSession, ref: str) -> dict[str, Any]:
+    with session.server_of(request).reading() as s:
+        user = auth.get_user(s, ref)
+        return {
+            "user": auth.user_dict(user),
+            "projects": auth.user_projects(s, user),
+            "gone": auth.deletion(s, user),
+            "yourself": user.id == web.actor.user_id,
+        }
+
+
+@router.get("/users/{ref}/delete")
+def delete_confirm(request: Request, ref: str) -> Response:
+    web = session.required(request)
+    auth.check_admin(web.actor, "delete users")
+    return page(request, "user_delete.html", web, refused="", **_deletion(request, web, ref))
+
+
+@router.post("/users/{ref}/delete")
+def delete(request: Request, ref: str, csrf: Csrf = "") -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    auth.check_admin(web.actor, "delete users")
+    done: list[str] = []
+
+    def run() -> None:
+        with session.server_of(request).transaction() as s:
+            user = auth.get_user(s, ref)
+            done.append(user.username)
+            auth.delete_user(s, web.actor, user)
+
+    failed = forms.failure(run, {}, ())
+    if failed is None:
+        return see_other(f"/users?deleted={done[0]}")
+    context = _deletion(request, web, ref)
+    return page(
+        request, "user_delete.html", web, status=failed.status, refused=failed.message, **context
+    )
 
 
 # --------------------------------------------------------------------------- own password

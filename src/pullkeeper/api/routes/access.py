@@ -68,6 +68,50 @@ def reset_password(
         return {"user": u.username, "revoked_tokens": revoked}
 
 
+@router.get("/users/{user}")
+def show_user(user: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """A user, the projects they belong to with their role, and how many of their tokens
+    are valid: admins, or the user."""
+    with server.reading() as session:
+        u = auth.get_user(session, user)
+        if u.id != actor.user_id:
+            auth.check_admin(actor, "see another user")
+        projects = [p._asdict() for p in auth.user_projects(session, u)]
+        valid = auth.deletion(session, u).tokens
+        return {**auth.user_dict(u), "projects": projects, "valid_tokens": valid}
+
+
+@router.post("/users/{user}/disable")
+def disable_user(user: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """Disable a user (admins): kept with their audit history, no login; every token and
+    session of theirs is revoked. Not yourself, nor the last active admin. Audited."""
+    auth.check_admin(actor, "disable users")  # before the user is looked up
+    with server.transaction() as session:
+        u = auth.get_user(session, user)
+        revoked = auth.disable_user(session, actor, u)
+        return {**auth.user_dict(u), "revoked_tokens": revoked}
+
+
+@router.post("/users/{user}/enable")
+def enable_user(user: str, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """Let a disabled user log in again (admins); their revoked tokens stay revoked."""
+    auth.check_admin(actor, "enable users")
+    with server.transaction() as session:
+        u = auth.get_user(session, user)
+        auth.enable_user(session, actor, u)
+        return auth.user_dict(u)
+
+
+@router.delete("/users/{user}", status_code=204)
+def delete_user(user: str, actor: ActorDep, server: ServerDep) -> Response:
+    """Delete a user with their project memberships and tokens (admins); the audit trail
+    keeps what they did. Not yourself, nor the last active admin. Audited."""
+    auth.check_admin(actor, "delete users")
+    with server.transaction() as session:
+        auth.delete_user(session, actor, auth.get_user(session, user))
+    return Response(status_code=204)
+
+
 @router.get("/tokens")
 def list_tokens(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.reading() as session:

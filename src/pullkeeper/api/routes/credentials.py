@@ -12,7 +12,13 @@ from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.api.listing import encoded
 from pullkeeper.core.etag import IfMatch
-from pullkeeper.services import cached_reads, cloud_exchange, sync
+from pullkeeper.services import (
+    cached_reads,
+    cloud_exchange,
+    credential_bulk,
+    secret_manifests,
+    sync,
+)
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
@@ -37,17 +43,26 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(
         None, max_length=2048, description="The `next` or `prev` of an earlier answer."
     )
+    sort: str | None = Field(
+        None,
+        max_length=16,
+        description="name (the default), server, scope, state or updated; a leading - "
+        "sorts the other way (-updated: the last changed first). Ties go by id; pass the "
+        "same sort with a cursor.",
+    )
 
 
 @router.get("/credentials", response_model=dict[str, Any])
 def list_credentials(
     actor: ActorDep, server: ServerDep, query: Annotated[ListQuery, Query()]
 ) -> Response:
-    """Credentials by name (then id). `next` is the cursor of the page after this one (null
-    on the last page), `prev` of the page before it."""
+    """Credentials by name (then id), or in the `sort` asked. `next` is the cursor of the page
+    after this one (null on the last page), `prev` of the page before it."""
     q = query
     f = svc.Filters(q.cluster, q.project, q.namespace, q.provider, q.state, q.q)
-    return encoded(cached_reads.credential_page(server, actor, f, q.limit, q.offset, q.cursor))
+    return encoded(
+        cached_reads.credential_page(server, actor, f, q.limit, q.offset, q.cursor, q.sort)
+    )
 
 
 @router.post("/credentials", status_code=201, responses=conditional.CREATE)
@@ -179,3 +194,37 @@ def effective_credentials(
     ),
 ) -> Response:
     return encoded(cached_reads.effective(server, actor, cluster, namespace, image))
+
+
+class BulkIn(BaseModel):
+    action: str = Field(description="deactivate or delete")
+    ids: list[str] = Field(max_length=500, description="The credentials' ids.")
+
+
+@router.post("/credentials/bulk")
+def bulk(body: BulkIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
+    """Deactivate or delete several credentials: each one the caller may change is changed and
+    audited as alone (all in one transaction); those they may not are left as they are and
+    listed under `refused`, ids of none they see under `missing`."""
+    with server.transaction() as session:
+        done = credential_bulk.apply(
+            session, actor, body.action, body.ids, server.settings.sync_excluded_namespaces
+        )
+        return done.as_dict()
+
+
+@router.get("/credentials/{credential_id}/secret.yaml")
+def secret_manifest(credential_id: str, actor: ActorDep, server: ServerDep) -> Response:
+    """The credential's Secret as the sync writes it, one YAML document per namespace it
+    reaches; project owners and admins only, audited (credential.read_secret)."""
+    with server.transaction() as session:
+        cred = svc.get(session, actor, credential_id)
+        text = secret_manifests.secret_yaml(
+            session,
+            actor,
+            server.vault,
+            server.content_hash_key(),
+            cred,
+            server.settings.sync_excluded_namespaces,
+        )
+    return Response(text, media_type="application/yaml", headers={"Cache-Control": "no-store"})

@@ -62,3 +62,27 @@ def naming_secret(
     """The Deployments, StatefulSets and DaemonSets, in the namespaces the credential reaches,
     whose pods name the Secret; `attach` gives one the credential's current Secret."""
     return svc.naming_secret(server, actor, credential_id, secret)
+
+
+@router.get("/workloads")
+def listing(
+    actor: ActorDep,
+    server: ServerDep,
+    cluster: str = Query("", description="Cluster name or id (may be left out with one)."),
+    namespace: str = Query("", description="Only this namespace's workloads."),
+    project: str = Query("", description="Only the workloads of this project's namespaces."),
+    credential: str = Query(
+        "", description="Only those naming this credential's Secret, where it reaches."
+    ),
+) -> dict[str, Any]:
+    """The Deployments, StatefulSets and DaemonSets of the namespaces the caller sees, each
+    with its pull state (pulled, pulling, pull failed with the kubelet's reason, not on a
+    node, no pods)."""
+    return svc.listing(
+        server,
+        actor,
+        cluster=cluster,
+        namespace=namespace,
+        project=project,
+        credential=credential,
+    )

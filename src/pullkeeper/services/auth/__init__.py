@@ -3,8 +3,8 @@
 Modules: `users` (users, password changes and resets), `tokens` (login, issuing, revoking
 and authenticating API tokens), `memberships` (role bindings in projects), `throttle` (the
 login throttle), `token_cache` (recently authenticated actors), `hashing` (how passwords
-and tokens are stored), `first_start` (the first admin). The password rules themselves are
-core.passwords.
+and tokens are stored), `first_start` (the first admin), `user_states` (disabling, enabling
+and deleting users). The password rules themselves are core.passwords.
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ from pullkeeper.services.auth.tokens import (
     revoke_token,
     token_dict,
 )
+from pullkeeper.services.auth.user_states import (
+    Deletion,
+    UserProject,
+    delete_user,
+    deletion,
+    disable_user,
+    enable_user,
+    user_projects,
+)
 from pullkeeper.services.auth.users import (
     change_password,
     check_admin,
@@ -43,15 +52,21 @@ from pullkeeper.services.auth.users import (
 
 __all__ = [
     "TOKEN_PREFIX",
+    "Deletion",
     "FirstStart",
     "LoginThrottle",
     "TokenCache",
+    "UserProject",
     "authenticate",
     "bootstrap",
     "change_password",
     "check_admin",
     "check_may_change_members",
     "create_user",
+    "delete_user",
+    "deletion",
+    "disable_user",
+    "enable_user",
     "get_user",
     "issue_token",
     "list_tokens",
@@ -68,4 +83,5 @@ __all__ = [
     "set_member",
     "token_dict",
     "user_dict",
+    "user_projects",
 ]

@@ -133,7 +133,8 @@ def authenticate(
         actor = Actor("", f"node-token:{row.id}", source=source, node_cluster_id=row.cluster_id)
     else:
         user = session.get(User, row.user_id)
-        if user is None:
+        if user is None or user.disabled:
+            # A disabled user's tokens are revoked too; this holds for one issued meanwhile.
             raise Unauthorized("the API token is not valid; log in again")
         actor = actor_for(session, user, source)
     if cache:
@@ -173,6 +174,9 @@ def login(
         throttle.failed(session, username, source)
         raise WrongPassword("wrong user name or password")
     throttle.succeeded(session, username, source)
+    if user.disabled:
+        # Said only to whoever knows the password: that it is right but will not do.
+        raise Forbidden(f"the user {username} is disabled; an admin can enable it again")
     actor = actor_for(session, user, source)
     audit.record(session, actor, "user.login", "user", user.id)
     return issue_token(session, actor, user, "login", ttl)

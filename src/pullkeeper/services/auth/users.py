@@ -28,6 +28,7 @@ def user_dict(user: User) -> dict[str, Any]:
         "username": user.username,
         "admin": user.is_admin,
         "viewer": user.viewer,
+        "disabled": user.disabled,
         "created_at": user.created_at.isoformat(),
     }
 
@@ -50,6 +51,12 @@ def create_user(
     session: Session, actor: Actor, username: str, password: str, *, admin: bool, viewer: bool
 ) -> User:
     check_admin(actor, "create users")
+    if admin and viewer:
+        raise Invalid(
+            "a user is an admin or a viewer, not both (an admin already reads everything); "
+            "choose one",
+            "role",
+        )
     try:
         validate_label(username, "username")
     except InvalidName as e:
