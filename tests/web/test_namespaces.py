@@ -210,6 +210,10 @@ def test_a_member_sees_only_their_projects_namespaces(
     seen = set(_options(page))
     assert {"lv-mine", "a-web", "a-api"} <= seen
     assert not seen & {"lv-theirs", "b-web", "default", "kube-system"}, seen
+    # The Pull check's namespace is the same picker.
+    page.goto(site.url + "/checks")
+    expect()(page.locator("#namespace-options option[value=lv-mine]")).to_have_count(1)
+    assert "lv-theirs" not in _options(page)
 
     token = _token(site, "carol", "carol-member-pw-3")  # member of team-b
     names = {n["name"] for n in _live(site, "prod", token)["items"]}
