@@ -265,7 +265,7 @@ def test_edit_gives_a_new_identity_whole(page: Any, site: Site, cloud: Aws) -> N
     expect()(page.get_by_role("status")).to_have_text("Changes saved.")
     before = len(cloud.issued)
 
-    page.get_by_role("link", name="Edit").click()
+    page.get_by_role("link", name="Edit", exact=True).click()
     page.get_by_label("Replace the identity with this one").check()
     other = "AKIAPULLER0000000002"
     page.get_by_label("Access key id").fill(other)
