@@ -7,13 +7,25 @@ with CI=true a missing tool is a failure; on a developer's machine it is a loud 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import pytest
+
+_T = TypeVar("_T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """asyncio.run in a thread of its own: a test process whose main thread holds a running
+    loop (Playwright's sync API keeps one while the browser fixture lives) cannot start one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def missing(message: str) -> NoReturn:

@@ -3,7 +3,6 @@ its AdmissionReview (uids that need escaping included), and a body read in piece
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from pullkeeper.services.admission import encode_review
 from tests.admission.conftest import Hook, pod, review
+from tests.tools import run_async
 
 UIDS = [
     "705ab4f5-6393-11e8-b7cc-42010a800002",
@@ -78,7 +78,7 @@ def _call(hook: Hook, pieces: list[bytes]) -> tuple[int, dict[str, Any]]:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/admission/validate/c1", "headers": []}
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    run_async(app(scope, receive, send))  # type: ignore[arg-type]
     return sent[0]["status"], json.loads(sent[1]["body"])
 
 
@@ -112,19 +112,22 @@ class _Sync:
         return frozenset()
 
 
-def _sent(hook: Hook, body: bytes) -> list[dict[str, Any]]:
-    """What the listener's application sends for a mutate review, run on this thread's loop."""
+def _sent(hook: Hook, body: bytes) -> tuple[list[dict[str, Any]], threading.Thread]:
+    """What the listener's application sends for a mutate review, and the thread its event
+    loop ran on."""
     sent: list[dict[str, Any]] = []
+    loop: list[threading.Thread] = []
 
     async def receive() -> dict[str, Any]:
+        loop.append(threading.current_thread())
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/admission/mutate/c1", "headers": []}
-    asyncio.run(hook.client.app(scope, receive, send))  # type: ignore[arg-type]
-    return sent
+    run_async(hook.client.app(scope, receive, send))  # type: ignore[arg-type]
+    return sent, loop[0]
 
 
 def test_a_followers_decision_which_reads_the_store_never_runs_on_the_event_loop(
@@ -136,9 +139,9 @@ def test_a_followers_decision_which_reads_the_store_never_runs_on_the_event_loop
         sync = _Sync(leading)
         hook.server.sync = sync  # type: ignore[assignment]
         try:
-            sent = _sent(hook, body)
+            sent, loop = _sent(hook, body)
         finally:
             hook.server.sync = None
         assert sent[0]["status"] == 200 and json.loads(sent[1]["body"])["response"]["patch"]
-        on_loop = [t is threading.main_thread() for t in sync.threads]
+        on_loop = [t is loop for t in sync.threads]
         assert on_loop == [leading], leading  # the leader's statuses are in memory: on the loop

@@ -14,6 +14,7 @@ import pytest
 from pullkeeper.services import clusters
 from pullkeeper.web import security
 from tests.server.conftest import ADMIN_TOKEN, Env, assert_error
+from tests.tools import run_async
 
 LIMIT = 2048
 
@@ -216,7 +217,7 @@ def test_body_over_the_limit_in_many_asgi_chunks_is_413(env: Env) -> None:
         payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return start["status"], payload
 
-    status, payload = asyncio.run(run())
+    status, payload = run_async(run())
     assert status == 413, payload
     assert json.loads(payload)["error"]["code"] == "too_large"
     assert env.admin.ok("GET", "clusters")["items"] == []

@@ -3,10 +3,10 @@ answered: the handler that answered it has logged it already."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from tests.tools import run_async
 
 from pullkeeper.app import AnsweredOnce
 
@@ -20,7 +20,7 @@ def _call(app: Any) -> list[dict[str, Any]]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(AnsweredOnce(app)({"type": "http"}, receive, send))
+    run_async(AnsweredOnce(app)({"type": "http"}, receive, send))
     return sent
 
 

@@ -39,6 +39,17 @@ def ids(site: Site) -> dict[str, str]:
         username="org+a11y",
         password="a11y-s3cret",
     )
+    # A long name and address without a "-" to break at: they must wrap on a phone too.
+    dotted = site.create_credential(
+        name="registrydepartmentexample.internalcompanyname.example.com",
+        cluster="prod",
+        scope="namespace",
+        namespace="a-web",
+        provider="custom",
+        server="registrydepartmentexampleinternal.companynameandmore.example.com:5000",
+        username="robot",
+        password="a11y-s3cret-2",
+    )
     users = {u["username"]: u["id"] for u in site.api.get("/users").json()["items"]}
     profile = {"name": "a11y-pool", "registries": [{"host": "quay.io", "insecure": "http"}]}
     r = site.api.post("/clusters/prod/node-profiles", json=profile)
@@ -50,6 +61,7 @@ def ids(site: Site) -> dict[str, str]:
         "project": site.projects["team-a"],
         "alice": users["alice"],
         "off": off.json()["id"],
+        "dotted": dotted["id"],
     }
 
 
@@ -63,6 +75,9 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/credentials/{cred}",
         f"/credentials/{cred}/edit",
         f"/credentials/{cred}/delete",
+        f"/credentials/{ids['dotted']}",
+        f"/credentials/{ids['dotted']}/edit",
+        f"/credentials/{ids['dotted']}/delete",
         "/policies?cluster=prod",
         f"/policies?project={project}",
         "/checks",
@@ -76,6 +91,7 @@ def _pages(ids: dict[str, str]) -> list[str]:
         "/clusters/prod/node-profiles/a11y-pool/edit",
         "/clusters/prod/node-profiles/a11y-pool/delete",
         "/audit",
+        "/audit?page=999",
         "/users",
         f"/users/{ids['alice']}",
         f"/users/{ids['alice']}/delete",
@@ -89,7 +105,19 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/credentials/bulk/done?action=deactivate&changed=1&refused={cred}",
         "/workloads",
         f"/workloads?credential={cred}",
+        "/clusters",
+        "/clusters/new",
+        "/clusters/prod",
+        "/clusters/prod/edit",
+        "/clusters/prod/delete",
+        "/projects/new",
     ]
+
+
+def _wider_than(page: Any, width: int) -> list[str]:
+    """The page as it is now, if it scrolls sideways at this width."""
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    return [f"{page.url}: {wide} px wide at {width} px"] if wide > width else []
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -102,15 +130,19 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
         log_in(page, site, "admin", site.server.admin_password)
         for path in _pages(ids):
             page.goto(site.url + path)
-            found += violations(page)
+            found += violations(page) + _wider_than(page, width)
         # Forms showing their errors: the messages and marked fields must pass too.
         page.goto(site.url + "/credentials/new?provider=custom")
         page.get_by_role("button", name="Save registry").click()
         expect()(page.locator(".field-error").first).to_be_visible()
-        found += violations(page)
+        found += violations(page) + _wider_than(page, width)
         page.goto(site.url + "/checks")
         page.get_by_role("button", name="Check").click()
         expect()(page.locator("#image-error")).to_be_visible()
+        found += violations(page)
+        page.goto(site.url + "/clusters/new")
+        page.get_by_role("button", name="Save cluster").click()
+        expect()(page.locator("#kubeconfig-error")).to_be_visible()
         found += violations(page)
         page.goto(f"{site.url}/projects/{ids['project']}")
         page.get_by_role("button", name="Add namespace").click()
@@ -124,7 +156,8 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
 def test_a_member_s_pages_pass_axe(page: Any, site: Site, ids: dict[str, str]) -> None:
     log_in(page, site, "bob")
     found = []
-    for path in ("/credentials", f"/credentials/{ids['cred']}", f"/projects/{ids['project']}"):
+    paths = ("/credentials", f"/credentials/{ids['cred']}", f"/projects/{ids['project']}")
+    for path in (*paths, "/credentials/new"):
         page.goto(site.url + path)
         found += violations(page)
     assert found == []

@@ -73,16 +73,21 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     page.get_by_label("Namespace", exact=True).fill("a-web")
     page.get_by_label("Registry address").fill("https://ecr.example.com")
     page.get_by_role("button", name="Save registry").click()
-    # The API's rules, one message at a time as the service finds them, next to the field.
+    # The API's rules, every field's problem at once, in words, next to the field.
     expect()(page.locator("#server-error")).to_have_text(
         "'https://ecr.example.com' is not ACCOUNT.dkr.ecr.REGION.amazonaws.com"
     )
     expect()(page.get_by_label("Registry address")).to_have_attribute("aria-invalid", "true")
+    expect()(page.locator("#name-error")).to_have_text(
+        'the name may have only lowercase letters, digits, "-" and ".", and must start and end '
+        "with a letter or digit, such as team-registry"
+    )
+    expect()(page.locator("#password-error")).to_have_text("a password or token is required")
     expect()(page.get_by_label("Name", exact=True)).to_have_value("Bad_Name")
     page.get_by_label("Registry address").fill("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
     page.get_by_label("Password or token").fill("ecr-token")
     page.get_by_role("button", name="Save registry").click()
-    expect()(page.locator("#name-error")).to_contain_text('name: Invalid value: "Bad_Name"')
+    expect()(page.locator("#name-error")).to_contain_text("the name may have only lowercase")
     expect()(page.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
     expect()(page.locator("#server-error")).to_have_count(0)
     assert site.credentials("Bad_Name") == []

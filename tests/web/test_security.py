@@ -158,10 +158,13 @@ def test_unknown_pages_are_pages_and_unknown_api_paths_json(client: httpx.Client
     assert "There is no page at this address" in r.text
     assert "default-src" in r.headers["content-security-policy"]
 
-    # A page used the wrong way (GET of a POST-only form) is a page too.
-    r = client.get("/logout", headers=html)
+    # A page used the wrong way is a page too.
+    r = client.delete("/credentials/new", headers=html)
     assert r.status_code == 405
     assert r.headers["content-type"].startswith("text/html")
+    # An address only a form posts to, asked for again, leads to a page (and does nothing).
+    r = client.get("/logout", headers=html)
+    assert (r.status_code, r.headers["location"]) == (303, "/credentials")
 
     # The API, static files and clients that do not ask for HTML keep JSON errors.
     for path, headers in (

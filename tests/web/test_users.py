@@ -57,7 +57,11 @@ def test_admin_lists_and_creates_users(page: Any, site: Site, console: Console) 
     page.get_by_label("User name").fill("Erin!")
     page.get_by_label("Initial password").fill("short")
     page.get_by_role("button", name="Add user").click()
-    expect()(page.locator("#username-error")).to_contain_text("username")
+    # Both problems at once, in words.
+    expect()(page.locator("#username-error")).to_contain_text(
+        'the user name may have only lowercase letters, digits and "-"'
+    )
+    expect()(page.locator("#password-error")).to_contain_text("at least 12 characters")
     expect()(page.get_by_label("Initial password")).to_have_value("")
     page.get_by_label("User name").fill("erin")
     page.get_by_label("Initial password").fill("short")

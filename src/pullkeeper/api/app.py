@@ -32,6 +32,7 @@ from pullkeeper.api.openapi import describe_answers
 from pullkeeper.api.routes import (
     access,
     checks,
+    cluster_access,
     clusters,
     credentials,
     keys,
@@ -364,7 +365,10 @@ def create_api(server: Server) -> FastAPI:
     # Middleware added later wraps what was added before: metrics see the 413s.
     app.add_middleware(BodyLimit, limit=server.settings.max_body_bytes)
     _metrics(app, server)
-    for module in (access, clusters, credentials, policies, checks, workloads, keys, nodes):
+    for module in (
+        *(access, clusters, credentials, policies, checks, workloads, keys, nodes),
+        cluster_access,
+    ):
         app.include_router(module.router, prefix=API)
     describe_answers(app)
     # The admission webhook is not here: it has a listener of its own (api/webhook.py).

@@ -181,6 +181,49 @@ def cluster_delete(api: Remote, name: str) -> None:
     click.echo(f"cluster {name} deleted")
 
 
+@cluster.command("kubeconfig")
+@click.argument("name")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--context", default="", help="One of its contexts (default: its current-context).")
+@with_api
+def cluster_kubeconfig(api: Remote, name: str, file: Any, context: str) -> None:
+    """Send the server a kubeconfig to reach a cluster with (admins only): it keeps it in its
+    data directory, readable by its owner only, replacing the one it kept before. FILE "-"
+    reads standard input."""
+    found = api.put(
+        f"/clusters/{seg(name)}/kubeconfig", {"content": file.read(), "context": context}
+    )
+    click.echo(f"cluster {name} now uses the uploaded kubeconfig, context {found['context']}")
+
+
+@cluster.command("test")
+@click.argument("name")
+@output_option
+@with_api
+def cluster_test(api: Remote, name: str, output: str) -> None:
+    """Test the server's connection to a cluster (admins only): the API server's version and
+    the permissions pullkeeper needs there that its account lacks. Exit status 1 when it
+    cannot connect or something is missing."""
+    found = api.post(f"/clusters/{seg(name)}/test", {})
+    if not emit(found, output):
+        if not found["reachable"]:
+            click.echo(f"cluster {name}: cannot connect: {found['error']}")
+        else:
+            click.echo(f"cluster {name}: connected to Kubernetes {found['version']}")
+            if found["missing"]:
+                click.echo(f"missing permissions ({len(found['missing'])}):")
+                for permission in found["missing"]:
+                    click.echo(f"  {permission}")
+                click.echo(
+                    "grant them, for example with the ClusterRole that "
+                    "`pullkeeper webhook manifests` prints"
+                )
+            else:
+                click.echo("every permission pullkeeper needs is granted")
+    if not found["reachable"] or found["missing"]:
+        raise SystemExit(1)
+
+
 @cluster.group("node-token")
 def node_token() -> None:
     """Node tokens: what a cluster's nodes read their credentials with (admins only).

@@ -129,30 +129,53 @@ def address(provider_id: str, server: str | None) -> str:
 
 
 def check(provider_id: str, server: str | None, username: str, password: str) -> tuple[str, str]:
-    """The (server, username) a credential is stored with, or ProviderError saying what to fix."""
-    server = address(provider_id, server)
+    """The (server, username) a credential is stored with, or ProviderError saying what to fix
+    (the first of its problems)."""
+    found = problems(provider_id, server, username, password)
+    if found:
+        raise found[0]
+    provider = PROVIDERS[provider_id]
+    return address(provider_id, server), provider.fixed_username or username
+
+
+def problems(
+    provider_id: str, server: str | None, username: str, password: str
+) -> list[ProviderError]:
+    """Every way a credential does not fit its provider, at most one per field, in the order
+    of the fields: the address, the user name, the password (a form shows them all at once)."""
+    try:
+        address(provider_id, server)
+    except ProviderError as e:
+        if e.field == "provider":
+            return [e]
+        found = [e]
+    else:
+        found = []
     provider = PROVIDERS[provider_id]
     if provider.fixed_username:
         if username and username != provider.fixed_username:
-            raise ProviderError("username", f"{provider.username_hint}, not {username!r}")
+            found.append(ProviderError("username", f"{provider.username_hint}, not {username!r}"))
         username = provider.fixed_username
     if not username:
-        raise ProviderError("username", "a user name is required")
-    try:
-        check_username(username)
-    except InvalidUsername as e:
-        raise ProviderError("username", str(e)) from None
+        found.append(ProviderError("username", "a user name is required"))
+    else:
+        try:
+            check_username(username)
+        except InvalidUsername as e:
+            found.append(ProviderError("username", str(e)))
     if not password:
-        raise ProviderError("password", "a password or token is required")
-    if provider_id == "gcr":
+        found.append(ProviderError("password", "a password or token is required"))
+    elif provider_id == "gcr":
         try:
             key = json.loads(password)
         except (ValueError, RecursionError):
             key = None
         if not isinstance(key, dict) or "private_key" not in key or "client_email" not in key:
-            raise ProviderError(
-                "password",
-                "GCR needs a service-account JSON key (with client_email and "
-                "private_key) as the password",
+            found.append(
+                ProviderError(
+                    "password",
+                    "GCR needs a service-account JSON key (with client_email and "
+                    "private_key) as the password",
+                )
             )
-    return server, username
+    return found

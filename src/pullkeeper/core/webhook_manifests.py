@@ -8,6 +8,28 @@ from typing import Any
 from pullkeeper.core.delivery import EXCLUDE_LABEL
 
 NAME = "pullkeeper"
+# What pullkeeper's account needs in a cluster: the ClusterRole below, and what a cluster's
+# "Test connection" checks its access against.
+CLUSTER_ROLE_RULES: tuple[dict[str, list[str]], ...] = (
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["serviceaccounts"],
+        "verbs": ["get", "list", "watch", "update"],
+    },
+    {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "statefulsets", "daemonsets"],
+        "verbs": ["get", "list", "watch", "create", "patch"],
+    },
+    {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]},
+)
 _TEMPLATE_RULES = [
     {
         "apiGroups": ["apps"],
@@ -113,34 +135,7 @@ def manifests(o: Options) -> list[dict[str, Any]]:
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": meta,
-            "rules": [
-                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-                {
-                    "apiGroups": [""],
-                    "resources": ["secrets"],
-                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-                },
-                {
-                    "apiGroups": [""],
-                    "resources": ["serviceaccounts"],
-                    "verbs": ["get", "list", "watch", "update"],
-                },
-                {
-                    "apiGroups": [""],
-                    "resources": ["pods", "events"],
-                    "verbs": ["get", "list", "watch"],
-                },
-                {
-                    "apiGroups": ["apps"],
-                    "resources": ["deployments", "statefulsets", "daemonsets"],
-                    "verbs": ["get", "list", "watch", "create", "patch"],
-                },
-                {
-                    "apiGroups": ["apps"],
-                    "resources": ["replicasets"],
-                    "verbs": ["get", "list", "watch"],
-                },
-            ],
+            "rules": [{k: list(v) for k, v in rule.items()} for rule in CLUSTER_ROLE_RULES],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

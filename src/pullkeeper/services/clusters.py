@@ -19,6 +19,7 @@ __all__ = [
     "ACCESS_MODES",
     "cluster_dict",
     "cluster_name",
+    "cluster_view",
     "create_cluster",
     "create_project",
     "delete_cluster",
@@ -68,6 +69,14 @@ def cluster_dict(c: Cluster) -> dict[str, Any]:
         "updated_at": c.updated_at.isoformat(),
         "updated_by": c.updated_by,
     }
+
+
+def cluster_view(c: Cluster, actor: Actor) -> dict[str, Any]:
+    """cluster_dict as `actor` may see it: the server's file paths are for admins only."""
+    found = cluster_dict(c)
+    if not actor.is_admin and found["kubeconfig"]:
+        found["kubeconfig"] = "(a file on the server)"
+    return found
 
 
 def project_dict(p: Project, cluster_name: str) -> dict[str, Any]:
@@ -134,13 +143,17 @@ def create_cluster(
     access: str = "kubeconfig",
     kubeconfig: str = "",
     context: str = "",
+    cluster_id: str | None = None,
 ) -> Cluster:
+    """Register a cluster; `cluster_id` is given when a file named after it is written with
+    it (an uploaded kubeconfig)."""
     _admin(actor, "register clusters")
     _name(name, "name")
     _access(access, kubeconfig, context)
     if session.scalar(select(Cluster.id).where(Cluster.name == name)):
         raise Conflict(f"a cluster named {name!r} already exists", "name")
     cluster = Cluster(
+        **({"id": cluster_id} if cluster_id else {}),
         name=name,
         description=description,
         access=access,

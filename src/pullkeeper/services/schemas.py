@@ -307,3 +307,12 @@ class WorkloadIn(_Body):
             else [Container(c.name or "", c.image, c.port) for c in self.containers]
         )
         return workloads.containers_of(self.name, self.image, self.port, given)
+
+
+class KubeconfigIn(_Body):
+    """A kubeconfig for the server to keep for a cluster (DATA/kubeconfigs/<id>.yaml)."""
+
+    content: str = Field(max_length=256 * 1024, description="The kubeconfig file's text (YAML).")
+    context: str = Field(
+        "", max_length=253, description="One of its contexts; empty: its current-context."
+    )

@@ -41,6 +41,9 @@ class DeliveryStatuses(Protocol):
     def counts(self) -> dict[str, int]:
         """How many Secrets are in each state."""
 
+    def cluster_counts(self, cluster_id: str) -> dict[str, int]:
+        """How many of one cluster's Secrets are in each state."""
+
     def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
         """Names of Secrets in the namespace that pullkeeper found but does not manage."""
 

@@ -10,6 +10,7 @@ from pullkeeper.web import (
     apidocs,
     audit,
     checks,
+    clusters,
     credential_bulk,
     credentials,
     login,
@@ -27,6 +28,7 @@ from pullkeeper.web.security import SecurityHeaders
 
 def mount(app: FastAPI) -> None:
     """Add the pages, the API docs, their static files and the security headers to the app."""
+    app.include_router(projects.creating)  # before /projects/{ref} would take /projects/new
     for module in (
         login,
         credential_bulk,  # before credentials: /credentials/bulk is no registry's id
@@ -40,6 +42,7 @@ def mount(app: FastAPI) -> None:
         audit,
         users,
         apidocs,
+        clusters,
         namespaces,
     ):
         app.include_router(module.router)

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
+from pullkeeper.core import providers, realms
+from pullkeeper.core.dockerconfig import InvalidUsername, check_username
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.providers import PROVIDERS, Provider
 from pullkeeper.services import (
@@ -25,10 +27,13 @@ from pullkeeper.services import (
     sync,
 )
 from pullkeeper.services import credentials as svc
+from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, NotFound, PreconditionFailed, ServiceError
+from pullkeeper.services.first_run import steps_left
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
+from pullkeeper.services.server import Server
 from pullkeeper.web import cloud_identity, forms, namespaces, security, session
-from pullkeeper.web.render import WebRoute, keyset_pages, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, keyset_pages, page, reloads, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -144,6 +149,8 @@ def list_page(
     with server.reading() as s:
         known_clusters = [c.name for c in clusters.list_clusters(s, actor)]
         known_projects = clusters.project_choices(s, actor)
+        # A new installation: the page guides through cluster, project, first registry.
+        guide = None if any(filters.values()) else steps_left(s)
     try:
         f = svc.Filters(**{k: v or None for k, v in filters.items()})
         body = cached_reads.credential_page(
@@ -161,7 +168,7 @@ def list_page(
         item["state_word"] = state_of(item)
         item["scope_word"] = scope_of(item)
         ref = _Ref(item["id"], item["cluster_id"], item["state"])
-        status = sync.status_of(server, ref)
+        status = sync.status_of(server, ref, show_paths=actor.is_admin)
         item["sync_word"] = "delivering…" if delivering(item, status) else sync_word(status)
         item["provider_title"] = PROVIDERS[item["provider"]].title
     return page(
@@ -182,6 +189,7 @@ def list_page(
         providers=PROVIDERS.values(),
         may_create=actor.owns_a_project,
         notice="Registry deleted." if deleted else "",
+        guide=guide,
     )
 
 
@@ -205,6 +213,9 @@ def _create_form(
     status: int = 200,
     login_test: dict[str, Any] | None = None,
 ) -> Response:
+    if not web.actor.owns_a_project:
+        # Said before anything is typed: no project of theirs to add a registry to.
+        return page(request, "credential_new.html", web, status=403, may_create=False)
     scope = namespaces.scope_context(request, web, values)
     provider = _provider(values.get("provider"))
     kind = cloud_identity.KINDS.get(provider.id)
@@ -223,8 +234,19 @@ def _create_form(
         errors=errors,
         login_test=login_test,
         tested=login_test is not None,
+        may_create=True,
         **scope,
     )
+
+
+# The Add form's fields kept when its provider or login is switched: none is a secret.
+KEPT = (
+    *("name", "cluster", "scope", "project", "namespace", "server", "username", "email"),
+    *("description", "token_hosts", "access_key_id", "role_arn", "external_id", "azure_auth"),
+    *("tenant_id", "client_id"),
+)
+KEPT_LIMIT = 4096
+DEFAULT_SERVERS = {p.default_server for p in PROVIDERS.values() if p.default_server}
 
 
 @router.get("/credentials/new")
@@ -243,7 +265,20 @@ def new_form(
         "login": "identity" if login == "identity" else "password",
         "azure_auth": "secret",
     }
-    return _create_form(request, web, values, {})
+    query = request.query_params
+    if query.get("kept"):
+        # The provider or login switched with what was typed so far (never a secret).
+        values |= {k: query[k][:KEPT_LIMIT] for k in KEPT if k in query}
+        values["active"] = query.get("active") == "on"
+        if values.get("server") in DEFAULT_SERVERS:  # the old provider's, not typed
+            del values["server"]
+    response = _create_form(request, web, values, {})
+    if request.headers.get("hx-request") == "true":
+        # The address bar shows the provider, not what was typed.
+        response.headers["HX-Push-Url"] = with_query(
+            "/credentials/new", provider=values["provider"], login=values["login"]
+        )
+    return response
 
 
 async def create_values(  # a coroutine: trimming fields needs no thread
@@ -292,6 +327,64 @@ async def create_values(  # a coroutine: trimming fields needs no thread
 CreateValues = Annotated[dict[str, Any], Depends(create_values)]
 
 
+def _token_hosts_problem(text: str) -> str | None:
+    """The first token host the use case would refuse, in its words (core/realms.py)."""
+    try:
+        for host in _hosts(text):
+            realms.check_token_host(host)
+    except realms.RealmError as e:
+        return str(e)
+    return None
+
+
+def _username_problem(username: str) -> str | None:
+    try:
+        check_username(username)
+    except InvalidUsername as e:
+        return str(e)
+    return None
+
+
+def _check_fields(
+    server: Server, actor: Actor, values: dict[str, Any], errors: forms.Errors, identity: bool
+) -> None:
+    """Every field of the Add form checked by the rules the use case applies, so that the
+    page says each field's problem at once (the use case still checks it all again)."""
+
+    def namespace() -> str | None:
+        if values["scope"] != "namespace":
+            return None
+        if not values["namespace"]:
+            return "write the namespace it is delivered to"
+        return forms.name_problem(values["namespace"], "namespace", dots=False, example="team-a")
+
+    forms.check_all(
+        errors,
+        {
+            "name": lambda: forms.name_problem(values["name"], "name", example="team-registry"),
+            "cluster": lambda: None if values["cluster"] else "choose the cluster it is for",
+            "namespace": namespace,
+            "token_hosts": lambda: _token_hosts_problem(values["token_hosts"]),
+        },
+    )
+    login = providers.problems(
+        values["provider"], values["server"], values["username"], values["password"]
+    )
+    for problem in login:
+        # With a cloud identity, its tokens are the user name and the password.
+        if not identity or problem.field in ("provider", "server"):
+            errors.setdefault(problem.field, str(problem))
+    if not values["cluster"]:
+        return  # said at the cluster
+    # The project and the namespace as the cluster knows them.
+    try:
+        with server.reading() as s:
+            where = (values["scope"], values["cluster"], values["project"], values["namespace"])
+            svc.find_scope(s, actor, *where)
+    except ServiceError as e:
+        errors.setdefault(e.field if e.field in CREATE_FIELDS else "form", e.message)
+
+
 @router.post("/credentials/new")
 def create(
     request: Request,
@@ -309,9 +402,10 @@ def create(
         # The identity's tokens make the login: no user name or password goes with it.
         fields |= {"username": "", "password": ""}
         fields["identity"] = cloud_identity.identity_body(kind, values)
+    server = session.server_of(request)
+    _check_fields(server, web.actor, values, errors, with_identity)
     body = forms.parse(CredentialIn, fields, errors) if not errors else None
     created: list[str] = []
-    server = session.server_of(request)
 
     def run() -> None:
         if body is None:
@@ -411,7 +505,7 @@ def _detail(s: Session, request: Request, web: session.WebSession, cred_id: str)
         history, _ = audit.query(
             s, web.actor, object_type="credential", object_id=cred.id, limit=20
         )
-    delivery = sync.status_of(server, cred)
+    delivery = sync.status_of(server, cred, show_paths=web.actor.is_admin)
     return {
         "cred": cred,
         "item": item,
@@ -639,6 +733,14 @@ def edit(
     with server.reading() as s:
         kind = cloud_identity.KINDS.get(svc.get(s, web.actor, cred_id).provider, "")
     changes_identity = new_identity == "on" and bool(kind)
+    forms.check_all(
+        errors,
+        {
+            "name": lambda: forms.name_problem(values["name"], "name", example="team-registry"),
+            "username": lambda: _username_problem(values["username"]),
+            "token_hosts": lambda: _token_hosts_problem(values["token_hosts"]),
+        },
+    )
 
     def run() -> None:
         if errors:
@@ -729,3 +831,14 @@ def delete(
     with session.server_of(request).transaction() as s:
         svc.delete(s, web.actor, svc.get(s, web.actor, cred_id))
     return see_other("/credentials?deleted=1")
+
+
+reloads(
+    router,
+    {
+        "/credentials/new/test": "/credentials/new",
+        "/credentials/{cred_id}/verify": "/credentials/{cred_id}",
+        "/credentials/{cred_id}/activate": "/credentials/{cred_id}",
+        "/credentials/{cred_id}/deactivate": "/credentials/{cred_id}",
+    },
+)

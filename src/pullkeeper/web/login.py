@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.web import security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -81,3 +81,6 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") ->
     response = see_other("/login")
     session.log_out(request, response, web)
     return response
+
+
+reloads(router, {"/logout": "/credentials"})

@@ -229,8 +229,11 @@ def _form_page(
 
 
 def _named(field: str, message: str, registries: str) -> str:
-    """A message for the field it is about, naming the field (and the line of the YAML)."""
-    if field.startswith("registries") and (line := registries_yaml.line_of(registries, field)):
+    """A message for the field it is about; in the registries' YAML, naming the entry and
+    its line."""
+    if not field.startswith("registries"):
+        return message  # said at its field, and naming the line's text itself
+    if line := registries_yaml.line_of(registries, field):
         return f"{field} (line {line}): {message}"
     return f"{field}: {message}"
 
@@ -239,6 +242,8 @@ def _body(form: dict[str, Any], errors: forms.Errors) -> NodeProfileIn | None:
     """The request body the form makes, or None with its errors."""
     selector: dict[str, str] = {}
     registries: list[Any] = []
+    if problem := forms.name_problem(form["name"], "name", dots=False, example="gpu-pool"):
+        errors["name"] = problem
     try:
         selector = labels_from(form["node_selector"].splitlines(), "node_selector")
     except ProfileError as e:

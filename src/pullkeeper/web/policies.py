@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
 from pullkeeper.core.etag import IfMatch
 from pullkeeper.core.imagepolicy import MODES
-from pullkeeper.core.policy import Policy, policy_warnings
+from pullkeeper.core.policy import (
+    Policy,
+    PolicyError,
+    check_allowlist_entry,
+    check_default_registry,
+    policy_warnings,
+)
 from pullkeeper.services import clusters, policies, preview
 from pullkeeper.services.errors import PreconditionFailed
 from pullkeeper.services.schemas import PolicyIn
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, reloads, see_other, with_query
 
 if TYPE_CHECKING:
     from pullkeeper.store.models import Cluster, Project
@@ -145,6 +152,28 @@ def _read_form(
     }
 
 
+def _checks(values: dict[str, Any]) -> dict[str, Callable[[], str | None]]:
+    """The rules the use case applies to the fields (core/policy.py), each field's checked
+    on its own so that the page says every field's problem at once."""
+
+    def rule(check: Callable[[str], str], texts: list[str]) -> Callable[[], str | None]:
+        def run() -> str | None:
+            try:
+                for text in texts:
+                    check(text)
+            except PolicyError as e:
+                return str(e)
+            return None
+
+        return run
+
+    registry = values["default_registry"]
+    return {
+        "default_registry": rule(check_default_registry, [registry] if registry else []),
+        "allowlist": rule(check_allowlist_entry, values["allowlist"] or []),
+    }
+
+
 @router.post("/policies")
 def save(
     request: Request,
@@ -165,7 +194,8 @@ def save(
     form = _read_form(default_registry, allowlist, always_pull, require_digest, forbid_latest, mode)
     errors: forms.Errors = {}
     values = _values_of(form)
-    body = forms.parse(PolicyIn, values, errors)
+    forms.check_all(errors, _checks(values))
+    body = forms.parse(PolicyIn, values, errors) if not errors else None
     server = session.server_of(request)
     # The version the form was shown with: saved only if nobody saved another since.
     if_match = IfMatch(frozenset({version})) if version else None
@@ -227,3 +257,6 @@ def preview_page(
     return _render(
         request, web, cluster, project, form, errors, image=image, result=result, version=version
     )
+
+
+reloads(router, {"/policies/preview": "/policies"})

@@ -11,7 +11,7 @@ from pullkeeper.services import auth, clusters, live_namespaces
 from pullkeeper.services.actor import OWNER, PROJECT_ROLES, Actor
 from pullkeeper.services.errors import Forbidden, Invalid, NotFound
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 ADD_FIELDS = ("user", "role")
@@ -234,3 +234,83 @@ def remove_member(request: Request, ref: str, username: str, csrf: Csrf = "") ->
     if username == web.actor.username and not web.actor.sees_everything:
         return see_other(f"/projects?left={name}")
     return see_other(f"/projects/{project_id}?removed={username}")
+
+
+# --------------------------------------------------------------------------- add a project
+
+PROJECT_FIELDS = ("name", "cluster", "description")
+# Mounted before `router`, whose /projects/{ref} would otherwise take /projects/new.
+creating = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _new_project_form(
+    request: Request,
+    web: session.WebSession,
+    values: dict[str, str],
+    errors: forms.Errors,
+    status: int = 200,
+) -> Response:
+    with session.server_of(request).reading() as s:
+        names = [c.name for c in clusters.list_clusters(s, web.actor)]
+    values.setdefault("cluster", names[0] if names else "")
+    return page(
+        request,
+        "project_new.html",
+        web,
+        status=status,
+        clusters=names,
+        values=values,
+        errors=errors,
+        first_run=values.get("next") == "first-run",
+    )
+
+
+@creating.get("/projects/new")
+def new_project_form(request: Request, cluster: str = "", next: str = "") -> Response:
+    web = session.required(request)
+    auth.check_admin(web.actor, "create projects")
+    values = {"cluster": cluster, "next": "first-run" if next == "first-run" else ""}
+    if not cluster:
+        del values["cluster"]
+    return _new_project_form(request, web, values, {})
+
+
+@creating.post("/projects/new")
+def create_project(
+    request: Request,
+    csrf: Csrf = "",
+    name: Annotated[str, Form(max_length=253)] = "",
+    cluster: Annotated[str, Form(max_length=253)] = "",
+    description: Annotated[str, Form(max_length=4096)] = "",
+    next: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    auth.check_admin(web.actor, "create projects")
+    values = {"name": name.strip(), "cluster": cluster, "description": description, "next": next}
+    errors: forms.Errors = {}
+    if not values["name"]:
+        errors["name"] = "the name is required: a lowercase DNS label such as team-a"
+    if not cluster:
+        errors["cluster"] = "choose the cluster the project is in; add a cluster first if none"
+    made: list[str] = []
+
+    def run() -> None:
+        with session.server_of(request).transaction() as s:
+            c = clusters.get_cluster(s, web.actor, cluster)
+            made.append(clusters.create_project(s, web.actor, c, values["name"], description).id)
+
+    if not errors and forms.attempt(run, errors, PROJECT_FIELDS):
+        if next == "first-run":
+            return see_other("/credentials")
+        return see_other(f"/projects/{made[0]}")
+    return _new_project_form(request, web, values, errors, status=422)
+
+
+reloads(
+    router,
+    {
+        "/projects/{ref}/members": "/projects/{ref}",
+        "/projects/{ref}/members/{username}": "/projects/{ref}",
+    },
+)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from pullkeeper import __version__
 from pullkeeper.services.errors import ServiceError
 from pullkeeper.services.paging import Page
-from pullkeeper.web import cloud_identity
+from pullkeeper.web import cloud_identity, forms
 from pullkeeper.web.session import LoginRequired, WebSession, optional
 
 HERE = Path(__file__).parent
@@ -40,11 +42,36 @@ def _when(value: str | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _parts(value: object) -> Markup:
+    """A name or address that may wrap after each "." and "/" (registry.example.com/team):
+    on a narrow screen it breaks between its parts, not inside one."""
+    return Markup("<wbr>").join(re.split(r"(?<=[./])", str(value)))
+
+
 env.filters["when"] = _when
+env.filters["parts"] = _parts
 env.filters["without"] = lambda d, *keys: {k: v for k, v in d.items() if k not in keys}
 env.filters["from_now"] = cloud_identity.from_now
 env.filters["token_badge"] = cloud_identity.badge
 env.globals["version"] = __version__
+# How a form's error summary names a field it links to (else its name in words).
+env.globals["field_labels"] = {
+    "server": "Registry address",
+    "username": "User name",
+    "token_hosts": "Token servers on other hosts",
+    "identity": "Cloud identity",
+    "secret_access_key": "Secret access key",
+    "role_arn": "Role to assume",
+    "gcp_key": "Service-account JSON key",
+    "azure_auth": "How it signs in to Microsoft Entra",
+    "tenant_id": "Tenant",
+    "port": "Container port",
+    "mirror_default_registry": "Docker Hub mirror",
+    "user": "User name",
+    "current": "Current password",
+    "new": "New password",
+    "again": "New password again",
+}
 env.globals["identity_words"] = {
     "kinds": cloud_identity.KIND_WORDS,
     "fields": cloud_identity.FIELD_WORDS,
@@ -75,6 +102,23 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def reloads(router: APIRouter, targets: Mapping[str, str]) -> None:
+    """GET on an address only a form POSTs to (the page its answer showed, reloaded or typed
+    again) goes to the form's page instead of "Method Not Allowed". A target may name the
+    path's parameters ({ref}); the query is kept."""
+
+    def to(target: str) -> Callable[[Request], Response]:
+        def go(request: Request) -> Response:
+            params = {k: quote(str(v), safe="") for k, v in request.path_params.items()}
+            url = target.format(**params)
+            return see_other(f"{url}?{request.url.query}" if request.url.query else url)
+
+        return go
+
+    for path, target in targets.items():
+        router.add_api_route(path, to(target), methods=["GET"], include_in_schema=False)
+
+
 def with_query(path: str, **params: Any) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "")}
     return f"{path}?{urlencode(kept)}" if kept else path
@@ -89,8 +133,21 @@ def pages(
     return {
         "page_no": page_no,
         "pages": last,
-        "prev_url": with_query(path, **filters, page=page_no - 1) if page_no > 1 else "",
+        "prev_url": with_query(path, **filters, page=page_no - 1) if 1 < page_no <= last else "",
         "next_url": with_query(path, **filters, page=page_no + 1) if page_no < last else "",
+        **_past_last(path, filters, page_no, total, last),
+    }
+
+
+def _past_last(
+    path: str, filters: dict[str, str], page_no: int, total: int, last: int
+) -> dict[str, Any]:
+    """Whether the page asked for is past the last one (an old link, a typed number): the
+    page says so, with a link to the last page, rather than show an empty table."""
+    past = total > 0 and page_no > last
+    return {
+        "past_last": past,
+        "last_url": with_query(path, **filters, page=last if last > 1 else None) if past else "",
     }
 
 
@@ -114,6 +171,7 @@ def keyset_pages(
         "next_url": with_query(path, **filters, page=page_no + 1, cursor=page.next)
         if page.next
         else "",
+        **_past_last(path, filters, page_no, page.total, last),
     }
 
 
@@ -182,9 +240,11 @@ class WebRoute(APIRoute):
             except ServiceError as e:
                 return error_page(request, e.status, e.message)
             except RequestValidationError as e:
-                first = e.errors()[0] if e.errors() else {}
-                where = ".".join(str(p) for p in first.get("loc", ())[1:])
-                msg = str(first.get("msg", "invalid request"))
-                return error_page(request, 422, f"{where}: {msg}" if where else msg)
+                # Input no form field of the page can hold (typed past its length, a link
+                # changed by hand): each problem in words, once.
+                said = "; ".join(dict.fromkeys(forms.words(item) for item in e.errors()))
+                return error_page(
+                    request, 422, f"This was not read: {said or 'the request is not valid'}."
+                )
 
         return route

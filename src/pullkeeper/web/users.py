@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 
+from pullkeeper.core import passwords
 from pullkeeper.services import auth
 from pullkeeper.services.errors import Invalid, TooManyRequests
 from pullkeeper.services.schemas import UserIn
 from pullkeeper.web import forms, security, session
-from pullkeeper.web.render import WebRoute, page, see_other
+from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 USER_FIELDS = ("username", "password", "role")
@@ -52,6 +53,19 @@ def users_page(request: Request, created: str = "", deleted: str = "") -> Respon
     return _users_page(request, web, {"role": "none"}, {}, notice=notice)
 
 
+def _weak(password: str, username: str) -> str | None:
+    """Why the password may not be used (the rule every page and the API apply), or None."""
+    try:
+        passwords.check(password, username)
+    except passwords.WeakPassword as e:
+        return str(e)
+    return None
+
+
+def _differ(password: str, again: str, words: str) -> str | None:
+    return None if password == again else f"{words}; type the same one twice"
+
+
 @router.post("/users")
 def create_user(
     request: Request,
@@ -73,6 +87,15 @@ def create_user(
         "admin": admin,
         "viewer": viewer,
     }
+    forms.check_all(
+        errors,
+        {
+            "username": lambda: forms.name_problem(
+                values["username"], "user name", dots=False, example="jane-doe"
+            ),
+            "password": lambda: _weak(values["password"], values["username"]),
+        },
+    )
     body = forms.parse(UserIn, values, errors) if not errors else None
     server = session.server_of(request)
 
@@ -153,15 +176,22 @@ def reset_password(
     auth.check_admin(web.actor, "reset another user's password")  # before the form is checked
     errors: forms.Errors = {}
     done: list[tuple[str, int]] = []
+    with session.server_of(request).reading() as s:
+        username = auth.get_user(s, ref).username
+    forms.check_all(
+        errors,
+        {
+            "password": lambda: _weak(password, username),
+            "again": lambda: _differ(password, again, "the two passwords differ"),
+        },
+    )
 
     def run() -> None:
-        if password != again:
-            raise Invalid("the two passwords differ; type the same one twice", "again")
         with session.server_of(request).transaction() as s:
             user = auth.get_user(s, ref)
             done.append((user.id, auth.reset_password(s, web.actor, user, password)))
 
-    if forms.attempt(run, errors, ("password", "again")):
+    if not errors and forms.attempt(run, errors, ("password", "again")):
         user_id, revoked = done[0]
         return see_other(f"/users/{user_id}?reset={revoked}")
     return _user_page(request, web, ref, errors, status=422)
@@ -280,10 +310,17 @@ def change_password(
     security.check(request, csrf, web.csrf)
     errors: forms.Errors = {}
     server = session.server_of(request)
+    forms.check_all(
+        errors,
+        {
+            "new": lambda: _weak(new, web.actor.username),
+            "again": lambda: _differ(new, again, "the two new passwords differ"),
+        },
+    )
 
     def run() -> None:
-        if new != again:
-            raise Invalid("the two new passwords differ; type the same one twice", "again")
+        if errors:
+            return
         with server.transaction() as s:
             user = auth.get_user(s, web.actor.user_id)
             auth.change_password(
@@ -291,8 +328,17 @@ def change_password(
             )
 
     failed = forms.failure(run, errors, PASSWORD_FIELDS)
-    if failed is None:
+    if failed is None and not errors:
         return see_other("/account/password?changed=1")
     status = 429 if isinstance(failed, TooManyRequests) else 422
     # No password is ever sent back into the form.
     return page(request, "password.html", web, status=status, errors=errors)
+
+
+reloads(
+    router,
+    {
+        "/users/{ref}/password": "/users/{ref}",
+        "/users/{ref}/tokens/{token_id}/revoke": "/users/{ref}",
+    },
+)

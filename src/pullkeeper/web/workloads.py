@@ -15,7 +15,7 @@ from pullkeeper.services import workloads as svc
 from pullkeeper.services.errors import Forbidden, ServiceError
 from pullkeeper.services.schemas import WorkloadIn
 from pullkeeper.web import forms, namespaces, security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, reloads, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("cluster", "namespace", "name", "image", "replicas", "port")
@@ -60,6 +60,9 @@ def _render(
     if len(known) == 1 and not values["cluster"]:
         values["cluster"] = known[0]
     plan, plan_errors = _preview(request, web, values)
+    if any(errors.get(field) == message for field, message in plan_errors.items()):
+        # Said at its field already: the list of pull secrets does not say it again.
+        plan_errors = {"form": "none until what is marked in the form is fixed"}
     return page(
         request,
         "workload_new.html",
@@ -136,6 +139,15 @@ def deploy(
     ):
         if not values[field]:
             errors[field] = missing
+    forms.check_all(
+        errors,
+        {
+            "namespace": lambda: forms.name_problem(
+                values["namespace"], "namespace", dots=False, example="shop"
+            ),
+            "name": lambda: forms.name_problem(values["name"], "name", dots=False, example="web"),
+        },
+    )
     body = forms.parse(
         WorkloadIn,
         {
@@ -230,3 +242,6 @@ def rollout(request: Request, cluster: str, namespace: str, name: str) -> Respon
     web = session.required(request)
     w = _status(request, web, cluster, namespace, name)
     return page(request, "_workload_rollout.html", web, w=w, url=_url(cluster, namespace, name))
+
+
+reloads(router, {"/workloads": "/workloads/new", "/workloads/preview": "/workloads/new"})

@@ -11,7 +11,7 @@ from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.services import clusters as svc
-from pullkeeper.services import desired_state, live_namespaces
+from pullkeeper.services import desired_state, kubeconfigs, live_namespaces
 from pullkeeper.services.errors import Invalid
 from pullkeeper.services.schemas import (
     ClusterIn,
@@ -27,7 +27,7 @@ router = APIRouter(tags=["clusters"])
 @router.get("/clusters")
 def list_clusters(actor: ActorDep, server: ServerDep) -> dict[str, Any]:
     with server.reading() as session:
-        return {"items": [svc.cluster_dict(c) for c in svc.list_clusters(session, actor)]}
+        return {"items": [svc.cluster_view(c, actor) for c in svc.list_clusters(session, actor)]}
 
 
 @router.post("/clusters", status_code=201, responses=conditional.CREATE)
@@ -55,7 +55,7 @@ def get_cluster(
     with server.reading() as session:
         c = svc.get_cluster(session, actor, cluster)
         tagged(response, svc.tag(c))
-        return svc.cluster_dict(c)
+        return svc.cluster_view(c, actor)
 
 
 @router.patch("/clusters/{cluster}", responses=conditional.WRITE)
@@ -69,10 +69,14 @@ def update_cluster(
 ) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
+        had_file = kubeconfigs.stored(server, c)
         changes = body.changes()
         c = svc.update_cluster(session, actor, c, changes, if_match=if_match)
         tagged(response, svc.tag(c))
-        return svc.cluster_dict(c)
+        found, drop_file = svc.cluster_dict(c), had_file and not kubeconfigs.stored(server, c)
+    if drop_file:  # the cluster no longer uses the kubeconfig uploaded for it
+        kubeconfigs.forget(server, found["id"])
+    return found
 
 
 @router.delete("/clusters/{cluster}", status_code=204, responses=conditional.DELETE)
@@ -81,7 +85,10 @@ def delete_cluster(
 ) -> Response:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
+        cluster_id, stored = c.id, kubeconfigs.stored(server, c)
         svc.delete_cluster(session, actor, c, if_match=if_match)
+    if stored:
+        kubeconfigs.forget(server, cluster_id)
     return Response(status_code=204)
 
 

@@ -180,7 +180,7 @@ def credential_status(credential_id: str, actor: ActorDep, server: ServerDep) ->
     error, with the reason."""
     with server.reading() as session:
         cred = svc.get(session, actor, credential_id)
-        return sync.status_of(server, cred)
+        return sync.status_of(server, cred, show_paths=actor.is_admin)
 
 
 @router.get("/namespaces/{namespace}/effective-credentials", response_model=dict[str, Any])

@@ -4,6 +4,7 @@ in-memory store of statuses, and the status query every face asks."""
 from __future__ import annotations
 
 import enum
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 from pullkeeper.services.server import Server
 
-__all__ = ["Changes", "Status", "Statuses", "SyncState", "status_of"]
+__all__ = ["Changes", "Status", "Statuses", "SyncState", "cluster_state", "status_of"]
 
 
 class SyncState(enum.StrEnum):
@@ -154,9 +155,44 @@ class Statuses:
                     out[status.state] += 1
         return out
 
+    def cluster_counts(self, cluster_id: str) -> dict[str, int]:
+        """How many of the cluster's delivered Secrets are in each state."""
+        out: dict[str, int] = dict.fromkeys(SyncState, 0)
+        with self._lock:
+            for slots in self._by_credential.values():
+                for (cid, _), status in slots.items():
+                    if cid == cluster_id:
+                        out[status.state] += 1
+        return out
 
-def status_of(server: Server, credential: Any) -> dict[str, Any]:
-    """Where a credential's Secrets stand (the credential's visibility is the caller's check)."""
+
+# An absolute file path in a message (not a URL's path: no scheme or host before it).
+_PATH = re.compile(r"(?<![\w:/.-])/[^\s'\",;()]+")
+
+
+def without_paths(message: str) -> str:
+    """A message with the server's file paths left out, for those who may not see them."""
+    return _PATH.sub("(a file on the server)", message)
+
+
+def cluster_state(server: Server, cluster_id: str, *, show_paths: bool) -> dict[str, Any]:
+    """How the cluster's delivered Secrets stand, by state, and its sync error in words
+    (without the server's file paths unless `show_paths`)."""
+    manager = server.sync
+    if manager is None:
+        return {"sync": "off", "summary": {}, "error": ""}
+    error = manager.statuses.errors().get(cluster_id) or ""
+    return {
+        "sync": "on",
+        "synced_by": manager.synced_by,
+        "summary": manager.statuses.cluster_counts(cluster_id),
+        "error": error if show_paths else without_paths(error),
+    }
+
+
+def status_of(server: Server, credential: Any, *, show_paths: bool = True) -> dict[str, Any]:
+    """Where a credential's Secrets stand (the credential's visibility is the caller's check);
+    the cluster's error without the server's file paths unless `show_paths` (admins)."""
     manager = server.sync
     if manager is None:
         return {"credential": credential.id, "sync": "off", "items": [], "summary": {}}
@@ -165,6 +201,8 @@ def status_of(server: Server, credential: Any) -> dict[str, Any]:
     for status in items:
         summary[status.state] += 1
     error = manager.statuses.errors().get(credential.cluster_id)
+    if error and not show_paths:
+        error = without_paths(error)
     if credential.state != "active":
         note = "inactive: its Secrets are removed"
     elif error:

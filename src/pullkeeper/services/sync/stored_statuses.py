@@ -118,6 +118,17 @@ class StoredStatuses:
                 out[state] = n
         return out
 
+    def cluster_counts(self, cluster_id: str) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(SyncState, 0)
+        with self.db.reading() as session:
+            for state, n in session.execute(
+                select(SyncStatus.state, func.count())
+                .where(SyncStatus.cluster_id == cluster_id)
+                .group_by(SyncStatus.state)
+            ):
+                out[state] = n
+        return out
+
     def conflicts(self, cluster_id: str, namespace: str) -> frozenset[str]:
         return self._conflicts.get().get((cluster_id, namespace), frozenset())
 
