@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from pullkeeper.services import first_run
 from tests.server.conftest import Env, assert_error
 
 BAD_LABELS = ["Upper", "under_score", "-lead", "trail-", "dot.ted", "a" * 64, "", "sp ace", "é"]
@@ -275,3 +276,38 @@ def test_a_project_name_in_several_clusters_needs_the_id(env: Env) -> None:
     _, token = env.user("dev")
     env.member(one["id"], "dev", "member")
     assert env.api(token).ok("GET", "projects/web")["id"] == one["id"]
+
+
+def test_a_cluster_that_cannot_be_reached_names_its_files_to_admins_only(env: Env) -> None:
+    """The workloads of a cluster whose kubeconfig is missing: the admin reads which file, a
+    member of its project reads that a file on the server is at fault, never its path."""
+    place = "/srv/no-such-place/kube.yaml"
+    env.cluster("c1", kubeconfig=place)
+    project = env.project("p1")["id"]
+    env.namespace("web", project)
+    _, token = env.user("bob")
+    env.member(project, "bob", "member")
+    as_admin = env.admin.get("workloads", params={"cluster": "c1"})
+    assert as_admin.status_code == 409 and place in as_admin.json()["error"]["message"]
+    as_member = env.api(token).get("workloads", params={"cluster": "c1"})
+    assert as_member.status_code == 409, as_member.text
+    message = as_member.json()["error"]["message"]
+    assert "cluster 'c1' cannot be reached" in message and "(a file on the server)" in message
+    assert "no-such-place" not in message
+
+
+def test_the_first_run_guide_ends_with_the_first_registry(env: Env) -> None:
+    """A registry of cluster scope needs no project: once one exists the server is set up."""
+    with env.server.reading() as session:
+        assert first_run.steps_left(session) == {
+            "done": {"cluster": False, "project": False, "registry": False},
+            "next": "cluster",
+            "admins": ["admin"],
+        }
+    env.cluster("c1")
+    with env.server.reading() as session:
+        left = first_run.steps_left(session)
+        assert left is not None and left["next"] == "project"
+    env.cred("everywhere")
+    with env.server.reading() as session:
+        assert first_run.steps_left(session) is None

@@ -549,3 +549,13 @@ def test_list_filters_and_pagination(env: Env) -> None:
     page = env.admin.ok("GET", "credentials", params={"q": "ns", "limit": 1, "offset": 1})
     assert (page["total"], [c["name"] for c in page["items"]]) == (3, ["shop-ns"])
     assert env.admin.ok("GET", "credentials")["limit"] == 50
+
+
+def test_the_secret_download_works_on_a_store_that_has_no_content_hash_key_yet(env: Env) -> None:
+    """The key is made on first use, in a write of its own: the download must not hold the
+    store's write lock while it is made (on SQLite the two writes would wait on each other)."""
+    env.cluster("c1")
+    cred = env.cred("first-download")
+    r = env.admin.get(f"credentials/{cred['id']}/secret.yaml")
+    assert r.status_code == 200, r.text
+    assert "kind: Secret" in r.text and r.headers["cache-control"] == "no-store"

@@ -57,11 +57,18 @@ def _current_step(page: Any) -> Any:
 def test_a_user_who_is_no_admin_is_told_whom_to_ask(
     page: Any, empty: tuple[Server, httpx.Client]
 ) -> None:
-    server, _ = empty
+    server, api = empty
+    # An admin who is disabled is nobody to ask.
+    olaf = api.post(
+        "/users", json={"username": "olaf", "password": "olaf-admin-pw-7", "admin": True}
+    )
+    assert olaf.status_code == 201, olaf.text
+    assert api.post(f"/users/{olaf.json()['id']}/disable").status_code == 200
     _log_in(page, server.url, "erin", "erin-newbie-pw-5")
     guide = page.locator("#first-run")
     expect()(guide).to_contain_text("Nothing is set up yet")
     expect()(guide).to_contain_text("ask admin")
+    expect()(guide).not_to_contain_text("olaf")
     expect()(guide.get_by_role("link")).to_have_count(0)
     assert violations(page) == []
 

@@ -133,7 +133,7 @@ def test_a_form_s_answer_reloaded_is_its_page_again(browser: Any, site: Site) ->
         assert page.goto(page.url).status == 200
         expect()(page.get_by_role("heading", level=1)).to_have_text("Deploy workload")
         page.get_by_role("button", name="Deploy").click()
-        page.wait_for_url(site.url + "/workloads")
+        page.wait_for_url(site.url + "/workloads/new")
         expect()(page.locator("#name-error")).to_be_visible()
         assert page.goto(page.url).status == 200
         expect()(page.get_by_role("heading", level=1)).to_have_text("Deploy workload")

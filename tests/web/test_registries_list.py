@@ -182,6 +182,17 @@ def test_bulk_deactivate_and_what_a_member_sees(page: Any, site: Site) -> None:
     expect()(page.get_by_role("status")).to_have_text("1 registry deactivated.")
     states = {c["name"]: c["state"] for c in site.credentials("bulkoff-")}
     assert states == {"bulkoff-a1": "active", "bulkoff-a2": "inactive", "bulkoff-wide": "active"}
+    # Ticked again with another: the inactive one is named as such, not deactivated again.
+    page.goto(site.url + "/credentials?q=bulkoff-a")
+    page.get_by_label("Select bulkoff-a1").check()
+    page.get_by_label("Select bulkoff-a2").check()
+    page.get_by_role("button", name="Deactivate…").click()
+    expect()(page.locator("#bulk-summary")).to_contain_text("Deactivate 1 registry: bulkoff-a1")
+    expect()(page.locator("#bulk-unchanged")).to_have_text(
+        "1 ticked registry is inactive already: bulkoff-a2."
+    )
+    page.get_by_role("button", name="Deactivate 1 registry").click()
+    expect()(page.get_by_role("status")).to_have_text("1 registry deactivated.")
     r = site.api.get("/audit", params={"object_type": "credential", "object_id": made["a2"]["id"]})
     assert "credential.deactivate" in [e["action"] for e in r.json()["items"]]
 
@@ -209,6 +220,12 @@ def test_the_api_does_the_same_bulk_change(site: Site) -> None:
         "bulkapi-wide",
     ]
     assert body["refused"] == [] and body["missing"] == ["no-such-id"]
+    # Again: inactive already, so nothing changes and nothing more is audited.
+    r = site.api.post("/credentials/bulk", json={"action": "deactivate", "ids": ids[:3]})
+    again = r.json()
+    assert again["changed"] == [] and len(again["unchanged"]) == 3, again
+    audit = site.api.get("/audit", params={"object_id": made["a1"]["id"]}).json()["items"]
+    assert [e["action"] for e in audit].count("credential.deactivate") == 1
     r = site.api.post("/credentials/bulk", json={"action": "explode", "ids": ids})
     assert r.status_code == 422 and "action must be one of deactivate, delete" in r.text
 

@@ -413,7 +413,7 @@ def test_other_projects_viewers_and_nobodies_cannot_deploy(
             csrf = other.locator("input[name=csrf]").first.get_attribute("value")
             body = {"csrf": csrf, "cluster": "prod", "namespace": "shop", "name": user}
             sent = other.request.post(
-                setup.url + "/workloads",
+                setup.url + "/workloads/new",
                 form=body | {"image": image, "replicas": "1"},
                 headers={"origin": setup.url},
             )

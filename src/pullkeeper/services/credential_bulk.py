@@ -31,6 +31,7 @@ class Plan:
     allowed: list[Credential] = field(default_factory=list)
     refused: list[Credential] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # ids the actor sees no credential of
+    unchanged: list[Credential] = field(default_factory=list)  # inactive already: no change
     namespaces: list[str] = field(default_factory=list)  # (cluster/namespace) losing Secrets
 
     def as_dict(self) -> dict[str, Any]:
@@ -42,6 +43,7 @@ class Plan:
             "changed": [brief(c) for c in self.allowed],
             "refused": [brief(c) | {"reason": REFUSED} for c in self.refused],
             "missing": list(self.missing),
+            "unchanged": [brief(c) for c in self.unchanged],
             "namespaces": list(self.namespaces),
         }
 
@@ -77,6 +79,9 @@ def plan(
             continue
         if not credentials.may_manage(session, actor, cred):
             found.refused.append(cred)
+            continue
+        if action == "deactivate" and cred.state != "active":
+            found.unchanged.append(cred)
             continue
         found.allowed.append(cred)
         if cred.state == "active":

@@ -17,15 +17,15 @@ STEPS = ("cluster", "project", "registry")
 
 def steps_left(session: Session) -> dict[str, Any] | None:
     """Which steps are done and the next one, with the admins to ask (the only ones who can
-    take the first two); None once the server has a cluster, a project and a registry."""
+    take the first two); None once the server has a registry (one of cluster scope needs no
+    project, and a server that delivers something is set up)."""
     done = {
         "cluster": bool(session.scalar(select(exists().where(Cluster.id.is_not(None))))),
         "project": bool(session.scalar(select(exists().where(Project.id.is_not(None))))),
         "registry": bool(session.scalar(select(exists().where(Credential.id.is_not(None))))),
     }
-    if all(done.values()):
+    if done["registry"]:
         return None
-    admins = list(
-        session.scalars(select(User.username).where(User.is_admin).order_by(User.username))
-    )
+    ask = select(User.username).where(User.is_admin, User.disabled.is_(False))
+    admins = list(session.scalars(ask.order_by(User.username)))
     return {"done": done, "next": next(s for s in STEPS if not done[s]), "admins": admins}

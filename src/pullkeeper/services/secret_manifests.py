@@ -14,10 +14,11 @@ from pullkeeper.core import delivery
 from pullkeeper.services import audit, credentials
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden
+from pullkeeper.services.server import Server
 from pullkeeper.store.models import Credential
 from pullkeeper.store.vault import Vault
 
-__all__ = ["may_download", "secret_yaml"]
+__all__ = ["download", "may_download", "secret_yaml"]
 
 
 def may_download(session: Session, actor: Actor, cred: Credential) -> bool:
@@ -70,3 +71,15 @@ def secret_yaml(
         after={"as": "secret manifest", "namespaces": namespaces},
     )
     return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+
+
+def download(server: Server, actor: Actor, credential_id: str) -> tuple[str, str]:
+    """(the credential's name, its Secrets as YAML) for the faces' downloads, audited."""
+    # The key first: made on first use in a write of its own, which must not wait on ours.
+    key = server.content_hash_key()
+    with server.transaction() as session:
+        cred = credentials.get(session, actor, credential_id)
+        text = secret_yaml(
+            session, actor, server.vault, key, cred, server.settings.sync_excluded_namespaces
+        )
+        return cred.name, text

@@ -29,6 +29,7 @@ from pullkeeper.services import audit, checks, clusters, credentials
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pullkeeper.services.server import Server
+from pullkeeper.services.sync.statuses import without_paths
 from pullkeeper.store.models import Cluster, Namespace
 
 __all__ = [
@@ -64,14 +65,16 @@ def _access(cluster: Cluster) -> Access:
     return Access(cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or "")
 
 
-def _api(cluster: Cluster, access: Access) -> WorkloadAPI:
+def _api(cluster: Cluster, access: Access, actor: Actor) -> WorkloadAPI:
     try:
         return WorkloadAPI(client_for(access))
     except KubeError as e:
-        # The cluster's own settings are at fault, not the cluster nor the request.
+        # The cluster's own settings are at fault, not the cluster nor the request; only an
+        # admin, who set them, sees the server's file paths they name.
+        why = e.message if actor.is_admin else without_paths(e.message)
         raise Conflict(
-            f"cluster {cluster.name!r} cannot be reached with its access settings: {e.message}; "
-            "fix them with `pullkeeper cluster edit`",
+            f"cluster {cluster.name!r} cannot be reached with its access settings: {why}; "
+            "an admin fixes them with `pullkeeper cluster edit`",
             "cluster",
         ) from None
 
@@ -194,7 +197,7 @@ def deploy(
     images = list(dict.fromkeys(c.image for c in containers))
     secrets, used, _ = _matching_secrets(server, actor, cluster, namespace, images)
     manifest = workloads.deployment(name, namespace, containers, replicas, secrets)
-    with _api(cluster, access) as api:
+    with _api(cluster, access, actor) as api:
         try:
             created = api.create_deployment(manifest)
         except KubeError as e:
@@ -263,7 +266,7 @@ def status(
     """A Deployment's rollout, its pull events, and, when a pull failed, why."""
     _workload_name(name)
     cluster, _ns, access = _target(server, actor, cluster_ref, namespace)
-    with _api(cluster, access) as api:
+    with _api(cluster, access, actor) as api:
         try:
             workload = api.get("Deployment", namespace, name)
             if workload is None:
@@ -378,7 +381,7 @@ def naming_secret(
         secret = secret or cred.name
         session.expunge(cluster)
     found = []
-    with _api(cluster, _access(cluster)) as api:
+    with _api(cluster, _access(cluster), actor) as api:
         try:
             every = api.every_workload()
         except KubeError as e:
@@ -410,7 +413,7 @@ def attach(
     _workload_name(name)
     cluster, ns, access = _target(server, actor, cluster_ref, namespace)
     _may_use(actor, ns.project_id, "attach pull secrets to its workloads")
-    with _api(cluster, access) as api:
+    with _api(cluster, access, actor) as api:
         for _attempt in range(3):
             try:
                 workload = api.get(kind, namespace, name)
@@ -575,7 +578,7 @@ def listing(
     one = next(iter(kept)) if kept is not None and len(kept) == 1 else None
     items: list[dict[str, Any]] = []
     if kept is None or kept:
-        with _api(target, _access(target)) as api:
+        with _api(target, _access(target), actor) as api:
             try:
                 every = api.every_workload(one)
                 pods, sets = api.every_pod(one)

@@ -5,6 +5,7 @@ single ones make it (services/credential_bulk.py), then a page saying what was d
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
@@ -12,7 +13,7 @@ from pullkeeper.services import credential_bulk
 from pullkeeper.services import credentials as svc
 from pullkeeper.services.errors import NotFound
 from pullkeeper.web import security, session
-from pullkeeper.web.render import WebRoute, page, see_other, with_query
+from pullkeeper.web.render import WebRoute, page, see_other
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -48,11 +49,13 @@ def run(
             s, web.actor, action, ids, server.settings.sync_excluded_namespaces
         )
         result = done.as_dict()
-    return see_other(
-        with_query("/credentials/bulk/done", action=action, changed=len(result["changed"]))
-        + "".join(f"&refused={c['id']}" for c in result["refused"])
-        + "".join(f"&missing={i}" for i in result["missing"])
-    )
+    # The refused by id (the store's, looked up again to name them), the gone only counted:
+    # nothing the form sent goes back into the address.
+    query = [("action", action), ("changed", str(len(result["changed"])))]
+    query += [("refused", c["id"]) for c in result["refused"]]
+    query.append(("missing", str(len(result["missing"]))))
+    query.append(("unchanged", str(len(result["unchanged"]))))
+    return see_other("/credentials/bulk/done?" + urlencode(query))
 
 
 @router.get("/credentials/bulk/done")
@@ -61,7 +64,8 @@ def done(
     action: Action = "",
     changed: Annotated[int, Query(ge=0, le=credential_bulk.MAX_IDS)] = 0,
     refused: Annotated[list[str], Query()] = [],  # noqa: B006
-    missing: Annotated[list[str], Query()] = [],  # noqa: B006
+    missing: Annotated[int, Query(ge=0, le=credential_bulk.MAX_IDS)] = 0,
+    unchanged: Annotated[int, Query(ge=0, le=credential_bulk.MAX_IDS)] = 0,
 ) -> Response:
     """What a bulk action did: how many it changed, and, by name, those it left as they are."""
     web = session.required(request)
@@ -80,6 +84,7 @@ def done(
         action=action if action in credential_bulk.ACTIONS else "",
         changed=changed,
         refused=names,
-        missing=len(missing),
+        missing=missing,
+        unchanged=unchanged,
         reason=credential_bulk.REFUSED,
     )

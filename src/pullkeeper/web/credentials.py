@@ -575,18 +575,7 @@ def delivery_section(
 def secret_yaml(request: Request, cred_id: str) -> Response:
     """The registry's Secret as the sync writes it, as a file to save: owners and admins."""
     web = session.required(request)
-    server = session.server_of(request)
-    with server.transaction() as s:
-        cred = svc.get(s, web.actor, cred_id)
-        text = secret_manifests.secret_yaml(
-            s,
-            web.actor,
-            server.vault,
-            server.content_hash_key(),
-            cred,
-            server.settings.sync_excluded_namespaces,
-        )
-        name = cred.name
+    name, text = secret_manifests.download(session.server_of(request), web.actor, cred_id)
     return Response(
         text,
         media_type="application/yaml",

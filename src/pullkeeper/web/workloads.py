@@ -123,7 +123,7 @@ def preview(
     )
 
 
-@router.post("/workloads")
+@router.post("/workloads/new")  # its own form's address: a reload shows the form
 def deploy(
     request: Request, values: Values, csrf: Annotated[str, Form(max_length=128)] = ""
 ) -> Response:
@@ -244,4 +244,4 @@ def rollout(request: Request, cluster: str, namespace: str, name: str) -> Respon
     return page(request, "_workload_rollout.html", web, w=w, url=_url(cluster, namespace, name))
 
 
-reloads(router, {"/workloads": "/workloads/new", "/workloads/preview": "/workloads/new"})
+reloads(router, {"/workloads/preview": "/workloads/new"})

@@ -217,14 +217,5 @@ def bulk(body: BulkIn, actor: ActorDep, server: ServerDep) -> dict[str, Any]:
 def secret_manifest(credential_id: str, actor: ActorDep, server: ServerDep) -> Response:
     """The credential's Secret as the sync writes it, one YAML document per namespace it
     reaches; project owners and admins only, audited (credential.read_secret)."""
-    with server.transaction() as session:
-        cred = svc.get(session, actor, credential_id)
-        text = secret_manifests.secret_yaml(
-            session,
-            actor,
-            server.vault,
-            server.content_hash_key(),
-            cred,
-            server.settings.sync_excluded_namespaces,
-        )
+    _, text = secret_manifests.download(server, actor, credential_id)
     return Response(text, media_type="application/yaml", headers={"Cache-Control": "no-store"})
