@@ -98,6 +98,7 @@ def _pages(ids: dict[str, str]) -> list[str]:
         f"/users/{ids['off']}",
         "/account/password",
         "/no/such/page",
+        "/credentials/new?scope=project",
         # The Registries list's bulk change, the Workloads list (these clusters have no
         # access settings: the page says so).
         f"/credentials/bulk?action=delete&id={cred}",
@@ -142,6 +143,10 @@ def test_every_page_passes_axe(browser: Any, site: Site, ids: dict[str, str], wi
         page.goto(site.url + "/clusters/new")
         page.get_by_role("button", name="Save cluster").click()
         expect()(page.locator("#kubeconfig-error")).to_be_visible()
+        found += violations(page)
+        page.goto(f"{site.url}/projects/{ids['project']}")
+        page.get_by_role("button", name="Add namespace").click()
+        expect()(page.locator("#namespace-error")).to_be_visible()
         found += violations(page)
     finally:
         context.close()

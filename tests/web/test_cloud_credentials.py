@@ -109,7 +109,7 @@ def expired(site: Site, cred_id: str) -> None:
 def fill_where(page: Any, name: str) -> None:
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Cluster", exact=True).select_option("prod")
-    page.get_by_label("Namespace (for namespace scope)").fill("a-web")
+    page.get_by_label("Namespace", exact=True).fill("a-web")
     page.get_by_label("Registry address").fill(ECR)
 
 

@@ -70,7 +70,7 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     expect()(page.get_by_label("User name")).to_have_attribute("readonly", "")
     page.get_by_label("Name", exact=True).fill("Bad_Name")
     page.get_by_label("Cluster", exact=True).select_option("prod")
-    page.get_by_label("Namespace (for namespace scope)").fill("a-web")
+    page.get_by_label("Namespace", exact=True).fill("a-web")
     page.get_by_label("Registry address").fill("https://ecr.example.com")
     page.get_by_role("button", name="Save registry").click()
     # The API's rules, every field's problem at once, in words, next to the field.
@@ -101,7 +101,7 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     page.get_by_label("Name", exact=True).fill("quay-pull")
     page.get_by_label("Cluster", exact=True).select_option("prod")
     page.get_by_label("Every namespace of a project").check()
-    page.get_by_label("Project (for project scope)").select_option(label="team-a (prod)")
+    page.get_by_label("Project", exact=True).select_option(label="team-a")
     page.get_by_label("User name").fill("org+robot")
     page.get_by_role("button", name="Save registry").click()
     expect()(page.locator("#password-error")).to_have_text("a password or token is required")
@@ -131,7 +131,7 @@ def test_create_shows_inline_errors_then_saves(page: Any, site: Site, console: C
     page.goto(site.url + "/credentials/new?provider=quay")
     page.get_by_label("Name", exact=True).fill("quay-pull")
     page.get_by_label("Cluster", exact=True).select_option("prod")
-    page.get_by_label("Namespace (for namespace scope)").fill("a-web")
+    page.get_by_label("Namespace", exact=True).fill("a-web")
     page.get_by_label("User name").fill("org+other")
     page.get_by_label("Password or token").fill("another-s3cret")
     page.get_by_role("button", name="Save registry").click()
@@ -404,7 +404,7 @@ def test_gcr_key_as_an_uploaded_file(page: Any, site: Site) -> None:
     page.goto(site.url + "/credentials/new?provider=gcr")
     page.get_by_label("Name", exact=True).fill("gcr-upload")
     page.get_by_label("Cluster", exact=True).select_option("prod")
-    page.get_by_label("Namespace (for namespace scope)").fill("a-web")
+    page.get_by_label("Namespace", exact=True).fill("a-web")
     page.get_by_label("Or upload the key file").set_input_files(
         files=[{"name": "key.json", "mimeType": "application/json", "buffer": b"{not json"}]
     )

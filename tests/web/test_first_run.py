@@ -109,7 +109,7 @@ def test_an_admin_is_led_from_cluster_to_project_to_registry(
     page.wait_for_url(server.url + "/credentials/new")
     page.get_by_label("Name", exact=True).fill("hub")
     page.get_by_label("Every namespace of a project").check()
-    page.locator("#project").select_option(label="web (first)")
+    page.locator("#project").select_option(label="web")
     page.get_by_label("User name").fill("bot")
     page.locator("#password").fill("hub-s3cret")
     page.get_by_role("button", name="Save registry").click()

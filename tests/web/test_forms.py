@@ -25,7 +25,7 @@ def test_enter_in_a_field_of_the_add_form_saves_it(page: Any, site: Site) -> Non
     page.goto(site.url + "/credentials/new?provider=custom")
     page.get_by_label("Name", exact=True).fill("enter-saves")
     page.get_by_label("Cluster", exact=True).select_option("prod")
-    page.get_by_label("Namespace (for namespace scope)").fill("a-web")
+    page.get_by_label("Namespace", exact=True).fill("a-web")
     page.get_by_label("Registry address").fill("enter.example.com")
     page.get_by_label("User name").fill("robot")
     page.get_by_label("Password or token").fill("enter-s3cret")
@@ -55,7 +55,7 @@ def test_switching_provider_keeps_what_was_typed_but_no_secret(page: Any, site: 
     page.get_by_label("Name", exact=True).fill("switched")
     page.get_by_label("Cluster", exact=True).select_option("prod")
     page.get_by_label("Every namespace of a project").check()
-    page.get_by_label("Project (for project scope)").select_option(site.projects["team-a"])
+    page.get_by_label("Project", exact=True).select_option(site.projects["team-a"])
     page.get_by_label("User name").fill("robot")
     page.get_by_label("Password or token").fill("switch-s3cret")
     page.get_by_label("Email (optional)").fill("robot@example.com")
@@ -67,9 +67,7 @@ def test_switching_provider_keeps_what_was_typed_but_no_secret(page: Any, site: 
     expect()(page.get_by_label("Name", exact=True)).to_have_value("switched")
     expect()(page.get_by_label("Cluster", exact=True)).to_have_value("prod")
     expect()(page.get_by_label("Every namespace of a project")).to_be_checked()
-    expect()(page.get_by_label("Project (for project scope)")).to_have_value(
-        site.projects["team-a"]
-    )
+    expect()(page.get_by_label("Project", exact=True)).to_have_value(site.projects["team-a"])
     expect()(page.get_by_label("User name")).to_have_value("robot")
     expect()(page.get_by_label("Email (optional)")).to_have_value("robot@example.com")
     expect()(page.get_by_label("Description (optional)")).to_have_value("typed before switching")

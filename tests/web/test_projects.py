@@ -159,7 +159,9 @@ def test_admin_lists_projects_and_edits_members(
 
     row.get_by_role("link", name="team-a").click()
     page.wait_for_url(f"{site.url}/projects/{team_a}")
-    expect()(page.locator("#namespaces li")).to_have_text(["a-api", "a-web"])
+    expect()(page.locator('#namespaces [data-label="Namespace"] code')).to_have_text(
+        ["a-api", "a-web"]
+    )
     expect()(_users(page)).to_have_text(["alice", "bob"])
     expect()(_roles(page)).to_have_text(["owner", "member"])
     # Admins pick from the users who are not in the project yet.

@@ -144,7 +144,7 @@ def test_add_a_registry_of_each_kind(page: Any, site: Site, kind: Kind) -> None:
     name = f"site-{kind.provider}"
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Cluster", exact=True).select_option("prod")
-    page.get_by_label("Namespace (for namespace scope)").fill("a-api")
+    page.get_by_label("Namespace", exact=True).fill("a-api")
     if not kind.username:
         page.get_by_label("User name").fill("puller")
     secret = f"{kind.provider}-s3cret-token"

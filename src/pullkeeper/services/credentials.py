@@ -348,8 +348,9 @@ def resolve_scope(
         # A namespace of a project the actor cannot see does not exist for them.
         if ns is None or not actor.sees(ns.project_id):
             raise Invalid(
-                f"namespace {namespace!r} is not known in cluster {cluster.name!r}; "
-                "register it first",
+                f"namespace {namespace!r} is not known in cluster {cluster.name!r}: an admin "
+                "puts it in a project first (`pullkeeper namespace put`, or on the project's "
+                "page), even before the cluster has it",
                 "namespace",
             )
         owner_project = session.get(Project, ns.project_id) if ns.project_id else None

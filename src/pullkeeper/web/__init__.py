@@ -14,6 +14,7 @@ from pullkeeper.web import (
     credential_bulk,
     credentials,
     login,
+    namespaces,
     nodes,
     policies,
     projects,
@@ -42,6 +43,7 @@ def mount(app: FastAPI) -> None:
         users,
         apidocs,
         clusters,
+        namespaces,
     ):
         app.include_router(module.router)
     app.mount(apidocs.ASSETS, apidocs.assets(), name="swagger-ui")

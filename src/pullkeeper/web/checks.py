@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pullkeeper.core.pullpolicy import POLICIES
 from pullkeeper.services import checks, clusters
 from pullkeeper.services.schemas import CHECK_CONFIG_LIMIT
-from pullkeeper.web import forms, security, session
+from pullkeeper.web import forms, namespaces, security, session
 from pullkeeper.web.render import WebRoute, page
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -39,6 +39,7 @@ def _render(
         errors=errors,
         result=result,
         pull_policies=POLICIES,
+        picker=namespaces.picker(request, web, values.get("cluster") or ""),
     )
 
 

@@ -32,7 +32,7 @@ from pullkeeper.services.errors import Forbidden, NotFound, PreconditionFailed, 
 from pullkeeper.services.first_run import steps_left
 from pullkeeper.services.schemas import CredentialIn, CredentialPatch
 from pullkeeper.services.server import Server
-from pullkeeper.web import cloud_identity, forms, security, session
+from pullkeeper.web import cloud_identity, forms, namespaces, security, session
 from pullkeeper.web.render import WebRoute, keyset_pages, page, reloads, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -216,12 +216,8 @@ def _create_form(
     if not web.actor.owns_a_project:
         # Said before anything is typed: no project of theirs to add a registry to.
         return page(request, "credential_new.html", web, status=403, may_create=False)
-    server = session.server_of(request)
-    with server.reading() as s:
-        known_clusters = [c.name for c in clusters.list_clusters(s, web.actor)]
-        known_projects = clusters.project_choices(s, web.actor)
+    scope = namespaces.scope_context(request, web, values)
     provider = _provider(values.get("provider"))
-    values.setdefault("cluster", known_clusters[0] if len(known_clusters) == 1 else "")
     kind = cloud_identity.KINDS.get(provider.id)
     return page(
         request,
@@ -236,12 +232,10 @@ def _create_form(
         providers=PROVIDERS.values(),
         values=values,
         errors=errors,
-        clusters=known_clusters,
-        projects=known_projects,
-        is_admin=web.actor.is_admin,
         login_test=login_test,
         tested=login_test is not None,
         may_create=True,
+        **scope,
     )
 
 
@@ -315,8 +309,9 @@ async def create_values(  # a coroutine: trimming fields needs no thread
         "name": name.strip(),
         "cluster": cluster,
         "scope": scope,
-        "project": forms.text(project),
-        "namespace": forms.text(namespace),
+        # What the scope does not use is hidden, not emptied, in the page: dropped here.
+        "project": forms.text(project) if scope == "project" else None,
+        "namespace": forms.text(namespace) if scope == "namespace" else None,
         "provider": provider,
         "server": forms.text(server_address),
         "username": username.strip(),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 
-from pullkeeper.services import auth, clusters
+from pullkeeper.services import auth, clusters, live_namespaces
 from pullkeeper.services.actor import OWNER, PROJECT_ROLES, Actor
-from pullkeeper.services.errors import Invalid, NotFound
+from pullkeeper.services.errors import Forbidden, Invalid, NotFound
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, reloads, see_other
 
@@ -57,19 +58,26 @@ def _project_page(
     status: int = 200,
     saved: str = "",
     removed: str = "",
+    namespace: str = "",
+    ns_errors: forms.Errors | None = None,
+    added: str = "",
 ) -> Response:
     with session.server_of(request).reading() as s:
         p = clusters.get_project(s, web.actor, ref)
         cluster = clusters.get_cluster(s, web.actor, p.cluster_id)
-        namespaces = clusters.list_namespaces(s, web.actor, cluster, p)
         members = auth.members(s, p)
         may_change = auth.may_change_members(web.actor, p)
         # Owners type a name: only admins may list the users.
         known = [u.username for u in auth.list_users(s)] if web.actor.is_admin else []
         project = clusters.project_dict(p, cluster.name)
+    # One look at the cluster: the project's namespaces, and the admin's picker of them all.
+    live = live_namespaces.list_live(session.server_of(request), web.actor, cluster.id)
+    namespaces = [n for n in live["items"] if n["project_id"] == project["id"]]
     roles = {m["user"]: m["role"] for m in members}
     notice = ""
-    if saved in roles:
+    if added:
+        notice = f"Namespace {added} is now in {project['name']}."
+    elif saved in roles:
         notice = f"{saved} is now {roles[saved]} of {project['name']}."
     elif removed and removed not in roles:
         notice = f"{removed} is no longer in {project['name']}."
@@ -80,6 +88,9 @@ def _project_page(
         status=status,
         project=project,
         namespaces=namespaces,
+        picker={"cluster": cluster.name, "options": live["items"], "note": live["note"]},
+        namespace=namespace,
+        ns_errors=ns_errors or {},
         members=members,
         may_change=may_change,
         users=[u for u in known if u not in roles],
@@ -93,9 +104,42 @@ def _project_page(
 
 
 @router.get("/projects/{ref}")
-def project_page(request: Request, ref: str, saved: str = "", removed: str = "") -> Response:
+def project_page(
+    request: Request, ref: str, saved: str = "", removed: str = "", added: str = ""
+) -> Response:
     web = session.required(request)
-    return _project_page(request, web, ref, saved=saved, removed=removed)
+    return _project_page(request, web, ref, saved=saved, removed=removed, added=added)
+
+
+@router.post("/projects/{ref}/namespaces")
+def add_namespace(
+    request: Request,
+    ref: str,
+    csrf: Csrf = "",
+    namespace: Annotated[str, Form(max_length=253)] = "",
+) -> Response:
+    """An admin puts a namespace into the project: a new one, or one moved from another."""
+    web = session.required(request)
+    security.check(request, csrf, web.csrf)
+    name = namespace.strip()
+    errors: forms.Errors = {}
+    project_id = ""
+    if not web.actor.is_admin:
+        raise Forbidden("only an admin can add namespaces to a project")
+    if not name:
+        errors["namespace"] = "pick or type the name of the namespace to add"
+    else:
+        try:
+            with session.server_of(request).transaction() as s:
+                p = clusters.get_project(s, web.actor, ref)
+                project_id = p.id
+                cluster = clusters.get_cluster(s, web.actor, p.cluster_id)
+                clusters.put_namespace(s, web.actor, cluster, name, p)
+        except Invalid as e:
+            errors["namespace"] = e.message
+    if errors:
+        return _project_page(request, web, ref, namespace=name, ns_errors=errors, status=422)
+    return see_other(f"/projects/{project_id}?added={quote(name)}")
 
 
 def _changeable(request: Request, web: session.WebSession, ref: str) -> str:

@@ -14,7 +14,7 @@ from pullkeeper.services import clusters
 from pullkeeper.services import workloads as svc
 from pullkeeper.services.errors import Forbidden, ServiceError
 from pullkeeper.services.schemas import WorkloadIn
-from pullkeeper.web import forms, security, session
+from pullkeeper.web import forms, namespaces, security, session
 from pullkeeper.web.render import WebRoute, page, reloads, see_other, with_query
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -74,6 +74,7 @@ def _render(
         errors=errors,
         plan=plan,
         plan_errors=plan_errors,
+        picker=namespaces.picker(request, web, values["cluster"]),
     )
 
 

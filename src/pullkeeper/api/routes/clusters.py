@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from pullkeeper.api import conditional
 from pullkeeper.api.conditional import IfMatchDep, tagged
 from pullkeeper.api.deps import ActorDep, ServerDep
 from pullkeeper.services import clusters as svc
-from pullkeeper.services import desired_state, kubeconfigs
+from pullkeeper.services import desired_state, kubeconfigs, live_namespaces
 from pullkeeper.services.errors import Invalid
 from pullkeeper.services.schemas import (
     ClusterIn,
@@ -149,8 +149,20 @@ def delete_project(
 
 @router.get("/clusters/{cluster}/namespaces")
 def list_namespaces(
-    cluster: str, actor: ActorDep, server: ServerDep, project: str | None = None
+    cluster: str,
+    actor: ActorDep,
+    server: ServerDep,
+    project: str | None = None,
+    live: Annotated[
+        bool,
+        Query(
+            description="Ask the cluster too: each namespace with its labels and in_cluster; "
+            "when the cluster does not answer in a few seconds, the store's with a note."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
+    if live:
+        return live_namespaces.list_live(server, actor, cluster, project)
     with server.reading() as session:
         c = svc.get_cluster(session, actor, cluster)
         p = svc.get_project(session, actor, project, c) if project else None
