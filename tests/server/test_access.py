@@ -261,10 +261,16 @@ def test_project_members(env: Env) -> None:
     olga.ok("PUT", "projects/web/members/vic", json={"role": "viewer"})
     olga.ok("PUT", "projects/web/members/vic", json={"role": "member"})  # a change, not a second
     assert olga.ok("GET", "projects/web/members")["items"] == [
-        {"user": "max", "role": "member"},
-        {"user": "olga", "role": "owner"},
-        {"user": "vic", "role": "member"},
+        {"user": "max", "role": "member", "disabled": False},
+        {"user": "olga", "role": "owner", "disabled": False},
+        {"user": "vic", "role": "member", "disabled": False},
     ]
+    # A member an admin disabled stays, marked so.
+    vic = env.admin.ok("GET", "users/vic")["id"]
+    env.admin.ok("POST", f"users/{vic}/disable")
+    listed = olga.ok("GET", "projects/web/members")["items"]
+    assert [m["user"] for m in listed if m["disabled"]] == ["vic"]
+    env.admin.ok("POST", f"users/{vic}/enable")
     assert_error(olga.put("projects/web/members/max", json={"role": "admin"}), 422, field="role")
     assert_error(olga.put("projects/web/members/nobody", json={"role": "member"}), 404)
     assert olga.delete("projects/web/members/vic").status_code == 204

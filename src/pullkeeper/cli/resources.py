@@ -436,7 +436,10 @@ def project_members(api: Remote, name: str, in_cluster: str | None, output: str)
     result = api.get(f"/projects/{project_ref(api, name, in_cluster)}/members")
     if emit(result, output):
         return
-    rows = [[m["user"], m["role"]] for m in result["items"]]
+    rows = [
+        [m["user"], m["role"] + (" (disabled)" if m.get("disabled") else "")]
+        for m in result["items"]
+    ]
     click.echo(rows_table(["USER", "ROLE"], rows, "No members."))
 
 

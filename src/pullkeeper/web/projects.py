@@ -310,6 +310,7 @@ def create_project(
 reloads(
     router,
     {
+        "/projects/{ref}/namespaces": "/projects/{ref}",
         "/projects/{ref}/members": "/projects/{ref}",
         "/projects/{ref}/members/{username}": "/projects/{ref}",
     },

@@ -3,6 +3,8 @@ the actor a user is with their roles."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -92,11 +94,12 @@ def member_counts(session: Session, project_ids: list[str]) -> dict[str, int]:
     return {p: n for p, n in rows}
 
 
-def members(session: Session, project: Project) -> list[dict[str, str]]:
+def members(session: Session, project: Project) -> list[dict[str, Any]]:
+    """A project's members, their roles, and whether an admin disabled them."""
     rows = session.execute(
-        select(User.username, RoleBinding.role)
+        select(User.username, RoleBinding.role, User.disabled)
         .join(RoleBinding, RoleBinding.user_id == User.id)
         .where(RoleBinding.project_id == project.id)
         .order_by(User.username)
     )
-    return [{"user": u, "role": r} for u, r in rows]
+    return [{"user": u, "role": r, "disabled": d} for u, r, d in rows]
