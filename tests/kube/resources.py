@@ -59,6 +59,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status",), True),
     Resource("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("status",), True),
+    Resource("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("status",), True),
+    Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",), True),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
 )
 

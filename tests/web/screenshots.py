@@ -48,6 +48,8 @@ SHOTS: list[Shot] = [
     ),
     Shot("web-registries-phone.png", "/credentials?cluster=prod", width=390),
     Shot("web-user.png", "/users/alice", full_page=True),
+    Shot("web-cluster.png", "/clusters/prod", full_page=True),
+    Shot("web-workloads.png", "/workloads?cluster=prod", user="bob"),
 ]
 
 # Example registries: (name, scope, project or namespace, provider, address, active).
