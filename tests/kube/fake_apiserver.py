@@ -7,9 +7,10 @@
 
 What it serves: namespaces, secrets, serviceaccounts, pods, events, configmaps (core v1),
 deployments, replicasets, statefulsets and daemonsets (apps/v1), leases
-(coordination.k8s.io/v1), with GET, LIST (namespaced and across namespaces, label and field selectors, limit/continue), WATCH, POST,
-PUT, PATCH (json, merge, strategic merge, apply), DELETE and DELETE of a collection; the
-discovery documents, /version, an OpenAPI v3 index, and Table output for `kubectl get`.
+(coordination.k8s.io/v1), with GET, LIST (namespaced and across namespaces, label and field
+selectors, limit/continue), WATCH, POST, PUT, PATCH (json, merge, strategic merge, apply),
+DELETE and DELETE of a collection; the discovery documents, /version, an OpenAPI v3 index,
+and Table output for `kubectl get`.
 See the sibling modules for the rules each part follows and what each leaves out.
 """
 
