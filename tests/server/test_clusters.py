@@ -29,6 +29,7 @@ def test_cluster_crud(env: Env) -> None:
         "access",
         "kubeconfig",
         "context",
+        "kubeconfig_uploaded",
         "created_at",
         "created_by",
         "updated_at",

@@ -16,11 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, text
 
 from pullkeeper.app import create_app
-from pullkeeper.services import keys
+from pullkeeper.services import keys, kubeconfigs
+from pullkeeper.services.actor import SYSTEM
 from pullkeeper.services.errors import Conflict
 from pullkeeper.services.server import Server, StoreUnavailable
 from pullkeeper.settings import Settings
-from pullkeeper.store.models import Credential, EncryptionKey
+from pullkeeper.store.models import Cluster, Credential, EncryptionKey
 from pullkeeper.store.vault import VaultError, fingerprint
 from tests.server.conftest import ADMIN_TOKEN, Backend, Env, assert_error, build_world
 
@@ -230,3 +231,42 @@ def test_a_rotation_reencrypts_a_cloud_identitys_secret_bound_to_its_credential(
         # Bound apart: the identity's blob is not the password's, nor decrypts as it.
         with pytest.raises(VaultError):
             env.server.vault.decrypt(key_id, cred.identity_blob, made["id"])
+
+
+_KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"}}]
+users:
+- {name: u, user: {token: kube-s3cret-token}}
+- {name: other, user: {token: other-s3cret-token}}
+contexts:
+- {name: x, context: {cluster: c, user: u}}
+- {name: y, context: {cluster: c, user: other}}
+current-context: x
+"""
+
+
+def test_a_rotation_reencrypts_an_uploaded_kubeconfig_bound_to_its_cluster(env: Env) -> None:
+    made = env.cluster("c1")
+    env.admin.ok("PUT", "clusters/c1/kubeconfig", json={"content": _KUBECONFIG})
+    old = keys.current(env.server)
+    with env.server.reading() as session:
+        row = session.get(Cluster, made["id"])
+        assert row is not None and row.kubeconfig_key_id == old and row.kubeconfig_blob
+        # Encrypted at rest, and only the chosen context's user kept.
+        assert b"kube-s3cret-token" not in row.kubeconfig_blob
+        plain = env.server.vault.decrypt(old, row.kubeconfig_blob, keys.kubeconfig_bound(row.id))
+        assert "kube-s3cret-token" in plain and "other-s3cret-token" not in plain
+    assert {k.id: k.secrets for k in keys.listing(env.server, SYSTEM)}[old] == 1
+    (env.data / "keys" / "next.key").write_bytes(os.urandom(32))
+    key_id, count = keys.rotate(env.server)
+    assert count == 1 and key_id != old
+    with env.server.reading() as session:
+        row = session.get(Cluster, made["id"])
+        assert row is not None and row.kubeconfig_key_id == key_id
+        assert row.kubeconfig_blob is not None
+        access = kubeconfigs.access_of(env.server.vault, row)
+    assert access.config is not None and access.context == "x"
+    assert access.config["users"] == [{"name": "u", "user": {"token": "kube-s3cret-token"}}]
+    keys.verify(env.server)  # the start-up check decrypts it with the new key

@@ -109,3 +109,29 @@ def test_users_are_enabled_after_the_disabled_column_comes(env: Env) -> None:
     users = {u["username"]: u["disabled"] for u in env.admin.ok("GET", "users")["items"]}
     assert users == {"admin": False, "alice": False}
     assert env.admin.ok("POST", "users/alice/disable")["disabled"] is True
+
+
+def test_clusters_keep_their_rows_across_the_sealed_kubeconfig_columns(env: Env) -> None:
+    """0020 adds clusters.kubeconfig_key_id and kubeconfig_blob: clusters from before have
+    no uploaded kubeconfig, and one can be uploaded after."""
+    env.cluster("c1", kubeconfig="/etc/k.yaml")
+    engine = env.server.db.engine
+    cfg = db.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0019")
+    with engine.connect() as conn:
+        columns = conn.execute(text("SELECT * FROM clusters")).keys()
+        assert "kubeconfig_blob" not in columns
+    env.server.db.engine.dispose()  # pooled SQLite connections keep the old table layout
+    db.upgrade(engine)
+
+    shown = env.admin.ok("GET", "clusters/c1")
+    assert (shown["kubeconfig"], shown["kubeconfig_uploaded"]) == ("/etc/k.yaml", False)
+    config = (
+        "clusters: [{name: c, cluster: {server: 'https://10.0.0.1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    put = env.admin.ok("PUT", "clusters/c1/kubeconfig", json={"content": config})
+    assert (put["kubeconfig"], put["kubeconfig_uploaded"], put["context"]) == ("", True, "x")

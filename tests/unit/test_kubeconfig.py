@@ -3,10 +3,12 @@ words, never quoting the file (it may hold tokens and keys)."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import yaml
 
-from pullkeeper.core.kubeconfig import Contexts, KubeconfigError, contexts_of, files_named
+from pullkeeper.core.kubeconfig import Contexts, KubeconfigError, contexts_of, minified, refused
 
 TOKEN = "s3cret-token-never-quoted"
 
@@ -103,19 +105,64 @@ def test_a_yaml_error_names_its_line_not_its_text() -> None:
     assert "line " in str(caught.value) and TOKEN not in str(caught.value)
 
 
-def test_fields_naming_files_are_found_for_the_chosen_context() -> None:
+def test_what_the_server_must_not_use_is_found_in_every_user_and_cluster() -> None:
+    """Not only the current context's: a later context switch must not reach any of these."""
+    pem = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     text = _config(
         clusters=[
             {"name": "c1", "cluster": {"server": "https://a", "certificate-authority": "/x/ca"}},
             {
                 "name": "c2",
-                "cluster": {"server": "https://b", "certificate-authority-data": "Q0E="},
+                "cluster": {
+                    "server": "https://b",
+                    "certificate-authority-data": pem.decode(),
+                    "proxy-url": "http://proxy:3128",
+                },
+            },
+            {
+                "name": "c3",
+                "cluster": {"server": "https://c", "certificate-authority-data": "Q0E="},
             },
         ],
         users=[
-            {"name": "u1", "user": {"client-certificate": "u.crt", "client-key": "u.key"}},
+            {"name": "u1", "user": {"token": TOKEN}},
+            {"name": "runs", "user": {"exec": {"command": "/bin/touch", "args": ["/tmp/x"]}}},
+            {"name": "plug", "user": {"auth-provider": {"name": "gcp"}}},
+            {"name": "files", "user": {"client-certificate": "u.crt", "client-key": "u.key"}},
+            {"name": "tok", "user": {"tokenFile": "/var/run/token"}},
         ],
     )
-    assert files_named(text, "one") == ["certificate-authority", "client-certificate", "client-key"]
-    assert files_named(text, "two") == ["client-certificate", "client-key"]
-    assert files_named(_config(), "one") == []
+    assert refused(text) == [
+        "cluster 'c1' has certificate-authority (names a file)",
+        "cluster 'c2' has proxy-url (names a proxy, which pullkeeper does not use)",
+        "cluster 'c3' has a certificate-authority-data that is not base64 of PEM data",
+        "user 'runs' has exec (runs a command)",
+        "user 'plug' has auth-provider (calls an auth plug-in)",
+        "user 'files' has client-certificate (names a file)",
+        "user 'files' has client-key (names a file)",
+        "user 'tok' has tokenFile (names a file)",
+    ]
+    assert refused(_config()) == []
+
+
+def test_minified_keeps_only_the_chosen_context_its_cluster_and_user() -> None:
+    text = _config(
+        users=[
+            {"name": "u1", "user": {"token": TOKEN}},
+            {"name": "u2", "user": {"token": "other-token"}},
+        ],
+        contexts=[
+            {"name": "one", "context": {"cluster": "c1", "user": "u1"}},
+            {"name": "two", "context": {"cluster": "c2", "user": "u2"}},
+        ],
+    )
+    kept = minified(text, "one")
+    assert kept == {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c1", "cluster": {"server": "https://10.0.0.1:6443"}}],
+        "users": [{"name": "u1", "user": {"token": TOKEN}}],
+        "contexts": [{"name": "one", "context": {"cluster": "c1", "user": "u1"}}],
+        "current-context": "one",
+    }
+    assert "other-token" not in str(kept)

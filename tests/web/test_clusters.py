@@ -1,11 +1,13 @@
 """The Clusters pages against the real Kubernetes API server: a kubeconfig uploaded through
-the page is kept owner-only on the server and the cluster then syncs; Test connection
-reports the server's real version and names exactly the permissions a restricted account
-lacks; deleting names what goes and removes the file; non-admins get nothing."""
+the page is kept encrypted in the store (no file) and the cluster then syncs, also from
+another server on the store; one that would run a command or read files is refused whole;
+Test connection reports the server's real version and names exactly the permissions a
+restricted account lacks; deleting names what goes; non-admins get nothing."""
 
 from __future__ import annotations
 
 import base64
+import html
 import socket
 import subprocess
 import time
@@ -18,7 +20,7 @@ import pytest
 import yaml
 
 from pullkeeper.core.webhook_manifests import Options, manifests
-from tests.integration.test_cli_server import ADMIN_TOKEN
+from tests.integration.test_cli_server import ADMIN_TOKEN, start_server
 from tests.kube.real import RealCluster
 from tests.registry.pki import self_signed_server
 from tests.tools import pullkeeper_executable
@@ -62,6 +64,11 @@ def _token(config: Path) -> str:
     return token
 
 
+def _store_bytes(site: Site) -> bytes:
+    """Every byte of the server's SQLite store (its write-ahead log too)."""
+    return b"".join(p.read_bytes() for p in site.server.data.glob("pullkeeper.db*"))
+
+
 def _cluster(site: Site, name: str) -> dict[str, Any] | None:
     r = site.api.get(f"/clusters/{name}")
     return r.json() if r.status_code == 200 else None
@@ -88,11 +95,11 @@ def test_upload_a_kubeconfig_test_it_and_the_cluster_syncs(
 
     cluster = _cluster(site, "kind")
     assert cluster is not None and cluster["context"] == "test"  # the file's current-context
-    stored = site.server.data.resolve() / "kubeconfigs" / f"{cluster['id']}.yaml"
-    assert cluster["kubeconfig"] == str(stored)
-    assert stored.stat().st_mode & 0o777 == 0o600
-    assert stored.read_bytes() == config.read_bytes()
-    assert _token(config) not in page.content()
+    # Kept in the store, encrypted: no file, and the token is nowhere in the store's bytes.
+    assert (cluster["kubeconfig"], cluster["kubeconfig_uploaded"]) == ("", True)
+    assert not (site.server.data / "kubeconfigs").exists()
+    assert _token(config).encode() not in _store_bytes(site)
+    assert _token(config) not in page.content() and _token(config) not in str(cluster)
 
     # The sync reaches the cluster: its namespaces become known, a registry for one of them
     # is delivered as a Secret on the real API server, and the page counts it in sync.
@@ -141,7 +148,6 @@ def test_upload_a_kubeconfig_test_it_and_the_cluster_syncs(
     page.get_by_role("button", name="Delete kind").click()
     page.wait_for_url(site.url + "/clusters?deleted=kind")
     assert _cluster(site, "kind") is None
-    assert not stored.exists()
     assert site.credentials("clu-quay") == []
     # Nothing in the cluster is touched: the delivered Secret stays (as the page said).
     assert real_kube.get("secrets", "clu-quay", "clu-web") is not None
@@ -245,7 +251,58 @@ def test_bad_kubeconfigs_are_refused_in_words(page: Any, site: Site, tmp_path: P
     page.get_by_role("button", name="Save cluster").click()
     expect()(error).to_contain_text("the kubeconfig has no contexts")
     assert _cluster(site, "broken") is None
-    assert not list((site.server.data / "kubeconfigs").glob("*.yaml"))
+
+
+def _with_exec(real_kube: RealCluster, tmp_path: Path, marker: Path) -> Path:
+    """A working kubeconfig with another user, of another context, whose `exec` would create
+    `marker` on the machine that used it."""
+    config = real_kube.kubeconfig(tmp_path / "exec.yaml")
+    doc = yaml.safe_load(config.read_text())
+    command = {"apiVersion": "client.authentication.k8s.io/v1", "command": "/usr/bin/touch"}
+    command["args"] = [str(marker)]  # type: ignore[assignment]
+    doc["users"].append({"name": "runs", "user": {"exec": command}})
+    doc["contexts"].append({"name": "later", "context": {"cluster": "test", "user": "runs"}})
+    config.write_text(yaml.safe_dump(doc))
+    return config
+
+
+def test_a_kubeconfig_that_would_run_a_command_is_refused_and_nothing_runs(
+    page: Any, site: Site, real_kube: RealCluster, tmp_path: Path
+) -> None:
+    marker = tmp_path / "exec-ran"
+    config = _with_exec(real_kube, tmp_path, marker)
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/clusters/new")
+    page.get_by_label("Name", exact=True).fill("runs")
+    page.get_by_label("Kubeconfig file").set_input_files(str(config))
+    page.get_by_role("button", name="Test connection").click()
+    expect()(page.locator("main")).to_contain_text(
+        "Not tested: the kubeconfig cannot be used by the server: user 'runs' has exec"
+    )
+    error = page.locator("#kubeconfig-error")
+    page.get_by_label("Kubeconfig file").set_input_files(str(config))
+    page.get_by_role("button", name="Save cluster").click()
+    expect()(error).to_contain_text("user 'runs' has exec (runs a command)")
+    assert _cluster(site, "runs") is None
+    # Nor through the API, with the context of the user that does not run anything.
+    refused = site.api.put(
+        "/clusters/staging/kubeconfig", json={"content": config.read_text(), "context": "test"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "user 'runs' has exec (runs a command)" in refused.json()["error"]["message"]
+    assert site.api.get("/clusters/staging").json()["kubeconfig_uploaded"] is False
+    assert not marker.exists()
+
+
+def test_a_cluster_or_project_cannot_be_named_new(site: Site) -> None:
+    made = site.api.post("/clusters", json={"name": "new"})
+    assert made.status_code == 422, made.text
+    assert "/clusters/new is the web's Add form" in made.json()["error"]["message"]
+    renamed = site.api.patch("/clusters/staging", json={"name": "new"})
+    assert renamed.status_code == 422, renamed.text
+    project = site.api.post("/projects", json={"name": "new", "cluster": "prod"})
+    assert project.status_code == 422, project.text
+    assert "/projects/new is the web's Add form" in project.json()["error"]["message"]
 
 
 def test_the_clusters_pages_are_for_admins(page: Any, site: Site) -> None:
@@ -284,52 +341,85 @@ def test_add_an_in_cluster_cluster_by_keyboard_alone(page: Any, site: Site) -> N
     assert site.api.delete("/clusters/inside").status_code == 204
 
 
-def test_the_context_is_chosen_from_the_file_and_edit_replaces_it(
+def test_only_the_chosen_context_is_kept_and_edit_replaces_it(
     page: Any, site: Site, real_kube: RealCluster, tmp_path: Path
 ) -> None:
     config = real_kube.kubeconfig(tmp_path / "two.yaml")
     doc = yaml.safe_load(config.read_text())
-    other = {"name": "other", "context": {"cluster": "test", "user": doc["users"][0]["name"]}}
-    doc["contexts"].append(other)
+    doc["users"].append({"name": "second", "user": {"token": "second-user-s3cret"}})
+    doc["contexts"].append({"name": "other", "context": {"cluster": "test", "user": "second"}})
     config.write_text(yaml.safe_dump(doc))
     log_in(page, site, "admin", site.server.admin_password)
     page.goto(site.url + "/clusters/new")
     page.get_by_label("Name", exact=True).fill("twoctx")
     page.get_by_label("Kubeconfig file").set_input_files(str(config))
+    page.get_by_label("Context", exact=True).fill("test")
     page.get_by_role("button", name="Save cluster").click()
     page.wait_for_url(site.url + "/clusters/twoctx?created=1")
     expect()(page.locator("#context-now")).to_have_text("test")
-    picker = page.get_by_label("Context of the kubeconfig")
-    assert picker.locator("option").all_inner_texts() == ["test", "other"]
-    picker.select_option("other")
-    page.get_by_role("button", name="Use this context").click()
-    page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
-    expect()(page.locator("#context-now")).to_have_text("other")
-
-    # Edit with a new file: the kept file is replaced; its context is one of the new file's.
+    # Only that context is kept: no other to switch to, from the page or the API.
+    expect()(page.get_by_label("Context of the kubeconfig")).to_have_count(0)
+    answer = page.request.post(
+        site.url + "/clusters/twoctx/context",
+        form={"csrf": page.locator("input[name=csrf]").first.input_value(), "context": "other"},
+    )
+    assert answer.status == 422
+    assert "holds only context 'test'" in html.unescape(answer.text())
+    patched = site.api.patch("/clusters/twoctx", json={"context": "other"})
+    assert patched.status_code == 422, patched.text
+    assert "upload the kubeconfig again" in patched.json()["error"]["message"]
     cluster = _cluster(site, "twoctx")
-    assert cluster is not None
-    stored = Path(cluster["kubeconfig"])
-    one = real_kube.kubeconfig(tmp_path / "one.yaml")
+    assert cluster is not None and cluster["context"] == "test"
+
+    # Edit: the description alone keeps the kubeconfig and its context.
     page.get_by_role("link", name="Edit").click()
-    page.get_by_label("Kubeconfig file").set_input_files(str(one))
-    page.get_by_label("Context", exact=True).select_option("test")
+    page.get_by_label("Description").fill("two contexts once")
     page.get_by_role("button", name="Save changes").click()
     page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
-    assert stored.read_bytes() == one.read_bytes()
-    assert stored.stat().st_mode & 0o777 == 0o600
     expect()(page.locator("#context-now")).to_have_text("test")
+    assert _cluster(site, "twoctx")["kubeconfig_uploaded"] is True  # type: ignore[index]
+
+    # Edit with a new file, another context of it chosen: kept instead.
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Kubeconfig file").set_input_files(str(config))
+    page.get_by_label("Context", exact=True).fill("other")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
+    expect()(page.locator("#context-now")).to_have_text("other")
     events = site.api.get("/audit", params={"object_id": cluster["id"]}).json()["items"]
     assert {"cluster.create", "cluster.update"} <= {e["action"] for e in events}
-    assert _token(one) not in str(events)
+    assert _token(config) not in str(events) and "second-user-s3cret" not in str(events)
 
-    # In-cluster from now on: the uploaded file goes.
+    # In-cluster from now on: the uploaded kubeconfig goes.
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("In-cluster").check()
     page.get_by_role("button", name="Save changes").click()
     page.wait_for_url(site.url + "/clusters/twoctx?saved=1")
-    assert not stored.exists()
+    assert _cluster(site, "twoctx")["kubeconfig_uploaded"] is False  # type: ignore[index]
     assert site.api.delete("/clusters/twoctx").status_code == 204
+
+
+def test_editing_a_cluster_on_its_file_s_current_context_keeps_that_context(
+    page: Any, site: Site, real_kube: RealCluster, tmp_path: Path
+) -> None:
+    config = real_kube.kubeconfig(tmp_path / "mine" / "current.yaml")
+    doc = yaml.safe_load(config.read_text())
+    first = {"name": "first", "context": {"cluster": "test", "user": doc["users"][0]["name"]}}
+    doc["contexts"].insert(0, first)  # current-context stays "test", second in the file
+    config.write_text(yaml.safe_dump(doc))
+    made = site.api.post("/clusters", json={"name": "current", "kubeconfig": str(config)})
+    assert made.status_code == 201, made.text
+    assert made.json()["context"] == ""
+    log_in(page, site, "admin", site.server.admin_password)
+    page.goto(site.url + "/clusters/current/edit")
+    expect()(page.get_by_label("Context", exact=True)).to_have_value("test")
+    page.get_by_label("Description").fill("described")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(site.url + "/clusters/current?saved=1")
+    cluster = _cluster(site, "current")
+    assert cluster is not None and cluster["description"] == "described"
+    assert cluster["context"] == "test"  # the file's current-context, not its first one
+    assert site.api.delete("/clusters/current").status_code == 204
 
 
 def test_a_member_never_sees_the_server_s_paths(
@@ -387,10 +477,9 @@ def test_the_api_keeps_a_kubeconfig_and_says_why_it_cannot_connect(
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout == "cluster by-api now uses the uploaded kubeconfig, context test\n"
     r = site.api.get("/clusters/by-api")
-    stored = Path(r.json()["kubeconfig"])
-    assert stored.read_bytes() == config.read_bytes()
-    assert stored.parent == site.server.data.resolve() / "kubeconfigs"
-    assert stored.stat().st_mode & 0o777 == 0o600 and r.json()["context"] == "test"
+    assert (r.json()["kubeconfig"], r.json()["kubeconfig_uploaded"]) == ("", True)
+    assert r.json()["context"] == "test" and "not-a-token" not in r.text
+    assert b"not-a-token" not in _store_bytes(site)
     tested = site.api.post("/clusters/by-api/test").json()
     assert tested["reachable"] is False and tested["missing"] == []
     assert "the cluster refused pullkeeper's credentials" in tested["error"]
@@ -427,19 +516,37 @@ def test_the_api_keeps_a_kubeconfig_and_says_why_it_cannot_connect(
         "its certificate is not signed by the kubeconfig's certificate-authority"
         in (tested["error"])
     )
+    # Certificate data that is no base64 of PEM is refused at upload; PEM armour around no
+    # certificate is found when the client is made: said in words, not a server error.
+    doc["clusters"][0]["cluster"]["certificate-authority-data"] = "bm90IGEgY2VydA=="
+    refused = site.api.put("/clusters/by-api/kubeconfig", json={"content": yaml.safe_dump(doc)})
+    assert refused.status_code == 422, refused.text
+    assert (
+        "cluster 'test' has a certificate-authority-data that is not base64 of PEM data"
+        in (refused.json()["error"]["message"])
+    )
+    armour = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    doc["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(armour).decode()
+    put = site.api.put("/clusters/by-api/kubeconfig", json={"content": yaml.safe_dump(doc)})
+    assert put.status_code == 200, put.text
+    tested = site.api.post("/clusters/by-api/test")
+    assert tested.status_code == 200, tested.text
+    assert tested.json()["reachable"] is False
+    assert "certificate-authority-data" in tested.json()["error"]
+    assert "is not a PEM certificate or key" in tested.json()["error"]
     # A kubeconfig naming files of the machine it was written on cannot work on the server.
     doc["users"][0]["user"] = {"client-certificate": "me.crt", "client-key": "me.key"}
     refused = site.api.put("/clusters/by-api/kubeconfig", json={"content": yaml.safe_dump(doc)})
     assert refused.status_code == 422
     assert (
-        "names files of the machine it was written on (client-certificate, client-key)"
-        in (refused.json()["error"]["message"])
-    )
+        "user 'pullkeeper' has client-certificate (names a file); "
+        "user 'pullkeeper' has client-key (names a file)"
+    ) in refused.json()["error"]["message"]
 
-    # A path of the admin's own instead: the uploaded file goes.
+    # A path of the admin's own instead: the uploaded kubeconfig goes.
     r = site.api.patch("/clusters/by-api", json={"kubeconfig": str(config)})
     assert r.status_code == 200, r.text
-    assert not stored.exists()
+    assert (r.json()["kubeconfig"], r.json()["kubeconfig_uploaded"]) == (str(config), False)
     assert site.api.delete("/clusters/by-api").status_code == 204
 
 
@@ -457,3 +564,67 @@ def test_a_member_gets_no_kubeconfig_path_from_the_api(site: Site, tmp_path: Pat
         assert site.api.get("/clusters/prod").json()["kubeconfig"] == str(path)
     finally:
         assert site.api.patch("/clusters/prod", json={"kubeconfig": ""}).status_code == 200
+
+
+def test_another_server_on_the_store_syncs_with_the_uploaded_kubeconfig(
+    real_kube: RealCluster, tmp_path: Path
+) -> None:
+    """Replicas have data directories of their own: one that never saw the upload reads it
+    from the store (with the shared keys) and syncs the cluster."""
+    real_kube.create("namespaces", {"metadata": {"name": "clu-replica"}})
+    config = real_kube.kubeconfig(tmp_path / "replica.yaml")
+    shared = {
+        "PULLKEEPER_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}",
+        "PULLKEEPER_KEYS_DIR": str(tmp_path / "shared-keys"),
+    }
+    first = start_server(tmp_path / "first", settings=shared)
+    try:
+        api = httpx.Client(
+            base_url=first.url + "/api/v1",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            trust_env=False,
+            timeout=30,
+        )
+        assert api.post("/clusters", json={"name": "replica"}).status_code == 201
+        put = api.put("/clusters/replica/kubeconfig", json={"content": config.read_text()})
+        assert put.status_code == 200, put.text
+        api.close()
+    finally:
+        first.stop()
+    second = start_server(tmp_path / "second", settings=shared)
+    try:
+        api = httpx.Client(
+            base_url=second.url + "/api/v1",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            trust_env=False,
+            timeout=30,
+        )
+        eventually(
+            lambda: any(
+                n["name"] == "clu-replica"
+                for n in api.get("/clusters/replica/namespaces").json()["items"]
+            ),
+            "namespace clu-replica known to the second server",
+        )
+        made = api.post(
+            "/credentials",
+            json={
+                "name": "clu-replica",
+                "cluster": "replica",
+                "scope": "namespace",
+                "namespace": "clu-replica",
+                "provider": "quay",
+                "username": "org+bot",
+                "password": "replica-s3cret",
+            },
+        )
+        assert made.status_code == 201, made.text
+        secret = eventually(
+            lambda: real_kube.get("secrets", "clu-replica", "clu-replica"), "Secret made"
+        )
+        assert secret["type"] == "kubernetes.io/dockerconfigjson"
+        assert not (tmp_path / "first" / "data" / "kubeconfigs").exists()
+        assert not (tmp_path / "second" / "data" / "kubeconfigs").exists()
+        api.close()
+    finally:
+        second.stop()

@@ -35,6 +35,11 @@ def cluster() -> None:
     """Clusters the server manages credentials for."""
 
 
+def _kubeconfig_word(c: dict[str, Any]) -> str:
+    """A cluster's kubeconfig path, or that an uploaded one is kept (never its contents)."""
+    return "(uploaded, kept encrypted)" if c.get("kubeconfig_uploaded") else str(c["kubeconfig"])
+
+
 def _cluster_details(c: dict[str, Any]) -> str:
     return details(
         [
@@ -42,7 +47,7 @@ def _cluster_details(c: dict[str, Any]) -> str:
             ("id", c["id"]),
             ("description", c["description"]),
             ("access", c["access"]),
-            ("kubeconfig", c["kubeconfig"]),
+            ("kubeconfig", _kubeconfig_word(c)),
             ("context", c["context"]),
             ("created", _by(c["created_at"], c.get("created_by"))),
             ("updated", _by(c["updated_at"], c.get("updated_by"))),
@@ -98,7 +103,7 @@ def cluster_list(api: Remote, output: str) -> None:
     if emit(result, output):
         return
     rows = [
-        [c["name"], c["access"], c["kubeconfig"], c["context"], _short(c["description"])]
+        [c["name"], c["access"], _kubeconfig_word(c), c["context"], _short(c["description"])]
         for c in result["items"]
     ]
     click.echo(
@@ -187,9 +192,9 @@ def cluster_delete(api: Remote, name: str) -> None:
 @click.option("--context", default="", help="One of its contexts (default: its current-context).")
 @with_api
 def cluster_kubeconfig(api: Remote, name: str, file: Any, context: str) -> None:
-    """Send the server a kubeconfig to reach a cluster with (admins only): it keeps it in its
-    data directory, readable by its owner only, replacing the one it kept before. FILE "-"
-    reads standard input."""
+    """Send the server a kubeconfig to reach a cluster with (admins only): it keeps the
+    context's cluster and user, encrypted in its store, replacing the cluster's access. A
+    file in which any user runs a command (exec) is refused. FILE "-" reads standard input."""
     found = api.put(
         f"/clusters/{seg(name)}/kubeconfig", {"content": file.read(), "context": context}
     )

@@ -8,12 +8,14 @@ they may hold secrets.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-__all__ = ["Contexts", "KubeconfigError", "contexts_of", "files_named"]
+__all__ = ["Contexts", "KubeconfigError", "contexts_of", "minified", "refused"]
 
 
 class KubeconfigError(ValueError):
@@ -94,20 +96,72 @@ def contexts_of(text: str) -> Contexts:
     return Contexts(tuple(contexts), current or next(iter(contexts)))
 
 
-# Fields that name a file instead of carrying its contents (client-go's clientcmd v1).
-_FILE_FIELDS = {
-    "cluster": ("certificate-authority",),
-    "user": ("client-certificate", "client-key", "tokenFile"),
+# What pullkeeper refuses in an uploaded kubeconfig, anywhere in it (client-go's clientcmd v1
+# names): fields naming a file of the machine it was written on, which the server does not
+# have (and must not read); commands the client would run inside the server (`exec`) or
+# plug-ins it would call (`auth-provider`); and `proxy-url`, which lightkube ignores, so the
+# server would connect directly, not through the proxy the file names.
+_REFUSED = {
+    "cluster": ("certificate-authority", "proxy-url"),
+    "user": ("client-certificate", "client-key", "tokenFile", "exec", "auth-provider"),
+}
+_WHY = {
+    "certificate-authority": "names a file",
+    "client-certificate": "names a file",
+    "client-key": "names a file",
+    "tokenFile": "names a file",
+    "exec": "runs a command",
+    "auth-provider": "calls an auth plug-in",
+    "proxy-url": "names a proxy, which pullkeeper does not use",
+}
+# Base64 of PEM data, as `kubectl config view --flatten` writes them.
+_PEM_FIELDS = {
+    "cluster": ("certificate-authority-data",),
+    "user": ("client-certificate-data", "client-key-data"),
 }
 
 
-def files_named(text: str, context: str) -> list[str]:
-    """The fields of the context's cluster and user that name a file on the machine the
-    kubeconfig was written on (the text is a valid kubeconfig with this context)."""
+def refused(text: str) -> list[str]:
+    """What a server must not use in the kubeconfig, of every cluster and user of the file
+    (not only the chosen context's), each in words naming the entry and the field."""
     doc = _load(text)
-    ctx = _named(doc, "contexts")[context]
     found = []
     for key in ("cluster", "user"):
-        body = _named(doc, f"{key}s").get(ctx.get(key) or "", {})
-        found += [field for field in _FILE_FIELDS[key] if body.get(field)]
+        for name, body in _named(doc, f"{key}s").items():
+            found += [
+                f"{key} {name!r} has {field} ({_WHY[field]})"
+                for field in _REFUSED[key]
+                if body.get(field)
+            ]
+            for field in _PEM_FIELDS[key]:
+                value = body.get(field)
+                if value and not _is_pem(value):
+                    found.append(f"{key} {name!r} has a {field} that is not base64 of PEM data")
     return found
+
+
+def _is_pem(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b"-----BEGIN " in data
+
+
+def minified(text: str, context: str) -> dict[str, Any]:
+    """The kubeconfig reduced to one context, its cluster and its user (as `kubectl config
+    view --minify`), that context current: what the server keeps of an upload, so no other
+    user of the file is ever within reach. The text is a valid kubeconfig with this context."""
+    doc = _load(text)
+    ctx = _named(doc, "contexts")[context]
+    cluster, user = ctx["cluster"], ctx["user"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": _named(doc, "clusters")[cluster]}],
+        "users": [{"name": user, "user": _named(doc, "users")[user]}],
+        "contexts": [{"name": context, "context": ctx}],
+        "current-context": context,
+    }

@@ -8,9 +8,10 @@ whether trying again later can help.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -24,7 +25,7 @@ from lightkube.resources.core_v1 import Namespace, Node, Secret, ServiceAccount
 from pullkeeper import process
 from pullkeeper.core.delivery import MANAGED_SELECTOR
 
-__all__ = ["Access", "ClusterAPI", "KubeError", "client_for", "translated"]
+__all__ = ["Access", "ClusterAPI", "KubeError", "client_for", "http_of", "translated"]
 
 _FIELD_MANAGER = "pullkeeper"
 _T = TypeVar("_T")
@@ -102,46 +103,78 @@ def _unreachable(e: httpx2.HTTPError) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """How to reach a cluster: a kubeconfig file and context, or the pod's service account."""
+    """How to reach a cluster: a kubeconfig (a file, or its contents as `config`, one context
+    already chosen) and context, or the pod's service account."""
 
     in_cluster: bool = False
     kubeconfig: str = ""
     context: str = ""
+    # An uploaded kubeconfig, decrypted: never shown (it holds the cluster's credentials).
+    config: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+
+def _config(access: Access) -> KubeConfig | SingleConfig:
+    if access.in_cluster:
+        return KubeConfig.from_service_account()
+    where = "the uploaded kubeconfig"
+    if access.config is not None:
+        config = KubeConfig.from_dict(access.config)
+    else:
+        if not access.kubeconfig:
+            raise KubeError("the cluster has no kubeconfig; set its path (and context)")
+        path = Path(access.kubeconfig).expanduser()
+        if not path.is_file():
+            raise KubeError(
+                f"the kubeconfig {access.kubeconfig} does not exist on the server; put it "
+                "there or set the cluster's kubeconfig path"
+            )
+        config, where = KubeConfig.from_file(path), f"the kubeconfig {access.kubeconfig}"
+    if access.context:
+        if access.context not in config.contexts:
+            known = ", ".join(sorted(config.contexts)) or "none"
+            raise KubeError(
+                f"{where} has no context {access.context!r} (it has: {known}); set the "
+                "cluster's context to one of them"
+            )
+        return cast(SingleConfig, config.get(context_name=access.context))
+    return config
+
+
+def http_of(client: Client) -> httpx2.Client:
+    """lightkube's httpx client of a Client, with the kubeconfig's auth and TLS (lightkube
+    does not expose it: the one place that reaches into it)."""
+    http: httpx2.Client = client._client._client
+    return http
 
 
 def client_for(access: Access, *, timeout: float = 15.0) -> Client:
     """A lightkube client; a KubeError says what is wrong with the access settings."""
     try:
-        if access.in_cluster:
-            config: KubeConfig | SingleConfig = KubeConfig.from_service_account()
-        else:
-            if not access.kubeconfig:
-                raise KubeError("the cluster has no kubeconfig; set its path (and context)")
-            path = Path(access.kubeconfig).expanduser()
-            if not path.is_file():
-                raise KubeError(
-                    f"the kubeconfig {access.kubeconfig} does not exist on the server; put it "
-                    "there or set the cluster's kubeconfig path"
-                )
-            config = KubeConfig.from_file(path)
-            if access.context:
-                if access.context not in config.contexts:
-                    known = ", ".join(sorted(config.contexts)) or "none"
-                    raise KubeError(
-                        f"the kubeconfig {access.kubeconfig} has no context {access.context!r} "
-                        f"(it has: {known}); set the cluster's context to one of them"
-                    )
-                config = cast(SingleConfig, config.get(context_name=access.context))
+        config = _config(access)
     except (ConfigError, OSError, ValueError, KeyError) as e:
         raise KubeError(f"cannot load the cluster's access settings: {e}") from None
-    client = Client(
-        config=config,
-        timeout=httpx2.Timeout(timeout),
-        field_manager=_FIELD_MANAGER,
-        trust_env=False,
-    )
+    try:
+        client = Client(
+            config=config,
+            timeout=httpx2.Timeout(timeout),
+            field_manager=_FIELD_MANAGER,
+            trust_env=False,
+        )
+    except ssl.SSLError as e:
+        # Building the TLS context reads the kubeconfig's certificates; the error's text
+        # says which part failed, never the data.
+        raise KubeError(
+            "the kubeconfig's certificate-authority-data, client-certificate-data or "
+            f"client-key-data is not a PEM certificate or key that fits ({e.reason or e}): "
+            "give the cluster's CA certificate and the user's certificate and key, base64 of "
+            "their PEM, as `kubectl config view --flatten --minify` writes them"
+        ) from None
+    except (ConfigError, ValueError, OSError) as e:
+        raise KubeError(
+            f"cannot load the cluster's access settings: {type(e).__name__}: {e}"
+        ) from None
     # Named in the API server's audit log (`userAgent`): which replica made each request.
-    client._client._client.headers["User-Agent"] = process.user_agent()
+    http_of(client).headers["User-Agent"] = process.user_agent()
     return client
 
 
@@ -231,7 +264,7 @@ class ClusterAPI:
             if stop.is_set():
                 raise _Stopped
 
-        http = client._client._client  # lightkube's httpx client: its hooks are public
+        http = http_of(client)  # its hooks are public
         http.event_hooks = {**http.event_hooks, "request": [refuse]}
         try:
             events = translated(lambda: start(client), what, "watch", resource)

@@ -4,12 +4,9 @@ prints) its account lacks."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from pullkeeper.core.webhook_manifests import CLUSTER_ROLE_RULES
-from pullkeeper.files import write_atomic
 from pullkeeper.kube.access_review import Permission, probe
 from pullkeeper.kube.api import Access, KubeError
 from pullkeeper.services import kubeconfigs
@@ -18,7 +15,7 @@ from pullkeeper.services.errors import Forbidden
 from pullkeeper.services.server import Server
 from pullkeeper.store.models import Cluster
 
-__all__ = ["NEEDED", "access_of", "test", "test_unsaved"]
+__all__ = ["NEEDED", "test", "test_unsaved"]
 
 NEEDED = tuple(
     Permission(group, resource, verb)
@@ -27,10 +24,6 @@ NEEDED = tuple(
     for resource in rule["resources"]
     for verb in rule["verbs"]
 )
-
-
-def access_of(cluster: Cluster) -> Access:
-    return Access(cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or "")
 
 
 def _result(access: Access) -> dict[str, Any]:
@@ -50,20 +43,27 @@ def test(server: Server, actor: Actor, cluster: Cluster) -> dict[str, Any]:
     """Reach the cluster as the sync does; admins only (the answer may name server paths)."""
     if not actor.is_admin:
         raise Forbidden("only an admin can test a cluster's connection")
-    return {"cluster": cluster.name, **_result(access_of(cluster))}
+    try:
+        access = kubeconfigs.access_of(server.vault, cluster)
+    except KubeError as e:
+        return {
+            "cluster": cluster.name,
+            "reachable": False,
+            "version": "",
+            "missing": [],
+            "error": e.message,
+        }
+    return {"cluster": cluster.name, **_result(access)}
 
 
 def test_unsaved(
     server: Server, actor: Actor, text: str, context: str = "", *, in_cluster: bool = False
 ) -> dict[str, Any]:
-    """As test(), with access not saved yet: in-cluster, or a kubeconfig that lives in an
-    owner-only temporary file for the test's duration."""
+    """As test(), with access not saved yet: in-cluster, or a kubeconfig (checked as an
+    upload is, and used from memory)."""
     if not actor.is_admin:
         raise Forbidden("only an admin can test a cluster's connection")
     if in_cluster:
         return {"cluster": "", **_result(Access(in_cluster=True))}
-    _, context = kubeconfigs.checked(text, context)
-    with tempfile.TemporaryDirectory(prefix="pullkeeper-kubeconfig-") as directory:
-        path = Path(directory) / "kubeconfig.yaml"
-        write_atomic(path, text.encode())
-        return {"cluster": "", **_result(Access(False, str(path), context))}
+    _, config = kubeconfigs.checked(text, context)
+    return {"cluster": "", **_result(Access(config=config))}

@@ -43,11 +43,23 @@ __all__ = [
 ACCESS_MODES = ("kubeconfig", "in-cluster")
 
 
-def _name(value: str, field: str) -> str:
+# Names a cluster's or project's page address cannot have: /clusters/new and /projects/new
+# are the Add forms, which the web finds before a cluster or project by name.
+_RESERVED = ("new",)
+
+
+def _name(value: str, field: str, what: str = "") -> str:
+    """A valid label; for a cluster or project (`what`), not a reserved one."""
     try:
         validate_label(value, field)
     except InvalidName as e:
         raise Invalid(str(e), field) from None
+    if what and value in _RESERVED:
+        raise Invalid(
+            f"a {what} cannot be named {value!r}: /{what}s/{value} is the web's Add form; "
+            "choose another name",
+            field,
+        )
     return value
 
 
@@ -64,6 +76,8 @@ def cluster_dict(c: Cluster) -> dict[str, Any]:
         "access": c.access,
         "kubeconfig": c.kubeconfig,
         "context": c.context,
+        # Only that the server holds an uploaded kubeconfig (in the store, encrypted).
+        "kubeconfig_uploaded": c.kubeconfig_blob is not None,
         "created_at": c.created_at.isoformat(),
         "created_by": c.created_by,
         "updated_at": c.updated_at.isoformat(),
@@ -144,11 +158,12 @@ def create_cluster(
     kubeconfig: str = "",
     context: str = "",
     cluster_id: str | None = None,
+    sealed: dict[str, Any] | None = None,
 ) -> Cluster:
-    """Register a cluster; `cluster_id` is given when a file named after it is written with
-    it (an uploaded kubeconfig)."""
+    """Register a cluster; an uploaded kubeconfig comes `sealed` (its encrypted columns),
+    bound to the given `cluster_id`."""
     _admin(actor, "register clusters")
-    _name(name, "name")
+    _name(name, "name", "cluster")
     _access(access, kubeconfig, context)
     if session.scalar(select(Cluster.id).where(Cluster.name == name)):
         raise Conflict(f"a cluster named {name!r} already exists", "name")
@@ -159,6 +174,7 @@ def create_cluster(
         access=access,
         kubeconfig=kubeconfig,
         context=context,
+        **(sealed or {}),
         created_by=actor.username,
         updated_by=actor.username,
     )
@@ -189,7 +205,7 @@ def update_cluster(
         session, if_match, cluster.id, cluster.version, f"cluster {cluster.name!r}"
     ):
         if "name" in changes and changes["name"] != cluster.name:
-            _name(changes["name"], "name")
+            _name(changes["name"], "name", "cluster")
             if session.scalar(select(Cluster.id).where(Cluster.name == changes["name"])):
                 raise Conflict(f"a cluster named {changes['name']!r} already exists", "name")
         keys = ("access", "kubeconfig", "context")
@@ -288,7 +304,7 @@ def create_project(
     session: Session, actor: Actor, cluster: Cluster, name: str, description: str = ""
 ) -> Project:
     _admin(actor, "create projects")
-    _name(name, "name")
+    _name(name, "name", "project")
     if session.scalar(
         select(Project.id).where(Project.cluster_id == cluster.id, Project.name == name)
     ):
@@ -332,7 +348,7 @@ def update_project(
         session, if_match, project.id, project.version, f"project {project.name!r}"
     ):
         if renaming:
-            _name(changes["name"], "name")
+            _name(changes["name"], "name", "project")
             if session.scalar(
                 select(Project.id).where(
                     Project.cluster_id == project.cluster_id, Project.name == changes["name"]

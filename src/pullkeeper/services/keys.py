@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from pullkeeper.services import audit
 from pullkeeper.services.actor import SYSTEM, Actor
 from pullkeeper.services.errors import Conflict, Forbidden
-from pullkeeper.store.models import Credential, EncryptionKey, StoredSecret
+from pullkeeper.store.models import Cluster, Credential, EncryptionKey, StoredSecret
 from pullkeeper.store.vault import KeyUnavailable, Vault, VaultError, current_key_id
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ __all__ = [
     "content_hash_key",
     "current",
     "identity_bound",
+    "kubeconfig_bound",
     "listing",
     "rotate",
     "verify",
@@ -43,12 +44,34 @@ _CONTENT_HASH = "content-hash"
 _LEGACY_CURRENT, _LEGACY_CONTENT_HASH = "current", "content-hash.secret"
 
 
-_Sealed = Credential | StoredSecret
+_Sealed = Credential | StoredSecret | Cluster
 
 
 def _bound(row: _Sealed) -> str:
     """What a secret is bound to: its record (a blob moved to another record does not decrypt)."""
+    if isinstance(row, Cluster):
+        return kubeconfig_bound(row.id)
     return row.id if isinstance(row, Credential) else f"stored-secret:{row.name}"
+
+
+def _secret(row: _Sealed) -> tuple[str, bytes]:
+    """A record's sealed secret: (key id, blob); a cluster's is its uploaded kubeconfig."""
+    if isinstance(row, Cluster):
+        # Only clusters with an upload are selected (_sealed): both columns are set.
+        return row.kubeconfig_key_id or "", row.kubeconfig_blob or b""
+    return row.secret_key_id, row.secret_blob
+
+
+def _reseal(row: _Sealed, sealed: tuple[str, bytes]) -> None:
+    if isinstance(row, Cluster):
+        row.kubeconfig_key_id, row.kubeconfig_blob = sealed
+    else:
+        row.secret_key_id, row.secret_blob = sealed
+
+
+def kubeconfig_bound(cluster_id: str) -> str:
+    """What a cluster's uploaded kubeconfig is bound to (it decrypts for no other record)."""
+    return f"cluster-kubeconfig:{cluster_id}"
 
 
 def identity_bound(credential_id: str) -> str:
@@ -63,12 +86,17 @@ def _sealed(session: Session, key_id: str, *, under: bool, limit: int) -> list[_
     rows: list[_Sealed] = []
     c_key, s_key = Credential.secret_key_id, StoredSecret.secret_key_id
     i_key = Credential.identity_key_id
+    k_key = Cluster.kubeconfig_key_id
     c_where = c_key == key_id if under else or_(c_key != key_id, i_key != key_id)
     s_where = s_key == key_id if under else s_key != key_id
+    k_where = k_key == key_id if under else k_key != key_id  # NULL (no upload) never matches
     rows += session.scalars(select(Credential).where(c_where).limit(limit).with_for_update())
     if len(rows) < limit:
         more = select(StoredSecret).where(s_where).limit(limit - len(rows)).with_for_update()
         rows += session.scalars(more)
+    if len(rows) < limit:
+        kubeconfigs = select(Cluster).where(k_where).limit(limit - len(rows)).with_for_update()
+        rows += session.scalars(kubeconfigs)
     return rows
 
 
@@ -82,6 +110,7 @@ def _needs(session: Session) -> dict[str, int]:
         Credential.secret_key_id,
         Credential.identity_key_id,
         StoredSecret.secret_key_id,
+        Cluster.kubeconfig_key_id,
     ):
         rows = session.execute(
             select(column, func.count()).where(column.is_not(None)).group_by(column)
@@ -145,7 +174,7 @@ def _check(session: Session, vault: Vault) -> None:
             raise KeyUnavailable(f"encryption key {key_id} ({what}) {vault.problem(key_id)}")
         for sample in _sealed(session, key_id, under=True, limit=1):
             try:
-                vault.decrypt(key_id, sample.secret_blob, _bound(sample))
+                vault.decrypt(key_id, _secret(sample)[1], _bound(sample))
             except VaultError:
                 raise KeyUnavailable(
                     f"encryption key {key_id} ({what}) from {vault.source} does not decrypt "
@@ -237,9 +266,10 @@ def _reencrypt_batch(session: Session, vault: Vault) -> int:
     current = current_key_id(session)
     rows = _sealed(session, current, under=False, limit=_BATCH)
     for row in rows:
-        if row.secret_key_id != current:
-            plain = vault.decrypt(row.secret_key_id, row.secret_blob, _bound(row))
-            row.secret_key_id, row.secret_blob = vault.encrypt(session, plain, _bound(row))
+        sealed_with, blob = _secret(row)
+        if sealed_with != current:
+            plain = vault.decrypt(sealed_with, blob, _bound(row))
+            _reseal(row, vault.encrypt(session, plain, _bound(row)))
         if isinstance(row, Credential) and row.identity_blob is not None:
             key_id = row.identity_key_id
             if key_id is not None and key_id != current:

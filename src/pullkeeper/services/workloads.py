@@ -25,7 +25,7 @@ from pullkeeper.core.reference import InvalidReference, parse_normalized_named
 from pullkeeper.core.workloads import Container
 from pullkeeper.kube.api import Access, KubeError, client_for
 from pullkeeper.kube.workloads import WorkloadAPI
-from pullkeeper.services import audit, checks, clusters, credentials
+from pullkeeper.services import audit, checks, clusters, credentials, kubeconfigs
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pullkeeper.services.server import Server
@@ -61,12 +61,19 @@ def _may_use(actor: Actor, project_id: str | None, what: str) -> None:
     raise Forbidden(f"only an admin, or an owner or member of the namespace's project, can {what}")
 
 
-def _access(cluster: Cluster) -> Access:
-    return Access(cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or "")
-
-
-def _api(cluster: Cluster, access: Access, actor: Actor) -> WorkloadAPI:
+def _access(server: Server, cluster: Cluster) -> Access | KubeError:
+    """How the cluster is reached; an uploaded kubeconfig that does not decrypt is reported
+    by _api, as any other fault of the access settings."""
     try:
+        return kubeconfigs.access_of(server.vault, cluster)
+    except KubeError as e:
+        return e
+
+
+def _api(cluster: Cluster, access: Access | KubeError, actor: Actor) -> WorkloadAPI:
+    try:
+        if isinstance(access, KubeError):
+            raise access
         return WorkloadAPI(client_for(access))
     except KubeError as e:
         # The cluster's own settings are at fault, not the cluster nor the request; only an
@@ -92,13 +99,14 @@ def _failed(e: KubeError, namespace: str) -> ServiceError:
 
 def _target(
     server: Server, actor: Actor, cluster_ref: str, namespace: str
-) -> tuple[Cluster, Namespace, Access]:
+) -> tuple[Cluster, Namespace, Access | KubeError]:
     with server.reading() as session:
         cluster = clusters.get_cluster(session, actor, cluster_ref)
         ns = clusters.get_namespace(session, actor, cluster, namespace)
+        access = _access(server, cluster)
         session.expunge(cluster)
         session.expunge(ns)
-        return cluster, ns, _access(cluster)
+        return cluster, ns, access
 
 
 def _matching_secrets(
@@ -381,7 +389,7 @@ def naming_secret(
         secret = secret or cred.name
         session.expunge(cluster)
     found = []
-    with _api(cluster, _access(cluster), actor) as api:
+    with _api(cluster, _access(server, cluster), actor) as api:
         try:
             every = api.every_workload()
         except KubeError as e:
@@ -578,7 +586,7 @@ def listing(
     one = next(iter(kept)) if kept is not None and len(kept) == 1 else None
     items: list[dict[str, Any]] = []
     if kept is None or kept:
-        with _api(target, _access(target), actor) as api:
+        with _api(target, _access(server, target), actor) as api:
             try:
                 every = api.every_workload(one)
                 pods, sets = api.every_pod(one)

@@ -144,6 +144,10 @@ class Cluster(_Stamped, _Versioned, Base):
     access: Mapped[str] = mapped_column(String(16), default="kubeconfig")
     kubeconfig: Mapped[str] = mapped_column(Text, default="")
     context: Mapped[str] = mapped_column(String(253), default="")
+    # An uploaded kubeconfig (its one context, minified, as JSON), encrypted as credentials'
+    # passwords; kubeconfig is then "" (no file). None for a path or in-cluster access.
+    kubeconfig_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    kubeconfig_blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Project(_Stamped, _Versioned, Base):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from pullkeeper.core.etag import IfMatch
+from pullkeeper.core.kubeconfig import Contexts
 from pullkeeper.services import cluster_connection, cluster_removal, clusters, kubeconfigs
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, PreconditionFailed
@@ -46,8 +47,8 @@ def sync_words(state: dict[str, Any]) -> str:
 def _access_word(server: Any, c: Cluster) -> str:
     if c.access == "in-cluster":
         return "in-cluster (the server's own service account)"
-    if kubeconfigs.stored(server, c):
-        return "uploaded kubeconfig"
+    if kubeconfigs.stored(c):
+        return "uploaded kubeconfig (kept encrypted)"
     return "kubeconfig file on the server"
 
 
@@ -150,16 +151,15 @@ def create(
         errors["name"] = "the name is required: a lowercase DNS label such as prod"
     if access != "in-cluster" and not text.strip():
         errors.setdefault("kubeconfig", "choose the cluster's kubeconfig file, or paste it")
-    made: list[str] = []
 
     def run() -> None:
         with server.transaction() as s:
             if access == "in-cluster":
-                c = clusters.create_cluster(
+                clusters.create_cluster(
                     s, web.actor, values["name"], description=description, access="in-cluster"
                 )
             else:
-                c = kubeconfigs.create(
+                kubeconfigs.create(
                     server,
                     s,
                     web.actor,
@@ -168,14 +168,11 @@ def create(
                     context=values["context"],
                     description=description,
                 )
-            made.append(c.id)
 
     if not errors and forms.attempt(run, errors, FIELDS):
         if next == "first-run":
             return see_other("/credentials")
         return see_other(f"/clusters/{values['name']}?created=1")
-    if made:  # written, but the transaction did not commit
-        kubeconfigs.forget(server, made[0])
     if text and "kubeconfig" not in errors:
         errors["kubeconfig"] = "choose the kubeconfig file again (a page never keeps it)"
     return _form(request, web, values, errors, status=422)
@@ -237,8 +234,8 @@ def _detail(
         row = _row(server, c)
         projects = clusters.list_projects(s, web.actor, c)
         namespaces = clusters.list_namespaces(s, web.actor, c)
-        found = kubeconfigs.contexts(server, c)
-        row["stored"] = kubeconfigs.stored(server, c)
+        found = kubeconfigs.contexts(c)
+        row["stored"] = kubeconfigs.stored(c)
     return page(
         request,
         "cluster.html",
@@ -295,11 +292,7 @@ def choose_context(
     def run() -> None:
         with server.transaction() as s:
             c = clusters.get_cluster(s, web.actor, ref)
-            found = kubeconfigs.contexts(server, c)
-            if found is not None and context not in found.names:
-                errors["context"] = f"the kubeconfig has no context {context!r}"
-                return
-            clusters.update_cluster(s, web.actor, c, {"context": context})
+            kubeconfigs.update(s, web.actor, c, {"context": context})
             names.append(c.name)
 
     forms.attempt(run, errors, ("context",))
@@ -311,6 +304,22 @@ def choose_context(
 # --------------------------------------------------------------------------- edit
 
 
+def _choices(c: Cluster, found: Contexts | None) -> tuple[str, ...]:
+    """The edit form's contexts to choose from: a kubeconfig file's. An uploaded one keeps a
+    single context, and a new upload may have others: its context is typed (empty: the new
+    file's current-context)."""
+    return found.names if found is not None and not kubeconfigs.stored(c) else ()
+
+
+def _saved_values(shown: dict[str, Any], found: Contexts | None) -> dict[str, Any]:
+    """The edit form's values as saved; a cluster using its file's current-context (context
+    "") shows that context chosen, so saving keeps it rather than taking the first one."""
+    values = {k: shown[k] for k in ("name", "description", "access", "context")}
+    if not values["context"] and found is not None:
+        values["context"] = found.current
+    return values
+
+
 @router.get("/clusters/{ref}/edit")
 def edit_form(request: Request, ref: str) -> Response:
     web = session.required(request)
@@ -318,17 +327,18 @@ def edit_form(request: Request, ref: str) -> Response:
     server = session.server_of(request)
     with server.reading() as s:
         c = clusters.get_cluster(s, web.actor, ref)
-        found = kubeconfigs.contexts(server, c)
+        found = kubeconfigs.contexts(c)
+        choices = _choices(c, found)
         shown = clusters.cluster_dict(c)
         version = clusters.tag(c)
-    values = {k: shown[k] for k in ("name", "description", "access", "context")}
+    values = _saved_values(shown, found)
     return _form(
         request,
         web,
         values,
         {},
         cluster=shown,
-        contexts=found.names if found else (),
+        contexts=choices,
         version=version,
     )
 
@@ -359,16 +369,15 @@ def edit(
     errors: forms.Errors = {}
     text = _kubeconfig_text(kubeconfig_file, kubeconfig_text, errors)
     if_match = IfMatch(frozenset({version})) if version else None
-    done: list[tuple[str, str, bool]] = []  # (id, name, whether its uploaded file goes)
+    done: list[str] = []  # the cluster's name once saved
 
     def run() -> None:
         with server.transaction() as s:
             c = clusters.get_cluster(s, web.actor, ref)
-            had_file = kubeconfigs.stored(server, c)
             changes = {"name": values["name"], "description": description}
             if access == "in-cluster":
                 changes |= {"access": "in-cluster", "kubeconfig": "", "context": ""}
-                c = clusters.update_cluster(s, web.actor, c, changes, if_match=if_match)
+                c = kubeconfigs.update(s, web.actor, c, changes, if_match=if_match)
             elif text:
                 c = kubeconfigs.replace(
                     server,
@@ -385,19 +394,12 @@ def edit(
                     errors["kubeconfig"] = "choose the cluster's kubeconfig file, or paste it"
                     return
                 changes["context"] = values["context"]
-                found = kubeconfigs.contexts(server, c)
-                if found is not None and values["context"] not in found.names:
-                    errors["context"] = f"the kubeconfig has no context {values['context']!r}"
-                    return
-                c = clusters.update_cluster(s, web.actor, c, changes, if_match=if_match)
-            done.append((c.id, c.name, had_file and not kubeconfigs.stored(server, c)))
+                c = kubeconfigs.update(s, web.actor, c, changes, if_match=if_match)
+            done.append(c.name)
 
     failed = forms.failure(run, errors, FIELDS) if not errors else None
     if done and not errors:
-        cluster_id, new_name, drop_file = done[0]
-        if drop_file:
-            kubeconfigs.forget(server, cluster_id)
-        return see_other(f"/clusters/{new_name}?saved=1")
+        return see_other(f"/clusters/{done[0]}?saved=1")
     if isinstance(failed, PreconditionFailed):
         errors["form"] = (
             "Someone changed this cluster since you opened the form; its saved values are "
@@ -408,10 +410,11 @@ def edit(
     with server.reading() as s:
         c = clusters.get_cluster(s, web.actor, ref)
         shown = clusters.cluster_dict(c)
-        found = kubeconfigs.contexts(server, c)
+        found = kubeconfigs.contexts(c)
+        choices = _choices(c, found)
         current = clusters.tag(c)
     if isinstance(failed, PreconditionFailed):
-        values = {k: shown[k] for k in ("name", "description", "access", "context")}
+        values = _saved_values(shown, found)
     return _form(
         request,
         web,
@@ -419,7 +422,7 @@ def edit(
         errors,
         status=409 if isinstance(failed, PreconditionFailed) else 422,
         cluster=shown,
-        contexts=found.names if found else (),
+        contexts=choices,
         version=current if isinstance(failed, PreconditionFailed) else version,
     )
 
@@ -436,7 +439,7 @@ def delete_confirm(request: Request, ref: str) -> Response:
         c = clusters.get_cluster(s, web.actor, ref)
         goes = cluster_removal.what_goes(s, c)
         shown = clusters.cluster_dict(c)
-        shown["stored"] = kubeconfigs.stored(server, c)
+        shown["stored"] = kubeconfigs.stored(c)
     return page(request, "cluster_delete.html", web, cluster=shown, goes=goes)
 
 
@@ -448,10 +451,8 @@ def delete(request: Request, ref: str, csrf: Csrf = "") -> Response:
     server = session.server_of(request)
     with server.transaction() as s:
         c = clusters.get_cluster(s, web.actor, ref)
-        cluster_id, name, stored = c.id, c.name, kubeconfigs.stored(server, c)
+        name = c.name
         clusters.delete_cluster(s, web.actor, c)
-    if stored:
-        kubeconfigs.forget(server, cluster_id)
     return see_other(f"/clusters?deleted={name}")
 
 

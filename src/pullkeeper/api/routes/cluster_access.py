@@ -28,8 +28,10 @@ def put_kubeconfig(
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Reach the cluster with this kubeconfig: the server keeps it, owner-only, in its data
-    directory (replacing the one it kept before) and uses the given context."""
+    """Reach the cluster with this kubeconfig: the server keeps its given context (else its
+    current-context), that context's cluster and user, encrypted in its store (replacing the
+    access it had). Refused when any user runs a command (`exec`), uses an `auth-provider`,
+    or the file names files of its machine."""
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
         c = kubeconfigs.replace(

@@ -69,14 +69,9 @@ def update_cluster(
 ) -> dict[str, Any]:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
-        had_file = kubeconfigs.stored(server, c)
-        changes = body.changes()
-        c = svc.update_cluster(session, actor, c, changes, if_match=if_match)
+        c = kubeconfigs.update(session, actor, c, body.changes(), if_match=if_match)
         tagged(response, svc.tag(c))
-        found, drop_file = svc.cluster_dict(c), had_file and not kubeconfigs.stored(server, c)
-    if drop_file:  # the cluster no longer uses the kubeconfig uploaded for it
-        kubeconfigs.forget(server, found["id"])
-    return found
+        return svc.cluster_dict(c)
 
 
 @router.delete("/clusters/{cluster}", status_code=204, responses=conditional.DELETE)
@@ -85,10 +80,7 @@ def delete_cluster(
 ) -> Response:
     with server.transaction() as session:
         c = svc.get_cluster(session, actor, cluster)
-        cluster_id, stored = c.id, kubeconfigs.stored(server, c)
         svc.delete_cluster(session, actor, c, if_match=if_match)
-    if stored:
-        kubeconfigs.forget(server, cluster_id)
     return Response(status_code=204)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from pullkeeper.core import delivery, serviceaccounts
 from pullkeeper.core.delivery import Desired, Existing
 from pullkeeper.kube.api import Access, ClusterAPI, KubeError
-from pullkeeper.services import desired_state
+from pullkeeper.services import desired_state, kubeconfigs
 from pullkeeper.services.server import Server
 from pullkeeper.services.sync import discovery
 from pullkeeper.services.sync.echoes import Echoes
@@ -141,9 +141,7 @@ class ClusterSync:
                 self._stop.set()
                 raise KubeError("the cluster was removed")
             self._cluster_name = cluster.name
-            access = Access(
-                cluster.access == "in-cluster", cluster.kubeconfig or "", cluster.context or ""
-            )
+            access = kubeconfigs.access_of(self.server.vault, cluster)
         return self._api_for(access)
 
     def _follow(self, api: ClusterAPI) -> None:
