@@ -44,7 +44,7 @@ def sync_words(state: dict[str, Any]) -> str:
     return ", ".join(parts) or "no Secret delivered yet"
 
 
-def _access_word(server: Any, c: Cluster) -> str:
+def _access_word(c: Cluster) -> str:
     if c.access == "in-cluster":
         return "in-cluster (the server's own service account)"
     if kubeconfigs.stored(c):
@@ -56,7 +56,7 @@ def _row(server: Any, c: Cluster) -> dict[str, Any]:
     state = cluster_state(server, c.id, show_paths=True)
     return {
         **clusters.cluster_dict(c),
-        "access_word": _access_word(server, c),
+        "access_word": _access_word(c),
         "state": state,
         "sync_words": sync_words(state),
     }
