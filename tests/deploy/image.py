@@ -218,7 +218,8 @@ def _dependencies(base: Path) -> Path:
                 _chroot(
                     root,
                     f"python3 -m venv {VENV}\n"
-                    f"{VENV}/bin/pip install --require-hashes -r /tmp/requirements.lock\n"
+                    f"{VENV}/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock\n"
+                    f"{VENV}/bin/pip check\n"
                     f"{VENV}/bin/python -m pip uninstall -y {BUILD_TOOLS}",
                 )
             _write_layer(d / "upper", d)
