@@ -3,7 +3,7 @@ access), detail with its sync state and Test connection, edit, delete."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
@@ -13,9 +13,11 @@ from pullkeeper.services import cluster_connection, cluster_removal, clusters, k
 from pullkeeper.services.actor import Actor
 from pullkeeper.services.errors import Forbidden, PreconditionFailed
 from pullkeeper.services.sync.statuses import SyncState, cluster_state
-from pullkeeper.store.models import Cluster
 from pullkeeper.web import forms, security, session
 from pullkeeper.web.render import WebRoute, page, reloads, see_other
+
+if TYPE_CHECKING:  # the face reads clusters through the services; the type only
+    from pullkeeper.store.models import Cluster
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 FIELDS = ("name", "description", "access", "kubeconfig", "context")
